@@ -1,0 +1,1 @@
+"""Model builders (torch; imported lazily by evaluators)."""

@@ -1,0 +1,1 @@
+"""Search spaces: how architectures are encoded, sampled and mutated (pure)."""

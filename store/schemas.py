@@ -1,0 +1,158 @@
+"""Explicit, versioned Arrow schemas of every table (never inferred from data).
+
+Rules: only additive changes (new nullable columns at the end); bump ``SCHEMA_VERSION``
+when adding one and say so in the changelog below. Every row carries ``schema_version``;
+``run_id`` is not a column in the files: it is the Hive partition (``run_id=...``) of the
+layout ``{table}/run_id=.../part-*.parquet`` and appears as a column when read.
+
+Changelog:
+    1 — candidates, trials, epochs, llm_calls, experiences, events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+
+SCHEMA_VERSION = 1
+
+_common = [pa.field("schema_version", pa.int32(), nullable=False)]
+
+CANDIDATES = pa.schema(
+    [
+        pa.field("candidate_id", pa.string(), nullable=False),
+        pa.field("arch_kind", pa.string(), nullable=False),
+        pa.field("arch", pa.string(), nullable=False),
+        pa.field("arch_hash", pa.string(), nullable=False),
+        pa.field("recipe", pa.string()),  # canonical JSON
+        pa.field("seed", pa.int64()),
+        pa.field("parents", pa.list_(pa.string())),
+        pa.field("origin_strategy", pa.string()),
+        pa.field("origin_agent", pa.string()),
+        pa.field("origin_suggestion", pa.string()),
+        pa.field("origin_prompt", pa.string()),
+        pa.field("created_at", pa.float64()),  # unix seconds
+        *_common,
+    ]
+)
+
+TRIALS = pa.schema(
+    [
+        pa.field("candidate_id", pa.string(), nullable=False),
+        pa.field("state", pa.string(), nullable=False),
+        pa.field("val_acc", pa.float64()),  # fraction in [0, 1]
+        pa.field("test_acc", pa.float64()),
+        pa.field("train_acc", pa.float64()),
+        pa.field("train_loss", pa.float64()),
+        pa.field("val_loss", pa.float64()),
+        pa.field("extra_metrics", pa.string()),  # canonical JSON of other metrics
+        pa.field("params", pa.int64()),
+        pa.field("flops", pa.int64()),
+        pa.field("macs", pa.int64()),
+        pa.field("wall_seconds", pa.float64()),
+        pa.field("gpu_seconds", pa.float64()),
+        pa.field("llm_tokens_in", pa.int64()),
+        pa.field("llm_tokens_out", pa.int64()),
+        pa.field("llm_cost_usd", pa.float64()),
+        pa.field("epochs_run", pa.int32()),
+        pa.field("error", pa.string()),
+        pa.field("attempt", pa.int32()),
+        pa.field("job_id", pa.string()),
+        pa.field("evaluator", pa.string()),
+        pa.field("started_at", pa.float64()),
+        pa.field("finished_at", pa.float64()),
+        *_common,
+    ]
+)
+
+EPOCHS = pa.schema(
+    [
+        pa.field("candidate_id", pa.string(), nullable=False),
+        pa.field("attempt", pa.int32()),
+        pa.field("epoch", pa.int32(), nullable=False),
+        pa.field("train_loss", pa.float64()),
+        pa.field("train_acc", pa.float64()),
+        pa.field("val_loss", pa.float64()),
+        pa.field("val_acc", pa.float64()),
+        pa.field("lr", pa.float64()),
+        pa.field("seconds", pa.float64()),
+        *_common,
+    ]
+)
+
+LLM_CALLS = pa.schema(
+    [
+        pa.field("call_id", pa.string(), nullable=False),
+        pa.field("agent", pa.string()),  # reader / proposer / modifier / reflector / lapt / llmatic
+        pa.field("model", pa.string()),
+        pa.field("prompt_id", pa.string()),
+        pa.field("tokens_in", pa.int64()),
+        pa.field("tokens_out", pa.int64()),
+        pa.field("cost_usd", pa.float64()),
+        pa.field("latency_s", pa.float64()),
+        pa.field("cache_hit", pa.bool_()),  # served from a replay cassette
+        pa.field("status", pa.string()),  # ok / error kind
+        pa.field("error", pa.string()),
+        pa.field("candidate_id", pa.string()),  # candidate this call helped produce, if any
+        pa.field("created_at", pa.float64()),
+        *_common,
+    ]
+)
+
+EXPERIENCES = pa.schema(
+    [
+        pa.field("experience_id", pa.string(), nullable=False),
+        pa.field("category", pa.string()),  # invalid connection / shape mismatch / degradation / ...
+        pa.field("kind", pa.string()),  # failure / fail2success / success
+        pa.field("text", pa.string(), nullable=False),
+        pa.field("metadata", pa.string()),  # canonical JSON
+        pa.field("candidate_id", pa.string()),
+        pa.field("created_at", pa.float64()),
+        *_common,
+    ]
+)
+
+EVENTS = pa.schema(
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),  # run_started / asked / submitted / told / ...
+        pa.field("payload", pa.string()),  # canonical JSON
+        pa.field("created_at", pa.float64()),
+        *_common,
+    ]
+)
+
+TABLES: dict[str, pa.Schema] = {
+    "candidates": CANDIDATES,
+    "trials": TRIALS,
+    "epochs": EPOCHS,
+    "llm_calls": LLM_CALLS,
+    "experiences": EXPERIENCES,
+    "events": EVENTS,
+}
+
+
+def schema_for(table: str) -> pa.Schema:
+    try:
+        return TABLES[table]
+    except KeyError:
+        raise KeyError(f"unknown table {table!r}; tables are: {', '.join(TABLES)}") from None
+
+
+def to_table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
+    """Rows (dicts) -> Arrow table with the table's explicit schema; missing columns -> null,
+    unknown columns -> error (a typo must not silently vanish)."""
+    schema = schema_for(table)
+    names = set(schema.names)
+    cols: dict[str, list[Any]] = {n: [] for n in schema.names}
+    for i, row in enumerate(rows):
+        unknown = set(row) - names
+        if unknown:
+            raise ValueError(
+                f"row {i} for table {table!r} has unknown columns {sorted(unknown)}; "
+                f"columns are: {', '.join(schema.names)}"
+            )
+        for n in schema.names:
+            cols[n].append(SCHEMA_VERSION if n == "schema_version" else row.get(n))
+    return pa.Table.from_pydict(cols, schema=schema)
