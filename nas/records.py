@@ -102,11 +102,15 @@ class Candidate:
 
     @property
     def id(self) -> str:
-        return content_hash(self.arch_kind, self.arch_hash, canonical_json(dict(self.recipe)), str(self.seed))
+        return content_hash(
+            self.arch_kind, self.arch_hash, canonical_json(dict(self.recipe)), str(self.seed)
+        )
 
     def validate(self) -> Candidate:
         if not self.arch_kind:
-            raise RecordError("Candidate.arch_kind is empty: name the encoding, e.g. 'nb201' or 'block'")
+            raise RecordError(
+                "Candidate.arch_kind is empty: name the encoding, e.g. 'nb201' or 'block'"
+            )
         if not self.arch.strip():
             raise RecordError("Candidate.arch is empty: give the architecture text")
         if not self.arch_hash:
@@ -237,7 +241,9 @@ class TrialRecord:
             if not isinstance(v, (int, float)) or math.isnan(float(v)):
                 raise RecordError(f"TrialRecord.metrics[{k!r}]={v!r} is not a number")
             if k.endswith("_acc") and not 0.0 <= float(v) <= 1.0:
-                raise RecordError(f"TrialRecord.metrics[{k!r}]={v} is outside [0, 1]: store fractions, not %")
+                raise RecordError(
+                    f"TrialRecord.metrics[{k!r}]={v} is outside [0, 1]: store fractions, not %"
+                )
         if self.state is TrialState.COMPLETE and "val_acc" not in self.metrics:
             raise RecordError("a COMPLETE TrialRecord needs metrics['val_acc']")
         if self.state.is_failure and self.state not in (TrialState.DUPLICATE,) and not self.error:
@@ -275,11 +281,16 @@ class TrialRecord:
 
     def epoch_rows(self) -> list[dict[str, Any]]:
         """Rows of the ``epochs`` table (learning curve) for this trial."""
-        return [{"candidate_id": self.candidate_id, "attempt": self.attempt, **e.to_row()} for e in self.curve]
+        return [
+            {"candidate_id": self.candidate_id, "attempt": self.attempt, **e.to_row()}
+            for e in self.curve
+        ]
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], curve: tuple[EpochMetrics, ...] = ()) -> TrialRecord:
-        metrics: dict[str, float] = {k: float(row[k]) for k in _METRIC_KEYS if row.get(k) is not None}
+        metrics: dict[str, float] = {
+            k: float(row[k]) for k in _METRIC_KEYS if row.get(k) is not None
+        }
         if row.get("extra_metrics"):
             metrics.update({k: float(v) for k, v in json.loads(row["extra_metrics"]).items()})
         return cls(

@@ -62,7 +62,9 @@ class Executor(Protocol):
 
     def submit(self, calls: Sequence[Call]) -> list[Handle]: ...
 
-    def as_completed(self, handles: Sequence[Handle], timeout_s: float | None = None) -> Iterator[Handle]: ...
+    def as_completed(
+        self, handles: Sequence[Handle], timeout_s: float | None = None
+    ) -> Iterator[Handle]: ...
 
     def cancel(self, handles: Sequence[Handle]) -> None: ...
 
@@ -83,7 +85,9 @@ class InProcessExecutor:
             handles.append(h)
         return handles
 
-    def as_completed(self, handles: Sequence[Handle], timeout_s: float | None = None) -> Iterator[Handle]:
+    def as_completed(
+        self, handles: Sequence[Handle], timeout_s: float | None = None
+    ) -> Iterator[Handle]:
         yield from handles
 
     def cancel(self, handles: Sequence[Handle]) -> None:

@@ -20,7 +20,12 @@ def connect(store: LocalResultStore, run_id: str | None = None) -> duckdb.DuckDB
     """
     con = duckdb.connect(":memory:")
     for table, schema in TABLES.items():
-        pattern = Path(store.root) / table / (f"run_id={run_id}" if run_id else "run_id=*") / "part-*.parquet"
+        pattern = (
+            Path(store.root)
+            / table
+            / (f"run_id={run_id}" if run_id else "run_id=*")
+            / "part-*.parquet"
+        )
         if store.files(table, run_id):
             con.execute(
                 f"CREATE VIEW {table} AS SELECT * FROM read_parquet('{pattern}', "
@@ -28,7 +33,9 @@ def connect(store: LocalResultStore, run_id: str | None = None) -> duckdb.DuckDB
             )
         else:  # an empty view with the right columns, so queries still bind
             cols = ", ".join(f'CAST(NULL AS {_duck_type(f.type)}) AS "{f.name}"' for f in schema)
-            con.execute(f"CREATE VIEW {table} AS SELECT {cols}, CAST(NULL AS VARCHAR) AS run_id WHERE false")
+            con.execute(
+                f"CREATE VIEW {table} AS SELECT {cols}, CAST(NULL AS VARCHAR) AS run_id WHERE false"
+            )
     return con
 
 

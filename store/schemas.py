@@ -103,7 +103,9 @@ LLM_CALLS = pa.schema(
 EXPERIENCES = pa.schema(
     [
         pa.field("experience_id", pa.string(), nullable=False),
-        pa.field("category", pa.string()),  # invalid connection / shape mismatch / degradation / ...
+        pa.field(
+            "category", pa.string()
+        ),  # invalid connection / shape mismatch / degradation / ...
         pa.field("kind", pa.string()),  # failure / fail2success / success
         pa.field("text", pa.string(), nullable=False),
         pa.field("metadata", pa.string()),  # canonical JSON
@@ -116,7 +118,9 @@ EXPERIENCES = pa.schema(
 EVENTS = pa.schema(
     [
         pa.field("event_id", pa.string(), nullable=False),
-        pa.field("kind", pa.string(), nullable=False),  # run_started / asked / submitted / told / ...
+        pa.field(
+            "kind", pa.string(), nullable=False
+        ),  # run_started / asked / submitted / told / ...
         pa.field("payload", pa.string()),  # canonical JSON
         pa.field("created_at", pa.float64()),
         *_common,

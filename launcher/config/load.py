@@ -114,9 +114,15 @@ def parse_override(item: str) -> dict[str, Any]:
     return out
 
 
-def load_config(files: Iterable[str | Path] = (), overrides: Iterable[str] = ()) -> RunConfig:
-    """Schema defaults <- each YAML file in order <- ``key=value`` overrides; checked."""
+def load_config(
+    files: Iterable[str | Path] = (),
+    overrides: Iterable[str] = (),
+    preset: Mapping[str, Any] | None = None,
+) -> RunConfig:
+    """Schema defaults <- ``preset`` <- each YAML file in order <- ``key=value`` overrides."""
     cfg = cast(DictConfig, OmegaConf.structured(RunConfig))
+    if preset:
+        cfg = _merge(cfg, preset, "preset")
     for f in files:
         path = Path(f)
         if not path.is_file():

@@ -9,7 +9,6 @@ the launcher turns sections into explicit constructor arguments.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 __all__ = [
     "BudgetConfig",
@@ -44,8 +43,12 @@ class SpaceConfig:
     nb201_cells: int = 1  # NB201 skeleton: cells N per stage (paper: 5)
     base_block: str = "resnet_basic"  # block space: built-in seed block name or a block file path
     macro: str = "nb201"  # block space skeleton: nb201 | stages
-    widths: list[int] = field(default_factory=lambda: [16, 32, 64])  # stage widths (stages skeleton)
-    depths: list[int] = field(default_factory=lambda: [1, 1, 1])  # blocks per stage (stages skeleton)
+    widths: list[int] = field(
+        default_factory=lambda: [16, 32, 64]
+    )  # stage widths (stages skeleton)
+    depths: list[int] = field(
+        default_factory=lambda: [1, 1, 1]
+    )  # blocks per stage (stages skeleton)
     table: str = ""  # path of a tabular benchmark (e.g. nb201.parquet) for table evaluation
 
 
@@ -106,7 +109,9 @@ class TrainConfig:
     nesterov: bool = True  # Nesterov momentum
     weight_decay: float = 5e-4  # L2 weight decay
     augment: bool = True  # random crop (pad 4) + horizontal flip
-    divergence_loss: float = 10.0  # a train loss above this (or NaN/inf) in the first epochs = DIVERGED
+    divergence_loss: float = (
+        10.0  # a train loss above this (or NaN/inf) in the first epochs = DIVERGED
+    )
     divergence_epochs: int = 3  # epochs in which divergence is checked
     time_budget_s: float = 0.0  # wall budget per candidate; 0 = none (TIMEOUT when exceeded)
     threads: int = 0  # CPU threads for torch (0 = all cores of the task)
@@ -124,7 +129,9 @@ class SiteProfile:
     gres: str = ""  # passed verbatim, e.g. "gpu:a100:1"
     gpus_per_task: int = 0  # GPUs per task (0 = none)
     extra_sbatch: list[str] = field(default_factory=list)  # extra "#SBATCH ..." lines, verbatim
-    setup: list[str] = field(default_factory=list)  # shell lines run first (module load, venv activation)
+    setup: list[str] = field(
+        default_factory=list
+    )  # shell lines run first (module load, venv activation)
     signal_delay_s: int = 120  # seconds before the limit when USR2 is sent (checkpoint + requeue)
     array_throttle: int = 0  # "%N" in --array: at most N tasks running at once (0 = no throttle)
     controller_time: str = "24:00:00"  # wall limit of the controller job (it requeues itself)
@@ -157,13 +164,15 @@ class LLMConfig:
     mode: str = "live"  # live | record | replay
     cassette: str = ""  # record/replay cassette file
     temperature: float = 0.7  # sampling temperature (really sent)
-    seed: Optional[int] = None  # sampling seed sent to the endpoint, when it supports one
+    seed: int | None = None  # sampling seed sent to the endpoint, when it supports one
     timeout_s: float = 60.0  # per-request timeout
     max_retries: int = 4  # retries on 429/5xx/timeouts, honouring Retry-After
     max_concurrency: int = 4  # calls in flight at once
     budget_tokens: int = 0  # hard cap on tokens (0 = none); the run stops cleanly at it
     budget_usd: float = 0.0  # hard cap on dollars (0 = none)
-    embed_model: str = ""  # embeddings: "" = hashing embedder; "local" = bundled MiniLM; or a model name
+    embed_model: str = (
+        ""  # embeddings: "" = hashing embedder; "local" = bundled MiniLM; or a model name
+    )
 
 
 @dataclass

@@ -16,7 +16,9 @@ __all__ = ["NB201Network"]
 
 class _ReLUConvBN(nn.Sequential):
     def __init__(self, c_in: int, c_out: int, k: int, stride: int) -> None:
-        super().__init__(nn.ReLU(), nn.Conv2d(c_in, c_out, k, stride, k // 2, bias=False), nn.BatchNorm2d(c_out))
+        super().__init__(
+            nn.ReLU(), nn.Conv2d(c_in, c_out, k, stride, k // 2, bias=False), nn.BatchNorm2d(c_out)
+        )
 
 
 class _Zero(nn.Module):
@@ -65,13 +67,24 @@ class _ResBlock(nn.Module):
         self.down = nn.Sequential(nn.AvgPool2d(2, 2), nn.Conv2d(c_in, c_out, 1, bias=False))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.down(x) + self.conv_b(self.conv_a(x))
+        out: torch.Tensor = self.down(x) + self.conv_b(self.conv_a(x))
+        return out
 
 
 class NB201Network(nn.Module):
-    def __init__(self, arch: str, channels: int = 16, cells: int = 5, num_classes: int = 10, in_channels: int = 3):
+    def __init__(
+        self,
+        arch: str,
+        channels: int = 16,
+        cells: int = 5,
+        num_classes: int = 10,
+        in_channels: int = 3,
+    ):
         super().__init__()
-        layers: list[nn.Module] = [nn.Conv2d(in_channels, channels, 3, 1, 1, bias=False), nn.BatchNorm2d(channels)]
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels, channels, 3, 1, 1, bias=False),
+            nn.BatchNorm2d(channels),
+        ]
         c = channels
         for stage in range(3):
             if stage > 0:
@@ -83,4 +96,5 @@ class NB201Network(nn.Module):
         self.classifier = nn.Linear(c, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.features(x))
+        out: torch.Tensor = self.classifier(self.features(x))
+        return out

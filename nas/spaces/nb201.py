@@ -19,7 +19,9 @@ def parse_arch(arch: str) -> list[list[tuple[str, int]]]:
     """``arch`` -> per node 1..3 the list of (op, source node); raises ValueError with the fix."""
     nodes = [n for n in arch.strip().split("+")]
     if len(nodes) != 3:
-        raise ValueError(f"NB201 arch string {arch!r} needs 3 '+'-separated nodes, got {len(nodes)}")
+        raise ValueError(
+            f"NB201 arch string {arch!r} needs 3 '+'-separated nodes, got {len(nodes)}"
+        )
     out: list[list[tuple[str, int]]] = []
     for i, node in enumerate(nodes, start=1):
         items = [t for t in node.strip("|").split("|") if t]
