@@ -1,0 +1,192 @@
+"""The Modifier: rewrites the base block from (block, inspiration, retrieved experience),
+then derives compatible stem and downsample blocks, repairing on validator feedback.
+
+Turn 1 sends prompt ``modifier``; while the answer does not parse or does not validate, a
+repair turn (``modifier_repair``) sends the parse error or the validator's errors (node,
+rule, message, hint) back in the same conversation, up to ``retries`` times ("immediate
+feedback"). The stem/downsample step (``modifier_derive``) works the same way; when it
+cannot produce valid blocks the previous stem/downsample are kept (renamed) if the network
+is valid with them. Every call is accounted by the LLM client; failures are results, not
+exceptions (except :class:`~nas.llm.budget.BudgetExceeded`, which stops the run).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from nas.graph.block import BlockGraph, BlockRole
+from nas.graph.text import serialize
+from nas.llm.budget import BudgetExceeded
+from nas.llm.client import LLMError
+from nas.prompts import PromptParseError, load_prompt, parse_block_answer
+
+__all__ = ["Modifier", "ModifyResult", "normalize_file"]
+
+Validate = Callable[[BlockGraph], list[Any]]
+ValidateFile = Callable[[Mapping[str, BlockGraph]], list[Any]]
+
+
+@dataclass
+class ModifyResult:
+    status: str  # "ok" | "invalid" (no valid block after the repairs)
+    blocks: dict[str, BlockGraph] | None = None  # the new block file (base, _stem, _downsample)
+    errors: list[str] = field(default_factory=list)  # last errors (invalid) / first (repaired)
+    turns: int = 0  # LLM calls made
+    repaired: bool = False  # valid only after at least one repair turn
+    first_invalid: str = ""  # text of the first invalid answer (for the Reflector)
+    tokens_in: int = 0
+    tokens_out: int = 0
+    cost_usd: float = 0.0
+    call_errors: list[str] = field(default_factory=list)  # LLM call failures met
+
+    @property
+    def text(self) -> str:
+        return serialize(self.blocks) if self.blocks else ""
+
+
+def normalize_file(base: BlockGraph, stem: BlockGraph, down: BlockGraph) -> dict[str, BlockGraph]:
+    """The block file with names ``Name``, ``Name_stem``, ``Name_downsample``."""
+    name = base.name
+    return {
+        name: base,
+        f"{name}_stem": stem.renamed(f"{name}_stem"),
+        f"{name}_downsample": down.renamed(f"{name}_downsample"),
+    }
+
+
+def _split(blocks: Mapping[str, BlockGraph]) -> tuple[BlockGraph, BlockGraph, BlockGraph]:
+    base = next(g for g in blocks.values() if g.role is BlockRole.BASE)
+    stem = next(g for g in blocks.values() if g.role is BlockRole.STEM)
+    down = next(g for g in blocks.values() if g.role is BlockRole.DOWNSAMPLE)
+    return base, stem, down
+
+
+class Modifier:
+    """``validate_base(g)`` and ``validate_file(blocks)`` return error lists (empty = valid)."""
+
+    def __init__(
+        self,
+        llm: Any,
+        validate_base: Validate,
+        validate_file: ValidateFile,
+        retries: int = 3,
+        ops: Sequence[str] = (),
+    ) -> None:
+        self.llm = llm
+        self.validate_base = validate_base
+        self.validate_file = validate_file
+        self.retries = retries
+        self.ops = ", ".join(ops) or (
+            "Conv2d, BN, LN, ReLU, GELU, SiLU, Sigmoid, Add, Mul, concat, AdaptiveAvgPool2d, "
+            "AvgPool2d, MaxPool2d, Linear, permute, DropPath, Identity, mean, max"
+        )
+
+    def _call(self, res: ModifyResult, msgs: list[dict[str, str]], ref: str, cid: str) -> str:
+        res.turns += 1
+        try:
+            reply = self.llm.chat(msgs, agent="modifier", prompt_id=ref, candidate_id=cid)
+        except BudgetExceeded:
+            raise
+        except LLMError as e:
+            res.call_errors.append(str(e))
+            return ""
+        res.tokens_in += reply.tokens_in
+        res.tokens_out += reply.tokens_out
+        res.cost_usd += reply.cost_usd
+        return str(reply.text)
+
+    def _converse(
+        self,
+        res: ModifyResult,
+        msgs: list[dict[str, str]],
+        ref: str,
+        cid: str,
+        check: Callable[[str], tuple[Any, list[str]]],
+    ) -> Any:
+        """Ask, check, repair up to ``retries`` times; the checked value or None."""
+        repair = load_prompt("modifier_repair")
+        for turn in range(self.retries + 1):
+            answer = self._call(res, msgs, ref if turn == 0 else repair.ref, cid)
+            if not answer and res.call_errors and turn < self.retries:
+                errors = [f"(the LLM call failed: {res.call_errors[-1][:200]})"]
+                value = None
+            else:
+                value, errors = check(answer)
+            if value is not None and not errors:
+                if turn > 0:
+                    res.repaired = True
+                return value
+            res.errors = errors
+            if not res.first_invalid:
+                res.first_invalid = answer
+            msgs = [
+                *msgs,
+                {"role": "assistant", "content": answer or "(empty answer)"},
+                *repair.render(errors="\n".join(f"- {e}" for e in errors))[-1:],
+            ]
+        return None
+
+    def modify(
+        self,
+        blocks: Mapping[str, BlockGraph],
+        inspiration: str,
+        experiences: Sequence[str] = (),
+        candidate_id: str = "",
+    ) -> ModifyResult:
+        res = ModifyResult("invalid")
+        base, stem, down = _split(blocks)
+        tmpl = load_prompt("modifier")
+        msgs = tmpl.render(
+            block=serialize(base).strip(),
+            inspiration=inspiration,
+            experiences="\n".join(f"- {e}" for e in experiences) or "- (none yet)",
+            ops=self.ops,
+        )
+
+        def check_base(answer: str) -> tuple[BlockGraph | None, list[str]]:
+            try:
+                ans = parse_block_answer(answer)
+            except PromptParseError as e:
+                return None, [str(e)]
+            cands = [g for g in ans.blocks.values() if g.role is BlockRole.BASE]
+            if not cands:
+                return None, ["no base block in the answer (only stem/downsample blocks)"]
+            g = cands[0].renamed(base.name)
+            return g, [str(e) for e in self.validate_base(g)]
+
+        new_base = self._converse(res, msgs, tmpl.ref, candidate_id, check_base)
+        if new_base is None:
+            return res
+        first_errors = list(res.errors)
+        derive = load_prompt("modifier_derive")
+        dmsgs = derive.render(
+            block=serialize(new_base).strip(),
+            stem=serialize(stem).strip(),
+            downsample=serialize(down).strip(),
+        )
+
+        def check_file(answer: str) -> tuple[dict[str, BlockGraph] | None, list[str]]:
+            try:
+                ans = parse_block_answer(answer)
+            except PromptParseError as e:
+                return None, [str(e)]
+            roles = {g.role: g for g in ans.blocks.values()}
+            if BlockRole.STEM not in roles or BlockRole.DOWNSAMPLE not in roles:
+                return None, ["reply with both the _stem and the _downsample block"]
+            f = normalize_file(new_base, roles[BlockRole.STEM], roles[BlockRole.DOWNSAMPLE])
+            return f, [str(e) for e in self.validate_file(f)]
+
+        derived = self._converse(res, dmsgs, derive.ref, candidate_id, check_file)
+        if derived is None:
+            kept = normalize_file(new_base, stem, down)
+            errs = [str(e) for e in self.validate_file(kept)]
+            if errs:
+                res.errors = errs
+                return res
+            derived = kept
+        res.status = "ok"
+        res.blocks = derived
+        res.errors = first_errors if res.repaired else []
+        return res

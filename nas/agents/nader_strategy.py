@@ -1,0 +1,329 @@
+"""NADER as a :class:`~nas.strategies.base.Strategy`: ask/tell around the agent team.
+
+``ask(n)``: the first candidate is the base design itself (the tree's root, the baseline);
+then, per candidate, the Proposer picks a node of the modification tree and an
+inspiration, the Reflector retrieves the ``experiences_k`` most similar develop
+experiences, and the Modifier (LLM) — or the rule-based designer when ``llm`` is None —
+writes the new block file. Designs that stay invalid after the repairs, and designs
+isomorphic to one already proposed, are *decided* without training:
+:meth:`NaderStrategy.pop_decided` returns them as ``(Candidate, TrialRecord)`` with state
+INVALID/DUPLICATE for the controller to store and tell (never evaluate).
+
+``tell``: updates the tree (one ``events`` row ``tree_node`` per change) and lets the
+Reflector compare the child with its parent (improvement/regression experience).
+
+Candidates: ``arch_kind="block"``, ``arch`` = the full block file, ``arch_hash`` = the
+network's canonical hash (:func:`nas.graph.spec.arch_hash`), ``parents=(parent id,)``,
+``origin=Origin("nader", "modifier"|"rule-based-designer", "<id>: <inspiration>",
+"modifier@1")``. When :class:`~nas.llm.budget.BudgetExceeded` is raised, ``ask`` returns
+what it has and every later ``ask`` returns ``[]``: the run ends cleanly.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from nas.agents.designer import DESIGNER_NAME, RuleBasedDesigner
+from nas.agents.experience import ExperiencePoolLike, MemoryExperiencePool
+from nas.agents.knowledge import Inspiration, KnowledgePool
+from nas.agents.modifier import Modifier, ModifyResult, normalize_file
+from nas.agents.proposer import Proposer
+from nas.agents.reflector import Reflector
+from nas.agents.tree import ModificationTree, TreeNode
+from nas.graph.block import BlockGraph, BlockRole
+from nas.graph.text import parse_blocks, serialize
+from nas.llm.budget import BudgetExceeded
+from nas.records import Candidate, Origin, TrialCost, TrialRecord, TrialState
+from nas.strategies.base import CallOrderError
+
+__all__ = ["NaderStrategy", "block_file", "file_hash", "validate_file"]
+
+DEFAULT_MACRO: dict[str, Any] = {"kind": "stages", "width": 16, "depths": (1, 1, 1),
+                                 "widths": (16, 32, 64)}  # fmt: skip
+
+
+def block_file(base: str) -> dict[str, BlockGraph]:
+    """A seed name (``resnet_basic``...) or a block file path -> base, _stem, _downsample."""
+    from pathlib import Path
+
+    from nas.graph.seeds import SEED_BLOCKS, seed_blocks
+
+    if base in SEED_BLOCKS:
+        blocks = seed_blocks(base)
+    else:
+        p = Path(base)
+        if not p.exists():
+            raise FileNotFoundError(
+                f"base block {base!r} is neither a seed ({', '.join(SEED_BLOCKS)}) nor a file"
+            )
+        blocks = parse_blocks(p.read_text(encoding="utf-8"))
+    roles = {g.role: g for g in reversed(list(blocks.values()))}
+    if BlockRole.BASE not in roles:
+        raise ValueError(f"no base block in {base!r}")
+    from nas.graph.macro import default_downsample, default_stem
+
+    stem = roles.get(BlockRole.STEM) or default_stem("stages")
+    down = roles.get(BlockRole.DOWNSAMPLE) or default_downsample("stages")
+    return normalize_file(roles[BlockRole.BASE], stem, down)
+
+
+def _spec(blocks: Mapping[str, BlockGraph], macro: Mapping[str, Any]) -> Any:
+    from nas.graph.spec import spec_from_blocks
+
+    m = dict(macro)
+    for key in ("depths", "widths"):
+        if key in m:
+            m[key] = tuple(m[key])
+    return spec_from_blocks(blocks, **m)
+
+
+def validate_file(blocks: Mapping[str, BlockGraph], macro: Mapping[str, Any] = DEFAULT_MACRO
+                  ) -> list[Any]:  # fmt: skip
+    from nas.graph.cost import validate
+
+    try:
+        return list(validate(_spec(blocks, macro)))
+    except (ValueError, StopIteration) as e:
+        return [f"the block file is incomplete: {e}"]
+
+
+def file_hash(blocks: Mapping[str, BlockGraph], macro: Mapping[str, Any] = DEFAULT_MACRO) -> str:
+    from nas.graph.spec import arch_hash
+
+    return str(arch_hash(_spec(blocks, macro)))
+
+
+def _validate_base(g: BlockGraph) -> list[Any]:
+    from nas.graph.validate import validate_block
+
+    return list(validate_block(g))
+
+
+class NaderStrategy:
+    """NADER's agent team behind ask/tell.
+
+    ``base``: seed name or block file path. ``pool``: knowledge (default: built-in).
+    ``experience``: an experience pool (default: in memory). ``llm``: an LLMClient, or None
+    for the offline rule-based designer. ``recipe`` is copied into every candidate with the
+    skeleton under ``recipe["skeleton"]``; ``max_params``/``max_flops`` (0 = none) make a
+    width search fit each design to the budget. ``sink(table, rows)`` stores tree events.
+    """
+
+    name = "nader"
+
+    def __init__(
+        self,
+        base: str = "resnet_basic",
+        *,
+        pool: KnowledgePool | None = None,
+        experience: ExperiencePoolLike | None = None,
+        llm: Any = None,
+        seed: int = 0,
+        dfs_ratio: float = 0.5,
+        retries: int = 3,
+        experiences_k: int = 5,
+        sample_size: int = 6,
+        recipe: Mapping[str, Any] | None = None,
+        macro: Mapping[str, Any] | None = None,
+        max_params: float = 0.0,
+        max_flops: float = 0.0,
+        sink: Any = None,
+    ) -> None:
+        self.rng = random.Random(seed)
+        self.seed = seed
+        self.llm = llm
+        self.pool = pool or KnowledgePool.builtin()
+        self.experience = experience if experience is not None else MemoryExperiencePool()
+        self.reflector = Reflector(self.experience, llm, k=experiences_k)
+        self.proposer = Proposer(self.pool, self.rng, llm, self.reflector, dfs_ratio, sample_size)
+        self.macro = dict(macro or DEFAULT_MACRO)
+        self.modifier = Modifier(
+            llm, _validate_base, lambda b: validate_file(b, self.macro), retries
+        )
+        self.designer = RuleBasedDesigner(_validate_base)
+        self.recipe = dict(recipe or {})
+        self.max_params = max_params
+        self.max_flops = max_flops
+        self.sink = sink
+        self.experiences_k = experiences_k
+        self.base_blocks = block_file(base)
+        self.tree = ModificationTree()
+        self.stopped = ""  # why asking stopped (budget), "" while running
+        self._hashes: dict[str, str] = {}  # arch hash -> candidate id
+        self._asked: dict[str, Candidate] = {}
+        self._decided: list[tuple[Candidate, TrialRecord]] = []
+        self.agent = "modifier" if llm is not None else DESIGNER_NAME
+
+    # ------------------------------------------------------------------ helpers
+    def _emit(self, table: str, rows: list[dict[str, Any]]) -> None:
+        if self.sink is not None and rows:
+            self.sink(table, rows)
+
+    def _candidate(
+        self, blocks: Mapping[str, BlockGraph], parent: str | None, origin: Origin
+    ) -> Candidate:
+        skeleton = dict(self.macro)
+        if self.max_params or self.max_flops:
+            from nas.graph.cost import fit_width
+
+            width, _ = fit_width(
+                _spec(blocks, self.macro), self.max_params or None, self.max_flops or None
+            )
+            skeleton = {**skeleton, "width": width, "widths": ()}
+        skeleton = {k: list(v) if isinstance(v, tuple) else v for k, v in skeleton.items()}
+        spec_macro = {**self.macro, **{k: skeleton[k] for k in ("width", "widths")}}
+        return Candidate(
+            arch_kind="block",
+            arch=serialize(blocks),
+            arch_hash=file_hash(blocks, spec_macro),
+            recipe={**self.recipe, "skeleton": skeleton},
+            seed=self.seed,
+            parents=(parent,) if parent else (),
+            origin=origin,
+        ).validate()
+
+    def _decide(self, cand: Candidate, state: TrialState, error: str, res: ModifyResult | None,
+                parent: TreeNode | None, suggestion: str) -> None:  # fmt: skip
+        now = time.time()
+        cost = TrialCost(
+            llm_tokens_in=res.tokens_in if res else 0,
+            llm_tokens_out=res.tokens_out if res else 0,
+            llm_cost_usd=res.cost_usd if res else 0.0,
+        )
+        rec = TrialRecord(cand.id, state, cost=cost, error=error, evaluator="nader:pre-decided",
+                          started_at=now, finished_at=now)  # fmt: skip
+        self._decided.append((cand, rec))
+        if cand.id not in self.tree.nodes and parent is not None:
+            node = self.tree.add(
+                TreeNode(
+                    cand.id,
+                    parent.id,
+                    suggestion,
+                    state.value,
+                    None,
+                    0,
+                    cand.origin.agent,
+                    cand.arch,
+                )
+            )
+            self._emit("events", [self.tree.event_row(node)])
+
+    # ------------------------------------------------------------------ protocol
+    def ask(self, n: int) -> list[Candidate]:
+        out: list[Candidate] = []
+        if self.stopped:
+            return out
+        if self.tree.root_id is None:
+            root = self._candidate(self.base_blocks, None, Origin("nader", "seed", "", ""))
+            self._hashes[root.arch_hash] = root.id
+            node = self.tree.add(TreeNode(root.id, None, "", "PENDING", None, 0, "seed",
+                                          root.arch))  # fmt: skip
+            self._emit("events", [self.tree.event_row(node)])
+            self._asked[root.id] = root
+            out.append(root)
+        attempts = 0
+        try:
+            while len(out) < n and attempts < 4 * n + 4:
+                attempts += 1
+                cand = self._one()
+                if cand is None:
+                    if not self.proposer.pool.items:
+                        break
+                    continue
+                out.append(cand)
+        except BudgetExceeded as e:
+            self.stopped = str(e)
+        return out
+
+    def _one(self) -> Candidate | None:
+        prop = self.proposer.propose(self.tree)
+        if prop is None:
+            return None
+        parent, insp = prop.node, prop.inspiration
+        parent_blocks = parse_blocks(parent.blocks_text)
+        base = next(g for g in parent_blocks.values() if g.role is BlockRole.BASE)
+        if self.llm is None:
+            return self._offline(parent, parent_blocks, base, insp)
+        exps = self.reflector.retrieve(insp.text, "develop", self.experiences_k)
+        res = self.modifier.modify(parent_blocks, insp.text, exps)
+        origin = Origin("nader", "modifier", insp.ref, "modifier@1")
+        if res.status != "ok" or res.blocks is None:
+            # an invalid design is still a candidate record: its text is the last answer
+            text = res.first_invalid.strip() or "(no block produced)"
+            bad = Candidate("block", text, f"invalid-{abs(hash(text)) % 10**12:012d}",
+                            {**self.recipe}, self.seed, (parent.id,), origin)  # fmt: skip
+            errs = res.errors + res.call_errors
+            self.reflector.on_invalid(text, errs, None, insp.text, bad.id)
+            self._decide(bad, TrialState.INVALID,
+                         f"no valid block after {res.turns} turns: " + " | ".join(errs)[:2000],
+                         res, parent, insp.ref)  # fmt: skip
+            return None
+        cand = self._candidate(res.blocks, parent.id, origin)
+        if res.repaired:
+            self.reflector.on_invalid(res.first_invalid, res.errors, res.text, insp.text, cand.id)
+        return self._admit(cand, res, parent, insp)
+
+    def _offline(self, parent: TreeNode, blocks: dict[str, BlockGraph], base: BlockGraph,
+                 insp: Inspiration) -> Candidate | None:  # fmt: skip
+        got = self.designer.design(base, insp.text, self.rng, insp.transform)
+        origin = Origin("nader", DESIGNER_NAME, insp.ref, f"{DESIGNER_NAME}@1")
+        if got is None:
+            return None
+        new_base, tname = got
+        stem = next(g for g in blocks.values() if g.role is BlockRole.STEM)
+        down = next(g for g in blocks.values() if g.role is BlockRole.DOWNSAMPLE)
+        f = normalize_file(new_base, stem, down)
+        origin = Origin("nader", DESIGNER_NAME, f"{insp.ref} [rule: {tname}]",
+                        f"{DESIGNER_NAME}@1")  # fmt: skip
+        return self._admit(self._candidate(f, parent.id, origin), None, parent, insp)
+
+    def _admit(self, cand: Candidate, res: ModifyResult | None, parent: TreeNode,
+               insp: Inspiration) -> Candidate | None:  # fmt: skip
+        if cand.arch_hash in self._hashes or cand.id in self.tree.nodes:
+            original = self._hashes.get(cand.arch_hash, cand.id)
+            # a distinct record id: the same design reached again from another parent
+            cand = replace(cand, recipe={**cand.recipe, "duplicate_of": original,
+                                         "parent": parent.id})  # fmt: skip
+            self._decide(
+                cand, TrialState.DUPLICATE,
+                f"isomorphic to candidate {self._hashes.get(cand.arch_hash, cand.id)}",
+                res, parent, insp.ref,
+            )  # fmt: skip
+            return None
+        self._hashes[cand.arch_hash] = cand.id
+        node = self.tree.add(TreeNode(cand.id, parent.id, insp.ref, "PENDING", None, 0,
+                                      cand.origin.agent, cand.arch))  # fmt: skip
+        self._emit("events", [self.tree.event_row(node)])
+        self._asked[cand.id] = cand
+        return cand
+
+    def pop_decided(self) -> list[tuple[Candidate, TrialRecord]]:
+        """Designs decided without training (INVALID, DUPLICATE) since the last call."""
+        out, self._decided = self._decided, []
+        return out
+
+    def tell(self, results: Sequence[tuple[Candidate, TrialRecord]]) -> None:
+        for cand, rec in results:
+            if rec.evaluator == "nader:pre-decided":
+                continue  # a pre-decided record told back by the controller: already known
+            if cand.id not in self._asked:
+                raise CallOrderError(f"tell() for candidate {cand.id} that was never asked")
+            node = self.tree.update(cand.id, rec.state.value, rec.val_acc)
+            self._emit("events", [self.tree.event_row(node)])
+            if node.parent_id is not None and rec.state is TrialState.COMPLETE:
+                parent = self.tree.nodes[node.parent_id]
+                try:
+                    self.reflector.on_result(
+                        node.suggestion,
+                        parent.val_acc,
+                        rec.val_acc,
+                        parent.blocks_text,
+                        node.blocks_text,
+                        cand.id,
+                    )
+                except BudgetExceeded as e:  # fmt: skip
+                    self.stopped = str(e)

@@ -1,0 +1,56 @@
+"""A small driver: NADER with pre-decided results, on ``run_search``.
+
+:func:`run_nader` is what the controller will do once it integrates pre-decided results:
+after each ``ask`` it stores and tells ``strategy.pop_decided()`` without evaluating them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, cast
+
+from nas.agents.nader_strategy import NaderStrategy
+from nas.records import Candidate, TrialRecord
+
+__all__ = ["DecidingStrategy", "run_nader"]
+
+
+class DecidingStrategy:
+    """Wraps a NaderStrategy so that pre-decided records are stored and told on each ask."""
+
+    def __init__(self, inner: NaderStrategy, store: Any, run_id: str) -> None:
+        self.inner, self.store, self.run_id = inner, store, run_id
+        self.name = inner.name
+        self.decided: list[tuple[Candidate, TrialRecord]] = []
+
+    def ask(self, n: int) -> list[Candidate]:
+        out = self.inner.ask(n)
+        dec = self.inner.pop_decided()
+        if dec:
+            self.store.append("candidates", self.run_id, [c.to_row() for c, _ in dec])
+            self.store.append("trials", self.run_id, [r.to_row() for _, r in dec])
+            self.inner.tell(dec)
+            self.decided.extend(dec)
+        return out
+
+    def tell(self, results: Any) -> None:
+        self.inner.tell(results)
+
+
+def run_nader(
+    strategy: NaderStrategy,
+    evaluate: Callable[[Candidate], TrialRecord],
+    store: Any,
+    run_id: str,
+    budget: int,
+    max_in_flight: int = 2,
+) -> tuple[Any, DecidingStrategy]:
+    """``budget`` evaluated candidates through ``run_search`` with an in-process executor."""
+    from nas.controller.loop import run_search
+    from slurm.executor import InProcessExecutor
+
+    wrapped = DecidingStrategy(strategy, store, run_id)
+    strategy.sink = lambda table, rows: store.append(table, run_id, rows)
+    result = run_search(cast(Any, wrapped), evaluate, InProcessExecutor(), store, run_id, budget,
+                        max_in_flight=max_in_flight)  # fmt: skip
+    return result, wrapped

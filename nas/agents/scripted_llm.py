@@ -1,0 +1,110 @@
+"""A *scripted* stand-in for an LLM, to serve from :mod:`nas.llm.testing_server`.
+
+It is not a model: it reads the ``Task: <prompt id>`` line of each request and answers in
+the format that prompt asks for, using the rule-based designer's catalogue for block
+edits. It deliberately answers badly part of the time (``fault_every``: prose instead of a
+block, a block with a dangling node, a groups error, an empty answer) so that recordings
+exercise the repair loop, the parsers and the Reflector. Faults are chosen by a hash of the
+request, so a recording is reproducible. Cassettes recorded against it are labelled as such
+(``tests/fixtures/llm/README.md``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from typing import Any
+
+from nas.agents.designer import CATALOGUE, match_transformation
+from nas.graph.text import ParseError, parse_blocks, serialize
+
+__all__ = ["ScriptedDesignerLLM"]
+
+_FENCE = re.compile(r"```[a-z]*\n(.*?)```", re.S)
+
+
+def _h(text: str) -> int:
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
+
+
+class ScriptedDesignerLLM:
+    """Callable ``(request JSON) -> reply text`` for :class:`ScriptedOpenAIServer`."""
+
+    FAULTS = ("prose", "dangling", "groups", "empty")
+
+    def __init__(self, fault_every: int = 3) -> None:
+        self.fault_every = fault_every
+        self.calls = 0
+
+    def __call__(self, req: dict[str, Any]) -> str:
+        self.calls += 1
+        msgs = req.get("messages", [])
+        last = str(msgs[-1].get("content", "")) if msgs else ""
+        m = re.search(r"^Task: (\w+)", last, re.M)
+        task = m.group(1) if m else ""
+        key = _h(repr(msgs))
+        if task == "modifier":
+            return self._modify(last, key, allow_fault=True)
+        if task == "modifier_repair":
+            first = next((str(x["content"]) for x in msgs if "Task: modifier\n" in
+                          str(x.get("content", "")) + "\n"), "")  # fmt: skip
+            return self._modify(first, key, allow_fault=False)
+        if task == "modifier_derive":
+            blocks = _FENCE.findall(last)
+            return "Adapted blocks:\n```\n" + "".join(blocks[1:3]) + "```\n"
+        if task == "proposer_rank":
+            n = len(re.findall(r"^\d+\. ", last, re.M))
+            order = sorted(range(1, n + 1), key=lambda i: _h(f"{key}-{i}"))[:3]
+            return "The first idea fits the block best.\nRANKING: " + ", ".join(map(str, order))
+        if task in ("reflector_invalid", "reflector_degrade"):
+            low = last.lower()
+            cat = "shape mismatch" if "shape" in low else "invalid connection"
+            if task == "reflector_degrade":
+                cat = "degradation"
+            return (
+                f"TIP [{cat}]: Check every branch's shape before merging; change one thing "
+                "at a time and keep the identity path."
+            )
+        if task == "reader_filter":
+            rel = re.search(r"conv|attention|residual|block|architecture|network", last, re.I)
+            return "It proposes an architectural idea.\nANSWER: " + ("yes" if rel else "no")
+        if task == "reader_extract":
+            sents = re.split(r"(?<=[.!?])\s+", last.split("Method section:", 1)[-1].strip())
+            ideas = [s.strip() for s in sents if len(s.split()) > 5][:3]
+            return "\n".join(f"{i + 1}. {s}" for i, s in enumerate(ideas)) or "NONE"
+        return "I am not sure what you are asking."
+
+    def _modify(self, prompt: str, key: int, allow_fault: bool) -> str:
+        blocks = _FENCE.findall(prompt)
+        insp = re.search(r"Inspiration to apply: (.*)", prompt)
+        if not blocks or not insp:
+            return "Please send the block and the inspiration."
+        try:
+            g = next(iter(parse_blocks(blocks[0]).values()))
+        except ParseError:
+            return "The block you sent does not parse."
+        t = match_transformation(insp.group(1)) or list(CATALOGUE.values())[key % len(CATALOGUE)]
+        new = None
+        for c in range(4):
+            try:
+                new = t.apply(g, (key + c) % 4)
+            except (KeyError, IndexError, ValueError):
+                new = None
+            if new is not None:
+                break
+        if new is None:
+            return f"The idea '{t.name}' does not apply to this block; I would keep it as is."
+        text = serialize(new)
+        if allow_fault and self.fault_every and key % self.fault_every == 0:
+            fault = self.FAULTS[(key // self.fault_every) % len(self.FAULTS)]
+            if fault == "prose":
+                return f"To realize this idea, add a {t.name.replace('_', ' ')} to the block."
+            if fault == "empty":
+                return ""
+            if fault == "dangling":
+                text = text.replace("##\n", "##\n99:ReLU\n", 1)
+            if fault == "groups":
+                text = re.sub(r"kernel_size=1\)", "kernel_size=1,groups=3)", text, count=1)
+                if "groups=3" not in text:
+                    text = text.replace("##\n", "##\n99:ReLU\n", 1)
+        return f"Here is the modified block ({t.name}):\n```\n{text}```\n"

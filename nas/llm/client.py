@@ -1,0 +1,459 @@
+"""``LLMClient``: chat and embeddings on any OpenAI-compatible endpoint, with accounting.
+
+Built on the official ``openai`` package (3.x, on ``httpx2``): ``base_url`` selects OpenAI,
+vLLM (``http://host:8000/v1``), Ollama (``http://host:11434/v1``) or a llama.cpp server.
+What it adds around the SDK:
+
+* explicit timeouts (connect 5 s, read ``timeout_s``) and retries (``max_retries``) with
+  exponential backoff that honours ``Retry-After``/``retry-after-ms`` on 408/409/429/5xx and
+  on timeouts — done by the SDK's own retry loop, whose count is reported per call;
+* a concurrency cap (a semaphore: at most ``max_concurrency`` calls in flight);
+* per-call accounting — tokens in/out as the endpoint reports them, dollars from the price
+  table, latency, status — as a row of the store's ``llm_calls`` table (``sink``), for
+  successes *and* failures;
+* a hard budget (:class:`~nas.llm.budget.LLMBudget`): :class:`BudgetExceeded` is raised
+  *before* a call once the cap is spent, so the caller stops cleanly;
+* three modes: ``live``; ``record`` (live, and every final response is written to the
+  cassette); ``replay`` (responses come from the cassette only, a miss raises
+  :class:`~nas.llm.cassette.CassetteMiss`; no network).
+
+Temperature and seed are really sent (``seed=None`` is omitted: not every server has it).
+
+Example (against a local server; see :mod:`nas.llm.testing_server`)::
+
+    >>> llm = LLMClient(model="gpt-4o-mini", base_url="http://127.0.0.1:8000/v1",
+    ...                 api_key="sk-local", temperature=0.2, seed=7)      # doctest: +SKIP
+    >>> reply = llm.chat([{"role": "user", "content": "hi"}], agent="modifier")  # doctest: +SKIP
+    >>> reply.text, reply.tokens_in, reply.cost_usd                        # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from nas.llm.budget import BudgetExceeded, LLMBudget, Usage
+from nas.llm.cassette import Cassette, CassetteMiss, request_key
+from nas.llm.prices import Price, cost_usd
+
+__all__ = ["MODES", "ChatReply", "LLMClient", "LLMError", "Message"]
+
+MODES = ("live", "record", "replay")
+Message = Mapping[str, str]
+RowSink = Callable[[list[dict[str, Any]]], Any]
+
+
+class LLMError(RuntimeError):
+    """A call that failed after retries. ``kind``: rate_limit, server_error, timeout,
+    connection, bad_request, auth, not_found, bad_response, cassette_miss, http_<status>."""
+
+    def __init__(self, kind: str, message: str, call_id: str = "") -> None:
+        super().__init__(f"[{kind}] {message}")
+        self.kind = kind
+        self.call_id = call_id
+
+
+@dataclass(frozen=True)
+class ChatReply:
+    """One successful chat call. ``text`` may be empty (status ``empty``): the parser of the
+    prompt then reports it as a parse error."""
+
+    text: str
+    call_id: str
+    model: str
+    tokens_in: int
+    tokens_out: int
+    cost_usd: float
+    latency_s: float  # wall seconds including the SDK's retries and backoff
+    cache_hit: bool  # served from a replay cassette
+    finish_reason: str
+    retries: int  # HTTP retries the SDK made (429/5xx/timeouts)
+
+    @property
+    def tokens(self) -> int:
+        return self.tokens_in + self.tokens_out
+
+
+def _error_kind(err: BaseException) -> tuple[str, int]:
+    import openai
+
+    status = int(getattr(err, "status_code", 0) or 0)
+    if isinstance(err, openai.APITimeoutError):
+        return "timeout", 0
+    if isinstance(err, openai.APIConnectionError):
+        return "connection", 0
+    if isinstance(err, openai.RateLimitError):
+        return "rate_limit", status
+    if isinstance(err, openai.InternalServerError) or status >= 500:
+        return "server_error", status
+    if isinstance(err, openai.AuthenticationError | openai.PermissionDeniedError):
+        return "auth", status
+    if isinstance(err, openai.NotFoundError):
+        return "not_found", status
+    if isinstance(err, openai.BadRequestError):
+        return "bad_request", status
+    if status:
+        return f"http_{status}", status
+    return "error", 0
+
+
+def _chat_body(body: Any) -> tuple[str, str, int, int, str]:
+    """(text, finish_reason, prompt_tokens, completion_tokens, model) of a chat response
+    JSON; raises ``LLMError('bad_response')`` naming what is missing."""
+    if not isinstance(body, dict):
+        raise LLMError("bad_response", f"response is {type(body).__name__}, not a JSON object")
+    choices = body.get("choices")
+    if not isinstance(choices, list) or not choices:
+        raise LLMError(
+            "bad_response",
+            f"response has no 'choices' list (keys: {sorted(body)}); is base_url an "
+            "OpenAI-compatible /v1 endpoint?",
+        )
+    first = choices[0] if isinstance(choices[0], dict) else {}
+    message = first.get("message")
+    if not isinstance(message, dict):
+        raise LLMError("bad_response", "choices[0] has no 'message' object")
+    content = message.get("content")
+    if content is not None and not isinstance(content, str):
+        raise LLMError("bad_response", f"choices[0].message.content is {type(content).__name__}")
+    raw_usage = body.get("usage")
+    usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
+    return (
+        content or "",
+        str(first.get("finish_reason") or ""),
+        int(usage.get("prompt_tokens") or 0),
+        int(usage.get("completion_tokens") or 0),
+        str(body.get("model") or ""),
+    )
+
+
+class LLMClient:
+    """Chat/embeddings with retries, timeouts, concurrency cap, accounting, budget, cassettes.
+
+    ``sink(rows)`` receives ``llm_calls`` rows (use :meth:`to_store`). ``api_key`` defaults
+    to ``$OPENAI_API_KEY`` (a placeholder is sent to servers that need none). ``base_url``
+    defaults to ``$OPENAI_BASE_URL`` then OpenAI.
+    """
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        mode: str = "live",
+        cassette: str | os.PathLike[str] | Cassette | None = None,
+        temperature: float = 0.7,
+        seed: int | None = None,
+        timeout_s: float = 60.0,
+        connect_timeout_s: float = 5.0,
+        max_retries: int = 4,
+        max_concurrency: int = 4,
+        budget: LLMBudget | None = None,
+        sink: RowSink | None = None,
+        prices: Mapping[str, Price] | None = None,
+        embed_model: str = "text-embedding-3-small",
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"llm mode {mode!r} is not one of {', '.join(MODES)}")
+        if mode in ("record", "replay") and cassette is None:
+            raise ValueError(f"llm mode {mode!r} needs a cassette file (llm.cassette=PATH)")
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be >= 1")
+        self.model = model
+        self.mode = mode
+        self.temperature = float(temperature)
+        self.seed = seed
+        self.timeout_s = float(timeout_s)
+        self.max_retries = int(max_retries)
+        self.budget = budget or LLMBudget()
+        self.sink = sink
+        self.prices = prices
+        self.embed_model = embed_model
+        self.base_url = base_url or os.environ.get("OPENAI_BASE_URL") or ""
+        self.cassette: Cassette | None = (
+            cassette if isinstance(cassette, Cassette) or cassette is None else Cassette(cassette)
+        )
+        self._sem = threading.BoundedSemaphore(max_concurrency)
+        self._in_flight = 0
+        self.max_in_flight_seen = 0  # observability: the cap is really enforced
+        self._lock = threading.Lock()
+        self._sdk: Any = None
+        self._api_key = api_key
+        self._connect_timeout_s = float(connect_timeout_s)
+
+    # ----------------------------------------------------------------- construction
+    @classmethod
+    def from_config(
+        cls, cfg: Any, *, sink: RowSink | None = None, budget: LLMBudget | None = None
+    ) -> LLMClient:
+        """From an ``LLMConfig`` (launcher schema); the key is read from ``cfg.api_key_env``."""
+        return cls(
+            model=cfg.model,
+            base_url=cfg.base_url or None,
+            api_key=os.environ.get(cfg.api_key_env) or None,
+            mode=cfg.mode,
+            cassette=cfg.cassette or None,
+            temperature=cfg.temperature,
+            seed=cfg.seed,
+            timeout_s=cfg.timeout_s,
+            max_retries=cfg.max_retries,
+            max_concurrency=cfg.max_concurrency,
+            budget=budget or LLMBudget(cfg.budget_tokens, cfg.budget_usd),
+            sink=sink,
+        )
+
+    @staticmethod
+    def store_sink(store: Any, run_id: str) -> RowSink:
+        """A sink appending rows to ``store``'s ``llm_calls`` table of ``run_id``."""
+
+        def sink(rows: list[dict[str, Any]]) -> None:
+            store.append("llm_calls", run_id, rows)
+
+        return sink
+
+    @property
+    def usage(self) -> Usage:
+        """Totals of every call of this client (shared with other clients of the budget)."""
+        return self.budget.usage
+
+    def _client(self) -> Any:
+        if self._sdk is None:
+            import httpx2
+            import openai
+
+            key = self._api_key or os.environ.get("OPENAI_API_KEY") or "sk-no-key-needed"
+            self._sdk = openai.OpenAI(
+                api_key=key,
+                base_url=self.base_url or None,
+                timeout=httpx2.Timeout(self.timeout_s, connect=self._connect_timeout_s),
+                max_retries=self.max_retries,
+            )
+        return self._sdk
+
+    # ----------------------------------------------------------------- accounting
+    def _emit(self, row: dict[str, Any]) -> None:
+        if self.sink is not None:
+            self.sink([row])
+
+    def _row(
+        self,
+        call_id: str,
+        agent: str,
+        prompt_id: str,
+        candidate_id: str,
+        model: str,
+        tokens_in: int,
+        tokens_out: int,
+        cost: float,
+        latency: float,
+        cache_hit: bool,
+        status: str,
+        error: str,
+    ) -> dict[str, Any]:
+        return {
+            "call_id": call_id,
+            "agent": agent,
+            "model": model,
+            "prompt_id": prompt_id,
+            "tokens_in": tokens_in,
+            "tokens_out": tokens_out,
+            "cost_usd": cost,
+            "latency_s": latency,
+            "cache_hit": cache_hit,
+            "status": status,
+            "error": error,
+            "candidate_id": candidate_id or None,
+            "created_at": time.time(),
+        }
+
+    # ----------------------------------------------------------------- chat
+    def chat(
+        self,
+        messages: Sequence[Message],
+        *,
+        agent: str = "",
+        prompt_id: str = "",
+        candidate_id: str = "",
+        temperature: float | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+    ) -> ChatReply:
+        """One chat completion. Raises :class:`BudgetExceeded` before the call when the budget
+        is spent and :class:`LLMError` when it failed after retries (the failure is accounted
+        and written to ``llm_calls`` first)."""
+        self.budget.check()
+        msgs = [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
+        params: dict[str, Any] = {
+            "temperature": self.temperature if temperature is None else float(temperature),
+            "seed": self.seed if seed is None else seed,
+            "max_tokens": max_tokens,
+        }
+        key = request_key("chat", self.model, msgs, params)
+        call_id = uuid.uuid4().hex[:16]
+        t0 = time.perf_counter()
+        retries = 0
+        cache_hit = False
+        with self._sem:
+            with self._lock:
+                self._in_flight += 1
+                self.max_in_flight_seen = max(self.max_in_flight_seen, self._in_flight)
+            try:
+                if self.mode == "replay":
+                    assert self.cassette is not None
+                    exchange = self.cassette.lookup(key, f"chat {agent}/{prompt_id}")
+                    cache_hit = True
+                    if exchange.get("error"):
+                        e = exchange["error"]
+                        raise LLMError(e.get("kind", "error"), f"(replayed) {e.get('message', '')}")
+                    body = exchange["response"]
+                else:
+                    body, retries = self._live_chat(msgs, params, key)
+                text, finish, tin, tout, model = _chat_body(body)
+            except CassetteMiss as err:
+                self._fail(call_id, agent, prompt_id, candidate_id, t0, "cassette_miss", err, True)
+                raise
+            except LLMError as err:
+                err.call_id = call_id
+                self._fail(call_id, agent, prompt_id, candidate_id, t0, err.kind, err, cache_hit)
+                raise
+            except Exception as err:  # the SDK's errors, decoding errors
+                kind, _ = _error_kind(err)
+                if not isinstance(err, LLMError) and kind == "error":
+                    kind = "bad_response" if isinstance(err, ValueError) else "error"
+                self._fail(call_id, agent, prompt_id, candidate_id, t0, kind, err, cache_hit)
+                raise LLMError(kind, str(err) or type(err).__name__, call_id) from err
+            finally:
+                with self._lock:
+                    self._in_flight -= 1
+        latency = time.perf_counter() - t0
+        model = model or self.model
+        cost = cost_usd(self.model, tin, tout, self.prices)
+        self.budget.charge(tin, tout, cost)
+        status = "ok" if text.strip() else "empty"
+        self._emit(
+            self._row(
+                call_id,
+                agent,
+                prompt_id,
+                candidate_id,
+                model,
+                tin,
+                tout,
+                cost,
+                latency,
+                cache_hit,
+                status,
+                "" if status == "ok" else "the reply has no content",
+            )
+        )
+        return ChatReply(text, call_id, model, tin, tout, cost, latency, cache_hit, finish, retries)
+
+    def _fail(
+        self,
+        call_id: str,
+        agent: str,
+        prompt_id: str,
+        candidate_id: str,
+        t0: float,
+        kind: str,
+        err: BaseException,
+        cache_hit: bool,
+    ) -> None:
+        self.budget.charge_failure()
+        latency = time.perf_counter() - t0
+        msg = str(err)[:2000]
+        self._emit(
+            self._row(
+                call_id, agent, prompt_id, candidate_id, self.model, 0, 0, 0.0, latency,
+                cache_hit, kind, msg,
+            )
+        )  # fmt: skip
+
+    def _live_chat(
+        self, msgs: list[dict[str, str]], params: dict[str, Any], key: str
+    ) -> tuple[Any, int]:
+        sdk = self._client()
+        kwargs: dict[str, Any] = {"model": self.model, "messages": msgs}
+        kwargs.update({k: v for k, v in params.items() if v is not None})
+        request = {"model": self.model, "messages": msgs, **params}
+        try:
+            raw = sdk.chat.completions.with_raw_response.create(**kwargs)
+        except Exception as err:
+            kind, status = _error_kind(err)
+            if self.mode == "record" and self.cassette is not None and kind != "error":
+                self.cassette.add(
+                    key,
+                    {
+                        "request": request,
+                        "error": {"kind": kind, "status": status, "message": str(err)[:500]},
+                    },
+                )
+                self.cassette.save()
+            raise
+        try:
+            body = json.loads(raw.http_response.text)
+        except ValueError as err:
+            snippet = raw.http_response.text[:200]
+            raise LLMError("bad_response", f"response is not JSON: {snippet!r}") from err
+        if self.mode == "record" and self.cassette is not None:
+            self.cassette.add(key, {"request": request, "response": body})
+            self.cassette.save()
+        return body, int(raw.retries_taken)
+
+    # ----------------------------------------------------------------- embeddings
+    def embed(self, texts: Sequence[str], *, agent: str = "embedder") -> list[list[float]]:
+        """Embedding vectors of ``texts`` (same modes, accounting and budget as chat)."""
+        self.budget.check()
+        key = request_key("embeddings", self.embed_model, list(texts), {})
+        call_id = uuid.uuid4().hex[:16]
+        t0 = time.perf_counter()
+        cache_hit = self.mode == "replay"
+        with self._sem:
+            try:
+                if self.mode == "replay":
+                    assert self.cassette is not None
+                    exchange = self.cassette.lookup(key, "embeddings")
+                    if exchange.get("error"):
+                        raise LLMError(exchange["error"].get("kind", "error"), "(replayed)")
+                    body = exchange["response"]
+                else:
+                    raw = self._client().embeddings.with_raw_response.create(
+                        model=self.embed_model, input=list(texts)
+                    )
+                    body = json.loads(raw.http_response.text)
+                    if self.mode == "record" and self.cassette is not None:
+                        self.cassette.add(
+                            key,
+                            {"request": {"model": self.embed_model, "input": list(texts)},
+                             "response": body},
+                        )  # fmt: skip
+                        self.cassette.save()
+                data = sorted(body["data"], key=lambda d: int(d.get("index", 0)))
+                vectors = [[float(x) for x in d["embedding"]] for d in data]
+            except Exception as err:
+                kind = err.kind if isinstance(err, LLMError) else _error_kind(err)[0]
+                self._fail(call_id, agent, "embeddings", "", t0, kind, err, cache_hit)
+                if isinstance(err, LLMError | CassetteMiss):
+                    raise
+                raise LLMError(kind, str(err), call_id) from err
+        tin = int((body.get("usage") or {}).get("prompt_tokens") or 0)
+        cost = cost_usd(self.embed_model, tin, 0, self.prices)
+        self.budget.charge(tin, 0, cost)
+        latency = time.perf_counter() - t0
+        self._emit(
+            self._row(
+                call_id, agent, "embeddings", "", self.embed_model, tin, 0, cost, latency,
+                cache_hit, "ok", "",
+            )
+        )  # fmt: skip
+        return vectors
+
+
+__all__ += ["BudgetExceeded", "CassetteMiss"]

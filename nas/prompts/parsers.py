@@ -1,0 +1,172 @@
+"""Parsers of LLM answers: extract the structured part or say precisely why not.
+
+Every parser raises :class:`PromptParseError` (``reason`` is a short kind — ``empty``,
+``prose``, ``syntax``, ``missing``, ``range`` — and the message quotes the offending part and
+says what the answer should look like); none guesses. The message is what the Modifier sends
+back on a repair turn.
+
+    >>> parse_ranking("RANKING: 3, 1, 2", n=3)
+    [2, 0, 1]
+"""
+
+from __future__ import annotations
+
+import re
+
+from nas.graph.text import ParseError, parse_blocks, serialize
+
+__all__ = [
+    "BlockAnswer",
+    "PromptParseError",
+    "parse_block_answer",
+    "parse_list",
+    "parse_ranking",
+    "parse_tips",
+    "parse_yes_no",
+]
+
+_FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n(.*?)```", re.S)
+_HEADER = re.compile(r"^\s*##[^#\n]+##\s*$", re.M)
+_BLOCK_LINE = re.compile(r"^\s*(##[^#]+##|\d+\s*:\s*\S.*|-?\d+\s*->\s*-?\d+)\s*$")
+
+
+class PromptParseError(ValueError):
+    def __init__(self, reason: str, message: str, excerpt: str = "") -> None:
+        self.reason = reason
+        self.excerpt = excerpt
+        super().__init__(message + (f" -- got: {excerpt!r}" if excerpt else ""))
+
+
+def _excerpt(text: str, n: int = 160) -> str:
+    t = " ".join(text.split())
+    return t if len(t) <= n else t[: n - 3] + "..."
+
+
+class BlockAnswer:
+    """Blocks extracted from an answer: ``text`` (normalized block file) and ``blocks``."""
+
+    def __init__(self, text: str) -> None:
+        self.blocks = parse_blocks(text)
+        self.text = serialize(self.blocks)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.blocks)
+
+
+def parse_block_answer(text: str, expect: int | None = None) -> BlockAnswer:
+    """Block text from an answer: the fenced code blocks holding ``##name##`` headers, else
+    the lines from the first header on. ``expect``: the number of blocks wanted (None = any
+    >= 1). Raises :class:`PromptParseError` for an empty answer, prose without a block, a
+    syntax error (line and column within the block text) or the wrong number of blocks."""
+    if not text or not text.strip():
+        raise PromptParseError("empty", "the answer is empty: reply with the block in ```...```")
+    fenced = [m.group(1) for m in _FENCE.finditer(text) if _HEADER.search(m.group(1))]
+    if fenced:
+        body = "\n".join(fenced)
+    elif _HEADER.search(text):
+        lines = text.splitlines()
+        start = next(i for i, ln in enumerate(lines) if _HEADER.match(ln))
+        kept = []
+        for ln in lines[start:]:
+            if not ln.strip() or ln.strip().startswith("```"):
+                continue
+            if not _BLOCK_LINE.match(ln):
+                break  # prose after the block ends it
+            kept.append(ln)
+        body = "\n".join(kept)
+    else:
+        raise PromptParseError(
+            "prose",
+            "no block found in the answer (no '##BlockName##' header): reply with the complete "
+            "block in the text format, inside ``` fences",
+            _excerpt(text),
+        )
+    try:
+        ans = BlockAnswer(body)
+    except ParseError as e:
+        raise PromptParseError(
+            "syntax", f"the block text does not parse: {e}", _excerpt(body.splitlines()[0])
+        ) from e
+    if expect is not None and len(ans.blocks) != expect:
+        raise PromptParseError(
+            "missing",
+            f"expected {expect} block(s), found {len(ans.blocks)} ({', '.join(ans.names)})",
+        )
+    return ans
+
+
+_RANK = re.compile(r"RANKING\s*:\s*([0-9][0-9,\s>]*)", re.I)
+
+
+def parse_ranking(text: str, n: int) -> list[int]:
+    """0-based indices from ``RANKING: 3, 1, 2`` (1-based in the answer); each in [1, n],
+    no repeats, at least one. Raises :class:`PromptParseError` otherwise."""
+    if not text or not text.strip():
+        raise PromptParseError("empty", "the answer is empty: end with 'RANKING: i, j, ...'")
+    m = _RANK.search(text)
+    if not m:
+        raise PromptParseError(
+            "missing",
+            "no 'RANKING:' line: end the answer with 'RANKING: i, j, ...'",
+            _excerpt(text),
+        )
+    nums = [int(x) for x in re.findall(r"\d+", m.group(1))]
+    if not nums:
+        raise PromptParseError("missing", "'RANKING:' lists no numbers", _excerpt(m.group(0)))
+    bad = [x for x in nums if not 1 <= x <= n]
+    if bad:
+        raise PromptParseError("range", f"ranking numbers {bad} are outside 1..{n}", m.group(0))
+    out: list[int] = []
+    for x in nums:
+        if x - 1 not in out:
+            out.append(x - 1)
+    return out
+
+
+def parse_yes_no(text: str) -> bool:
+    """``ANSWER: yes`` / ``ANSWER: no`` (case-insensitive)."""
+    if not text or not text.strip():
+        raise PromptParseError("empty", "the answer is empty: reply 'ANSWER: yes' or 'ANSWER: no'")
+    m = re.search(r"ANSWER\s*:\s*\**\s*(yes|no)\b", text, re.I)
+    if not m:
+        raise PromptParseError("missing", "no 'ANSWER: yes|no' line in the answer", _excerpt(text))
+    return m.group(1).lower() == "yes"
+
+
+_ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+(.*\S)\s*$")
+
+
+def parse_list(text: str, min_items: int = 1) -> list[str]:
+    """Items of a numbered (``1. ...``) or bulleted (``- ...``) list."""
+    if not text or not text.strip():
+        raise PromptParseError("empty", "the answer is empty: reply with a numbered list")
+    if re.search(r"^\s*NONE\s*$", text, re.M | re.I):
+        return []
+    items = [m.group(1).strip() for ln in text.splitlines() if (m := _ITEM.match(ln))]
+    if len(items) < min_items:
+        raise PromptParseError(
+            "missing",
+            f"expected a numbered list of at least {min_items} item(s) ('1. ...')",
+            _excerpt(text),
+        )
+    return items
+
+
+_TIP = re.compile(r"^\s*TIP(?:\s*\[(?P<cat>[^\]]+)\])?\s*:\s*(?P<text>.*\S)\s*$", re.I)
+
+
+def parse_tips(text: str) -> list[tuple[str, str]]:
+    """``TIP [category]: text`` lines -> ``[(category, text)]`` (category may be empty)."""
+    if not text or not text.strip():
+        raise PromptParseError("empty", "the answer is empty: reply with 'TIP [category]: ...'")
+    tips = [
+        ((m.group("cat") or "").strip().lower(), m.group("text").strip())
+        for ln in text.splitlines()
+        if (m := _TIP.match(ln))
+    ]
+    if not tips:
+        raise PromptParseError(
+            "missing", "no 'TIP [category]: ...' line in the answer", _excerpt(text)
+        )
+    return tips
