@@ -1,0 +1,209 @@
+"""The block text format: parse and serialize.
+
+::
+
+    ##ResNetBasicBlock##
+    0:input
+    1:output
+    2:Conv2d(out_channels=C,kernel_size=3,stride=1)
+    3:BN
+    0->2
+    2->3
+    3->1
+
+A file holds one or more blocks (a base block and optionally ``<name>_stem`` and
+``<name>_downsample``). Blank lines and lines starting with ``#`` (but not ``##``) are ignored.
+``serialize(parse_blocks(text))`` gives the text back line for line, minus blank lines,
+comments and surrounding whitespace.
+
+    >>> g = parse_blocks("##b##\\n0:input\\n1:output\\n2:ReLU\\n0->2\\n2->1\\n")["b"]
+    >>> serialize(g)
+    '##b##\\n0:input\\n1:output\\n2:ReLU\\n0->2\\n2->1\\n'
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+
+from nas.graph.block import BlockGraph, Node
+
+__all__ = ["ParseError", "parse_block", "parse_blocks", "serialize"]
+
+_HEADER = re.compile(r"^##\s*(?P<name>[^#]+?)\s*##$")
+_EDGE = re.compile(r"^(?P<a>-?\d+)\s*->\s*(?P<b>-?\d+)$")
+_NODE = re.compile(r"^(?P<idx>\d+)\s*:\s*(?P<op>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<rest>.*)$")
+
+
+class ParseError(ValueError):
+    """A line of block text that cannot be read; ``line`` and ``col`` are 1-based."""
+
+    def __init__(self, message: str, line: int, col: int, hint: str = "") -> None:
+        self.line = line
+        self.col = col
+        self.hint = hint
+        self.reason = message
+        super().__init__(f"line {line}, col {col}: {message}" + (f" ({hint})" if hint else ""))
+
+
+def _split_args(text: str, line: int, col0: int) -> list[tuple[str | None, str]]:
+    """``a=1,b=(2,3),C/4`` -> [("a","1"),("b","(2,3)"),(None,"C/4")] at parenthesis depth 0."""
+    items: list[tuple[str, int]] = []
+    depth, start = 0, 0
+    for i, ch in enumerate(text):
+        if ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+            if depth < 0:
+                raise ParseError("unbalanced ')' in the arguments", line, col0 + i + 1)
+        elif ch == "," and depth == 0:
+            items.append((text[start:i], start))
+            start = i + 1
+    if depth != 0:
+        raise ParseError("unbalanced '(' in the arguments", line, col0 + len(text))
+    items.append((text[start:], start))
+    if len(items) == 1 and not items[0][0].strip():
+        return []
+    out: list[tuple[str | None, str]] = []
+    for raw, off in items:
+        item = raw.strip()
+        if not item:
+            raise ParseError(
+                "empty argument", line, col0 + off + 1, "remove the extra ',' between arguments"
+            )
+        key, eq, value = item.partition("=")
+        if eq and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key.strip()):
+            if not value.strip():
+                raise ParseError(
+                    f"argument {key.strip()!r} has no value",
+                    line,
+                    col0 + off + len(raw) + 1,
+                    f"write {key.strip()}=VALUE",
+                )
+            out.append((key.strip(), value.strip()))
+        else:
+            out.append((None, item))
+    return out
+
+
+def _parse_node(text: str, line: int, indent: int) -> Node:
+    m = _NODE.match(text)
+    if not m:
+        col = indent + 1
+        if ":" not in text:
+            hint = "a node line is 'INDEX:Op(args)', e.g. '2:Conv2d(out_channels=C,kernel_size=3)'"
+        else:
+            head = text.split(":", 1)[0]
+            if not head.strip().isdigit():
+                hint = f"node index {head.strip()!r} must be a non-negative integer"
+            else:
+                col = indent + len(head) + 2
+                hint = "the operation name must start with a letter, e.g. 'ReLU' or 'Conv2d(...)'"
+        raise ParseError(f"cannot read node line {text!r}", line, col, hint)
+    rest = m.group("rest")
+    rest_col = indent + m.start("rest") + 1
+    args: list[tuple[str | None, str]] = []
+    has_parens = False
+    if rest:
+        if not rest.startswith("("):
+            raise ParseError(
+                f"unexpected {rest!r} after the operation name",
+                line,
+                rest_col,
+                "arguments go in parentheses: Op(key=value,...)",
+            )
+        if not rest.endswith(")"):
+            raise ParseError(
+                "the argument list is not closed", line, indent + len(text) + 1, "add ')'"
+            )
+        has_parens = True
+        args = _split_args(rest[1:-1], line, rest_col)
+    return Node(int(m.group("idx")), m.group("op"), tuple(args), has_parens)
+
+
+def parse_blocks(text: str) -> dict[str, BlockGraph]:
+    """Every block in ``text``, by name, in file order. Raises :class:`ParseError` naming the
+    line and column of the first line that is not a header, node, edge, comment or blank."""
+    blocks: dict[str, BlockGraph] = {}
+    name: str | None = None
+    nodes: list[Node] = []
+    edges: list[tuple[int, int]] = []
+
+    def close() -> None:
+        if name is not None:
+            blocks[name] = BlockGraph(name, tuple(nodes), tuple(edges))
+
+    for lineno, raw in enumerate(text.splitlines(), start=1):
+        stripped = raw.strip()
+        indent = len(raw) - len(raw.lstrip())
+        if not stripped:
+            continue
+        if stripped.startswith("##"):
+            m = _HEADER.match(stripped)
+            if not m:
+                raise ParseError(
+                    f"bad block header {stripped!r}",
+                    lineno,
+                    indent + 1,
+                    "a header is '##BlockName##'",
+                )
+            close()
+            name = m.group("name")
+            if name in blocks:
+                raise ParseError(
+                    f"block {name!r} appears twice",
+                    lineno,
+                    indent + 3,
+                    "give each block its own name",
+                )
+            nodes, edges = [], []
+            continue
+        if stripped.startswith("#"):
+            continue
+        if name is None:
+            raise ParseError(
+                "content before the first block header",
+                lineno,
+                indent + 1,
+                "start the file with '##BlockName##'",
+            )
+        em = _EDGE.match(stripped)
+        if em:
+            edges.append((int(em.group("a")), int(em.group("b"))))
+        elif "->" in stripped:
+            pos = stripped.index("->")
+            raise ParseError(
+                f"cannot read edge {stripped!r}",
+                lineno,
+                indent + 1 + (0 if not stripped[:pos].strip().isdigit() else pos + 2),
+                "an edge is 'SRC->DST' with two node indices, e.g. '2->3'",
+            )
+        else:
+            nodes.append(_parse_node(stripped, lineno, indent))
+    close()
+    if not blocks:
+        raise ParseError("no block found", 1, 1, "start the file with '##BlockName##'")
+    return blocks
+
+
+def parse_block(text: str) -> BlockGraph:
+    """The first block of ``text``."""
+    return next(iter(parse_blocks(text).values()))
+
+
+def serialize(blocks: BlockGraph | Iterable[BlockGraph] | Mapping[str, BlockGraph]) -> str:
+    """Block text of one graph, several, or a ``parse_blocks`` result (one line per node and
+    edge, in stored order, ending in a newline)."""
+    if isinstance(blocks, BlockGraph):
+        items: list[BlockGraph] = [blocks]
+    elif isinstance(blocks, Mapping):
+        items = list(blocks.values())
+    else:
+        items = list(blocks)
+    lines: list[str] = []
+    for g in items:
+        lines.append(f"##{g.name}##")
+        lines.extend(f"{n.index}:{n.text}" for n in g.nodes)
+        lines.extend(f"{a}->{b}" for a, b in g.edges)
+    return "\n".join(lines) + "\n"
