@@ -7,15 +7,23 @@ layout ``{table}/run_id=.../part-*.parquet`` and appears as a column when read.
 
 Changelog:
     1 — candidates, trials, epochs, llm_calls, experiences, events.
+    2 — experiences: ``embedder`` and ``embedding`` (the vector, so the hnswlib index is a
+        cache rebuilt without calling the embedder again).
+
+Readers accept files of any version up to ``SCHEMA_VERSION`` (missing columns read as null)
+and refuse newer ones with :class:`SchemaVersionError` (upgrade archlab).
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _common = [pa.field("schema_version", pa.int32(), nullable=False)]
 
@@ -112,6 +120,9 @@ EXPERIENCES = pa.schema(
         pa.field("candidate_id", pa.string()),
         pa.field("created_at", pa.float64()),
         *_common,
+        # v2
+        pa.field("embedder", pa.string()),  # Embedder.name that made ``embedding``
+        pa.field("embedding", pa.list_(pa.float32())),  # the raw vector
     ]
 )
 
@@ -137,6 +148,10 @@ TABLES: dict[str, pa.Schema] = {
 }
 
 
+class SchemaVersionError(RuntimeError):
+    """A file was written by a newer archlab (a higher ``schema_version``) than this one reads."""
+
+
 def schema_for(table: str) -> pa.Schema:
     try:
         return TABLES[table]
@@ -144,11 +159,29 @@ def schema_for(table: str) -> pa.Schema:
         raise KeyError(f"unknown table {table!r}; tables are: {', '.join(TABLES)}") from None
 
 
-def to_table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
-    """Rows (dicts) -> Arrow table with the table's explicit schema; missing columns -> null,
-    unknown columns -> error (a typo must not silently vanish)."""
+def to_table(table: str, rows: Sequence[Mapping[str, Any]] | pa.Table) -> pa.Table:
+    """Rows (dicts, or an Arrow table with a subset of the columns) -> Arrow table with the
+    table's explicit schema; missing columns -> null, unknown columns -> error (a typo must
+    not silently vanish). ``schema_version`` is always set to :data:`SCHEMA_VERSION`."""
     schema = schema_for(table)
     names = set(schema.names)
+    if isinstance(rows, pa.Table):
+        unknown = set(rows.column_names) - names
+        if unknown:
+            raise ValueError(
+                f"Arrow table for {table!r} has unknown columns {sorted(unknown)}; "
+                f"columns are: {', '.join(schema.names)}"
+            )
+        n = rows.num_rows
+        arrays = []
+        for f in schema:
+            if f.name == "schema_version":
+                arrays.append(pa.array(np.full(n, SCHEMA_VERSION, dtype=np.int32)))
+            elif f.name in rows.column_names:
+                arrays.append(rows.column(f.name).cast(f.type))
+            else:
+                arrays.append(pa.nulls(n, f.type))
+        return pa.Table.from_arrays(arrays, schema=schema)
     cols: dict[str, list[Any]] = {n: [] for n in schema.names}
     for i, row in enumerate(rows):
         unknown = set(row) - names
@@ -160,3 +193,33 @@ def to_table(table: str, rows: list[dict[str, Any]]) -> pa.Table:
         for n in schema.names:
             cols[n].append(SCHEMA_VERSION if n == "schema_version" else row.get(n))
     return pa.Table.from_pydict(cols, schema=schema)
+
+
+def conform(table: str, data: pa.Table, source: str = "") -> pa.Table:
+    """A table read from a file -> the current schema of ``table``.
+
+    Files of older versions lack the columns added since: they read as null. A file with a
+    ``schema_version`` above :data:`SCHEMA_VERSION`, or with columns this version does not
+    know, was written by a newer archlab: :class:`SchemaVersionError` says so.
+    """
+    schema = schema_for(table)
+    where = f" ({source})" if source else ""
+    if "schema_version" in data.column_names and data.num_rows:
+        newest = pc.max(data.column("schema_version")).as_py()
+        if newest is not None and newest > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"table {table!r}{where} holds rows of schema version {newest}, but this archlab "
+                f"reads versions <= {SCHEMA_VERSION}: upgrade archlab to read it"
+            )
+    unknown = [c for c in data.column_names if c not in schema.names and c != "run_id"]
+    if unknown:
+        raise SchemaVersionError(
+            f"table {table!r}{where} has columns {unknown} unknown to schema version "
+            f"{SCHEMA_VERSION}: it was written by a newer archlab (upgrade) or by another tool"
+        )
+    n = data.num_rows
+    arrays = [
+        data.column(f.name).cast(f.type) if f.name in data.column_names else pa.nulls(n, f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(arrays, schema=schema)
