@@ -16,7 +16,7 @@ mypy || exit 1
 # Services: each script prints the environment its clients need (KEY=VALUE lines);
 # a service that cannot start here leaves its tests to skip with the reason.
 started=()
-for svc in slurm s3; do
+for svc in slurm s3 chromium; do
   up="scripts/${svc}-up.sh"
   [ -x "$up" ] || continue
   echo "== starting $svc"
