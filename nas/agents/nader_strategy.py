@@ -12,6 +12,19 @@ INVALID/DUPLICATE for the controller to store and tell (never evaluate).
 ``tell``: updates the tree (one ``events`` row ``tree_node`` per change) and lets the
 Reflector compare the child with its parent (improvement/regression experience).
 
+``rebuild(history, tree_events=..., pending=...)`` (resume, Optuna-style) reconstructs on a
+fresh strategy, from the stored ``(Candidate, TrialRecord)`` pairs (evaluated and
+pre-decided): the modification tree (nodes in their original insertion order — the order
+of the stored ``tree_node`` events when given, else the candidates' ``created_at`` —,
+parent links, suggestions, states, accuracies, depths, agents, block texts), the
+inspirations used on every node (from each child's ``origin.suggestion``, plus the
+``used`` lists of the tree events, which also cover proposals that produced no candidate),
+the seen architecture hashes and the asked candidates. Not reconstructed: the RNG state
+(``random.Random``: restore it with ``strategy.rng.setstate(...)`` to continue the exact
+sequence), the experience pool (persistent in the store: it is not replayed, so no lesson
+is written twice), the LLM budget spent (see :func:`nas.agents.factory.nader_from_config`)
+and a budget stop. ``state_summary()`` is equal after a rebuild of the same history.
+
 Candidates: ``arch_kind="block"``, ``arch`` = the full block file, ``arch_hash`` = the
 network's canonical hash (:func:`nas.graph.spec.arch_hash`), ``parents=(parent id,)``,
 ``origin=Origin("nader", "modifier"|"rule-based-designer", "<id>: <inspiration>",
@@ -21,9 +34,11 @@ what it has and every later ``ask`` returns ``[]``: the run ends cleanly.
 
 from __future__ import annotations
 
+import json
 import random
+import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -33,14 +48,17 @@ from nas.agents.knowledge import Inspiration, KnowledgePool
 from nas.agents.modifier import Modifier, ModifyResult, normalize_file
 from nas.agents.proposer import Proposer
 from nas.agents.reflector import Reflector
-from nas.agents.tree import ModificationTree, TreeNode
+from nas.agents.tree import TREE_EVENT, ModificationTree, TreeNode
 from nas.graph.block import BlockGraph, BlockRole
 from nas.graph.text import parse_blocks, serialize
 from nas.llm.budget import BudgetExceeded
-from nas.records import Candidate, Origin, TrialCost, TrialRecord, TrialState
-from nas.strategies.base import CallOrderError
+from nas.records import Candidate, Origin, TrialCost, TrialRecord, TrialState, content_hash
+from nas.strategies.base import CallOrderError, Result
 
 __all__ = ["NaderStrategy", "block_file", "file_hash", "validate_file"]
+
+PRE_DECIDED = "nader:pre-decided"  # TrialRecord.evaluator of designs decided without training
+_RULE_SUFFIX = re.compile(r" \[rule: [^\]]*\]$")
 
 DEFAULT_MACRO: dict[str, Any] = {"kind": "stages", "width": 16, "depths": (1, 1, 1),
                                  "widths": (16, 32, 64)}  # fmt: skip
@@ -157,6 +175,7 @@ class NaderStrategy:
         self._asked: dict[str, Candidate] = {}
         self._decided: list[tuple[Candidate, TrialRecord]] = []
         self.agent = "modifier" if llm is not None else DESIGNER_NAME
+        self.rebuild_orphans = 0  # rebuild(): stored candidates whose parent was missing
 
     # ------------------------------------------------------------------ helpers
     def _emit(self, table: str, rows: list[dict[str, Any]]) -> None:
@@ -194,7 +213,7 @@ class NaderStrategy:
             llm_tokens_out=res.tokens_out if res else 0,
             llm_cost_usd=res.cost_usd if res else 0.0,
         )
-        rec = TrialRecord(cand.id, state, cost=cost, error=error, evaluator="nader:pre-decided",
+        rec = TrialRecord(cand.id, state, cost=cost, error=error, evaluator=PRE_DECIDED,
                           started_at=now, finished_at=now)  # fmt: skip
         self._decided.append((cand, rec))
         if cand.id not in self.tree.nodes and parent is not None:
@@ -272,6 +291,9 @@ class NaderStrategy:
         got = self.designer.design(base, insp.text, self.rng, insp.transform)
         origin = Origin("nader", DESIGNER_NAME, insp.ref, f"{DESIGNER_NAME}@1")
         if got is None:
+            # no candidate record will say that this idea was tried on this node: the tree
+            # event of the parent (with its ``used`` list) does, for rebuild()
+            self._emit("events", [self.tree.event_row(parent)])
             return None
         new_base, tname = got
         stem = next(g for g in blocks.values() if g.role is BlockRole.STEM)
@@ -306,12 +328,29 @@ class NaderStrategy:
         out, self._decided = self._decided, []
         return out
 
-    def tell(self, results: Sequence[tuple[Candidate, TrialRecord]]) -> None:
-        for cand, rec in results:
-            if rec.evaluator == "nader:pre-decided":
-                continue  # a pre-decided record told back by the controller: already known
-            if cand.id not in self._asked:
-                raise CallOrderError(f"tell() for candidate {cand.id} that was never asked")
+    def tell(self, results: Sequence[Result | TrialRecord]) -> None:
+        """Learn from results of asked candidates: pairs, or bare records of asked ones."""
+        for item in results:
+            if isinstance(item, TrialRecord):
+                rec = item
+                if rec.evaluator == PRE_DECIDED:
+                    continue
+                found = self._asked.get(rec.candidate_id)
+                if found is None:
+                    raise CallOrderError(
+                        f"tell() for candidate {rec.candidate_id} that was never asked "
+                        "(nader: call ask() first, or rebuild() to resume from history)"
+                    )
+                cand = found
+            else:
+                cand, rec = item
+                if rec.evaluator == PRE_DECIDED:
+                    continue  # a pre-decided record told back by the controller: already known
+                if cand.id not in self._asked:
+                    raise CallOrderError(
+                        f"tell() for candidate {cand.id} that was never asked "
+                        "(nader: call ask() first, or rebuild() to resume from history)"
+                    )
             node = self.tree.update(cand.id, rec.state.value, rec.val_acc)
             self._emit("events", [self.tree.event_row(node)])
             if node.parent_id is not None and rec.state is TrialState.COMPLETE:
@@ -327,3 +366,106 @@ class NaderStrategy:
                     )
                 except BudgetExceeded as e:  # fmt: skip
                     self.stopped = str(e)
+
+    # ------------------------------------------------------------------ resume
+    def rebuild(
+        self,
+        history: Sequence[Result],
+        *,
+        tree_events: Iterable[Mapping[str, Any]] = (),
+        pending: Sequence[Candidate] = (),
+    ) -> None:
+        """Reconstruct the search state of a fresh strategy from stored results (see the
+        module docstring for what is and is not reconstructed).
+
+        ``history``: stored ``(Candidate, TrialRecord)`` pairs (evaluated and pre-decided,
+        any order; a later record of a candidate replaces an earlier one). ``tree_events``:
+        the run's ``events`` rows of kind ``tree_node`` (or their decoded payloads), in
+        stored order. ``pending``: candidates asked but not told yet (they are re-admitted
+        as PENDING nodes so that their results can be told). Nothing is emitted."""
+        if self.tree.root_id is not None or self._asked or self._decided:
+            raise CallOrderError(
+                "rebuild() needs a fresh nader strategy; this one has already asked"
+            )
+        cands: dict[str, Candidate] = {}
+        recs: dict[str, TrialRecord | None] = {}
+        for cand, rec in history:
+            cands[cand.id] = cand
+            recs[cand.id] = rec
+        for cand in pending:
+            if cand.id not in cands:
+                cands[cand.id] = cand
+                recs[cand.id] = None
+        payloads = [_payload(e) for e in tree_events]
+        first: dict[str, int] = {}
+        used: dict[str, set[str]] = {}
+        for i, p in enumerate(payloads):
+            if p is None:
+                continue
+            cid = str(p.get("candidate_id"))
+            first.setdefault(cid, i)
+            used.setdefault(cid, set()).update(str(u) for u in p.get("used") or ())
+        order = sorted(cands, key=lambda c: (first.get(c, len(payloads)), cands[c].created_at))
+        todo = list(order)
+        while todo:
+            progressed = False
+            for cid in list(todo):
+                cand = cands[cid]
+                parent = cand.parents[0] if cand.parents else None
+                if parent is not None and parent not in self.tree.nodes:
+                    continue
+                if parent is None and self.tree.root_id is not None:
+                    todo.remove(cid)  # a second root cannot be part of this tree
+                    progressed = True
+                    continue
+                self._replay_node(cand, recs[cid], parent)
+                todo.remove(cid)
+                progressed = True
+            if not progressed:
+                break  # orphans: their parent was never stored
+        self.rebuild_orphans = len(todo)
+        for cid, ids in used.items():
+            if cid in self.tree.nodes:
+                self.tree.nodes[cid].used |= ids
+
+    def _replay_node(self, cand: Candidate, rec: TrialRecord | None, parent: str | None) -> None:
+        suggestion = _RULE_SUFFIX.sub("", cand.origin.suggestion)
+        decided = rec is not None and rec.evaluator == PRE_DECIDED
+        state = rec.state.value if rec is not None else "PENDING"
+        acc = rec.val_acc if rec is not None and not decided else None
+        self.tree.add(TreeNode(cand.id, parent, suggestion if parent else "", state, acc, 0,
+                               cand.origin.agent, cand.arch))  # fmt: skip
+        if parent is not None and suggestion:
+            self.tree.nodes[parent].used.add(suggestion.split(": ", 1)[0])
+        if not decided:
+            self._hashes[cand.arch_hash] = cand.id
+            self._asked[cand.id] = cand
+
+    def state_summary(self) -> dict[str, Any]:
+        """The learned state as plain data: the tree (insertion order, with used
+        inspirations), the seen hashes and the asked candidates."""
+        return {
+            "name": self.name,
+            "asked": sorted(self._asked),
+            "hashes": sorted(self._hashes.items()),
+            "tree": [
+                {
+                    **n.payload(),
+                    "children": list(n.children),
+                    "used": sorted(n.used),
+                    "blocks_hash": content_hash(n.blocks_text),
+                }
+                for n in self.tree.nodes.values()
+            ],
+        }
+
+
+def _payload(event: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A ``tree_node`` payload from an events row (or a payload dict); None for other rows."""
+    if "candidate_id" in event:
+        return dict(event)
+    if event.get("kind") != TREE_EVENT:
+        return None
+    raw = event.get("payload")
+    out = json.loads(raw) if isinstance(raw, str) else raw
+    return dict(out) if isinstance(out, Mapping) else None

@@ -39,13 +39,48 @@ class Paper:
     text: str = ""
 
 
+# a section heading: Markdown (``## 2 Related work``) or a numbered plain-text line
+# (``2 Related Work``, ``3.1. Ghost module``)
+_SECTION = (
+    r"(?:^#+\s|^\s*\d+(?:\.\d+)*\.?\s+[A-Z][^\n]{0,80}$"
+    r"|^\s*(?:Introduction|Keywords|Index Terms)\b)"
+)
+
+
 def _md_paper(path: Path) -> Paper:
     text = path.read_text(encoding="utf-8", errors="replace")
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     title = lines[0].lstrip("# ").strip() if lines else path.stem
-    m = re.search(r"(?im)^#*\s*abstract\s*:?\s*$\n(.*?)(?=^#|\Z)", text, re.S | re.M)
-    abstract = m.group(1).strip() if m else " ".join(lines[1:4])
+    # "Abstract" on its own line (or as a heading), or inline "Abstract: ..." / "Abstract. ..."
+    m = re.search(
+        rf"(?im)^#*\s*abstract\s*[:.\u2014-]?\s*$\n(.*?)(?={_SECTION}|\Z)", text, re.S | re.M
+    ) or re.search(
+        rf"(?im)^\s*abstract\s*[:.\u2014-]\s*(\S.*?)(?={_SECTION}|\n\s*\n|\Z)", text, re.S | re.M
+    )
+    abstract = " ".join(m.group(1).split()) if m else " ".join(lines[1:4])
     return Paper(path.stem, title, abstract, text)
+
+
+def _json_rows(path: Path) -> list[dict[str, Any]]:
+    """Rows of a ``.jsonl`` file, or of a ``.json`` file holding a list, one object, or one
+    object per line (the arXiv metadata dump ``arxiv-metadata-oai-snapshot.json``)."""
+    raw = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        try:
+            data = json.loads(raw)
+        except json.JSONDecodeError as e:
+            if "Extra data" not in e.msg:
+                raise ValueError(f"corpus file {path} is not JSON: {e}") from e
+        else:
+            return list(data) if isinstance(data, list) else [data]
+    rows = []
+    for i, line in enumerate(raw.splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as e:
+                raise ValueError(f"corpus file {path}, line {i} is not JSON: {e}") from e
+    return rows
 
 
 def load_corpus(path: str | Path) -> list[Paper]:
@@ -58,10 +93,7 @@ def load_corpus(path: str | Path) -> list[Paper]:
         if f.suffix in (".txt", ".md"):
             papers.append(_md_paper(f))
         elif f.suffix in (".jsonl", ".json"):
-            raw = f.read_text(encoding="utf-8")
-            rows = ([json.loads(x) for x in raw.splitlines() if x.strip()]
-                    if f.suffix == ".jsonl" else json.loads(raw))  # fmt: skip
-            for i, r in enumerate(rows):
+            for i, r in enumerate(_json_rows(f)):
                 papers.append(Paper(str(r.get("id") or r.get("paper_id") or f"{f.stem}-{i}"),
                                     " ".join(str(r.get("title", "")).split()),
                                     " ".join(str(r.get("abstract", "")).split()),
@@ -72,8 +104,12 @@ def load_corpus(path: str | Path) -> list[Paper]:
 def method_section(text: str, limit: int = 6000) -> str:
     """The method section (a heading naming method/approach/architecture/proposed up to the
     next heading); the whole text when there is none."""
-    m = re.search(r"(?im)^#*\s*\d*\.?\s*(method|methods|approach|architecture|proposed[^\n]*)"
-                  r"\s*$\n(.*?)(?=^#+\s|\n\d+\.?\s+[A-Z][a-z]+\s*\n|\Z)", text, re.S | re.M)  # fmt: skip
+    m = re.search(
+        r"(?im)^#*\s*\d*(?:\.\d+)*\.?\s*(?:our\s+|the\s+)?(method|methods|methodology|approach|"
+        rf"architecture|proposed[^\n]*)\s*$\n(.*?)(?={_SECTION}|\Z)",
+        text,
+        re.S | re.M,
+    )
     return (m.group(2) if m else text).strip()[:limit]
 
 

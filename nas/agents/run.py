@@ -6,11 +6,12 @@ after each ``ask`` it stores and tells ``strategy.pop_decided()`` without evalua
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, cast
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from nas.agents.nader_strategy import NaderStrategy
 from nas.records import Candidate, TrialRecord
+from nas.strategies.base import Result
 
 __all__ = ["DecidingStrategy", "run_nader"]
 
@@ -33,8 +34,20 @@ class DecidingStrategy:
             self.decided.extend(dec)
         return out
 
-    def tell(self, results: Any) -> None:
+    def tell(self, results: Sequence[Result | TrialRecord]) -> None:
         self.inner.tell(results)
+
+    def rebuild(
+        self,
+        history: Sequence[Result],
+        *,
+        tree_events: Iterable[Mapping[str, Any]] = (),
+        pending: Sequence[Candidate] = (),
+    ) -> None:
+        self.inner.rebuild(history, tree_events=tree_events, pending=pending)
+
+    def state_summary(self) -> dict[str, Any]:
+        return self.inner.state_summary()
 
 
 def run_nader(
@@ -51,6 +64,6 @@ def run_nader(
 
     wrapped = DecidingStrategy(strategy, store, run_id)
     strategy.sink = lambda table, rows: store.append(table, run_id, rows)
-    result = run_search(cast(Any, wrapped), evaluate, InProcessExecutor(), store, run_id, budget,
+    result = run_search(wrapped, evaluate, InProcessExecutor(), store, run_id, budget,
                         max_in_flight=max_in_flight)  # fmt: skip
     return result, wrapped

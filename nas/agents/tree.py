@@ -5,7 +5,8 @@ Candidate selection mixes depth-first (deepen the best improving path) and bread
 (cover under-explored nodes) with probability ``dfs_ratio`` of DFS per pick.
 
 Storage: one ``events`` row per node change, ``kind="tree_node"``, payload
-``{candidate_id, parent_id, suggestion, val_acc, state, depth, agent}`` (canonical JSON);
+``{candidate_id, parent_id, suggestion, val_acc, state, depth, agent, used}`` (canonical
+JSON; ``used``: the inspiration ids tried on the node so far);
 :func:`load_tree` folds them (last payload per node wins) back into a tree for the report,
 and :meth:`ModificationTree.render` draws it as text.
 """
@@ -48,6 +49,7 @@ class TreeNode:
             "state": self.state,
             "depth": self.depth,
             "agent": self.agent,
+            "used": sorted(self.used),
         }
 
 
@@ -173,6 +175,7 @@ def tree_from_payloads(payloads: list[dict[str, Any]]) -> ModificationTree:
                         p.get("val_acc"),
                         int(p.get("depth") or 0),
                         str(p.get("agent") or ""),
+                        used={str(u) for u in p.get("used") or ()},
                     )
                 )
                 pending.remove(cid)

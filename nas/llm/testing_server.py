@@ -125,6 +125,7 @@ class _State:
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # one round trip per reply (no 40 ms delayed-ACK stalls)
 
     def log_message(self, format: str, *args: Any) -> None:  # silence stderr
         pass

@@ -27,6 +27,8 @@ __all__ = [
 
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n(.*?)```", re.S)
 _HEADER = re.compile(r"^\s*##[^#\n]+##\s*$", re.M)
+# "###Name###" headers: what GPT-4 wrote in NADER's own logs; read as "##Name##"
+_LOOSE_HEADER = re.compile(r"^([ \t]*)#{2,}[ \t]*([^#\n]+?)[ \t]*#{2,}[ \t]*$", re.M)
 _BLOCK_LINE = re.compile(r"^\s*(##[^#]+##|\d+\s*:\s*\S.*|-?\d+\s*->\s*-?\d+)\s*$")
 
 
@@ -61,6 +63,7 @@ def parse_block_answer(text: str, expect: int | None = None) -> BlockAnswer:
     syntax error (line and column within the block text) or the wrong number of blocks."""
     if not text or not text.strip():
         raise PromptParseError("empty", "the answer is empty: reply with the block in ```...```")
+    text = _LOOSE_HEADER.sub(r"\1##\2##", text)
     fenced = [m.group(1) for m in _FENCE.finditer(text) if _HEADER.search(m.group(1))]
     if fenced:
         body = "\n".join(fenced)

@@ -1,0 +1,134 @@
+"""NaderStrategy as a Strategy: protocol, rebuild from stored history, config factory and
+registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import numpy as np
+import pytest
+
+from nas.agents.factory import budget_from_store, make_nader, nader_from_config
+from nas.agents.nader_strategy import NaderStrategy
+from nas.agents.run import DecidingStrategy
+from nas.agents.tree import TREE_EVENT
+from nas.records import Candidate, TrialRecord, TrialState
+from nas.strategies import CallOrderError, Strategy
+
+
+def _score(c: Candidate) -> float:
+    return 0.5 + (int(c.arch_hash[:6], 16) % 400) / 1000.0
+
+
+def _drive(s: NaderStrategy, rounds: int) -> tuple[list[Any], list[dict[str, Any]]]:
+    """ask(2)/tell rounds as the controller does; returns the stored history and events."""
+    events: list[dict[str, Any]] = []
+    s.sink = lambda table, rows: events.extend(rows) if table == "events" else None
+    history: list[tuple[Candidate, TrialRecord]] = []
+    for _ in range(rounds):
+        cands = s.ask(2)
+        decided = s.pop_decided()
+        history += decided
+        s.tell(decided)
+        results = [(c, TrialRecord(c.id, TrialState.COMPLETE, metrics={"val_acc": _score(c)}))
+                   for c in cands]  # fmt: skip
+        s.tell(results[::-1])
+        history += results[::-1]
+    stored = [(Candidate.from_row(c.to_row()), TrialRecord.from_row(r.to_row()))
+              for c, r in history]  # fmt: skip
+    return stored, events
+
+
+def test_nader_satisfies_the_strategy_protocol() -> None:
+    s = NaderStrategy(seed=0)
+    assert isinstance(s, Strategy)
+    assert isinstance(DecidingStrategy(s, store=None, run_id="r"), Strategy)
+
+
+def test_rebuild_reproduces_state_and_next_asks() -> None:
+    a = NaderStrategy(seed=3, dfs_ratio=0.5)
+    history, events = _drive(a, 5)
+    assert len(a.tree) >= 9 and all(e["kind"] == TREE_EVENT for e in events)
+    b = NaderStrategy(seed=3, dfs_ratio=0.5)  # same config; its RNG is still at the start
+    b.rebuild(history, tree_events=events)
+    assert b.state_summary() == a.state_summary()
+    # same RNG state -> the same next candidates (and the same decisions)
+    b.rng.setstate(a.rng.getstate())
+    na, nb = a.ask(3), b.ask(3)
+    assert [c.id for c in na] == [c.id for c in nb] and na
+    assert [c.id for c, _ in a.pop_decided()] == [c.id for c, _ in b.pop_decided()]
+    # the rebuilt strategy takes results of its own asks, and refuses strangers
+    b.tell([TrialRecord(c.id, TrialState.COMPLETE, metrics={"val_acc": 0.7}) for c in nb])
+    stranger = Candidate("block", "##x##\n", "h")
+    with pytest.raises(CallOrderError):
+        b.tell([TrialRecord(stranger.id, TrialState.COMPLETE, metrics={"val_acc": 0.5})])
+    with pytest.raises(CallOrderError):
+        b.rebuild(history)  # only a fresh strategy can be rebuilt
+
+
+def test_rebuild_without_events_and_with_pending() -> None:
+    a = NaderStrategy(seed=5)
+    history, _ = _drive(a, 3)
+    pending = a.ask(2)
+    b = NaderStrategy(seed=5)
+    b.rebuild(history, pending=pending)  # tree order from created_at; used from the origins
+    sa, sb = a.state_summary(), b.state_summary()
+    assert [n["candidate_id"] for n in sb["tree"]] == [n["candidate_id"] for n in sa["tree"]]
+    assert sb["hashes"] == sa["hashes"] and sb["asked"] == sa["asked"]
+    assert b.rebuild_orphans == 0
+    b.tell([(c, TrialRecord(c.id, TrialState.FAILED, error="oom")) for c in pending])
+
+
+def test_factory_maps_the_config(tmp_path: Path) -> None:
+    from launcher.config.schema import LLMConfig, NaderConfig
+
+    kn = tmp_path / "k.jsonl"
+    kn.write_text('{"id": "7", "text": "add a squeeze-and-excitation gate", "paper_id": "p1"}\n'
+                  '{"id": "8", "text": "use a dilated 3x3 branch", "paper_id": "p2"}\n')  # fmt: skip
+    cfg = NaderConfig(dfs_ratio=0.25, modifier_retries=1, experiences_k=2, knowledge=str(kn))
+    s = nader_from_config(cfg, LLMConfig(), None, "", {"dataset": "demo"}, 4)
+    assert s.llm is None and s.agent == "rule-based-designer"  # empty base_url: offline
+    assert s.proposer.dfs_ratio == 0.25 and s.modifier.retries == 1
+    assert s.reflector.k == 2 and s.experiences_k == 2
+    assert [i.paper_id for i in s.pool.items] == ["p1", "p2"]
+    [root] = s.ask(1)
+    assert root.seed == 4 and root.recipe["dataset"] == "demo"
+    same = nader_from_config(cfg, LLMConfig(), rng=np.random.default_rng(1))
+    again = nader_from_config(cfg, LLMConfig(), rng=np.random.default_rng(1))
+    assert same.rng.getstate() == again.rng.getstate()
+
+
+def test_factory_builds_the_llm_client_and_resumes_the_budget(tmp_path: Path) -> None:
+    from launcher.config.schema import LLMConfig, NaderConfig
+    from store.result_store import LocalResultStore
+
+    store = LocalResultStore(tmp_path / "tables")
+    store.append("llm_calls", "r1", [
+        {"call_id": "c1", "agent": "modifier", "model": "gpt-4o-mini", "prompt_id": "modifier@1",
+         "tokens_in": 100, "tokens_out": 20, "cost_usd": 0.001, "latency_s": 0.1,
+         "cache_hit": False, "status": "ok", "error": "", "candidate_id": None,
+         "created_at": 1.0},
+    ])  # fmt: skip
+    llm_cfg = LLMConfig(base_url="http://127.0.0.1:9/v1", temperature=0.1, seed=5,
+                        budget_tokens=1000)  # fmt: skip
+    s = nader_from_config(NaderConfig(), llm_cfg, store, "r1", {}, 0,
+                          experience_dir=tmp_path / "exp")  # fmt: skip
+    assert s.llm is not None and s.agent == "modifier"
+    assert (s.llm.temperature, s.llm.seed, s.llm.base_url) == (0.1, 5, llm_cfg.base_url)
+    assert s.llm.usage.tokens == 120 and s.llm.budget.max_tokens == 1000
+    assert type(s.experience).__name__ == "ExperiencePool"
+    assert budget_from_store(SimpleNamespace(budget_tokens=0), store, "r1").usage.calls == 1
+
+
+def test_registered_with_the_strategy_registry() -> None:
+    import nas.agents.register  # noqa: F401
+    from nas.strategies import create, names
+
+    assert "nader" in names()
+    s = create("nader", rng=np.random.default_rng(0), recipe={"r": 1}, seed=2)
+    assert isinstance(s, NaderStrategy) and s.llm is None
+    [root] = s.ask(1)
+    assert root.origin.strategy == "nader" and root.seed == 2
+    assert isinstance(make_nader(seed=1), NaderStrategy)
