@@ -1,8 +1,23 @@
 """One interface for running picklable Python calls: in-process, local processes, Slurm.
 
-``submit(calls) -> handles``; ``as_completed(handles)`` yields each handle with an
-:class:`Outcome` as it finishes; ``cancel(handles)``. An outcome is a value or a structured
-failure — never an exception that escapes. Knows nothing about architectures.
+The contract (``tests/contract/test_executor_contract.py`` runs it against every backend):
+
+* ``submit(calls) -> handles``: one :class:`Handle` per :class:`Call`, in order; nothing
+  blocks on the calls themselves (the in-process backend excepted: it runs them here).
+* ``as_completed(handles, timeout_s=None)`` yields each handle once, as it finishes, with
+  ``handle.outcome`` set. With ``timeout_s`` it stops after that many seconds and leaves the
+  rest unresolved (``outcome is None``); it never raises because a call failed.
+* ``cancel(handles)``: every unfinished handle ends ``CANCELLED``.
+* An :class:`Outcome` is a value (``DONE``) or a structured failure — ``FAILED`` with the
+  traceback, ``TIMEOUT``, ``CANCELLED``, ``PREEMPTED``, ``NODE_FAIL`` — never an exception
+  that escapes. ``attempts`` counts every start of the call (requeues and retries).
+
+Knows nothing about architectures.
+
+>>> ex = InProcessExecutor()
+>>> [h] = ex.submit([Call(pow, (2, 10), key="a")])
+>>> [(x.key, x.outcome.value) for x in ex.as_completed([h])]
+[('a', 1024)]
 """
 
 from __future__ import annotations
@@ -18,7 +33,7 @@ __all__ = ["Call", "Executor", "Handle", "InProcessExecutor", "Outcome", "Outcom
 
 class OutcomeState(str, enum.Enum):
     DONE = "DONE"  # the call returned; ``value`` holds its result
-    FAILED = "FAILED"  # the call raised; ``error`` holds the traceback
+    FAILED = "FAILED"  # the call raised (or its process died); ``error`` holds the traceback
     TIMEOUT = "TIMEOUT"  # the task hit its time limit
     CANCELLED = "CANCELLED"  # cancelled by the user or the controller
     PREEMPTED = "PREEMPTED"  # preempted and retries exhausted
@@ -39,7 +54,11 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Call:
-    """A picklable function and its arguments; ``key`` is the caller's id for it."""
+    """A picklable function and its arguments; ``key`` is the caller's id for it.
+
+    On a cluster the function must be importable by the worker's Python (a module-level
+    function or class of an installed package, not a lambda or a test-file local).
+    """
 
     fn: Callable[..., Any]
     args: tuple[Any, ...] = ()
@@ -47,14 +66,18 @@ class Call:
     key: str = ""
 
 
-@dataclass
+@dataclass(eq=False)
 class Handle:
     """A submitted call: the backend's job id and what the backend needs to poll it."""
 
     key: str
     job_id: str = ""
-    backend: Any = None  # backend-specific (submitit job, future, ...)
+    backend: Any = None  # backend-specific (the task it belongs to, ...)
     outcome: Outcome | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.outcome is not None
 
 
 class Executor(Protocol):
@@ -70,14 +93,21 @@ class Executor(Protocol):
 
 
 class InProcessExecutor:
-    """Runs each call in this process at submit time (debugging, tests, the demo)."""
+    """Runs each call in this process at submit time (debugging, tests, the demo).
+
+    No pdb, no subprocess: a raising call becomes ``FAILED`` with its traceback.
+    """
 
     name = "inprocess"
+
+    def __init__(self) -> None:
+        self._count = 0
 
     def submit(self, calls: Sequence[Call]) -> list[Handle]:
         handles = []
         for i, call in enumerate(calls):
-            h = Handle(key=call.key or str(i), job_id=f"inprocess-{i}")
+            h = Handle(key=call.key or str(i), job_id=f"inprocess-{self._count}")
+            self._count += 1
             try:
                 h.outcome = Outcome(OutcomeState.DONE, value=call.fn(*call.args, **call.kwargs))
             except Exception:  # a failure is data
@@ -88,7 +118,7 @@ class InProcessExecutor:
     def as_completed(
         self, handles: Sequence[Handle], timeout_s: float | None = None
     ) -> Iterator[Handle]:
-        yield from handles
+        yield from (h for h in handles if h.outcome is not None)
 
     def cancel(self, handles: Sequence[Handle]) -> None:
         for h in handles:

@@ -1,0 +1,177 @@
+"""Slurm arrays: one ``sbatch`` per batch (split at MaxArraySize), batched polling.
+
+>>> ex = SlurmExecutor("runs/x/jobs", site=SiteParams(time="00:30:00"))   # doctest: +SKIP
+>>> handles = ex.submit([Call(slurm.testing.add, (i, 1)) for i in range(500)])  # 1 sbatch
+>>> for h in ex.as_completed(handles): print(h.key, h.outcome.state, h.outcome.value)
+"""
+
+from __future__ import annotations
+
+import shlex
+import sys
+import time
+import uuid
+from pathlib import Path
+
+from submitit.core.utils import DelayedSubmission, JobPaths
+
+from slurm.backend import Backoff, BatchExecutor, Task, chunks, listdir, outcome_for_state
+from slurm.cluster import TERMINAL_STATES, SlurmClient
+from slurm.runner import sidecar_path
+from slurm.sbatch import render_task_script
+from slurm.site import SiteParams
+
+__all__ = ["SlurmExecutor"]
+
+
+class SlurmExecutor(BatchExecutor):
+    """Runs calls as Slurm array tasks through submitit's worker.
+
+    * **Submission**: all calls of one ``submit`` go out as one array per
+      ``MaxArraySize`` tasks (read once from ``scontrol show config``), ``pack`` calls per
+      task, throttled by ``site.array_throttle``; the script comes from
+      :func:`slurm.sbatch.render_task_script`; inherited ``SLURM_*`` variables are removed
+      from sbatch's environment (nested submission from inside a job).
+    * **Polling**: results are files (one directory listing per tick, no slurmctld query);
+      the cluster is asked only every ``poll_interval_s`` (backing off ×1.5 up to ×6 while
+      nothing changes, ±10 % jitter), with one ``sacct`` for all jobs of the executor
+      (``squeue`` where accounting is off). ``client.queries`` counts them.
+    * **Outcomes**: a result pickle gives per-call DONE/FAILED/TIMEOUT; a job that ended
+      without one is classified from its Slurm state (TIMEOUT, CANCELLED, NODE_FAIL,
+      PREEMPTED, OUT_OF_MEMORY -> FAILED); infrastructure failures are resubmitted up to
+      ``max_retries`` times.
+    """
+
+    name = "slurm"
+
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        site: SiteParams | None = None,
+        pack: int = 1,
+        max_retries: int = 2,
+        retry_user_errors: bool = False,
+        poll_interval_s: float = 10.0,
+        max_requeues: int = 3,
+        result_grace_s: float = 10.0,
+        python: str | None = None,
+        job_name: str = "archlab-task",
+        client: SlurmClient | None = None,
+        seed: int | None = None,
+    ) -> None:
+        super().__init__(
+            folder,
+            site=site,
+            pack=pack,
+            max_retries=max_retries,
+            retry_user_errors=retry_user_errors,
+            poll_interval_s=poll_interval_s,
+            max_requeues=max_requeues,
+            result_grace_s=result_grace_s,
+        )
+        self.python = python or shlex.quote(sys.executable)
+        self.job_name = job_name
+        self.client = client or SlurmClient()
+        import random
+
+        self._backoff = Backoff(poll_interval_s, rng=random.Random(seed))
+        self._next_query = time.monotonic() + poll_interval_s
+        self._last_states: dict[str, str] = {}
+
+    # ------------------------------------------------------------------ submission
+    def _launch(self, tasks: list[Task]) -> None:
+        size = max(1, self.client.facts().max_array_size)
+        for batch in chunks(tasks, size):
+            self._submit_array(batch)
+        # first status query one interval after the newest submission
+        self._next_query = time.monotonic() + self.poll_interval_s
+
+    def _submit_array(self, tasks: list[Task]) -> None:
+        limit_min = max(1, self.site.time_limit_s() // 60)
+        staged = []
+        for task in tasks:
+            ds = DelayedSubmission(self._runner(task))
+            ds.set_timeout(limit_min, self.max_requeues)
+            path = self.folder / f"staged-{uuid.uuid4().hex}.pkl"
+            ds.dump(path)
+            staged.append(path)
+        command = f"{self.python} -u -m slurm.worker {shlex.quote(str(self.folder))}"
+        script = render_task_script(
+            self.site, command, folder=self.folder, array_size=len(tasks), job_name=self.job_name
+        )
+        script_path = self.folder / f"staged-{uuid.uuid4().hex}.sh"
+        script_path.write_text(script)
+        try:
+            array_id = self.client.sbatch(str(script_path))
+        except Exception:
+            for p in staged:
+                p.unlink(missing_ok=True)
+            raise
+        script_path.rename(self.folder / f"{array_id}_submission.sh")
+        now = time.monotonic()
+        for i, (task, path) in enumerate(zip(tasks, staged, strict=True)):
+            task.job_id = f"{array_id}_{i}"
+            task.submitted_at = now
+            for h in task.handles:
+                h.job_id = task.job_id
+            paths = JobPaths(self.folder, job_id=task.job_id)
+            # a reused job id (cluster reset) must not hand back an old result
+            paths.result_pickle.unlink(missing_ok=True)
+            sidecar_path(self.folder, task.job_id).unlink(missing_ok=True)
+            path.rename(paths.submitted_pickle)
+
+    # ------------------------------------------------------------------ polling
+    def _poll(self) -> None:
+        active = [t for t in self._tasks if not t.done]
+        if active:
+            names = listdir(self.folder)
+            for t in active:
+                if f"{t.job_id}_0_result.pkl" in names:
+                    self._finish(t, self._records_from_pickle(t), outcome_for_state("FAILED"))
+            active = [t for t in active if not t.done]
+        now = time.monotonic()
+        if active and now >= self._next_query:
+            states = self.client.states(t.job_id for t in active)
+            seen = {t.job_id: states.get(t.job_id, "") for t in active}
+            changed = any(self._last_states.get(k) != v for k, v in seen.items())
+            self._last_states.update(seen)
+            self._next_query = now + self._backoff.next(changed)
+            names = listdir(self.folder)  # results written just before the job ended
+            for t in active:
+                self._judge(t, seen[t.job_id], names, now)
+        self._resubmit()
+
+    def _judge(self, task: Task, state: str, names: set[str], now: float) -> None:
+        if f"{task.job_id}_0_result.pkl" in names:
+            self._finish(task, self._records_from_pickle(task), outcome_for_state("FAILED"))
+            return
+        if not state:
+            # not (yet) known to sacct/squeue: accounting lags a little behind submission
+            if now - task.submitted_at > max(300.0, 10 * self.poll_interval_s):
+                self._finish(task, None, outcome_for_state("UNKNOWN", "the cluster lost the job"))
+            return
+        if state not in TERMINAL_STATES:
+            task.terminal_since = None
+            return
+        if state in ("COMPLETED", "FAILED"):
+            # a result pickle is expected: give a slow shared filesystem time to show it
+            if task.terminal_since is None:
+                task.terminal_since = now
+            if now - task.terminal_since < self.result_grace_s:
+                return
+        self._finish(task, None, outcome_for_state(state, self._tail(task)))
+
+    def _tail(self, task: Task) -> str:
+        from slurm.backend import _tail
+
+        text = _tail(self._log_path(task))
+        return f"last lines of {self._log_path(task)}:\n{text}" if text else ""
+
+    def _cancel_tasks(self, tasks: list[Task]) -> None:
+        self.client.cancel(t.job_id for t in tasks if t.job_id)
+
+    def stats(self) -> dict[str, object]:
+        out = dict(super().stats())
+        out.update(sbatch_calls=self.client.sbatch_calls, queries=self.client.queries)
+        return out
