@@ -1,6 +1,30 @@
-"""Search strategies with ask/tell (pure: they propose and learn, never evaluate)."""
+"""Search strategies with ask/tell (pure: they propose and learn, never evaluate).
 
-from nas.strategies.base import CallOrderError, Strategy
+``create(name, **kwargs)`` builds one registered strategy (random, rea, lapt, llmatic;
+others via ``register``). Only the chosen strategy's module is imported.
+"""
+
+from nas.strategies.base import (
+    BaseStrategy,
+    CallOrderError,
+    Result,
+    Strategy,
+    StrategyError,
+    as_generator,
+)
 from nas.strategies.random_search import RandomSearch
+from nas.strategies.registry import create, names, register, resolve
 
-__all__ = ["CallOrderError", "RandomSearch", "Strategy"]
+__all__ = [
+    "BaseStrategy",
+    "CallOrderError",
+    "RandomSearch",
+    "Result",
+    "Strategy",
+    "StrategyError",
+    "as_generator",
+    "create",
+    "names",
+    "register",
+    "resolve",
+]

@@ -1,19 +1,61 @@
-"""The strategy protocol: propose (``ask``) and learn (``tell``), never evaluate."""
+"""The strategy protocol: propose (``ask``) and learn (``tell``), never evaluate.
+
+Contract (checked for every registered strategy by ``tests/contract/test_strategy_contract.py``):
+
+* ``ask(n)`` returns up to ``n`` new, validated candidates (fewer only when the space has no
+  unseen member left); no two proposals of one strategy share an ``arch_hash``.
+* ``tell(results)`` takes ``(Candidate, TrialRecord)`` pairs (or bare records of pending
+  candidates) of previously asked candidates, in any order; a record for a candidate that
+  was never asked raises :class:`CallOrderError` (pyribs-style call-order guard). Failed
+  records (FAILED, DIVERGED, INVALID, ...) are data: they are learned from, not raised.
+* ``rebuild(history)`` on a fresh strategy replays stored ``(Candidate, TrialRecord)`` pairs
+  (Optuna-style): the learned state afterwards equals the state of the strategy that made
+  them (``state_summary()`` compares equal). Everything a strategy learns is derived from
+  the stored candidates (arch, parents, origin) and records, so resume is the normal path.
+* Randomness comes only from the explicit ``numpy.random.Generator``; the same generator
+  seed and the same results give the same proposals.
+
+Example::
+
+    >>> import numpy as np
+    >>> from nas.strategies import create
+    >>> s = create("rea", rng=np.random.default_rng(0), population_size=4, sample_size=2)
+    >>> [c] = s.ask(1)
+    >>> s.tell([(c, TrialRecord(c.id, TrialState.COMPLETE, metrics={"val_acc": 0.5}))])
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, runtime_checkable
 
-from nas.records import Candidate, TrialRecord
+import numpy as np
 
-__all__ = ["CallOrderError", "Strategy"]
+from nas.records import Candidate, Origin, TrialRecord, TrialState
+from nas.spaces.base import SearchSpace
+from nas.spaces.nb201 import NB201Space
+
+__all__ = [
+    "BaseStrategy",
+    "CallOrderError",
+    "Result",
+    "Strategy",
+    "StrategyError",
+    "as_generator",
+]
+
+Result = tuple[Candidate, TrialRecord]
 
 
 class CallOrderError(RuntimeError):
-    """``tell`` was called for a candidate that was never asked."""
+    """``tell`` was called for a candidate that was never asked (or rebuild on a used one)."""
 
 
+class StrategyError(ValueError):
+    """A strategy was configured wrongly; the message names the argument and the fix."""
+
+
+@runtime_checkable
 class Strategy(Protocol):
     name: str
 
@@ -21,6 +63,161 @@ class Strategy(Protocol):
         """Up to ``n`` new candidates (fewer when the space is exhausted)."""
         ...
 
-    def tell(self, results: Sequence[tuple[Candidate, TrialRecord]]) -> None:
+    def tell(self, results: Sequence[Result | TrialRecord]) -> None:
         """Learn from finished evaluations of previously asked candidates."""
         ...
+
+    def rebuild(self, history: Sequence[Result]) -> None:
+        """Replay stored results into a fresh strategy (resume)."""
+        ...
+
+    def state_summary(self) -> dict[str, Any]:
+        """The learned state as plain data (equal after ``rebuild`` of the same history)."""
+        ...
+
+
+def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
+    """A generator from a generator (used as is), a seed, or None (seed 0, stated)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    return np.random.default_rng(0 if rng is None else int(rng))
+
+
+class BaseStrategy:
+    """Shared bookkeeping: pending candidates, seen hashes, history and the call-order guard.
+
+    Subclasses implement :meth:`_propose` (make candidates with :meth:`_make`) and
+    :meth:`_learn` (update on one result); both the live ``tell`` path and ``rebuild`` go
+    through :meth:`_on_asked` and :meth:`_learn`, so replay reproduces the state.
+    """
+
+    name = "base"
+
+    def __init__(
+        self,
+        space: SearchSpace | None = None,
+        rng: np.random.Generator | int | None = None,
+        recipe: Mapping[str, Any] | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.space: SearchSpace = space if space is not None else NB201Space()
+        self.rng = as_generator(rng)
+        self.recipe = dict(recipe or {})
+        self.seed = int(seed)
+        self.seen: set[str] = set()  # arch hashes ever proposed (or replayed)
+        self.pending: dict[str, Candidate] = {}  # asked, not yet told
+        self.history: list[Result] = []  # told, in tell order
+
+    # -- to implement --------------------------------------------------------------------
+
+    def _propose(self, n: int) -> list[Candidate]:
+        raise NotImplementedError
+
+    def _on_asked(self, cand: Candidate) -> None:
+        """Hook: a candidate was handed out (live) or replayed (rebuild)."""
+
+    def _learn(self, cand: Candidate, rec: TrialRecord) -> None:
+        """Hook: one result arrived (live) or was replayed (rebuild)."""
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {}
+
+    # -- shared --------------------------------------------------------------------------
+
+    def _make(
+        self,
+        arch: str,
+        parents: Sequence[str] = (),
+        agent: str = "",
+        suggestion: str = "",
+        prompt: str = "",
+    ) -> Candidate | None:
+        """A candidate for ``arch``, or None when its hash was already proposed."""
+        arch = self.space.validate(arch)
+        h = self.space.arch_hash(arch)
+        if h in self.seen:
+            return None
+        self.seen.add(h)
+        return Candidate(
+            self.space.kind,
+            arch,
+            h,
+            self.recipe,
+            self.seed,
+            parents=tuple(parents),
+            origin=Origin(strategy=self.name, agent=agent, suggestion=suggestion, prompt=prompt),
+        )
+
+    def _sample_unseen(self, sampler: Any, tries: int = 200) -> str | None:
+        """Draw from ``sampler()`` until an unseen hash comes up (None after ``tries``)."""
+        for _ in range(tries):
+            arch = sampler()
+            if self.space.arch_hash(arch) not in self.seen:
+                return str(arch)
+        return None
+
+    def ask(self, n: int) -> list[Candidate]:
+        if n < 0:
+            raise StrategyError(f"ask(n={n}): n must be >= 0")
+        out = self._propose(n) if n else []
+        for c in out:
+            self.pending[c.id] = c
+            self._on_asked(c)
+        return out
+
+    def tell(self, results: Sequence[Result | TrialRecord]) -> None:
+        for item in results:
+            if isinstance(item, TrialRecord):
+                rec = item
+                cand = self.pending.get(rec.candidate_id)
+                if cand is None:
+                    raise CallOrderError(
+                        f"tell() for candidate {rec.candidate_id} that was never asked "
+                        f"({self.name}: call ask() first, or rebuild() to resume from history)"
+                    )
+            else:
+                cand, rec = item
+                if cand.id not in self.pending:
+                    raise CallOrderError(
+                        f"tell() for candidate {cand.id} that was never asked "
+                        f"({self.name}: call ask() first, or rebuild() to resume from history)"
+                    )
+                if rec.candidate_id != cand.id:
+                    raise CallOrderError(
+                        f"tell(): record for {rec.candidate_id} paired with candidate {cand.id}"
+                    )
+            del self.pending[cand.id]
+            self.history.append((cand, rec))
+            self._learn(cand, rec)
+
+    def rebuild(self, history: Sequence[Result]) -> None:
+        """Replay stored results (in their stored order) into this fresh strategy."""
+        if self.history or self.pending:
+            raise CallOrderError(
+                f"rebuild() needs a fresh {self.name} strategy; this one has already been used"
+            )
+        for cand, rec in history:
+            self.seen.add(cand.arch_hash)
+            self._on_asked(cand)
+            self.history.append((cand, rec))
+            self._learn(cand, rec)
+
+    @classmethod
+    def from_history(cls, history: Sequence[Result], **kwargs: Any) -> BaseStrategy:
+        """``cls(**kwargs)`` with ``history`` replayed."""
+        s = cls(**kwargs)
+        s.rebuild(history)
+        return s
+
+    def best(self) -> Result | None:
+        """The told result with the highest validation accuracy (None if none completed)."""
+        done = [(c, r) for c, r in self.history if r.state is TrialState.COMPLETE]
+        return max(done, key=lambda cr: float(cr[1].metrics["val_acc"])) if done else None
+
+    def state_summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "seen": sorted(self.seen),
+            "told": [(c.id, r.state.value, r.val_acc) for c, r in self.history],
+            **self._extra_state(),
+        }

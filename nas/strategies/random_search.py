@@ -1,21 +1,22 @@
-"""Random search over NAS-Bench-201 cells (uniform over the 15,625 cells, no repeats)."""
+"""Random search: uniform samples from the space, never the same architecture twice."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from nas.records import Candidate, Origin, TrialRecord
-from nas.spaces.nb201 import random_arch
-from nas.strategies.base import CallOrderError
+from nas.records import Candidate
+from nas.spaces.base import SearchSpace
+from nas.strategies.base import BaseStrategy
 
 __all__ = ["RandomSearch"]
 
 
-class RandomSearch:
-    """Sample cells uniformly; a cell already proposed is never proposed again.
+class RandomSearch(BaseStrategy):
+    """Sample uniformly from ``space`` (default: NAS-Bench-201 cells); a cell isomorphic to
+    one already proposed is never proposed again (dedupe by ``arch_hash``).
 
     >>> s = RandomSearch(recipe={"epochs": 1}, rng=np.random.default_rng(0))
     >>> len(s.ask(3))
@@ -24,33 +25,22 @@ class RandomSearch:
 
     name = "random"
 
-    def __init__(self, recipe: Mapping[str, Any], rng: np.random.Generator, seed: int = 0) -> None:
-        self.recipe = dict(recipe)
-        self.rng = rng
-        self.seed = seed
-        self.seen: set[str] = set()
-        self.pending: dict[str, Candidate] = {}
-        self.history: list[tuple[Candidate, TrialRecord]] = []
+    def __init__(
+        self,
+        recipe: Mapping[str, Any] | None = None,
+        rng: np.random.Generator | int | None = None,
+        seed: int = 0,
+        space: SearchSpace | None = None,
+    ) -> None:
+        super().__init__(space=space, rng=rng, recipe=recipe, seed=seed)
 
-    def ask(self, n: int) -> list[Candidate]:
+    def _propose(self, n: int) -> list[Candidate]:
         out: list[Candidate] = []
-        tries = 0
-        while len(out) < n and tries < 100 * max(1, n):
-            tries += 1
-            arch = random_arch(self.rng)
-            if arch in self.seen:
-                continue
-            self.seen.add(arch)
-            c = Candidate(
-                "nb201", arch, arch, self.recipe, self.seed, origin=Origin(strategy=self.name)
-            )
-            self.pending[c.id] = c
-            out.append(c)
+        for _ in range(n):
+            arch = self._sample_unseen(lambda: self.space.sample(self.rng), tries=1000)
+            if arch is None:
+                break  # (nearly) exhausted
+            c = self._make(arch, agent="uniform-sampler")
+            if c is not None:
+                out.append(c)
         return out
-
-    def tell(self, results: Sequence[tuple[Candidate, TrialRecord]]) -> None:
-        for cand, rec in results:
-            if cand.id not in self.pending:
-                raise CallOrderError(f"tell() for candidate {cand.id} that was never asked")
-            del self.pending[cand.id]
-            self.history.append((cand, rec))

@@ -1,0 +1,150 @@
+"""LAPT (Zhou et al., 2024): design principles transferred from a source task.
+
+1. A :class:`~nas.strategies.principles.PrincipleLearner` reads the top-k architectures of
+   the *source* task and returns principles plus per-position candidate operators; these
+   define the refined space automatically (no human-typed first space).
+2. Regularized evolution searches inside the refined space.
+3. Every ``adapt_every`` told results the principles adapt: if the best target validation
+   accuracy improved since the last adaptation, they are updated from the target top-r;
+   otherwise the space is widened with unexplored operators.
+
+The source task is a separate object passed in; target metrics reach the strategy only
+through ``tell``. When the refined space has no unseen member left, one proposal is taken
+from the full space (``Origin.agent`` "outside-refined-space") without changing the
+principles, so replaying told results reproduces the state exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from nas.records import Candidate, TrialRecord, TrialState
+from nas.spaces.base import CategoricalSpace
+from nas.spaces.nb201 import NB201Space
+from nas.strategies.base import StrategyError
+from nas.strategies.principles import (
+    PrincipleLearner,
+    Principles,
+    SourceTask,
+    StatisticalPrincipleLearner,
+)
+from nas.strategies.rea import RegularizedEvolution
+
+__all__ = ["LAPT"]
+
+
+class LAPT(RegularizedEvolution):
+    """LAPT over a categorical space.
+
+    >>> src = SourceTask("toy", ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
+    ...                          "|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|",), (0.9,))
+    >>> s = LAPT(source=src, top_k=1, rng=np.random.default_rng(0))
+    >>> s.principles.size()
+    1
+    """
+
+    name = "lapt"
+
+    def __init__(
+        self,
+        source: SourceTask,
+        space: CategoricalSpace | None = None,
+        learner: PrincipleLearner | None = None,
+        top_k: int = 50,
+        adapt_every: int = 10,
+        top_r: int = 5,
+        population_size: int = 10,
+        sample_size: int = 3,
+        rng: np.random.Generator | int | None = None,
+        recipe: Mapping[str, Any] | None = None,
+        seed: int = 0,
+    ) -> None:
+        space = space if space is not None else NB201Space()
+        if not isinstance(space, CategoricalSpace):
+            raise StrategyError(
+                "LAPT needs a categorical space (per-position operators); got "
+                f"{type(space).__name__}"
+            )
+        if top_k < 1 or adapt_every < 1 or top_r < 1:
+            raise StrategyError(
+                f"LAPT needs top_k, adapt_every, top_r >= 1; got {top_k}, {adapt_every}, {top_r}"
+            )
+        self.learner: PrincipleLearner = learner or StatisticalPrincipleLearner()
+        self.source_name = source.name
+        self.top_k, self.adapt_every, self.top_r = top_k, adapt_every, top_r
+        self.principles: Principles = self.learner.learn(space, source.top(top_k))
+        super().__init__(
+            space=space,
+            population_size=population_size,
+            sample_size=sample_size,
+            rng=rng,
+            recipe=recipe,
+            seed=seed,
+            allowed=self.principles.allowed,
+        )
+        self.n_told = 0
+        self.best_at_adapt = -np.inf
+        # (told so far, action, refined size, principles text)
+        self.adaptations: list[tuple[int, str, int, str]] = [
+            (0, "learn", self.principles.size(), self.principles.text)
+        ]
+
+    def _make(
+        self,
+        arch: str,
+        parents: Sequence[str] = (),
+        agent: str = "",
+        suggestion: str = "",
+        prompt: str = "",
+    ) -> Candidate | None:
+        # the suggestion names the principles (learner and version) the proposal came from
+        note = f"{self.principles.learner} v{self.principles.version}"
+        return super()._make(arch, parents, agent, suggestion or note, prompt)
+
+    def _propose_one(self) -> Candidate | None:
+        c = super()._propose_one()
+        if c is None:  # the refined space has no unseen member left
+            arch = self._sample_unseen(lambda: self.space.sample(self.rng), tries=2000)
+            c = None if arch is None else self._make(arch, agent="outside-refined-space")
+        return c
+
+    def _learn(self, cand: Candidate, rec: TrialRecord) -> None:
+        super()._learn(cand, rec)
+        self.n_told += 1
+        if self.n_told % self.adapt_every == 0:
+            self._adapt()
+
+    def _target_top(self) -> list[tuple[str, float]]:
+        done = [
+            (c.arch, float(r.metrics["val_acc"]))
+            for c, r in self.history
+            if r.state is TrialState.COMPLETE
+        ]
+        done.sort(key=lambda t: (-t[1], t[0]))
+        return done[: self.top_r]
+
+    def _adapt(self) -> None:
+        assert isinstance(self.space, CategoricalSpace)
+        top = self._target_top()
+        best = top[0][1] if top else -np.inf
+        if best > self.best_at_adapt:
+            self.principles = self.learner.update(self.space, self.principles, top)
+            action = "update"
+        else:
+            self.principles = self.learner.widen(self.space, self.principles)
+            action = "widen"
+        self.best_at_adapt = max(best, self.best_at_adapt)
+        self.allowed = self.principles.allowed
+        self.adaptations.append((self.n_told, action, self.principles.size(), self.principles.text))
+
+    def _extra_state(self) -> dict[str, Any]:
+        return {
+            **super()._extra_state(),
+            "n_told": self.n_told,
+            "best_at_adapt": float(self.best_at_adapt),
+            "adaptations": [a[:3] for a in self.adaptations],
+            "source": self.source_name,
+        }

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nas.evaluators import FlopsCostModel, TableError, TableEvaluator, load_table
+from nas.records import Candidate, TrialState
+from nas.spaces import NB201Space, make_space
+from tests.conftest import shared_path
+
+BEST_C10 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+
+
+@pytest.fixture(scope="module")
+def table():  # type: ignore[no-untyped-def]
+    return load_table(shared_path("data", "nb201.parquet"))
+
+
+def _cand(arch: str, kind: str = "nb201") -> Candidate:
+    return Candidate(kind, arch, "h")
+
+
+def test_lookup_returns_validation_only_then_test_is_attached(table) -> None:  # type: ignore[no-untyped-def]
+    ev = TableEvaluator(table, "cifar10", 200)
+    c = _cand(BEST_C10)
+    rec = ev(c).validate()
+    assert rec.state is TrialState.COMPLETE and set(rec.metrics) == {"val_acc"}
+    assert rec.metrics["val_acc"] == pytest.approx(0.9160666, abs=1e-6)
+    assert rec.evaluator == "table:nb201:cifar10@200"
+    assert rec.cost.params == 1073466 and rec.cost.flops == 153272970
+    full = ev.attach_test(c, rec).validate()
+    assert full.metrics["test_acc"] == pytest.approx(0.9437333, abs=1e-6)
+    assert ev.test_acc(BEST_C10) == full.metrics["test_acc"]
+
+
+def test_fidelities_and_datasets(table) -> None:  # type: ignore[no-untyped-def]
+    assert table.datasets == ("cifar10", "cifar100", "imagenet16") and table.fidelities == (12, 200)
+    v12 = TableEvaluator(table, "cifar100", 12)(_cand(BEST_C10)).metrics["val_acc"]
+    v200 = TableEvaluator(table, "cifar100", 200)(_cand(BEST_C10)).metrics["val_acc"]
+    assert 0 < v12 < v200 < 1
+    with pytest.raises(TableError, match="fidelities: 12, 200"):
+        TableEvaluator(table, "cifar10", 50)
+    with pytest.raises(TableError, match="datasets: cifar10, cifar100, imagenet16"):
+        TableEvaluator(table, "svhn", 200)
+
+
+def test_unknown_or_foreign_architectures_are_invalid_records(table) -> None:  # type: ignore[no-untyped-def]
+    ev = TableEvaluator(table, "cifar10")
+    r = ev(_cand("|bogus~0|", "nb201"))
+    assert r.state is TrialState.INVALID and "not in table" in r.error
+    r = ev(_cand("02012100", "nb-macro"))
+    assert r.state is TrialState.INVALID and "arch_kind 'nb201'" in r.error
+
+
+def test_cost_model_estimates_gpu_hours(table) -> None:  # type: ignore[no-untyped-def]
+    ev = TableEvaluator(table, "cifar10", 200, cost_model=FlopsCostModel())
+    small = ev(_cand("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|")).cost.gpu_seconds
+    big = ev(_cand(BEST_C10)).cost.gpu_seconds
+    assert 0 < small < big < 3600 * 2
+    cheap = TableEvaluator(table, "cifar10", 12)(_cand(BEST_C10)).cost.gpu_seconds
+    assert cheap == pytest.approx(big * 12 / 200)
+
+
+def test_every_cell_is_in_the_table(table) -> None:  # type: ignore[no-untyped-def]
+    space = NB201Space()
+    rng = np.random.default_rng(0)
+    for _ in range(100):
+        assert space.sample(rng) in table.index
+    assert len(table) == 15625
+
+
+@pytest.mark.parametrize(
+    "fname,kind",
+    [
+        ("nas-bench-macro_cifar10.json", "nb-macro"),
+        ("Results_ResNet.json", "channel-resnet"),
+        ("Results_MobileNet.json", "channel-mobilenet"),
+    ],
+)
+def test_macro_tables(fname: str, kind: str) -> None:
+    t = load_table(shared_path("fixtures", "benchmarks", fname))
+    assert t.arch_kind == kind and t.default_fidelity == 0
+    ev = TableEvaluator(t, "cifar10")
+    space = make_space(kind)
+    arch = space.sample(np.random.default_rng(0))
+    rec = ev(Candidate(kind, arch, space.arch_hash(arch))).validate()
+    assert rec.state is TrialState.COMPLETE and 0 < rec.metrics["val_acc"] < 1
+    assert 0 < ev.test_acc(arch) < 1 and rec.cost.flops > 0
+
+
+def test_missing_table_names_the_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(TableError, match="does not exist"):
+        load_table(tmp_path / "nope.parquet")
