@@ -14,7 +14,20 @@ from launcher import __version__
 from launcher.config import ConfigError, RunConfig, config_hash, save_config
 from nas.records import content_hash
 
-__all__ = ["RunPaths", "create_run", "find_run"]
+__all__ = [
+    "CLUSTERS",
+    "RunPaths",
+    "cancel_run",
+    "controller_command",
+    "controller_info",
+    "controller_script",
+    "controller_state",
+    "create_run",
+    "find_run",
+    "journal_locked",
+    "new_run_id",
+    "start_controller",
+]
 
 
 @dataclass(frozen=True)
@@ -53,12 +66,24 @@ def _git_version() -> str:
         return "unknown"
 
 
-def create_run(cfg: RunConfig, cluster: str = "inprocess") -> RunPaths:
-    """Make ``<run_root>/<run_id>/`` with ``config.yaml`` and ``manifest.json``."""
+def new_run_id(cfg: RunConfig) -> str:
+    """``<name>-<YYYYmmdd-HHMMSS>-<hash6>`` (unique: the hash covers the config and the time)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
+    return f"{cfg.experiment.name}-{stamp}-{content_hash(config_hash(cfg), str(time.time_ns()), length=6)}"
+
+
+def create_run(
+    cfg: RunConfig, cluster: str = "inprocess", run_dir: str | Path | None = None
+) -> RunPaths:
+    """Make ``<run_root>/<run_id>/`` (or ``run_dir``) with ``config.yaml`` and ``manifest.json``."""
     chash = config_hash(cfg)
-    run_id = f"{cfg.experiment.name}-{stamp}-{content_hash(chash, str(time.time_ns()), length=6)}"
-    paths = RunPaths(run_id, Path(cfg.experiment.run_root).resolve() / run_id)
+    if run_dir is not None:
+        rd = Path(run_dir).resolve()
+        paths = RunPaths(rd.name, rd)
+    else:
+        run_id = new_run_id(cfg)
+        paths = RunPaths(run_id, Path(cfg.experiment.run_root).resolve() / run_id)
+    run_id = paths.run_id
     paths.run_dir.mkdir(parents=True, exist_ok=False)
     paths.logs.mkdir()
     save_config(cfg, paths.config)
@@ -94,3 +119,210 @@ def find_run(run: str, run_root: str = "runs") -> RunPaths:
     raise ConfigError(
         f"run '{run}' not found (looked for {p}/manifest.json and {q}/manifest.json).{hint}"
     )
+
+
+# --------------------------------------------------------------------------- controller
+# How the controller of a run was started: <run_dir>/controller.json, rewritten per start.
+CONTROLLER_FILE = "controller.json"
+CLUSTERS = ("slurm", "local", "inprocess")
+
+
+def controller_command(paths: RunPaths, python: str | None = None) -> str:
+    """The shell command a controller job runs (also what a user's own script may call)."""
+    import shlex
+    import sys
+
+    return f"{shlex.quote(python or sys.executable)} -m launcher controller {shlex.quote(str(paths.run_dir))}"
+
+
+def controller_script(cfg: RunConfig, paths: RunPaths) -> str:
+    """The controller job's sbatch script (``slurm/sbatch.py``): requeueable, USR2 before the limit."""
+    from slurm.sbatch import render_controller_script
+    from slurm.site import SiteParams
+
+    return render_controller_script(
+        SiteParams.from_profile(cfg.executor.site),
+        controller_command(paths),
+        run_dir=str(paths.run_dir),
+        job_name=f"archlab-ctl-{paths.run_id}"[:64],
+    )
+
+
+def _write_controller_info(paths: RunPaths, info: dict[str, object]) -> None:
+    tmp = paths.run_dir / f".{CONTROLLER_FILE}.tmp"
+    tmp.write_text(json.dumps({**info, "time": time.time()}, indent=2) + "\n")
+    os.replace(tmp, paths.run_dir / CONTROLLER_FILE)
+
+
+def controller_info(paths: RunPaths) -> dict[str, object]:
+    try:
+        data = json.loads((paths.run_dir / CONTROLLER_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def start_controller(cfg: RunConfig, paths: RunPaths, cluster: str) -> dict[str, object]:
+    """Start the controller of ``paths`` and return at once (``inprocess`` is not handled here).
+
+    ``local``: a detached process (own session) logging to ``logs/controller.out``;
+    ``slurm``: ``sbatch`` of :func:`controller_script` (saved as ``controller.sbatch``).
+    """
+    if cluster == "local":
+        log_path = paths.logs / "controller.out"
+        paths.logs.mkdir(parents=True, exist_ok=True)
+        with open(log_path, "ab") as out, open(os.devnull, "rb") as devnull:
+            proc = subprocess.Popen(
+                controller_command(paths),
+                shell=True,
+                stdin=devnull,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                cwd=os.getcwd(),
+            )
+        info: dict[str, object] = {
+            "cluster": "local",
+            "pid": proc.pid,
+            "host": platform.node(),
+            "log": str(log_path),
+        }
+    elif cluster == "slurm":
+        from slurm.cluster import SlurmClient
+
+        script = paths.run_dir / "controller.sbatch"
+        script.write_text(controller_script(cfg, paths))
+        try:
+            job_id = SlurmClient().sbatch(str(script), cwd=str(paths.run_dir))
+        except (RuntimeError, OSError) as e:
+            raise ConfigError(
+                f"could not submit the controller job ({e}); is Slurm reachable "
+                "(sbatch on PATH, SLURM_CONF set)? Or launch with --cluster local"
+            ) from None
+        info = {
+            "cluster": "slurm",
+            "job_id": job_id,
+            "log": str(paths.logs / f"{job_id}_0.out"),
+            "script": str(script),
+        }
+    else:
+        raise ConfigError(f"cluster {cluster!r}: use one of {', '.join(CLUSTERS)}")
+    _write_controller_info(paths, info)
+    return info
+
+
+def record_inprocess_controller(paths: RunPaths) -> None:
+    _write_controller_info(
+        paths, {"cluster": "inprocess", "pid": os.getpid(), "host": platform.node()}
+    )
+
+
+def journal_locked(paths: RunPaths) -> bool:
+    """True while a controller holds the run's journal lock (one on this host, or any on a
+    filesystem whose ``flock`` is cluster-wide)."""
+    import fcntl
+
+    lock = paths.run_dir / "journal.jsonl.lock"
+    if not lock.exists():
+        return False
+    fd = os.open(lock, os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return False
+    finally:
+        os.close(fd)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def controller_state(paths: RunPaths) -> str:
+    """``running`` | ``queued`` | ``not running`` (one squeue/sacct query for Slurm runs)."""
+    if journal_locked(paths):
+        return "running"
+    info = controller_info(paths)
+    if info.get("cluster") == "slurm" and info.get("job_id"):
+        from slurm.cluster import SlurmClient
+
+        states = SlurmClient().states([str(info["job_id"])])
+        live = {
+            s
+            for s in states.values()
+            if s
+            in (
+                "PENDING",
+                "RUNNING",
+                "REQUEUED",
+                "CONFIGURING",
+                "COMPLETING",
+                "REQUEUE_HOLD",
+                "RESIZING",
+                "SUSPENDED",
+            )
+        }
+        if "RUNNING" in live or "COMPLETING" in live:
+            return "running"
+        if live:
+            return "queued"
+    elif info.get("cluster") == "local" and info.get("host") == platform.node():
+        pid = int(str(info.get("pid") or 0))
+        if pid and _pid_alive(pid) and time.time() - float(str(info.get("time") or 0)) < 60:
+            return "running"  # started a moment ago, not yet holding the lock
+    return "not running"
+
+
+def cancel_run(paths: RunPaths, wait_s: float = 30.0) -> list[str]:
+    """Stop a run: write ``CANCEL`` (the controller cancels its tasks and exits), then make
+    sure: ``scancel`` the controller job and every array job of the journal (Slurm), or
+    terminate the controller and its task processes (local). Returns what was done."""
+    import signal as _signal
+
+    from nas.controller import CANCEL_FILE, read_events
+
+    done = []
+    (paths.run_dir / CANCEL_FILE).write_text(f"cancelled at {time.time()}\n")
+    done.append(f"wrote {paths.run_dir / CANCEL_FILE}")
+    info = controller_info(paths)
+    events = read_events(paths.run_dir / "journal.jsonl")
+    jobs = [str(j) for ev in events if ev["ev"] == "submit" for j in ev.get("jobs", [])]
+    if info.get("cluster") == "slurm":
+        from slurm.cluster import SlurmClient
+
+        ids = sorted({j.split("_")[0] for j in jobs if j and j.split("_")[0].isdigit()})
+        ctl = str(info.get("job_id") or "")
+        client = SlurmClient()
+        if ctl:
+            client.cancel([ctl])
+        if ids:
+            client.cancel(ids)
+        done.append(f"scancel {' '.join([ctl, *ids]).strip()}")
+        return done
+    deadline = time.monotonic() + wait_s
+    while journal_locked(paths) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    pid = int(str(info.get("pid") or 0))
+    if journal_locked(paths) and pid and info.get("host") == platform.node():
+        try:
+            os.killpg(pid, _signal.SIGTERM)
+            done.append(f"terminated controller process group {pid}")
+        except (ProcessLookupError, PermissionError):
+            pass
+    for j in jobs:  # local task processes left by a controller that died
+        if j.startswith("local-") and j[6:].isdigit() and _pid_alive(int(j[6:])):
+            try:
+                os.kill(int(j[6:]), _signal.SIGTERM)
+                done.append(f"terminated task {j}")
+            except (ProcessLookupError, PermissionError):
+                pass
+    return done

@@ -81,7 +81,13 @@ def register_nb201(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p.set_defaults(func=run_nb201)
 
 
-SUITES = (register_nb201,)
+def register_nad(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from nas.agents.nad_bench import register_nad as _register
+
+    _register(sub)
+
+
+SUITES = (register_nb201, register_nad)
 
 
 def _pct(x: float) -> str:

@@ -31,53 +31,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-    import numpy as np
     from tqdm import tqdm
 
+    from launcher.build import build_controller
     from launcher.config import load_config
     from launcher.config.presets import DEMO
-    from launcher.run import create_run
-    from nas.controller import run_search
-    from nas.records import TrialState
-    from nas.strategies import RandomSearch
-    from nas.train import Recipe, TrainEvaluator
-    from slurm.executor import InProcessExecutor
-    from store import LocalResultStore, connect
+    from launcher.run import create_run, record_inprocess_controller
+    from nas.records import TrialRecord, TrialState
+    from store import connect
 
     cfg = load_config(preset=DEMO, overrides=args.overrides)
     paths = create_run(cfg, cluster=cfg.executor.kind)
     t = cfg.train
-    recipe = Recipe(
-        epochs=t.epochs,
-        batch_size=t.batch_size,
-        lr=t.lr,
-        momentum=t.momentum,
-        nesterov=t.nesterov,
-        weight_decay=t.weight_decay,
-        augment=t.augment,
-        data_fraction=t.data_fraction,
-        image_size=t.image_size,
-        divergence_loss=t.divergence_loss,
-        divergence_epochs=t.divergence_epochs,
-        time_budget_s=t.time_budget_s,
-        threads=t.threads,
-    )
-    cand_recipe = {
-        **recipe.to_dict(),
-        "dataset": t.dataset,
-        "skeleton": {"channels": cfg.space.nb201_channels, "cells": cfg.space.nb201_cells},
-    }
-    strategy = RandomSearch(
-        cand_recipe, rng=np.random.default_rng(cfg.experiment.seed), seed=cfg.experiment.seed
-    )
-    evaluator = TrainEvaluator(
-        dataset=t.dataset, data_dir=t.data_dir, val_fraction=t.val_fraction, recipe=recipe
-    )
-    store = LocalResultStore(paths.tables)
     print(f"archlab demo: run {paths.run_id} -> {paths.run_dir}")
     print(
-        f"  random search over NAS-Bench-201 cells (C={cfg.space.nb201_channels}, N={cfg.space.nb201_cells}), "
-        f"{cfg.budget.candidates} candidates x {t.epochs} epochs on '{t.dataset}', executor={cfg.executor.kind}"
+        f"  {cfg.strategy.name} search over NAS-Bench-201 cells (C={cfg.space.nb201_channels}, "
+        f"N={cfg.space.nb201_cells}), {cfg.budget.candidates} candidates x {t.epochs} epochs on "
+        f"'{t.dataset}', executor={cfg.executor.kind}"
     )
     start = time.monotonic()
     bar = tqdm(
@@ -90,38 +60,38 @@ def run_demo(args: argparse.Namespace) -> int:
     best = [0.0]
 
     def on_result(cand: object, rec: object) -> None:
-        from nas.records import TrialRecord
-
         assert isinstance(rec, TrialRecord)
         if rec.state is TrialState.COMPLETE:
             best[0] = max(best[0], rec.metrics["val_acc"])
         bar.set_postfix(best_val=f"{best[0]:.3f}", last=rec.state.value)
         bar.update(1)
 
-    run_search(
-        strategy,
-        evaluator,
-        InProcessExecutor(),
-        store,
-        paths.run_id,
-        budget=cfg.budget.candidates,
-        max_in_flight=cfg.executor.max_in_flight,
-        on_result=on_result,
-    )
+    # The same controller as `archlab launch`: journal, snapshots, resumable with
+    # `archlab resume <run_id>` if interrupted.
+    record_inprocess_controller(paths)
+    controller = build_controller(cfg, paths, on_result=on_result)
+    summary = controller.run()
     bar.close()
+    store = controller.store
     con = connect(store, paths.run_id)
     rows = con.execute(LEADERBOARD_SQL).fetchall()
     print(
-        f"\nLeaderboard ({len(rows)} candidates, {time.monotonic() - start:.0f} s; chance = 0.100):"
+        f"\nLeaderboard ({len(rows)} candidates, {time.monotonic() - start:.0f} s, "
+        f"{summary.reason}; chance = 0.100):"
     )
     print(
         f"{'rank':>4}  {'candidate':<16}  {'val_acc':>7}  {'test_acc':>8}  {'params':>8}  {'seconds':>7}  arch"
     )
     for rank, cid, arch, val, test, params, secs, state in rows:
+        arch = arch.splitlines()[0] if arch else ""
         if state != "COMPLETE":
-            print(f"{rank:>4}  {cid:<16}  {state:>7}  {'':>8}  {params:>8}  {secs:>7.1f}  {arch}")
+            print(
+                f"{rank:>4}  {cid:<16}  {state:>7}  {'':>8}  {params or 0:>8}  {secs or 0:>7.1f}  {arch}"
+            )
             continue
-        print(f"{rank:>4}  {cid:<16}  {val:>7.3f}  {test:>8.3f}  {params:>8}  {secs:>7.1f}  {arch}")
+        print(
+            f"{rank:>4}  {cid:<16}  {val:>7.3f}  {test or 0:>8.3f}  {params:>8}  {secs:>7.1f}  {arch}"
+        )
     print(f"\nParquet tables: {paths.tables}")
     print(
         f'Query them:     archlab sql {paths.run_id} "SELECT state, count(*) FROM trials GROUP BY state"'

@@ -28,6 +28,7 @@ _REGISTRY: dict[str, Factory | str] = {
     "rea": "nas.strategies.rea:RegularizedEvolution",
     "lapt": "nas.strategies.lapt:LAPT",
     "llmatic": "nas.strategies.llmatic:LLMatic",
+    "nader": "nas.agents.factory:make_nader",
 }
 
 

@@ -1,0 +1,249 @@
+"""RunConfig -> explicit constructor arguments: the only place that reads config sections.
+
+``build_controller(cfg, paths)`` returns a ready :class:`nas.controller.Controller`: the
+strategy (fresh, seeded from ``experiment.seed``), the evaluator (training or table lookup),
+the executor (in-process, local processes or Slurm arrays, writing under
+``<run_dir>/jobs``), the result store and the budget. Heavy modules load lazily.
+
+Test hook: ``ARCHLAB_TEST_EVALUATOR=<work_dir>[:<seconds>]`` replaces the evaluator by
+:class:`nas.controller.testing.CountingEvaluator` (fault-injection tests count training
+starts with it); it is never set in normal use.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from launcher.config import ConfigError, RunConfig
+from launcher.run import RunPaths
+
+__all__ = [
+    "BudgetEstimate",
+    "build_budget",
+    "build_controller",
+    "build_evaluator",
+    "build_executor",
+    "build_store",
+    "build_strategy",
+    "candidate_recipe",
+    "estimate_budget",
+    "train_recipe",
+]
+
+TEST_EVALUATOR_ENV = "ARCHLAB_TEST_EVALUATOR"
+
+
+def train_recipe(cfg: RunConfig) -> Any:
+    from nas.train import Recipe
+
+    t = cfg.train
+    return Recipe(
+        epochs=t.epochs,
+        batch_size=t.batch_size,
+        lr=t.lr,
+        momentum=t.momentum,
+        nesterov=t.nesterov,
+        weight_decay=t.weight_decay,
+        augment=t.augment,
+        data_fraction=t.data_fraction,
+        image_size=t.image_size,
+        divergence_loss=t.divergence_loss,
+        divergence_epochs=t.divergence_epochs,
+        time_budget_s=t.time_budget_s,
+    )
+
+
+def candidate_recipe(cfg: RunConfig) -> dict[str, Any]:
+    """What is hashed into each candidate id besides the architecture and the seed."""
+    t = cfg.train
+    if t.evaluator == "table":
+        return {"evaluator": "table", "dataset": t.dataset, "fidelity": t.table_fidelity}
+    return {
+        **train_recipe(cfg).to_dict(),
+        "dataset": t.dataset,
+        "skeleton": {"channels": cfg.space.nb201_channels, "cells": cfg.space.nb201_cells},
+    }
+
+
+def build_strategy(cfg: RunConfig) -> Any:
+    """A fresh strategy for ``strategy.name`` (through the strategy registry when present)."""
+    import numpy as np
+
+    name = cfg.strategy.name
+    rng = np.random.default_rng(cfg.experiment.seed)
+    recipe = candidate_recipe(cfg)
+    seed = cfg.experiment.seed
+    if name == "nader":
+        from nas.agents.nader_strategy import NaderStrategy
+
+        n = cfg.strategy.nader
+        # llm=None: the offline rule-based designer. Wiring an LLMClient from cfg.llm is
+        # open (nas/llm); until then an endpoint in llm.base_url is not used here.
+        return NaderStrategy(
+            cfg.space.base_block,
+            llm=None,
+            seed=seed,
+            dfs_ratio=n.dfs_ratio,
+            retries=n.modifier_retries,
+            experiences_k=n.experiences_k,
+            recipe=recipe,
+            max_params=cfg.budget.max_params,
+            max_flops=cfg.budget.max_flops,
+        )
+    from nas.strategies.registry import create
+
+    kwargs: dict[str, Any] = {"rng": rng, "recipe": recipe, "seed": seed}
+    if name == "rea":
+        kwargs.update(
+            population_size=cfg.strategy.rea.population_size,
+            sample_size=cfg.strategy.rea.sample_size,
+        )
+    try:
+        return create(name, **kwargs)
+    except (ImportError, AttributeError) as e:
+        raise ConfigError(f"strategy.name={name!r} is not available in this build: {e}") from None
+
+
+def build_evaluator(cfg: RunConfig, paths: RunPaths) -> Callable[..., Any]:
+    hook = os.environ.get(TEST_EVALUATOR_ENV, "")
+    if hook:
+        from nas.controller.testing import CountingEvaluator
+
+        work, _, secs = hook.partition(":")
+        return CountingEvaluator(work, seconds=float(secs or 0.0))
+    t = cfg.train
+    if t.evaluator == "table":
+        from nas.evaluators import TableEvaluator
+
+        if not cfg.space.table:
+            raise ConfigError(
+                "train.evaluator=table needs space.table: the path of a benchmark table "
+                "(e.g. space.table=../shared/data/nb201.parquet)"
+            )
+        fidelity = t.table_fidelity
+        return TableEvaluator(cfg.space.table, dataset=t.dataset, fidelity=fidelity)
+    from nas.train import Runtime, TrainEvaluator
+
+    runtime_fields = ("device", "amp", "channels_last", "compile", "engine", "zero_stage")
+    rt = {f: getattr(t, f) for f in runtime_fields if hasattr(t, f)}
+    if hasattr(t, "ds_precision"):
+        rt["ds_precision"] = t.ds_precision
+    ckpt = getattr(t, "checkpoint_dir", "") or str(paths.run_dir / "checkpoints")
+    return TrainEvaluator(
+        dataset=t.dataset,
+        data_dir=t.data_dir,
+        val_fraction=t.val_fraction,
+        recipe=train_recipe(cfg),
+        split_file=t.split_file,
+        runtime=Runtime(threads=t.threads, **rt),
+        checkpoint_dir=ckpt,
+        keep_checkpoints=bool(getattr(t, "keep_checkpoints", False)),
+    )
+
+
+def build_executor(cfg: RunConfig, paths: RunPaths) -> Any:
+    from slurm import make_executor
+
+    e = cfg.executor
+    return make_executor(
+        e.kind,
+        paths.run_dir / "jobs",
+        e.site,
+        pack=e.pack,
+        poll_interval_s=e.poll_interval_s,
+        max_retries=e.max_retries,
+        retry_user_errors=e.retry_user_errors,
+        **({"job_name": f"archlab-{paths.run_id}"[:60]} if e.kind == "slurm" else {}),
+    )
+
+
+def build_store(cfg: RunConfig, paths: RunPaths) -> Any:
+    uri = cfg.store.uri or str(paths.tables)
+    try:
+        from store.result_store import open_store
+    except ImportError:  # pragma: no cover - older store module
+        from store import LocalResultStore
+
+        return LocalResultStore(uri)
+    if uri.startswith("s3://"):
+        return open_store(
+            uri,
+            endpoint=cfg.store.s3_endpoint or None,
+            region=cfg.store.s3_region,
+            path_style=cfg.store.s3_path_style,
+        )
+    return open_store(uri)
+
+
+def build_budget(cfg: RunConfig) -> Any:
+    from nas.controller import Budget
+
+    b = cfg.budget
+    llm_usd = b.llm_usd or cfg.llm.budget_usd
+    return Budget(b.candidates, b.wall_hours, b.gpu_hours, llm_usd)
+
+
+def build_controller(
+    cfg: RunConfig,
+    paths: RunPaths,
+    on_result: Callable[[Any, Any], None] | None = None,
+) -> Any:
+    """The controller of run ``paths`` as configured by ``cfg`` (built fresh per start)."""
+    from nas.controller import Controller
+
+    e = cfg.executor
+    return Controller(
+        paths.run_dir,
+        paths.run_id,
+        build_strategy(cfg),
+        build_evaluator(cfg, paths),
+        build_executor(cfg, paths),
+        build_store(cfg, paths),
+        build_budget(cfg),
+        max_in_flight=e.max_in_flight,
+        poll_interval_s=e.poll_interval_s,
+        snapshot_every=e.snapshot_every,
+        on_result=on_result,
+    )
+
+
+@dataclass(frozen=True)
+class BudgetEstimate:
+    candidates: int
+    gpu_hours_max: float  # candidates x per-task wall limit x GPUs per task (upper bound)
+    gpu_hours_cap: float  # budget.gpu_hours (0 = none)
+    wall_hours_cap: float
+    llm_usd_cap: float
+    llm_tokens_cap: int
+
+    def lines(self) -> list[str]:
+        def cap(v: float, unit: str) -> str:
+            return f"{v:g} {unit}" if v else "none"
+
+        return [
+            f"candidates:        {self.candidates}",
+            f"GPU-hours:         <= {self.gpu_hours_max:.1f} (candidates x task time limit x GPUs);"
+            f" cap {cap(self.gpu_hours_cap, 'h')}",
+            f"wall-clock cap:    {cap(self.wall_hours_cap, 'h')}",
+            f"LLM ceiling:       {cap(self.llm_usd_cap, 'USD')},"
+            f" {self.llm_tokens_cap or 'no'} token cap",
+        ]
+
+
+def estimate_budget(cfg: RunConfig) -> BudgetEstimate:
+    from slurm.site import parse_slurm_time
+
+    site = cfg.executor.site
+    gpus = site.gpus_per_task or (1 if "gpu" in site.gres else 0)
+    per_task_h = parse_slurm_time(site.time) / 3600
+    return BudgetEstimate(
+        candidates=cfg.budget.candidates,
+        gpu_hours_max=cfg.budget.candidates * per_task_h * gpus,
+        gpu_hours_cap=cfg.budget.gpu_hours,
+        wall_hours_cap=cfg.budget.wall_hours,
+        llm_usd_cap=cfg.budget.llm_usd or cfg.llm.budget_usd,
+        llm_tokens_cap=cfg.llm.budget_tokens,
+    )

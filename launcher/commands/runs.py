@@ -1,0 +1,48 @@
+"""``archlab runs``: list the runs under a runs root."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["register", "run_runs"]
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("runs", help="list runs (id, created, progress, best, state)")
+    p.add_argument("--runs-root", default="runs", help="where run directories live (default: runs)")
+    p.set_defaults(func=run_runs)
+
+
+def run_runs(args: argparse.Namespace) -> int:
+    import json
+    import time
+    from pathlib import Path
+
+    import yaml
+
+    from launcher.run import RunPaths
+    from nas.controller.progress import progress
+
+    root = Path(args.runs_root)
+    dirs = sorted(d for d in root.glob("*") if (d / "manifest.json").is_file())
+    if not dirs:
+        print(f"no runs under {root.resolve()}")
+        return 0
+    print(f"{'run':<44} {'created':<16} {'cluster':<9} {'done':>9} {'best':>7}  state")
+    for d in dirs:
+        paths = RunPaths(d.name, d.resolve())
+        try:
+            m = json.loads(paths.manifest.read_text())
+            raw = yaml.safe_load(paths.config.read_text()) or {}
+            budget = int(raw.get("budget", {}).get("candidates", 0))
+        except (OSError, ValueError, AttributeError):
+            continue
+        p = progress(d, budget)
+        created = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(m.get("created", 0))))
+        best = f"{p.best[1]:.4f}" if p.best else "-"
+        state = p.stop or ("cancelled" if (d / "CANCEL").exists() else "running/crashed")
+        print(
+            f"{d.name:<44} {created:<16} {m.get('cluster', '?'):<9} "
+            f"{f'{p.evaluated}/{budget}':>9} {best:>7}  {state}"
+        )
+    return 0

@@ -1,0 +1,151 @@
+"""The controller's state as a pure fold over journal events (also what ``status`` reads).
+
+Per candidate the phase moves ``asked -> submitted -> stored -> told``; ``decided``
+candidates (INVALID/DUPLICATE decided by the strategy itself, never trained) and
+``duplicate`` proposals (an id already known) are recorded but not evaluated. Events:
+
+=============  ==============================================================
+``start``      a controller process started (pid, host, Slurm job id)
+``ask``        ``strategy.ask(n)`` returned ``ids``; ``cands`` holds the rows of new ids
+``decided``    a result the strategy decided without evaluation (``cand``, ``rec`` rows)
+``submit``     ``ids`` were handed to the executor as ``jobs`` (same order)
+``result``     the trial of ``id`` is in the store (``state``, ``val_acc``, costs)
+``tell``       ``ids`` were told to the strategy
+``stop``       the loop ended (``reason``: done, budget, cancelled, interrupted, exhausted)
+=============  ==============================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = ["CandEntry", "RunState", "fold"]
+
+ASKED, SUBMITTED, STORED, TOLD = "asked", "submitted", "stored", "told"
+DECIDED, DUPLICATE = "decided", "duplicate"
+
+
+@dataclass
+class CandEntry:
+    row: dict[str, Any]  # Candidate.to_row()
+    phase: str = ASKED
+    jobs: list[str] = field(default_factory=list)  # job id per submission
+    result: dict[str, Any] | None = None  # summary of the stored trial
+
+
+@dataclass
+class RunState:
+    seq: int = -1  # last event folded in
+    cands: dict[str, CandEntry] = field(default_factory=dict)  # insertion order = ask order
+    duplicates: int = 0  # proposals whose id was already known (not evaluated again)
+    starts: list[dict[str, Any]] = field(default_factory=list)  # start events
+    stop: dict[str, Any] | None = None  # last stop event (None while running or after a crash)
+    asks: int = 0
+    first_t: float = 0.0
+    last_t: float = 0.0
+
+    # ---------------------------------------------------------------- fold
+    def apply(self, ev: dict[str, Any]) -> None:
+        kind = ev["ev"]
+        self.seq = int(ev["seq"])
+        t = float(ev.get("t", 0.0))
+        self.first_t = self.first_t or t
+        self.last_t = t
+        if kind == "start":
+            self.starts.append({k: ev.get(k) for k in ("t", "pid", "host", "slurm_job_id")})
+            self.stop = None
+        elif kind == "ask":
+            self.asks += 1
+            for cid, row in ev.get("cands", {}).items():
+                if cid not in self.cands:
+                    self.cands[cid] = CandEntry(row)
+            self.duplicates += len(ev.get("dups", []))
+        elif kind == "decided":
+            cid = ev["cand"]["candidate_id"]
+            if cid not in self.cands:
+                self.cands[cid] = CandEntry(ev["cand"], DECIDED, result=_summary(ev["rec"]))
+        elif kind == "submit":
+            for cid, job in zip(ev["ids"], ev["jobs"], strict=True):
+                e = self.cands[cid]
+                e.jobs.append(str(job))
+                if e.phase == ASKED:
+                    e.phase = SUBMITTED
+        elif kind == "result":
+            e = self.cands[ev["id"]]
+            e.result = {k: ev.get(k) for k in _SUMMARY_KEYS}
+            if e.phase in (ASKED, SUBMITTED):
+                e.phase = STORED
+        elif kind == "tell":
+            for cid in ev["ids"]:
+                e = self.cands[cid]
+                if e.phase == STORED:
+                    e.phase = TOLD
+        elif kind == "stop":
+            self.stop = {k: v for k, v in ev.items() if k not in ("seq",)}
+
+    # ---------------------------------------------------------------- views
+    def evaluated(self) -> list[CandEntry]:
+        """Candidates meant for evaluation (not decided by the strategy)."""
+        return [e for e in self.cands.values() if e.phase != DECIDED]
+
+    def with_result(self) -> list[CandEntry]:
+        return [e for e in self.evaluated() if e.result is not None]
+
+    def in_flight(self) -> list[CandEntry]:
+        return [e for e in self.evaluated() if e.result is None]
+
+    def gpu_seconds(self) -> float:
+        return sum(float(e.result.get("gpu_s") or 0.0) for e in self.with_result() if e.result)
+
+    def llm_usd(self) -> float:
+        return sum(float(e.result.get("llm_usd") or 0.0) for e in self.cands.values() if e.result)
+
+    def best(self) -> tuple[str, dict[str, Any]] | None:
+        done = [
+            (cid, e.result)
+            for cid, e in self.cands.items()
+            if e.result
+            and e.result.get("state") == "COMPLETE"
+            and e.result.get("val_acc") is not None
+        ]
+        return max(done, key=lambda x: float(x[1]["val_acc"])) if done else None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> RunState:
+        s = cls(**{k: v for k, v in data.items() if k != "cands"})
+        s.cands = {cid: CandEntry(**e) for cid, e in data.get("cands", {}).items()}
+        return s
+
+
+_SUMMARY_KEYS = ("state", "val_acc", "gpu_s", "llm_usd", "wall_s", "finished_at", "recognised")
+
+
+def summary_of(rec_row: dict[str, Any]) -> dict[str, Any]:
+    """The result summary kept in the journal for a trials row."""
+    return _summary(rec_row)
+
+
+def _summary(row: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "state": row.get("state"),
+        "val_acc": row.get("val_acc"),
+        "gpu_s": row.get("gpu_seconds") or 0.0,
+        "llm_usd": row.get("llm_cost_usd") or 0.0,
+        "wall_s": row.get("wall_seconds") or 0.0,
+        "finished_at": row.get("finished_at") or 0.0,
+        "recognised": False,
+    }
+
+
+def fold(events: Iterable[dict[str, Any]], state: RunState | None = None) -> RunState:
+    """Apply ``events`` (those after ``state.seq``) to ``state`` (or a fresh one)."""
+    s = state or RunState()
+    for ev in events:
+        if int(ev["seq"]) > s.seq:
+            s.apply(ev)
+    return s
