@@ -11,7 +11,22 @@ from collections.abc import Sequence
 from launcher import __version__
 
 # Order = order in `archlab --help`.
-COMMANDS: tuple[str, ...] = ("demo", "sql")
+COMMANDS: tuple[str, ...] = (
+    "demo",
+    "launch",
+    "sql",
+    "report",
+    "best",
+    "train",
+    "graph",
+    "controller",
+    "status",
+    "resume",
+    "cancel",
+    "runs",
+    "sbatch",
+    "bench",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

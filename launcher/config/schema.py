@@ -66,6 +66,9 @@ class LaptConfig:
     adapt_every: int = 10  # re-learn/widen the principles every k evaluations
     top_r: int = 5  # best target architectures used when updating principles
     learner: str = "statistical"  # statistical (offline) | llm
+    min_lift: float = 1.0  # statistical learner: keep ops whose top-k frequency / prior >= this
+    population_size: int = 10  # REA inside the refined space: population
+    sample_size: int = 3  # REA inside the refined space: tournament size
 
 
 @dataclass
@@ -74,6 +77,8 @@ class LlmaticConfig:
     mutation_prob: float = 0.7  # probability of mutation (else crossover)
     init_temperature: float = 0.7  # initial LLM temperature for prompt individuals
     temperature_sigma: float = 0.1  # std of the temperature mutation
+    prompt_niches: int = 10  # CVT centroids of the prompt archive (prompt id x temperature)
+    init_size: int = 10  # random networks evaluated before variation starts
 
 
 @dataclass
@@ -115,6 +120,15 @@ class TrainConfig:
     divergence_epochs: int = 3  # epochs in which divergence is checked
     time_budget_s: float = 0.0  # wall budget per candidate; 0 = none (TIMEOUT when exceeded)
     threads: int = 0  # CPU threads for torch (0 = all cores of the task)
+    device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
+    amp: str = "auto"  # auto (bf16 autocast on CUDA, off on CPU) | bf16 | off
+    channels_last: str = "auto"  # auto (= on, CPU and CUDA) | on | off: NHWC memory format
+    compile: bool = False  # torch.compile each candidate's model (CUDA, long trainings)
+    engine: str = "torch"  # torch | deepspeed (one candidate across the GPUs of its job)
+    zero_stage: int = 0  # deepspeed: ZeRO stage 0 | 1 | 2
+    ds_precision: str = "auto"  # deepspeed: auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
+    checkpoint_dir: str = ""  # per-epoch checkpoints; "" = <run_dir>/checkpoints when run
+    keep_checkpoints: bool = False  # keep a candidate's checkpoint after its final outcome
     table_fidelity: int = 200  # table evaluator: 12 or 200 epochs
 
 
@@ -145,6 +159,7 @@ class ExecutorConfig:
     poll_interval_s: float = 10.0  # status polling interval (>= 10 s on a production cluster)
     max_retries: int = 2  # retries of infrastructure failures (NODE_FAIL, PREEMPTED)
     retry_user_errors: bool = False  # also retry calls that raised
+    snapshot_every: int = 50  # controller snapshot every N results (and at every stop)
     site: SiteProfile = field(default_factory=SiteProfile)
 
 

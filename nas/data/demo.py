@@ -12,25 +12,15 @@ import torch
 import torch.nn.functional as F
 
 from nas.data.base import Splits, TensorSplit
+from nas.data.splits import stratified_split as _stratified_split
 
 __all__ = ["load_demo"]
 
 
-def _stratified_split(
-    labels: np.ndarray, fraction: float, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """Indices (keep, held_out) with ``fraction`` of each class held out."""
-    keep, held = [], []
-    for c in np.unique(labels):
-        idx = np.flatnonzero(labels == c)
-        rng.shuffle(idx)
-        n = round(len(idx) * fraction)
-        held.append(idx[:n])
-        keep.append(idx[n:])
-    return np.sort(np.concatenate(keep)), np.sort(np.concatenate(held))
-
-
 def load_demo(val_fraction: float = 0.2, seed: int = 0, image_size: int = 16) -> Splits:
+    """The digits as float32 normalized ``(N, 3, image_size, image_size)`` splits
+    (``image_size`` 0 = 16)."""
+    image_size = image_size or 16
     from sklearn.datasets import load_digits
 
     digits = load_digits()
