@@ -26,10 +26,12 @@ __all__ = [
     "build_controller",
     "build_evaluator",
     "build_executor",
+    "build_source_task",
     "build_store",
     "build_strategy",
     "candidate_recipe",
     "estimate_budget",
+    "strategy_llm",
     "train_recipe",
 ]
 
@@ -68,8 +70,12 @@ def candidate_recipe(cfg: RunConfig) -> dict[str, Any]:
     }
 
 
-def build_strategy(cfg: RunConfig) -> Any:
-    """A fresh strategy for ``strategy.name`` (through the strategy registry when present)."""
+def build_strategy(cfg: RunConfig, store: Any = None, run_id: str = "") -> Any:
+    """A fresh strategy for ``strategy.name`` (through the strategy registry when present).
+
+    ``store``/``run_id``: where LLM calls of LAPT's LLM learner or LLMatic's LLM operators
+    are accounted (``llm_calls``); without them the calls are only counted in memory.
+    """
     import numpy as np
 
     name = cfg.strategy.name
@@ -101,10 +107,150 @@ def build_strategy(cfg: RunConfig) -> Any:
             population_size=cfg.strategy.rea.population_size,
             sample_size=cfg.strategy.rea.sample_size,
         )
+    elif name == "lapt":
+        kwargs.update(_lapt_kwargs(cfg, store, run_id))
+    elif name == "llmatic":
+        kwargs.update(_llmatic_kwargs(cfg, store, run_id))
     try:
         return create(name, **kwargs)
     except (ImportError, AttributeError) as e:
         raise ConfigError(f"strategy.name={name!r} is not available in this build: {e}") from None
+
+
+def _categorical_space(cfg: RunConfig) -> Any:
+    """The categorical space of ``space.kind`` (LAPT and LLMatic need per-position choices)."""
+    from nas.spaces import make_space
+    from nas.spaces.base import SpaceError
+
+    try:
+        return make_space(cfg.space.kind)
+    except SpaceError as e:
+        raise ConfigError(
+            f"strategy.name={cfg.strategy.name} needs a categorical space: space.kind="
+            f"{cfg.space.kind!r} is not one ({e})"
+        ) from None
+
+
+def strategy_llm(cfg: RunConfig, store: Any = None, run_id: str = "") -> Any:
+    """The run's LLM client for LAPT/LLMatic, or None offline (``llm.base_url`` empty and not
+    ``llm.mode=replay`` with ``llm.cassette``). Calls go to the store's ``llm_calls``; the
+    budget starts from the calls already stored (resume)."""
+    lc = cfg.llm
+    if not lc.base_url and not (lc.mode == "replay" and lc.cassette):
+        return None
+    from nas.agents.factory import budget_from_store
+    from nas.llm import LLMClient
+
+    sink = LLMClient.store_sink(store, run_id) if store is not None and run_id else None
+    try:
+        return LLMClient.from_config(lc, sink=sink, budget=budget_from_store(lc, store, run_id))
+    except ValueError as e:  # bad mode, record/replay without a cassette
+        raise ConfigError(f"llm: {e}") from None
+
+
+def build_source_task(cfg: RunConfig) -> Any:
+    """LAPT's source task: every architecture of ``strategy.lapt.source_table`` (default:
+    ``space.table``) with its ``strategy.lapt.source_dataset`` validation accuracy (at
+    ``train.table_fidelity`` when the table has it, else the table's default fidelity).
+
+    Refused when the source dataset is the target dataset (``train.dataset``): LAPT must
+    never learn its principles from the target task's own results."""
+    from nas.evaluators.table import TableError, load_table
+    from nas.strategies.principles import SourceTask
+
+    lc = cfg.strategy.lapt
+    path = lc.source_table or cfg.space.table
+    if not path:
+        raise ConfigError(
+            "strategy.name=lapt learns principles from a source task: set "
+            "strategy.lapt.source_table (or space.table) to a benchmark table, e.g. "
+            "strategy.lapt.source_table=../shared/data/nb201.parquet"
+        )
+    src, target = lc.source_dataset, cfg.train.dataset
+    if not src:
+        raise ConfigError("strategy.lapt.source_dataset is empty: name the source dataset")
+    if src == target:
+        raise ConfigError(
+            f"strategy.lapt.source_dataset={src!r} is the target dataset (train.dataset="
+            f"{target!r}): LAPT must not learn its principles from the target task's own "
+            "table; choose another source dataset (e.g. imagenet16 for CIFAR targets, "
+            "cifar10 for imagenet16)"
+        )
+    try:
+        table = load_table(path)
+    except TableError as e:
+        raise ConfigError(f"strategy.lapt.source_table: {e}") from None
+    space = _categorical_space(cfg)
+    if table.arch_kind != space.kind:
+        raise ConfigError(
+            f"strategy.lapt.source_table {path!r} holds {table.arch_kind!r} architectures but "
+            f"space.kind={cfg.space.kind!r}; use a table of the searched space"
+        )
+    fid = cfg.train.table_fidelity
+    if (src, fid) not in table.val:
+        fid = table.default_fidelity
+    try:
+        key = table.check(src, fid)
+    except TableError as e:
+        raise ConfigError(f"strategy.lapt.source_dataset={src!r}: {e}") from None
+    return SourceTask(src, table.archs, tuple(float(v) for v in table.val[key]))
+
+
+def _lapt_kwargs(cfg: RunConfig, store: Any, run_id: str) -> dict[str, Any]:
+    from nas.strategies.principles import LLMPrincipleLearner, StatisticalPrincipleLearner
+
+    lc = cfg.strategy.lapt
+    stats = StatisticalPrincipleLearner(min_lift=lc.min_lift)
+    learner: Any
+    if lc.learner == "statistical":
+        learner = stats
+    elif lc.learner == "llm":
+        from nas.strategies.llm import LLMCompletion
+
+        client = strategy_llm(cfg, store, run_id)
+        if client is None:
+            raise ConfigError(
+                "strategy.lapt.learner=llm needs an LLM: set llm.base_url (an OpenAI-compatible "
+                "endpoint) or llm.mode=replay with llm.cassette; or use "
+                "strategy.lapt.learner=statistical (offline)"
+            )
+        learner = LLMPrincipleLearner(LLMCompletion(client, "lapt"), fallback=stats)
+    else:
+        raise ConfigError(
+            f"strategy.lapt.learner={lc.learner!r}: choose statistical (offline) or llm"
+        )
+    return {
+        "source": build_source_task(cfg),
+        "space": _categorical_space(cfg),
+        "learner": learner,
+        "top_k": lc.top_k,
+        "adapt_every": lc.adapt_every,
+        "top_r": lc.top_r,
+        "population_size": lc.population_size,
+        "sample_size": lc.sample_size,
+    }
+
+
+def _llmatic_kwargs(cfg: RunConfig, store: Any, run_id: str) -> dict[str, Any]:
+    from nas.strategies.operators import LLMOperators, RuleBasedOperators
+
+    lc = cfg.strategy.llmatic
+    client = strategy_llm(cfg, store, run_id)
+    operators: Any = RuleBasedOperators()
+    if client is not None:
+        from nas.strategies.llm import LLMCompletion
+
+        operators = LLMOperators(LLMCompletion(client, "llmatic"))
+    return {
+        "space": _categorical_space(cfg),
+        "operators": operators,
+        "niches": lc.niches,
+        "prompt_niches": lc.prompt_niches,
+        "mutation_prob": lc.mutation_prob,
+        "init_temperature": lc.init_temperature,
+        "temperature_sigma": lc.temperature_sigma,
+        "init_size": lc.init_size,
+    }
 
 
 def build_evaluator(cfg: RunConfig, paths: RunPaths) -> Callable[..., Any]:
@@ -195,13 +341,14 @@ def build_controller(
     from nas.controller import Controller
 
     e = cfg.executor
+    store = build_store(cfg, paths)
     return Controller(
         paths.run_dir,
         paths.run_id,
-        build_strategy(cfg),
+        build_strategy(cfg, store, paths.run_id),
         build_evaluator(cfg, paths),
         build_executor(cfg, paths),
-        build_store(cfg, paths),
+        store,
         build_budget(cfg),
         max_in_flight=e.max_in_flight,
         poll_interval_s=e.poll_interval_s,

@@ -7,6 +7,7 @@ others via ``register``). Only the chosen strategy's module is imported.
 from nas.strategies.base import (
     BaseStrategy,
     CallOrderError,
+    EventSource,
     Result,
     Strategy,
     StrategyError,
@@ -18,6 +19,7 @@ from nas.strategies.registry import create, names, register, resolve
 __all__ = [
     "BaseStrategy",
     "CallOrderError",
+    "EventSource",
     "RandomSearch",
     "Result",
     "Strategy",

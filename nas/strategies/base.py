@@ -14,6 +14,11 @@ Contract (checked for every registered strategy by ``tests/contract/test_strateg
   the stored candidates (arch, parents, origin) and records, so resume is the normal path.
 * Randomness comes only from the explicit ``numpy.random.Generator``; the same generator
   seed and the same results give the same proposals.
+* Optional (:class:`EventSource`): ``pop_events(final=False)`` returns, and forgets, the
+  ``(kind, payload)`` events the strategy produced since the last call — e.g. LAPT's
+  ``principles`` and LLMatic's ``archive`` snapshots (payloads: docs/analysis.md). Strategies
+  stay pure: the controller calls it after each ``tell`` (and with ``final=True`` when the
+  run stops) and appends the rows to the store's ``events`` table.
 
 Example::
 
@@ -38,6 +43,8 @@ from nas.spaces.nb201 import NB201Space
 __all__ = [
     "BaseStrategy",
     "CallOrderError",
+    "Event",
+    "EventSource",
     "Result",
     "Strategy",
     "StrategyError",
@@ -45,6 +52,7 @@ __all__ = [
 ]
 
 Result = tuple[Candidate, TrialRecord]
+Event = tuple[str, dict[str, Any]]  # (events.kind, payload as plain JSON data)
 
 
 class CallOrderError(RuntimeError):
@@ -73,6 +81,16 @@ class Strategy(Protocol):
 
     def state_summary(self) -> dict[str, Any]:
         """The learned state as plain data (equal after ``rebuild`` of the same history)."""
+        ...
+
+
+@runtime_checkable
+class EventSource(Protocol):
+    """Optional part of the strategy protocol: events for the report (see the module doc)."""
+
+    def pop_events(self, final: bool = False) -> list[Event]:
+        """Events since the last call, oldest first; ``final``: the run is stopping (flush
+        any periodic snapshot now)."""
         ...
 
 
@@ -107,6 +125,7 @@ class BaseStrategy:
         self.seen: set[str] = set()  # arch hashes ever proposed (or replayed)
         self.pending: dict[str, Candidate] = {}  # asked, not yet told
         self.history: list[Result] = []  # told, in tell order
+        self._events: list[Event] = []  # produced, not yet popped (see pop_events)
 
     # -- to implement --------------------------------------------------------------------
 
@@ -121,6 +140,25 @@ class BaseStrategy:
 
     def _extra_state(self) -> dict[str, Any]:
         return {}
+
+    def _final_events(self) -> None:
+        """Hook: the run is stopping; emit what a periodic snapshot has not covered yet."""
+
+    # -- events --------------------------------------------------------------------------
+
+    def _event(self, kind: str, payload: dict[str, Any]) -> None:
+        events = getattr(self, "_events", None)
+        if events is None:  # a strategy unpickled from a snapshot of an older version
+            events = self._events = []
+        events.append((kind, payload))
+
+    def pop_events(self, final: bool = False) -> list[Event]:
+        """The ``(kind, payload)`` events produced since the last call (see the module doc)."""
+        if final:
+            self._final_events()
+        out = list(getattr(self, "_events", None) or [])
+        self._events = []
+        return out
 
     # -- shared --------------------------------------------------------------------------
 

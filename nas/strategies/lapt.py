@@ -12,6 +12,18 @@ The source task is a separate object passed in; target metrics reach the strateg
 through ``tell``. When the refined space has no unseen member left, one proposal is taken
 from the full space (``Origin.agent`` "outside-refined-space") without changing the
 principles, so replaying told results reproduces the state exactly.
+
+``Origin.agent`` of the other proposals is ``"<learner>:<REA step>"`` — the learner whose
+principles defined the space (``statistical-principle-learner``, or
+``llm-principle-learner``; after an unusable LLM answer, the fallback's name) — and
+``Origin.suggestion`` names the principles' version.
+
+Events (:meth:`pop_events`): one ``principles`` event per learning/adaptation,
+``{iteration (results told), principles: [str], space_size (refined space), source (the
+source task's name, or "updated"/"widened"), learner, version, note, candidates}``.
+
+When the LLM budget is spent (the learner's ``budget_exhausted``), LAPT stops proposing so
+the run ends cleanly.
 """
 
 from __future__ import annotations
@@ -91,6 +103,37 @@ class LAPT(RegularizedEvolution):
         self.adaptations: list[tuple[int, str, int, str]] = [
             (0, "learn", self.principles.size(), self.principles.text)
         ]
+        self._principles_event(self.source_name)
+
+    def _principles_event(self, source: str) -> None:
+        assert isinstance(self.space, CategoricalSpace)
+        p = self.principles
+        self._event(
+            "principles",
+            {
+                "iteration": self.n_told,
+                "principles": p.principle_list(),
+                "space_size": p.size(),
+                "source": source,
+                "learner": p.learner,
+                "version": p.version,
+                "note": p.note,
+                "candidates": p.as_json(self.space),
+            },
+        )
+
+    @property
+    def llm_cost_usd(self) -> float:
+        """Dollars spent by the learner's LLM (0 offline); the controller's budget reads it."""
+        complete = getattr(self.learner, "complete", None)
+        return float(getattr(complete, "cost_usd", 0.0) or 0.0)
+
+    @property
+    def stopped(self) -> bool:
+        return bool(getattr(self.learner, "budget_exhausted", False))
+
+    def _propose(self, n: int) -> list[Candidate]:
+        return [] if self.stopped else super()._propose(n)
 
     def _make(
         self,
@@ -100,8 +143,10 @@ class LAPT(RegularizedEvolution):
         suggestion: str = "",
         prompt: str = "",
     ) -> Candidate | None:
-        # the suggestion names the principles (learner and version) the proposal came from
+        # agent and suggestion name the principles (learner, version) the proposal came from
         note = f"{self.principles.learner} v{self.principles.version}"
+        if agent and agent != "outside-refined-space":
+            agent = f"{self.principles.learner}:{agent}"
         return super()._make(arch, parents, agent, suggestion or note, prompt)
 
     def _propose_one(self) -> Candidate | None:
@@ -139,6 +184,7 @@ class LAPT(RegularizedEvolution):
         self.best_at_adapt = max(best, self.best_at_adapt)
         self.allowed = self.principles.allowed
         self.adaptations.append((self.n_told, action, self.principles.size(), self.principles.text))
+        self._principles_event("updated" if action == "update" else "widened")
 
     def _extra_state(self) -> dict[str, Any]:
         return {

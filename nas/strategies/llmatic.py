@@ -18,6 +18,15 @@ when it did not, -1 when it was untrainable (any failure state).
 The prompt id and temperature travel in ``Origin.prompt`` (``"p<id>@T<temperature>"``) and
 the parents in ``Candidate.parents``, so replaying told results rebuilds both archives and
 all curiosity scores.
+
+Events (:meth:`pop_events`): every ``archive_every`` told results, and when the run stops
+(``pop_events(final=True)``), one ``archive`` snapshot per archive: ``{archive: "network" |
+"prompt", iteration (results told), labels, ranges: [[0, 1], [0, 1]], niches, cells:
+[{descriptor: [x, y] (normalized), fitness, candidate_id}]}`` (prompt cells also carry
+``prompt``: the prompt key; their candidate is the network that earned the fitness).
+
+When the LLM budget is spent (:class:`~nas.strategies.llm.CompletionBudgetExceeded` from the
+operators), LLMatic stops proposing so the run ends cleanly.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ from nas.records import Candidate, TrialRecord, TrialState
 from nas.spaces.base import CategoricalSpace
 from nas.spaces.nb201 import NB201Space
 from nas.strategies.base import BaseStrategy, StrategyError
+from nas.strategies.llm import CompletionBudgetExceeded
 from nas.strategies.operators import OperatorError, Operators, RuleBasedOperators
 
 __all__ = ["CVTArchive", "Elite", "LLMatic", "cvt_centroids"]
@@ -70,7 +80,7 @@ def cvt_centroids(
 @dataclass(frozen=True)
 class Elite:
     key: str  # candidate id (networks) or prompt key "p<id>@T<temp>" (prompts)
-    payload: str  # the arch text (networks) or the prompt key
+    payload: str  # the arch text (networks) or the id of the candidate it produced (prompts)
     fitness: float
     descriptor: tuple[float, ...]  # normalized, in [0, 1]^dim
 
@@ -121,6 +131,8 @@ class LLMatic(BaseStrategy):
     """
 
     name = "llmatic"
+    stopped = False  # the LLM budget is spent: ask() returns nothing
+    _archive_at = -1  # results told at the last archive snapshot
 
     def __init__(
         self,
@@ -137,12 +149,15 @@ class LLMatic(BaseStrategy):
         recipe: Mapping[str, Any] | None = None,
         seed: int = 0,
         cvt_seed: int = 0,
+        archive_every: int = 10,
     ) -> None:
         space = space if space is not None else NB201Space()
         if not isinstance(space, CategoricalSpace):
             raise StrategyError(
                 f"LLMatic needs a space with declared descriptors; got {type(space).__name__}"
             )
+        if archive_every < 1:
+            raise StrategyError(f"archive_every={archive_every} must be >= 1")
         if not 0.0 <= mutation_prob <= 1.0:
             raise StrategyError(f"mutation_prob={mutation_prob} must be in [0, 1]")
         lo, hi = temperature_bounds
@@ -164,6 +179,13 @@ class LLMatic(BaseStrategy):
         self.curiosity: dict[str, float] = {}
         self.n_init = 0
         self.operator_failures: list[str] = []
+        self.archive_every = int(archive_every)
+
+    @property
+    def llm_cost_usd(self) -> float:
+        """Dollars spent by the operators' LLM (0 offline); the controller's budget reads it."""
+        complete = getattr(self.operators, "complete", None)
+        return float(getattr(complete, "cost_usd", 0.0) or 0.0)
 
     # -- descriptors ---------------------------------------------------------------------
 
@@ -250,13 +272,20 @@ class LLMatic(BaseStrategy):
     def _propose(self, n: int) -> list[Candidate]:
         out: list[Candidate] = []
         for _ in range(n):
+            if self.stopped:
+                break
             if self.n_init < self.init_size or not len(self.networks):
                 arch = self._sample_unseen(lambda: self.cspace.sample(self.rng), tries=2000)
                 c = None if arch is None else self._make(arch, agent=_INIT)
                 if c is not None:
                     self.n_init += 1
             else:
-                c = self._vary()
+                try:
+                    c = self._vary()
+                except CompletionBudgetExceeded as e:
+                    self.operator_failures.append(f"LLM budget spent, stopping: {e}")
+                    self.stopped = True
+                    break
             if c is None:
                 break
             out.append(c)
@@ -284,9 +313,64 @@ class LLMatic(BaseStrategy):
             assert rec.val_acc is not None
             pid, temp = int(m.group(1)), float(m.group(2))
             self.prompt_archive.add(
-                Elite(cand.origin.prompt, cand.origin.prompt, rec.val_acc,
-                      self.prompt_descriptor(pid, temp))
-            )  # fmt: skip
+                Elite(cand.origin.prompt, cand.id, rec.val_acc, self.prompt_descriptor(pid, temp))
+            )
+        if len(self.history) % self.archive_every == 0:
+            self._archive_events()
+
+    # -- events --------------------------------------------------------------------------
+
+    def archive_payloads(self) -> list[dict[str, Any]]:
+        """The current snapshot of both archives as ``archive`` event payloads."""
+        (rb, fb) = self.cspace.feature_bounds
+        n_told = len(self.history)
+
+        def cells(archive: CVTArchive, prompts: bool) -> list[dict[str, Any]]:
+            out = []
+            for e in archive.members():
+                cell: dict[str, Any] = {
+                    "descriptor": [round(float(x), 6) for x in e.descriptor],
+                    "fitness": float(e.fitness),
+                    "candidate_id": e.payload if prompts else e.key,
+                }
+                if prompts:
+                    cell["prompt"] = e.key
+                out.append(cell)
+            return out
+
+        return [
+            {
+                "archive": "network",
+                "iteration": n_told,
+                "labels": [
+                    f"width/depth (normalized from [{rb[0]:g}, {rb[1]:g}])",
+                    f"FLOPs (normalized from [{fb[0]:g}, {fb[1]:g}])",
+                ],
+                "ranges": [[0.0, 1.0], [0.0, 1.0]],
+                "niches": int(self.networks.centroids.shape[0]),
+                "cells": cells(self.networks, False),
+            },
+            {
+                "archive": "prompt",
+                "iteration": n_told,
+                "labels": [
+                    f"prompt id (normalized, {len(self.operators.prompts)} prompts)",
+                    "temperature (normalized from [{:g}, {:g}])".format(*self.temperature_bounds),
+                ],
+                "ranges": [[0.0, 1.0], [0.0, 1.0]],
+                "niches": int(self.prompt_archive.centroids.shape[0]),
+                "cells": cells(self.prompt_archive, True),
+            },
+        ]
+
+    def _archive_events(self) -> None:
+        self._archive_at = len(self.history)
+        for payload in self.archive_payloads():
+            self._event("archive", payload)
+
+    def _final_events(self) -> None:
+        if self.history and self._archive_at != len(self.history):
+            self._archive_events()
 
     def _extra_state(self) -> dict[str, Any]:
         return {

@@ -10,24 +10,31 @@ LLMatic's prompt archive can carry; ``prompt_id`` indexes them.
   rules.
 * :class:`LLMOperators`: sends the architecture in the space's structured text (one
   ``position: choice`` line per position — the block format of a categorical space, not
-  code) with the prompt to ``complete(prompt, temperature)`` and parses the answer back;
-  an unusable answer raises :class:`OperatorError` and the caller records the child as
-  untrainable.
+  code) with the prompt (templates ``llmatic_mutate`` / ``llmatic_crossover``) to
+  ``complete(prompt, temperature)`` and parses the answer back
+  (:func:`~nas.prompts.strategy_parsers.parse_network_answer`); an unusable answer or a
+  failed call raises :class:`OperatorError` and LLMatic falls back to the rule-based
+  operator for that child (and logs it). A spent LLM budget
+  (:class:`~nas.strategies.llm.CompletionBudgetExceeded`) is not caught: LLMatic stops.
 """
 
 from __future__ import annotations
 
-import re
-from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from nas.spaces.base import CategoricalSpace, SpaceError
+from nas.prompts.strategy_parsers import NetworkParseError, parse_network_answer
+from nas.spaces.base import CategoricalSpace
+from nas.strategies.llm import (
+    Complete,
+    CompletionBudgetExceeded,
+    CompletionError,
+    PromptText,
+    render_prompt,
+)
 
 __all__ = ["LLMOperators", "OperatorError", "Operators", "RuleBasedOperators"]
-
-Complete = Callable[[str, float], str]
 
 
 class OperatorError(ValueError):
@@ -133,9 +140,6 @@ class RuleBasedOperators:
         return space.encode([*va[:cut], *vb[cut:]])
 
 
-_LINE = re.compile(r"^\s*[-*]?\s*(?P<name>[^:]+?)\s*:\s*(?P<value>\S+)\s*$")
-
-
 class LLMOperators:
     """LLM mutation/crossover on the structured text of a categorical space.
 
@@ -151,26 +155,37 @@ class LLMOperators:
     def __init__(self, complete: Complete) -> None:
         self.complete = complete
 
-    def _parse(self, space: CategoricalSpace, answer: str) -> str:
-        names = {p.name: i for i, p in enumerate(space.positions)}
-        vals: dict[int, str] = {}
-        for line in answer.splitlines():
-            m = _LINE.match(line.strip("`"))
-            if m and m.group("name") in names:
-                vals[names[m.group("name")]] = m.group("value").strip(",.;")
-        missing = [p.name for i, p in enumerate(space.positions) if i not in vals]
-        if missing:
-            raise OperatorError(
-                f"answer lacks lines for {', '.join(missing)}; write one 'position: choice' "
-                "line per position"
-            )
+    def _call(self, space: CategoricalSpace, prompt: str, temperature: float) -> str:
         try:
-            return space.validate(space.encode([vals[i] for i in range(len(space.positions))]))
-        except (SpaceError, ValueError) as e:
-            raise OperatorError(f"answer is not a member of the space: {e}") from None
+            answer = self.complete(prompt, temperature)
+        except CompletionBudgetExceeded:
+            raise
+        except CompletionError as e:
+            raise OperatorError(f"LLM call failed: {e}") from e
+        try:
+            return parse_network_answer(answer, space)
+        except NetworkParseError as e:
+            raise OperatorError(str(e)) from e
 
-    def _space_text(self, space: CategoricalSpace) -> str:
+    @staticmethod
+    def _space_text(space: CategoricalSpace) -> str:
         return "\n".join(f"- {p.name}: one of {', '.join(p.choices)}" for p in space.positions)
+
+    def mutate_prompt(self, space: CategoricalSpace, arch: str, prompt_id: int) -> PromptText:
+        return render_prompt(
+            "llmatic_mutate",
+            space=self._space_text(space),
+            network=space.describe(arch),
+            instruction=self.prompts[prompt_id % len(self.prompts)],
+        )
+
+    def crossover_prompt(self, space: CategoricalSpace, a: str, b: str) -> PromptText:
+        return render_prompt(
+            "llmatic_crossover",
+            space=self._space_text(space),
+            network_a=space.describe(a),
+            network_b=space.describe(b),
+        )
 
     def mutate(
         self,
@@ -180,13 +195,7 @@ class LLMOperators:
         temperature: float,
         rng: np.random.Generator,
     ) -> str:
-        prompt = (
-            "You improve neural network architectures.\nSpace:\n"
-            f"{self._space_text(space)}\n\nNetwork:\n{space.describe(arch)}\n\n"
-            f"Instruction: {self.prompts[prompt_id % len(self.prompts)]}\n"
-            "Answer with the new network only, one 'position: choice' line per position."
-        )
-        return self._parse(space, self.complete(prompt, temperature))
+        return self._call(space, self.mutate_prompt(space, arch, prompt_id), temperature)
 
     def crossover(
         self,
@@ -197,10 +206,4 @@ class LLMOperators:
         temperature: float,
         rng: np.random.Generator,
     ) -> str:
-        prompt = (
-            "You combine two neural network architectures into a better one.\nSpace:\n"
-            f"{self._space_text(space)}\n\nNetwork A:\n{space.describe(a)}\n\n"
-            f"Network B:\n{space.describe(b)}\n\n"
-            "Answer with the combined network only, one 'position: choice' line per position."
-        )
-        return self._parse(space, self.complete(prompt, temperature))
+        return self._call(space, self.crossover_prompt(space, a, b), temperature)

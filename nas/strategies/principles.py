@@ -12,9 +12,12 @@ Two learners:
 * :class:`StatisticalPrincipleLearner` (offline; ``Origin.agent`` "statistical-principle-learner")
   — operator frequencies and lifts (frequency among the source top-k / frequency under the
   uniform prior of the space) per position. It stands in for the LLM and says so.
-* :class:`LLMPrincipleLearner` — formats LAPT's prompt, calls an injected
-  ``complete(prompt, temperature) -> str`` and parses the JSON answer; on a parse error it
-  records the error and falls back to the statistical learner.
+* :class:`LLMPrincipleLearner` — renders LAPT's prompt templates (``lapt_principles``,
+  ``lapt_update``, ``lapt_widen`` in ``nas/prompts/``), calls an injected
+  ``complete(prompt, temperature) -> str`` (:class:`~nas.strategies.llm.LLMCompletion` wires
+  it to ``nas.llm``) and parses the answer
+  (:func:`~nas.prompts.strategy_parsers.parse_principles_answer`); on a parse error or a
+  failed call it records the error and falls back to the statistical learner.
 
 The source task is a separate object from the target: a strategy sees target metrics only
 through ``tell``.
@@ -23,13 +26,24 @@ through ``tell``.
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Protocol, runtime_checkable
 
+from nas.prompts.strategy_parsers import (
+    PrincipleParseError,
+    parse_candidates,
+    parse_principles_answer,
+)
 from nas.spaces.base import CategoricalSpace
+from nas.strategies.llm import (
+    Complete,
+    CompletionBudgetExceeded,
+    CompletionError,
+    PromptText,
+    render_prompt,
+)
 
 __all__ = [
     "LLMPrincipleLearner",
@@ -40,8 +54,6 @@ __all__ = [
     "StatisticalPrincipleLearner",
     "parse_candidates",
 ]
-
-Complete = Callable[[str, float], str]
 
 
 @dataclass(frozen=True)
@@ -77,7 +89,8 @@ class Principles:
 
     ``allowed[i]`` holds the admissible choices of position ``i``; ``lifts[i]`` the source
     lift of each choice when the learner computed one (used to widen); ``note`` records
-    anything unusual (e.g. an LLM answer that failed to parse and the fallback taken).
+    anything unusual (e.g. an LLM answer that failed to parse and the fallback taken);
+    ``statements`` are the principles one per item (what the report lists per iteration).
     """
 
     allowed: tuple[frozenset[str], ...]
@@ -86,6 +99,7 @@ class Principles:
     lifts: tuple[Mapping[str, float], ...] = ()
     note: str = ""
     version: int = 0
+    statements: tuple[str, ...] = ()
 
     def size(self) -> int:
         n = 1
@@ -98,6 +112,12 @@ class Principles:
             p.name: [c for c in p.choices if c in a]
             for p, a in zip(space.positions, self.allowed, strict=True)
         }
+
+    def principle_list(self) -> list[str]:
+        """``statements``, else the non-empty lines of ``text``."""
+        if self.statements:
+            return list(self.statements)
+        return [ln.strip() for ln in self.text.splitlines() if ln.strip()]
 
 
 @runtime_checkable
@@ -155,7 +175,7 @@ class StatisticalPrincipleLearner:
     def learn(self, space: CategoricalSpace, top: Sequence[tuple[str, float]]) -> Principles:
         lifts = self._lifts(space, [a for a, _ in top])
         allowed = []
-        lines = [f"Source top-{len(top)} operator lifts (frequency / uniform prior):"]
+        lines = []
         for p, lift in zip(space.positions, lifts, strict=True):
             best = max(p.choices, key=lambda c: (lift[c], -p.choices.index(c)))
             keep = frozenset(c for c in p.choices if lift[c] >= self.min_lift) | {best}
@@ -164,14 +184,17 @@ class StatisticalPrincipleLearner:
             prefer = ", ".join(f"{c} ({lift[c]:.2f})" for c in ranked if c in keep)
             avoid = ", ".join(f"{c} ({lift[c]:.2f})" for c in ranked if c not in keep)
             lines.append(f"{p.name}: prefer {prefer}" + (f"; avoid {avoid}" if avoid else ""))
-        return Principles(tuple(allowed), "\n".join(lines), self.name, lifts)
+        head = f"Source top-{len(top)} operator lifts (frequency / uniform prior):"
+        return Principles(
+            tuple(allowed), "\n".join([head, *lines]), self.name, lifts, statements=tuple(lines)
+        )
 
     def update(
         self, space: CategoricalSpace, current: Principles, top: Sequence[tuple[str, float]]
     ) -> Principles:
         decoded = [space.decode(a) for a, _ in top]
         allowed = []
-        lines = [f"Updated from the target top-{len(top)}:"]
+        lines = []
         for i, p in enumerate(space.positions):
             used = {vals[i] for vals in decoded}
             if current.lifts:
@@ -179,9 +202,17 @@ class StatisticalPrincipleLearner:
                 used.add(max(p.choices, key=lambda c: (lift[c], -p.choices.index(c))))
             keep = frozenset(used) or current.allowed[i]
             allowed.append(keep)
-            lines.append(f"{p.name}: {', '.join(c for c in p.choices if c in keep)}")
+            lines.append(
+                f"{p.name}: use {', '.join(c for c in p.choices if c in keep)} "
+                f"(target top-{len(top)} + best source op)"
+            )
         return Principles(
-            tuple(allowed), "\n".join(lines), self.name, current.lifts, version=current.version + 1
+            tuple(allowed),
+            "\n".join([f"Updated from the target top-{len(top)}:", *lines]),
+            self.name,
+            current.lifts,
+            version=current.version + 1,
+            statements=tuple(lines),
         )
 
     def widen(self, space: CategoricalSpace, current: Principles) -> Principles:
@@ -195,106 +226,29 @@ class StatisticalPrincipleLearner:
             lift = current.lifts[i] if current.lifts else {}
             pick = max(unexplored, key=lambda c: (lift.get(c, 0.0), -p.choices.index(c)))
             allowed.append(current.allowed[i] | {pick})
-            added.append(f"{p.name}: +{pick} (source lift {lift.get(pick, 0.0):.2f})")
+            added.append(f"{p.name}: also try {pick} (source lift {lift.get(pick, 0.0):.2f})")
         text = "Widened with unexplored operators:\n" + ("\n".join(added) or "(none left)")
         return Principles(
-            tuple(allowed), text, self.name, current.lifts, version=current.version + 1
+            tuple(allowed),
+            text,
+            self.name,
+            current.lifts,
+            version=current.version + 1,
+            statements=tuple(current.principle_list()) + tuple(added),
         )
-
-
-class PrincipleParseError(ValueError):
-    """An LLM answer could not be turned into per-position candidates; says exactly why."""
-
-
-_FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
-
-
-def _last_json_object(text: str) -> str | None:
-    fenced = _FENCE.findall(text)
-    if fenced:
-        return str(fenced[-1])
-    end = text.rfind("}")
-    while end != -1:
-        depth = 0
-        for start in range(end, -1, -1):
-            ch = text[start]
-            if ch == "}":
-                depth += 1
-            elif ch == "{":
-                depth -= 1
-                if depth == 0:
-                    return text[start : end + 1]
-        end = text.rfind("}", 0, end)
-    return None
-
-
-def parse_candidates(answer: str, space: CategoricalSpace) -> tuple[frozenset[str], ...]:
-    """The per-position candidate choices in an answer's (last) JSON object.
-
-    Every position of ``space`` must appear with a non-empty list of valid choices; the
-    error names the first offending position/value and the valid ones.
-    """
-    blob = _last_json_object(answer)
-    if blob is None:
-        raise PrincipleParseError(
-            'no JSON object in the answer: expected {"<position>": ["<op>", ...], ...} '
-            "inside a ```json block"
-        )
-    try:
-        data = json.loads(blob)
-    except json.JSONDecodeError as e:
-        raise PrincipleParseError(
-            f"the answer's JSON does not parse: {e.msg} at char {e.pos}"
-        ) from None
-    if not isinstance(data, dict):
-        raise PrincipleParseError(f"the answer's JSON is a {type(data).__name__}, not an object")
-    names = [p.name for p in space.positions]
-    unknown = [k for k in data if k not in names]
-    if unknown:
-        raise PrincipleParseError(
-            f"unknown position {unknown[0]!r} in the answer; positions are: {', '.join(names)}"
-        )
-    out = []
-    for p in space.positions:
-        if p.name not in data:
-            raise PrincipleParseError(f"position {p.name!r} is missing from the answer")
-        vals = data[p.name]
-        if isinstance(vals, str):
-            vals = [vals]
-        if not isinstance(vals, list) or not vals:
-            raise PrincipleParseError(
-                f"position {p.name!r}: expected a non-empty list of operators, got {vals!r}"
-            )
-        for v in vals:
-            if v not in p.choices:
-                raise PrincipleParseError(
-                    f"position {p.name!r}: {v!r} is not a choice; choose from "
-                    f"{', '.join(p.choices)}"
-                )
-        out.append(frozenset(str(v) for v in vals))
-    return tuple(out)
-
-
-def _section(answer: str, name: str, stop: str) -> str:
-    m = re.search(rf"{name}\s*:?(.*?)(?:{stop}|```|\{{|$)", answer, re.DOTALL | re.IGNORECASE)
-    return m.group(1).strip() if m else ""
-
-
-_ANSWER_FORMAT = (
-    "Answer in three labelled parts:\n"
-    "PATTERNS: the patterns shared by these architectures.\n"
-    "PRINCIPLES: general design principles that explain the patterns.\n"
-    "CANDIDATES: for every position, the operators the principles recommend (input sources "
-    "are fixed by the space where a position names one), as one JSON object in a ```json "
-    'block, mapping each position name to a non-empty list, e.g. {"%s": ["%s"], ...}.'
-)
 
 
 class LLMPrincipleLearner:
     """LAPT's LLM principle learner over an injected ``complete(prompt, temperature)``.
 
-    ``failures`` lists every parse error (with the fallback taken), so a run can report how
-    often the LLM answer was unusable.
+    Prompts are the templates ``lapt_principles`` (learn from the source top-k),
+    ``lapt_update`` (revise from the target top-r) and ``lapt_widen`` (add unexplored
+    operators); answers are read by
+    :func:`~nas.prompts.strategy_parsers.parse_principles_answer`. An unusable answer
+    (:class:`PrincipleParseError`) or a failed call (:class:`~nas.strategies.llm.CompletionError`)
+    falls back to ``fallback`` (the statistical learner) for that step; ``failures`` lists each
+    one with the fallback taken, and the returned principles carry it in ``note``. When the
+    LLM budget is spent, ``budget_exhausted`` is set (LAPT then stops proposing).
     """
 
     name = "llm-principle-learner"
@@ -310,95 +264,123 @@ class LLMPrincipleLearner:
         self.fallback: PrincipleLearner = fallback or StatisticalPrincipleLearner()
         self.failures: list[str] = []
         self.prompts: list[str] = []  # every prompt sent, in order
+        self.budget_exhausted = False
 
-    def _format(self, space: CategoricalSpace) -> str:
+    @staticmethod
+    def _example(space: CategoricalSpace) -> dict[str, str]:
         p0 = space.positions[0]
-        return _ANSWER_FORMAT % (p0.name, p0.choices[-1])
+        return {"example_position": p0.name, "example_op": p0.choices[-1]}
 
-    def learn_prompt(self, space: CategoricalSpace, top: Sequence[tuple[str, float]]) -> str:
+    def learn_prompt(self, space: CategoricalSpace, top: Sequence[tuple[str, float]]) -> PromptText:
         archs = "\n\n".join(
             f"#{i} (source score {score:.4f})\n{space.describe(a)}"
             for i, (a, score) in enumerate(top, start=1)
         )
-        return (
-            "You are an expert in neural architecture design. Learn design principles from "
-            f"the {len(top)} best architectures of a source task.\n\n"
-            f"Search space ({len(space.positions)} positions, one choice each):\n"
-            f"{_describe_space(space)}\n\nBest source architectures, best first:\n{archs}\n\n"
-            + self._format(space)
+        return render_prompt(
+            "lapt_principles",
+            n_top=len(top),
+            n_positions=len(space.positions),
+            space=_describe_space(space),
+            archs=archs,
+            **self._example(space),
         )
 
     def update_prompt(
         self, space: CategoricalSpace, current: Principles, top: Sequence[tuple[str, float]]
-    ) -> str:
+    ) -> PromptText:
         archs = "\n\n".join(
             f"#{i} (target validation accuracy {score:.4f})\n{space.describe(a)}"
             for i, (a, score) in enumerate(top, start=1)
         )
-        return (
-            "You are an expert in neural architecture design. Better architectures were found "
-            "on the target task. Update the design principles and the candidate operators.\n\n"
-            f"Search space:\n{_describe_space(space)}\n\nCurrent principles:\n{current.text}\n\n"
-            f"Current candidates:\n{json.dumps(current.as_json(space))}\n\n"
-            f"Best target architectures so far:\n{archs}\n\n" + self._format(space)
+        return render_prompt(
+            "lapt_update",
+            space=_describe_space(space),
+            principles=current.text,
+            candidates=json.dumps(current.as_json(space)),
+            archs=archs,
+            **self._example(space),
         )
 
-    def widen_prompt(self, space: CategoricalSpace, current: Principles) -> str:
+    def widen_prompt(self, space: CategoricalSpace, current: Principles) -> PromptText:
         unexplored = {
             p.name: [c for c in p.choices if c not in a]
             for p, a in zip(space.positions, current.allowed, strict=True)
         }
-        return (
-            "You are an expert in neural architecture design. The search inside the refined "
-            "space has not improved. Describe what each unexplored operator could contribute "
-            "and widen the candidates (keep every current candidate).\n\n"
-            f"Current principles:\n{current.text}\n\n"
-            f"Current candidates:\n{json.dumps(current.as_json(space))}\n\n"
-            f"Unexplored operators:\n{json.dumps(unexplored)}\n\n" + self._format(space)
+        return render_prompt(
+            "lapt_widen",
+            principles=current.text,
+            candidates=json.dumps(current.as_json(space)),
+            unexplored=json.dumps(unexplored),
+            **self._example(space),
         )
 
-    def _ask(self, prompt: str, space: CategoricalSpace) -> tuple[tuple[frozenset[str], ...], str]:
+    def _ask(
+        self, prompt: str, space: CategoricalSpace
+    ) -> tuple[tuple[frozenset[str], ...], str, tuple[str, ...]]:
         self.prompts.append(prompt)
         answer = self.complete(prompt, self.temperature)
-        allowed = parse_candidates(answer, space)
-        text = "\n".join(
-            s
-            for s in (
-                "PATTERNS: " + _section(answer, "PATTERNS", "PRINCIPLES"),
-                "PRINCIPLES: " + _section(answer, "PRINCIPLES", "CANDIDATES"),
-            )
-            if s.split(": ", 1)[1]
+        parsed = parse_principles_answer(answer, space)
+        statements = parsed.principles or tuple(
+            f"{p.name}: {', '.join(c for c in p.choices if c in a)}"
+            for p, a in zip(space.positions, parsed.candidates, strict=True)
         )
-        return allowed, text or answer.strip()
+        return parsed.candidates, parsed.text() or answer.strip(), statements
 
     def _fail(self, step: str, err: Exception, fallback: Principles) -> Principles:
-        msg = f"{step}: LLM answer unusable ({err}); fell back to {self.fallback.name}"
+        if isinstance(err, CompletionBudgetExceeded):
+            self.budget_exhausted = True
+            why = f"LLM budget spent ({err})"
+        elif isinstance(err, CompletionError):
+            why = f"LLM call failed ({err})"
+        else:
+            why = f"LLM answer unusable ({err})"
+        msg = f"{step}: {why}; fell back to {self.fallback.name}"
         self.failures.append(msg)
         return Principles(
-            fallback.allowed, fallback.text, fallback.learner, fallback.lifts, msg, fallback.version
+            fallback.allowed,
+            fallback.text,
+            fallback.learner,
+            fallback.lifts,
+            msg,
+            fallback.version,
+            fallback.statements,
         )
 
     def learn(self, space: CategoricalSpace, top: Sequence[tuple[str, float]]) -> Principles:
         stats = StatisticalPrincipleLearner().learn(space, top)  # lifts kept for widening
         try:
-            allowed, text = self._ask(self.learn_prompt(space, top), space)
-        except PrincipleParseError as e:
+            allowed, text, statements = self._ask(self.learn_prompt(space, top), space)
+        except (PrincipleParseError, CompletionError) as e:
             return self._fail("learn", e, self.fallback.learn(space, top))
-        return Principles(allowed, text, self.name, stats.lifts)
+        return Principles(allowed, text, self.name, stats.lifts, statements=statements)
 
     def update(
         self, space: CategoricalSpace, current: Principles, top: Sequence[tuple[str, float]]
     ) -> Principles:
         try:
-            allowed, text = self._ask(self.update_prompt(space, current, top), space)
-        except PrincipleParseError as e:
+            allowed, text, statements = self._ask(self.update_prompt(space, current, top), space)
+        except (PrincipleParseError, CompletionError) as e:
             return self._fail("update", e, self.fallback.update(space, current, top))
-        return Principles(allowed, text, self.name, current.lifts, version=current.version + 1)
+        return Principles(
+            allowed,
+            text,
+            self.name,
+            current.lifts,
+            version=current.version + 1,
+            statements=statements,
+        )
 
     def widen(self, space: CategoricalSpace, current: Principles) -> Principles:
         try:
-            allowed, text = self._ask(self.widen_prompt(space, current), space)
-        except PrincipleParseError as e:
+            allowed, text, statements = self._ask(self.widen_prompt(space, current), space)
+        except (PrincipleParseError, CompletionError) as e:
             return self._fail("widen", e, self.fallback.widen(space, current))
         merged = tuple(a | b for a, b in zip(allowed, current.allowed, strict=True))
-        return Principles(merged, text, self.name, current.lifts, version=current.version + 1)
+        return Principles(
+            merged,
+            text,
+            self.name,
+            current.lifts,
+            version=current.version + 1,
+            statements=statements,
+        )

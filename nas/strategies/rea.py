@@ -25,6 +25,11 @@ _INIT = "random-init"
 _MUTATION = "single-edit-mutation"
 
 
+def _is_init(c: Candidate) -> bool:
+    """A random-init proposal (LAPT prefixes agents with its learner: "<learner>:random-init")."""
+    return c.origin.agent == _INIT or c.origin.agent.endswith(":" + _INIT)
+
+
 class RegularizedEvolution(BaseStrategy):
     """REA. ``allowed`` (categorical spaces only) restricts sampling and mutation to a refined
     sub-space: per position, the set of admissible choices (LAPT searches this way).
@@ -111,13 +116,13 @@ class RegularizedEvolution(BaseStrategy):
             if c is None:
                 break
             out.append(c)
-            if c.origin.agent == _INIT:
+            if _is_init(c):
                 self.n_init += 1
         return out
 
     def rebuild(self, history: Sequence[tuple[Candidate, TrialRecord]]) -> None:
         # live init proposals are counted in _propose (a batch sees its own); replayed here
-        self.n_init += sum(c.origin.agent == _INIT for c, _ in history)
+        self.n_init += sum(_is_init(c) for c, _ in history)
         super().rebuild(history)
 
     def _learn(self, cand: Candidate, rec: TrialRecord) -> None:

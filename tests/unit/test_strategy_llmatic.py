@@ -99,7 +99,11 @@ def test_llm_operators_parse_the_block_text_and_fail_precisely() -> None:
     src = from_ops(["none"] * 6)
     assert ops.mutate(space, src, 0, 0.7, np.random.default_rng(0)) == best
     assert "edge 1<-0: none" in prompts[0] and "Instruction:" in prompts[0]
-    bad = LLMOperators(lambda p, t: "edge 1<-0: conv_7x7")
+    with pytest.raises(OperatorError, match="'edge 1<-0': 'conv_7x7' is not a choice"):
+        LLMOperators(lambda p, t: "edge 1<-0: conv_7x7").mutate(
+            space, src, 0, 0.7, np.random.default_rng(0)
+        )
+    bad = LLMOperators(lambda p, t: "edge 1<-0: none")
     with pytest.raises(OperatorError, match="lacks lines for edge 2<-0"):
         bad.mutate(space, src, 0, 0.7, np.random.default_rng(0))
     s = LLMatic(operators=bad, rng=np.random.default_rng(0), init_size=1)

@@ -1,0 +1,246 @@
+"""Parsers of the LAPT and LLMatic prompts' answers (``lapt_*``, ``llmatic_*`` templates).
+
+Like :mod:`nas.prompts.parsers`, every parser raises a :class:`~nas.prompts.parsers.PromptParseError`
+subclass whose ``reason`` is a short kind (``empty``, ``missing``, ``syntax``, ``choice``,
+``unknown``, ``conflict``, ``invalid``) and whose message names the offending position/value
+and what is valid; none guesses.
+
+* :func:`parse_principles_answer` (parser ``lapt_candidates``): ``PATTERNS:`` /
+  ``PRINCIPLES:`` / ``CANDIDATES:`` parts; the candidates are the answer's last JSON object
+  (preferably in a ```json block) mapping every position of the space to a non-empty list of
+  its choices. Raises :class:`PrincipleParseError`.
+* :func:`parse_network_answer` (parser ``llmatic_network``): one ``position: choice`` line per
+  position (bullets, backticks and trailing punctuation tolerated; a repeated position must
+  repeat the same choice). Raises :class:`NetworkParseError`.
+
+    >>> from nas.spaces import NASBenchMacroSpace
+    >>> sp = NASBenchMacroSpace()
+    >>> parse_network_answer("\\n".join(f"layer {i}: identity" for i in range(8)), sp)
+    '00000000'
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from nas.prompts.parsers import PromptParseError
+from nas.spaces.base import CategoricalSpace, SpaceError
+
+__all__ = [
+    "NetworkParseError",
+    "PrincipleParseError",
+    "PrinciplesAnswer",
+    "last_json_object",
+    "parse_candidates",
+    "parse_network_answer",
+    "parse_principles_answer",
+    "split_statements",
+]
+
+
+class PrincipleParseError(PromptParseError):
+    """A LAPT answer could not be turned into per-position candidates; says exactly why."""
+
+    def __init__(self, message: str, reason: str = "syntax", excerpt: str = "") -> None:
+        super().__init__(reason, message, excerpt)
+
+
+class NetworkParseError(PromptParseError):
+    """An LLMatic answer is not one member of the space; says exactly why."""
+
+    def __init__(self, message: str, reason: str = "syntax", excerpt: str = "") -> None:
+        super().__init__(reason, message, excerpt)
+
+
+def _excerpt(text: str, n: int = 120) -> str:
+    t = " ".join(text.split())
+    return t if len(t) <= n else t[: n - 3] + "..."
+
+
+# --------------------------------------------------------------------------- LAPT
+
+_FENCE = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
+
+
+def last_json_object(text: str) -> str | None:
+    """The last fenced JSON object of ``text``, else its last balanced ``{...}``."""
+    fenced = _FENCE.findall(text)
+    if fenced:
+        return str(fenced[-1])
+    end = text.rfind("}")
+    while end != -1:
+        depth = 0
+        for start in range(end, -1, -1):
+            ch = text[start]
+            if ch == "}":
+                depth += 1
+            elif ch == "{":
+                depth -= 1
+                if depth == 0:
+                    return text[start : end + 1]
+        end = text.rfind("}", 0, end)
+    return None
+
+
+def parse_candidates(answer: str, space: CategoricalSpace) -> tuple[frozenset[str], ...]:
+    """The per-position candidate choices in an answer's (last) JSON object.
+
+    Every position of ``space`` must appear with a non-empty list of valid choices; the
+    error names the first offending position/value and the valid ones.
+    """
+    if not answer or not answer.strip():
+        raise PrincipleParseError(
+            'the answer is empty: expected CANDIDATES as {"<position>": ["<op>", ...], ...}',
+            "empty",
+        )
+    blob = last_json_object(answer)
+    if blob is None:
+        raise PrincipleParseError(
+            'no JSON object in the answer: expected {"<position>": ["<op>", ...], ...} '
+            "inside a ```json block",
+            "missing",
+            _excerpt(answer),
+        )
+    try:
+        data = json.loads(blob)
+    except json.JSONDecodeError as e:
+        raise PrincipleParseError(
+            f"the answer's JSON does not parse: {e.msg} at char {e.pos}",
+            "syntax",
+            _excerpt(blob[max(0, e.pos - 40) : e.pos + 40]),
+        ) from None
+    if not isinstance(data, dict):
+        raise PrincipleParseError(f"the answer's JSON is a {type(data).__name__}, not an object")
+    names = [p.name for p in space.positions]
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        raise PrincipleParseError(
+            f"unknown position {unknown[0]!r} in the answer; positions are: {', '.join(names)}",
+            "unknown",
+        )
+    out = []
+    for p in space.positions:
+        if p.name not in data:
+            raise PrincipleParseError(
+                f"position {p.name!r} is missing from the answer; every position needs a list "
+                f"(choices: {', '.join(p.choices)})",
+                "missing",
+            )
+        vals = data[p.name]
+        if isinstance(vals, str):
+            vals = [vals]
+        if not isinstance(vals, list) or not vals:
+            raise PrincipleParseError(
+                f"position {p.name!r}: expected a non-empty list of operators, got {vals!r}",
+                "missing",
+            )
+        for v in vals:
+            if v not in p.choices:
+                raise PrincipleParseError(
+                    f"position {p.name!r}: {v!r} is not a choice; choose from "
+                    f"{', '.join(p.choices)}",
+                    "choice",
+                )
+        out.append(frozenset(str(v) for v in vals))
+    return tuple(out)
+
+
+_BULLET = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)]|\(\d+\))\s*")
+_SENTENCE = re.compile(r"(?<=[.;!])\s+(?=[A-Z])")
+
+
+def split_statements(text: str) -> tuple[str, ...]:
+    """Items of a free-text part: one per (bulleted/numbered) line, or per sentence when the
+    part is one paragraph."""
+    lines = [_BULLET.sub("", ln).strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln]
+    if len(lines) == 1:
+        lines = [s.strip() for s in _SENTENCE.split(lines[0]) if s.strip()]
+    return tuple(lines)
+
+
+def _section(answer: str, name: str, stop: str) -> str:
+    m = re.search(
+        rf"(?:^|\n)[#* ]*{name}[* ]*:?(.*?)(?:\n[#* ]*(?:{stop})\b|```|\{{|$)",
+        answer,
+        re.DOTALL | re.IGNORECASE,
+    )
+    return m.group(1).strip().strip("*").strip() if m else ""
+
+
+@dataclass(frozen=True)
+class PrinciplesAnswer:
+    """A parsed LAPT answer: pattern and principle statements, candidates per position."""
+
+    patterns: tuple[str, ...]
+    principles: tuple[str, ...]
+    candidates: tuple[frozenset[str], ...]
+
+    def text(self) -> str:
+        parts = []
+        if self.patterns:
+            parts.append("PATTERNS: " + " ".join(self.patterns))
+        if self.principles:
+            parts.append("PRINCIPLES: " + " ".join(self.principles))
+        return "\n".join(parts)
+
+
+def parse_principles_answer(answer: str, space: CategoricalSpace) -> PrinciplesAnswer:
+    """Patterns, principles (may be empty when the parts are unlabelled) and candidates
+    (required: see :func:`parse_candidates`) of a LAPT answer."""
+    candidates = parse_candidates(answer, space)
+    patterns = split_statements(_section(answer, "PATTERNS", "PRINCIPLES|CANDIDATES"))
+    principles = split_statements(_section(answer, "PRINCIPLES", "CANDIDATES"))
+    return PrinciplesAnswer(patterns, principles, candidates)
+
+
+# --------------------------------------------------------------------------- LLMatic
+
+_LINE = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])?\s*(?P<name>[^:]+?)\s*:\s*(?P<value>\S+)\s*$")
+
+
+def parse_network_answer(answer: str, space: CategoricalSpace) -> str:
+    """The member of ``space`` an answer writes as ``position: choice`` lines (its text)."""
+    if not answer or not answer.strip():
+        raise NetworkParseError(
+            "the answer is empty: write one 'position: choice' line per position", "empty"
+        )
+    names = {p.name: i for i, p in enumerate(space.positions)}
+    vals: dict[int, str] = {}
+    for line in answer.splitlines():
+        m = _LINE.match(line.strip().strip("`*").strip())
+        if not m:
+            continue
+        name = m.group("name").strip("`* ")
+        if name not in names:
+            continue
+        i = names[name]
+        value = m.group("value").strip("`*,.;'\"")
+        choices = space.positions[i].choices
+        if value not in choices:
+            raise NetworkParseError(
+                f"position {name!r}: {value!r} is not a choice; choose from {', '.join(choices)}",
+                "choice",
+                line.strip(),
+            )
+        if i in vals and vals[i] != value:
+            raise NetworkParseError(
+                f"position {name!r} is given twice with different choices ({vals[i]!r}, "
+                f"{value!r}); write each position once",
+                "conflict",
+            )
+        vals[i] = value
+    missing = [p.name for i, p in enumerate(space.positions) if i not in vals]
+    if missing:
+        raise NetworkParseError(
+            f"answer lacks lines for {', '.join(missing)}; write one 'position: choice' "
+            "line per position",
+            "missing",
+            _excerpt(answer),
+        )
+    try:
+        return space.validate(space.encode([vals[i] for i in range(len(space.positions))]))
+    except (SpaceError, ValueError) as e:
+        raise NetworkParseError(f"answer is not a member of the space: {e}", "invalid") from None
