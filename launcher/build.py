@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from launcher.config import ConfigError, RunConfig
@@ -70,7 +71,18 @@ def candidate_recipe(cfg: RunConfig) -> dict[str, Any]:
     }
 
 
-def build_strategy(cfg: RunConfig, store: Any = None, run_id: str = "") -> Any:
+def nader_macro(cfg: RunConfig) -> dict[str, Any]:
+    """The macro skeleton NADER's blocks are placed in (``space.macro``)."""
+    s = cfg.space
+    if s.macro == "stages":
+        return {"kind": "stages", "width": s.widths[0], "widths": tuple(s.widths),
+                "depths": tuple(s.depths)}  # fmt: skip
+    return {"kind": "nb201", "width": s.nb201_channels, "cells": s.nb201_cells}
+
+
+def build_strategy(
+    cfg: RunConfig, store: Any = None, run_id: str = "", run_dir: str | Path | None = None
+) -> Any:
     """A fresh strategy for ``strategy.name`` (through the strategy registry when present).
 
     ``store``/``run_id``: where LLM calls of LAPT's LLM learner or LLMatic's LLM operators
@@ -83,21 +95,23 @@ def build_strategy(cfg: RunConfig, store: Any = None, run_id: str = "") -> Any:
     recipe = candidate_recipe(cfg)
     seed = cfg.experiment.seed
     if name == "nader":
-        from nas.agents.nader_strategy import NaderStrategy
+        from nas.strategies.registry import create
 
-        n = cfg.strategy.nader
-        # llm=None: the offline rule-based designer. Wiring an LLMClient from cfg.llm is
-        # open (nas/llm); until then an endpoint in llm.base_url is not used here.
-        return NaderStrategy(
-            cfg.space.base_block,
-            llm=None,
-            seed=seed,
-            dfs_ratio=n.dfs_ratio,
-            retries=n.modifier_retries,
-            experiences_k=n.experiences_k,
+        # Offline rule-based designer unless llm.base_url (or a replay cassette) is set.
+        return create(
+            "nader",
+            rng=rng,
             recipe=recipe,
+            seed=seed,
+            nader=cfg.strategy.nader,
+            llm=cfg.llm,
+            store=store,
+            run_id=run_id,
+            base=cfg.space.base_block,
+            macro=nader_macro(cfg),
             max_params=cfg.budget.max_params,
             max_flops=cfg.budget.max_flops,
+            experience_dir=str(Path(run_dir) / "experience") if run_dir else None,
         )
     from nas.strategies.registry import create
 
@@ -345,7 +359,7 @@ def build_controller(
     return Controller(
         paths.run_dir,
         paths.run_id,
-        build_strategy(cfg, store, paths.run_id),
+        build_strategy(cfg, store, paths.run_id, paths.run_dir),
         build_evaluator(cfg, paths),
         build_executor(cfg, paths),
         store,

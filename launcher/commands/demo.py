@@ -44,10 +44,19 @@ def run_demo(args: argparse.Namespace) -> int:
     paths = create_run(cfg, cluster=cfg.executor.kind)
     t = cfg.train
     print(f"archlab demo: run {paths.run_id} -> {paths.run_dir}")
+    if cfg.strategy.name == "nader":
+        designer = (
+            "LLM agents at " + cfg.llm.base_url
+            if cfg.llm.base_url
+            else "offline rule-based designer"
+        )
+        what = f"NADER ({designer}) redesigning block '{cfg.space.base_block}' in the {cfg.space.macro} skeleton"
+    else:
+        what = f"{cfg.strategy.name} search over {cfg.space.kind} architectures"
     print(
-        f"  {cfg.strategy.name} search over NAS-Bench-201 cells (C={cfg.space.nb201_channels}, "
-        f"N={cfg.space.nb201_cells}), {cfg.budget.candidates} candidates x {t.epochs} epochs on "
-        f"'{t.dataset}', executor={cfg.executor.kind}"
+        f"  {what} (C={cfg.space.nb201_channels}, N={cfg.space.nb201_cells}), "
+        f"{cfg.budget.candidates} candidates x {t.epochs} epochs on '{t.dataset}', "
+        f"executor={cfg.executor.kind}"
     )
     start = time.monotonic()
     bar = tqdm(
@@ -82,8 +91,8 @@ def run_demo(args: argparse.Namespace) -> int:
     print(
         f"{'rank':>4}  {'candidate':<16}  {'val_acc':>7}  {'test_acc':>8}  {'params':>8}  {'seconds':>7}  arch"
     )
-    for rank, cid, arch, val, test, params, secs, state in rows:
-        arch = arch.splitlines()[0] if arch else ""
+    for rank, cid, arch, val, test, params, secs, state, origin in rows:
+        arch = _describe(arch, origin)
         if state != "COMPLETE":
             print(
                 f"{rank:>4}  {cid:<16}  {state:>7}  {'':>8}  {params or 0:>8}  {secs or 0:>7.1f}  {arch}"
@@ -99,9 +108,17 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _describe(arch: str, origin: str) -> str:
+    """One line per candidate: an NB201 arch string as is; a block by how it was made."""
+    if arch and "\n" not in arch:
+        return arch
+    return (origin or "seed block")[:90]
+
+
 LEADERBOARD_SQL = """
 SELECT row_number() OVER (ORDER BY t.state = 'COMPLETE' DESC, t.val_acc DESC NULLS LAST) AS rank,
-       t.candidate_id, c.arch, t.val_acc, t.test_acc, t.params, t.wall_seconds, t.state
+       t.candidate_id, c.arch, t.val_acc, t.test_acc, t.params, t.wall_seconds, t.state,
+       concat_ws(': ', nullif(c.origin_agent, ''), nullif(c.origin_suggestion, '')) AS origin
 FROM trials t JOIN candidates c USING (candidate_id)
 ORDER BY rank
 """

@@ -6,15 +6,23 @@ from typing import Any
 
 __all__ = ["DEMO"]
 
-# The demo: random search over NB201 cells (a small skeleton), each candidate really trained
-# for a few epochs on the embedded digits data set, in-process. configs/demo.yaml is the same.
+# The demo: NADER with the offline rule-based designer (no endpoint, no key) redesigning the
+# ResNet basic block inside a small NAS-Bench-201 skeleton; every candidate is really
+# trained for a few epochs on the embedded digits data set, in-process.
+# configs/demo.yaml holds the same values (a test checks it).
 DEMO: dict[str, Any] = {
     "experiment": {"name": "demo", "seed": 0},
-    "space": {"kind": "nb201", "nb201_channels": 8, "nb201_cells": 1},
-    "strategy": {"name": "random"},
+    "space": {
+        "kind": "block",
+        "base_block": "resnet_basic",
+        "macro": "nb201",
+        "nb201_channels": 8,
+        "nb201_cells": 1,
+    },
+    "strategy": {"name": "nader"},
     "train": {
         "dataset": "demo",
-        "epochs": 4,
+        "epochs": 3,
         "batch_size": 64,
         "lr": 0.05,
         "augment": False,

@@ -194,7 +194,10 @@ class NaderStrategy:
             )
             skeleton = {**skeleton, "width": width, "widths": ()}
         skeleton = {k: list(v) if isinstance(v, tuple) else v for k, v in skeleton.items()}
-        spec_macro = {**self.macro, **{k: skeleton[k] for k in ("width", "widths")}}
+        spec_macro = {
+            **self.macro,
+            **{k: skeleton[k] for k in ("width", "widths") if k in skeleton},
+        }
         return Candidate(
             arch_kind="block",
             arch=serialize(blocks),

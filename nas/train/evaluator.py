@@ -68,7 +68,7 @@ def candidate_spec(
         return replace(spec, input_shape=input_shape)
     return spec_from_blocks(
         parse_blocks(candidate.arch),
-        kind=str(sk.get("macro", "nb201")),
+        kind=str(sk.get("macro") or sk.get("kind") or "nb201"),
         width=width,
         cells=int(sk.get("cells", 5)),
         widths=tuple(int(w) for w in sk.get("widths", ())),
