@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import time
+from typing import Any
 
 __all__ = ["register", "run_resume"]
 
@@ -29,6 +31,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run_resume)
 
 
+def _stopped(paths: Any) -> bool:
+    from nas.controller import read_events
+
+    events = read_events(paths.run_dir / "journal.jsonl")
+    return bool(events) and events[-1].get("ev") == "stop"
+
+
 def run_resume(args: argparse.Namespace) -> int:
     import json
 
@@ -43,6 +52,13 @@ def run_resume(args: argparse.Namespace) -> int:
 
     paths = find_run(args.run, args.runs_root)
     state = controller_state(paths)
+    if state == "running" and _stopped(paths):
+        # the controller has journaled its stop and is exiting (closing files, releasing the
+        # lock): give it a moment instead of refusing
+        deadline = time.monotonic() + 60
+        while state == "running" and time.monotonic() < deadline:
+            time.sleep(0.2)
+            state = controller_state(paths)
     if state != "not running":
         raise ConfigError(
             f"run {paths.run_id} already has a controller ({state}); see archlab status"

@@ -194,10 +194,8 @@ class NaderStrategy:
             )
             skeleton = {**skeleton, "width": width, "widths": ()}
         skeleton = {k: list(v) if isinstance(v, tuple) else v for k, v in skeleton.items()}
-        spec_macro = {
-            **self.macro,
-            **{k: skeleton[k] for k in ("width", "widths") if k in skeleton},
-        }
+        spec_macro: dict[str, Any] = dict(self.macro)
+        spec_macro.update({k: skeleton[k] for k in ("width", "widths") if k in skeleton})
         return Candidate(
             arch_kind="block",
             arch=serialize(blocks),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 
 import pytest
 
@@ -47,6 +48,10 @@ def test_failures_are_records_and_accounting_matches_server() -> None:
         assert {(r["temperature"], r["seed"]) for r in srv.requests} == {(0.3, 11)}
         # the client's accounting equals what the server reported in the replies it got;
         # the reply that came after the client's timeout was counted (billed) by the server
+        # once its handler woke up (wait for it: on a busy machine it may still be asleep)
+        deadline = time.monotonic() + 30
+        while "slow" not in srv.state.tokens_by_label and time.monotonic() < deadline:
+            time.sleep(0.05)
         late_in, late_out = srv.state.tokens_by_label["slow"]
         assert late_in > 0
         assert llm.usage.tokens_in == srv.prompt_tokens - late_in
