@@ -9,6 +9,12 @@ and how to stop them.
 
 Every executor instance owns a fresh folder (``<folder>/<kind>-<time>-<random>``): after a
 cluster reset job ids restart at 1 and a reused folder would hand back stale results.
+
+Re-attach: each handle's ``ref`` names its job folder, its position in the task's pack
+(``pos`` of ``n``) and the submission time (``at``). A later executor (the caller restarted)
+gets the handle back with :meth:`BatchExecutor.attach`: a result pickle in that folder is
+read (never rerun), a live job is followed like its own, and a job that is gone without a
+result ends ``LOST`` (the caller submits the call again). Calls of one pack share one task.
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from slurm.executor import Call, Handle, Outcome, OutcomeState
+from slurm.executor import Call, Handle, Outcome, OutcomeState, lost
 from slurm.runner import TaskRunner, sidecar_path
 from slurm.site import SiteParams
 
@@ -104,16 +110,22 @@ def outcome_for_state(state: str, detail: str = "") -> Outcome:
 class Task:
     """One array task / local process: a pack of calls and their handles."""
 
-    calls: list[Call]
+    calls: list[Call | None]  # None: a re-attached call whose function is not known here
     handles: list[Handle]
     retries: list[int]  # per call: how many times it was already resubmitted
     attempts_before: list[int]  # per call: starts in earlier tasks
     job_id: str = ""
     job: Any = None  # backend object (submitit LocalJob)
-    submitted_at: float = 0.0
+    submitted_at: float = 0.0  # time.monotonic() of the submission
     terminal_since: float | None = None
     done: bool = False
     cancelled: bool = False
+    folder: Path | None = None  # the job folder (None: this executor's own)
+    sid: str = ""  # submitit's job id: the prefix of the task's files ("12_3", "4711")
+    attached: str = ""  # re-attached and not yet seen alive: what attach was given (job id)
+    ident: dict[str, Any] = field(default_factory=dict)  # ref of an attached task
+    records: list[dict[str, Any]] | None = None  # what _finish resolved the task with
+    fallback: Outcome | None = None
 
     def __repr__(self) -> str:
         return f"Task(job_id={self.job_id!r}, calls={len(self.calls)}, done={self.done})"
@@ -131,6 +143,8 @@ def _tail(path: Path, lines: int = 30) -> str:
 class _Stats:
     tasks: int = 0
     retries: int = 0
+    attached: int = 0  # handles re-attached (attach calls that found a job or its result)
+    lost: int = 0  # attach calls that found nothing to follow
     first_result_s: float | None = None
     started: float = field(default_factory=time.monotonic)
 
@@ -167,6 +181,7 @@ class BatchExecutor:
         self._tick_s = min(1.0, poll_interval_s)
         self._tasks: list[Task] = []
         self._retry_queue: list[tuple[Call, Handle, int, int]] = []
+        self._attached: dict[tuple[str, str], Task] = {}
         self._stats = _Stats()
 
     # ------------------------------------------------------------------ public API
@@ -210,11 +225,69 @@ class BatchExecutor:
                     h.outcome = Outcome(OutcomeState.CANCELLED, error="cancelled by the caller")
         self._retry_queue = [r for r in self._retry_queue if r[1].outcome is None]
 
+    def attach(
+        self,
+        key: str,
+        job_id: str,
+        ref: dict[str, Any] | None = None,
+        call: Call | None = None,
+    ) -> Handle:
+        """A handle for the call ``key`` an earlier executor submitted as ``job_id``.
+
+        ``ref`` is the earlier ``handle.ref`` (job folder ``dir``, ``pos`` of ``n`` in the
+        pack, submission time ``at``). The handle resolves from the job's result pickle if
+        there is one, follows the job while it is pending/running, and ends ``LOST`` when the
+        job is gone without a result or unknown (the caller then submits again). ``call`` lets
+        the executor retry an infrastructure failure of the attached call itself.
+        """
+        ref = dict(ref or {})
+        h = Handle(key=key, job_id=job_id, ref=ref)
+        folder = Path(str(ref.get("dir", ""))) if ref.get("dir") else None
+        sid = self._sid(job_id)
+        pos, n = int(ref.get("pos", 0)), int(ref.get("n", 1))
+        if not job_id or folder is None or not sid or not 0 <= pos < n:
+            self._stats.lost += 1
+            h.outcome = lost(f"nothing to re-attach: job {job_id!r}, ref {ref}")
+            return h
+        slot = (str(folder), job_id)
+        task = self._attached.get(slot)
+        fresh = task is None
+        if task is None:
+            task = Task(
+                calls=[None] * n,
+                handles=[Handle(key="", job_id=job_id) for _ in range(n)],
+                retries=[0] * n,
+                attempts_before=[0] * n,
+                job_id=job_id,
+                folder=folder,
+                sid=sid,
+                attached=job_id,
+                ident=ref,
+            )
+            for ph in task.handles:
+                ph.backend = task
+            self._attached[slot] = task
+        if len(task.calls) != n or task.handles[pos].key:
+            self._stats.lost += 1
+            h.outcome = lost(f"job {job_id} position {pos} was attached twice or n differs")
+            return h
+        h.backend = task
+        task.handles[pos] = h
+        task.calls[pos] = call
+        self._stats.attached += 1
+        if fresh:
+            self._adopt(task)
+        elif task.done:
+            self._resolve(task, pos)
+        return h
+
     def stats(self) -> dict[str, Any]:
         """Counters for benchmarks and logs."""
         return {
             "tasks": self._stats.tasks,
             "retries": self._stats.retries,
+            "attached": self._stats.attached,
+            "lost": self._stats.lost,
             "first_result_s": self._stats.first_result_s,
         }
 
@@ -228,6 +301,14 @@ class BatchExecutor:
     def _cancel_tasks(self, tasks: list[Task]) -> None:
         raise NotImplementedError
 
+    def _sid(self, job_id: str) -> str:
+        """submitit's id (the prefix of the task's files) for our ``job_id``; "" if invalid."""
+        return job_id
+
+    def _adopt(self, task: Task) -> None:
+        """Start following a re-attached task (its result may already be there)."""
+        raise NotImplementedError
+
     # ------------------------------------------------------------------ shared machinery
     def _pack(
         self,
@@ -239,8 +320,9 @@ class BatchExecutor:
         tasks = []
         for start in range(0, len(calls), self.pack):
             end = start + self.pack
+            pack: list[Call | None] = list(calls[start:end])
             task = Task(
-                calls=calls[start:end],
+                calls=pack,
                 handles=handles[start:end],
                 retries=retries[start:end],
                 attempts_before=attempts[start:end],
@@ -254,16 +336,28 @@ class BatchExecutor:
 
     def _runner(self, task: Task) -> TaskRunner:
         return TaskRunner(
-            [(c.fn, tuple(c.args), dict(c.kwargs)) for c in task.calls],
+            [(c.fn, tuple(c.args), dict(c.kwargs)) for c in task.calls if c is not None],
             time_limit_s=self.site.time_limit_s(),
             signal_delay_s=self.site.signal_delay_s,
         )
 
+    def _folder(self, task: Task) -> Path:
+        return task.folder or self.folder
+
     def _result_path(self, task: Task) -> Path:
-        return self.folder / f"{task.job_id}_0_result.pkl"
+        return self._folder(task) / f"{task.sid or task.job_id}_0_result.pkl"
 
     def _log_path(self, task: Task) -> Path:
-        return self.folder / f"{task.job_id}_0_log.out"
+        return self._folder(task) / f"{task.sid or task.job_id}_0_log.out"
+
+    def _ref(self, task: Task, pos: int, at: float) -> dict[str, Any]:
+        """What ``attach`` needs to find call ``pos`` of ``task`` again."""
+        return {
+            "dir": str(self._folder(task)),
+            "pos": pos,
+            "n": len(task.calls),
+            "at": round(at, 3),
+        }
 
     def _records_from_pickle(self, task: Task) -> list[dict[str, Any]]:
         from submitit.core.utils import pickle_load
@@ -275,7 +369,7 @@ class BatchExecutor:
             return [{"state": "FAILED", "error": err, "attempt": 1}] * len(task.calls)
         if kind == "success" and isinstance(payload, list) and len(payload) == len(task.calls):
             return payload
-        side = sidecar_path(self.folder, task.job_id)
+        side = sidecar_path(self._folder(task), task.sid or task.job_id)
         if side.exists():
             try:
                 records: list[dict[str, Any]] = pickle_load(side)
@@ -289,31 +383,46 @@ class BatchExecutor:
     def _finish(self, task: Task, records: list[dict[str, Any]] | None, fallback: Outcome) -> None:
         """Resolve ``task``: per-call records from the worker, else ``fallback`` for all."""
         task.done = True
+        task.records, task.fallback = records, fallback
         if self._stats.first_result_s is None:
             self._stats.first_result_s = time.monotonic() - self._stats.started
-        for i, (call, h) in enumerate(zip(task.calls, task.handles, strict=True)):
-            if h.outcome is not None:
-                continue
-            if records is not None:
-                rec = records[i]
-                outcome = Outcome(
-                    OutcomeState(rec["state"]),
-                    value=rec.get("value"),
-                    error=rec.get("error", ""),
-                    attempts=task.attempts_before[i] + int(rec.get("attempt", 1)),
+        for i in range(len(task.calls)):
+            self._resolve(task, i)
+
+    def _resolve(self, task: Task, i: int) -> None:
+        h, call = task.handles[i], task.calls[i]
+        if h.outcome is not None or (not h.key and call is None):
+            return  # resolved already, or a pack position nobody re-attached
+        records, fallback = task.records, task.fallback
+        assert fallback is not None
+        if records is not None:
+            rec = records[i]
+            outcome = Outcome(
+                OutcomeState(rec["state"]),
+                value=rec.get("value"),
+                error=rec.get("error", ""),
+                attempts=task.attempts_before[i] + int(rec.get("attempt", 1)),
+            )
+        elif fallback.state is OutcomeState.LOST:
+            outcome = fallback
+        else:
+            outcome = Outcome(
+                fallback.state, error=fallback.error, attempts=task.attempts_before[i] + 1
+            )
+        if task.cancelled:
+            outcome = Outcome(OutcomeState.CANCELLED, error="cancelled by the caller")
+        if self.policy.should_retry(outcome, task.retries[i]):
+            if call is None:  # re-attached without the call: the caller submits it again
+                h.outcome = lost(
+                    f"{outcome.state.value} and the call is not known here:\n{outcome.error}"
                 )
             else:
-                outcome = Outcome(
-                    fallback.state,
-                    error=fallback.error,
-                    attempts=task.attempts_before[i] + 1,
-                )
-            if task.cancelled:
-                outcome = Outcome(OutcomeState.CANCELLED, error="cancelled by the caller")
-            if self.policy.should_retry(outcome, task.retries[i]):
                 self._retry_queue.append((call, h, task.retries[i] + 1, outcome.attempts))
-            else:
-                h.outcome = outcome
+        else:
+            h.outcome = outcome
+        if h.outcome is not None and h.outcome.state is OutcomeState.LOST:
+            self._stats.attached -= 1  # counted as attached, turned out gone
+            self._stats.lost += 1
 
     def _resubmit(self) -> None:
         if not self._retry_queue:
@@ -322,6 +431,10 @@ class BatchExecutor:
         self._stats.retries += len(queue)
         calls, handles, retries, attempts = (list(x) for x in zip(*queue, strict=True))
         self._launch(self._pack(calls, handles, retries, attempts))
+
+    def _forget(self, task: Task) -> None:
+        """An attached task whose job turned out to be gone: its handles end ``LOST``."""
+        self._finish(task, None, lost(f"job {task.job_id} is gone without a result"))
 
 
 def chunks(items: list[Task], size: int) -> Iterator[list[Task]]:

@@ -17,8 +17,10 @@ from dataclasses import dataclass, field
 __all__ = [
     "TERMINAL_STATES",
     "ClusterFacts",
+    "JobInfo",
     "SlurmClient",
     "expand_job_ids",
+    "parse_job_info",
     "parse_states",
     "slurm_env",
 ]
@@ -103,6 +105,43 @@ def parse_states(text: str) -> dict[str, str]:
 
 
 @dataclass(frozen=True)
+class JobInfo:
+    """What one status query says about a job: its state, submission time and name."""
+
+    state: str
+    submit: float | None = None  # unix seconds (Slurm prints local time), None if unknown
+    name: str = ""
+
+
+def _submit_time(text: str) -> float | None:
+    import time
+
+    try:
+        return time.mktime(time.strptime(text.strip(), "%Y-%m-%dT%H:%M:%S"))
+    except ValueError:
+        return None
+
+
+def parse_job_info(text: str) -> dict[str, JobInfo]:
+    """``JobID|State[|Submit|JobName]`` lines (sacct ``-P -n``, squeue ``%i|%T|%V|%j``).
+
+    Like :func:`parse_states` (steps skipped, ``CANCELLED by 0`` -> ``CANCELLED``, the last
+    line of a requeued job wins), with the submission time and job name when present.
+    """
+    out: dict[str, JobInfo] = {}
+    for line in text.splitlines():
+        parts = line.strip().split("|")
+        if len(parts) < 2 or not parts[0] or "." in parts[0]:
+            continue
+        state = parts[1].split()[0].rstrip("+") if parts[1].strip() else "UNKNOWN"
+        submit = _submit_time(parts[2]) if len(parts) > 2 else None
+        name = "|".join(parts[3:]) if len(parts) > 3 else ""
+        for jid in expand_job_ids(parts[0]):
+            out[jid] = JobInfo(state, submit, name)
+    return out
+
+
+@dataclass(frozen=True)
 class ClusterFacts:
     """What ``scontrol show config`` says about limits that shape submission."""
 
@@ -180,6 +219,10 @@ class SlurmClient:
 
         Returns ``{"12_3": "RUNNING", ...}``; jobs the cluster does not know are absent.
         """
+        return {k: v.state for k, v in self.jobs_info(job_ids).items()}
+
+    def jobs_info(self, job_ids: Iterable[str]) -> dict[str, JobInfo]:
+        """Like :meth:`states` (one query), with each job's submission time and name."""
         ids = sorted({j.split("_")[0] for j in job_ids}, key=int)
         if not ids:
             return {}
@@ -187,15 +230,19 @@ class SlurmClient:
         joined = ",".join(ids)
         if self.facts().accounting:
             try:
-                out = self.run(["sacct", "-X", "-n", "-P", "-o", "JobID,State", "-j", joined])
-                return parse_states(out)
+                out = self.run(
+                    ["sacct", "-X", "-n", "-P", "-o", "JobID,State,Submit,JobName", "-j", joined]
+                )
+                return parse_job_info(out)
             except (RuntimeError, OSError, subprocess.TimeoutExpired):
                 self.queries += 1  # fall through to squeue
         try:
-            out = self.run(["squeue", "-h", "-r", "--states=all", "-o", "%i|%T", "-j", joined])
+            out = self.run(
+                ["squeue", "-h", "-r", "--states=all", "-o", "%i|%T|%V|%j", "-j", joined]
+            )
         except (RuntimeError, OSError, subprocess.TimeoutExpired):
             return {}
-        return parse_states(out)
+        return parse_job_info(out)
 
     def cancel(self, job_ids: Iterable[str], *, signal: str = "") -> None:
         ids = sorted(set(job_ids))

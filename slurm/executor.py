@@ -8,6 +8,13 @@ The contract (``tests/contract/test_executor_contract.py`` runs it against every
   ``handle.outcome`` set. With ``timeout_s`` it stops after that many seconds and leaves the
   rest unresolved (``outcome is None``); it never raises because a call failed.
 * ``cancel(handles)``: every unfinished handle ends ``CANCELLED``.
+* ``attach(key, job_id, ref=None, call=None)`` (re-attach after a restart of the caller):
+  a handle for a call submitted by an earlier executor, given the ``job_id`` and
+  ``handle.ref`` it had (``ref`` names the job folder and the call's position in its pack).
+  The handle follows the job if it is still pending or running, or carries its result if it
+  already finished; it is ``LOST`` when the job is gone without a result (or unknown): the
+  caller then submits the call again. ``call`` (optional) lets the executor retry an
+  infrastructure failure itself.
 * An :class:`Outcome` is a value (``DONE``) or a structured failure — ``FAILED`` with the
   traceback, ``TIMEOUT``, ``CANCELLED``, ``PREEMPTED``, ``NODE_FAIL`` — never an exception
   that escapes. ``attempts`` counts every start of the call (requeues and retries).
@@ -28,7 +35,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-__all__ = ["Call", "Executor", "Handle", "InProcessExecutor", "Outcome", "OutcomeState"]
+__all__ = ["Call", "Executor", "Handle", "InProcessExecutor", "Outcome", "OutcomeState", "lost"]
 
 
 class OutcomeState(str, enum.Enum):
@@ -38,6 +45,7 @@ class OutcomeState(str, enum.Enum):
     CANCELLED = "CANCELLED"  # cancelled by the user or the controller
     PREEMPTED = "PREEMPTED"  # preempted and retries exhausted
     NODE_FAIL = "NODE_FAIL"  # the node died and retries exhausted
+    LOST = "LOST"  # attach only: the job is gone without a result (or unknown): submit again
 
 
 @dataclass(frozen=True)
@@ -74,6 +82,9 @@ class Handle:
     job_id: str = ""
     backend: Any = None  # backend-specific (the task it belongs to, ...)
     outcome: Outcome | None = None
+    # what ``attach`` needs besides ``job_id`` (JSON-able: job folder, position in the pack,
+    # submission time); ``{}`` where the backend cannot re-attach
+    ref: dict[str, Any] = field(default_factory=dict)
 
     @property
     def done(self) -> bool:
@@ -124,3 +135,23 @@ class InProcessExecutor:
         for h in handles:
             if h.outcome is None:
                 h.outcome = Outcome(OutcomeState.CANCELLED, error="cancelled before it ran")
+
+    def attach(
+        self,
+        key: str,
+        job_id: str,
+        ref: dict[str, Any] | None = None,
+        call: Call | None = None,
+    ) -> Handle:
+        """Always ``LOST``: the calls ran in a process that is gone (submit them again)."""
+        return Handle(
+            key=key,
+            job_id=job_id,
+            ref=dict(ref or {}),
+            outcome=lost(f"the in-process executor cannot re-attach job {job_id!r}"),
+        )
+
+
+def lost(why: str) -> Outcome:
+    """The outcome of a re-attach that found no job to follow (the caller submits again)."""
+    return Outcome(OutcomeState.LOST, error=why, attempts=0)

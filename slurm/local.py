@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import collections
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -67,30 +68,32 @@ class LocalExecutor(BatchExecutor):
                 continue
             job = self._ex.submit(self._runner(task))
             task.job = job
+            task.sid = str(job.job_id)
             task.job_id = f"local-{job.job_id}"
             task.submitted_at = time.monotonic()
-            for h in task.handles:
+            at = time.time()
+            for pos, h in enumerate(task.handles):
                 h.job_id = task.job_id
+                h.ref = self._ref(task, pos, at)
             self._running.append(task)
 
-    def _result_path(self, task: Task) -> Path:
-        return Path(task.job.paths.result_pickle)
-
     def _log_path(self, task: Task) -> Path:
-        return Path(task.job.paths.stderr)
+        return self._folder(task) / f"{task.sid}_0_log.err"
 
-    def _records_from_pickle(self, task: Task) -> list[dict[str, object]]:
-        from slurm.runner import sidecar_path
+    # ------------------------------------------------------------------ re-attach
+    def _sid(self, job_id: str) -> str:
+        pid = job_id.removeprefix("local-")
+        return pid if job_id.startswith("local-") and pid.isdigit() else ""
 
-        side = sidecar_path(self.folder, task.job.job_id)
-        if side.exists():  # the base class looks it up by our prefixed id
-            from submitit.core.utils import pickle_load
-
-            kind, _ = pickle_load(self._result_path(task))
-            if kind != "success":
-                records: list[dict[str, object]] = pickle_load(side)
-                return records
-        return super()._records_from_pickle(task)
+    def _adopt(self, task: Task) -> None:
+        if self._result_path(task).exists():
+            self._finish(task, self._records_from_pickle(task), outcome_for_state("FAILED"))
+        elif _ours(int(task.sid), self._folder(task)):
+            task.submitted_at = time.monotonic()
+            task.attached = ""  # alive: from now on followed like our own
+            self._running.append(task)
+        else:
+            self._forget(task)
 
     def _poll(self) -> None:
         names = listdir(self.folder)
@@ -98,8 +101,20 @@ class LocalExecutor(BatchExecutor):
             if task.done:
                 self._running.remove(task)
                 continue
-            if self._result_path(task).name in names:
+            listing = listdir(task.folder) if task.folder else names
+            if self._result_path(task).name in listing:
                 self._finish(task, self._records_from_pickle(task), outcome_for_state("FAILED"))
+            elif task.job is None:  # re-attached: not our child, watch its pid
+                if _ours(int(task.sid), self._folder(task)):
+                    continue
+                if self._result_path(task).exists():
+                    self._finish(task, self._records_from_pickle(task), outcome_for_state("FAILED"))
+                elif task.attached:
+                    self._forget(task)
+                else:
+                    log = _tail(self._log_path(task))
+                    why = f"process {task.sid} exited without a result\n{log}"
+                    self._finish(task, None, Outcome(OutcomeState.FAILED, error=why))
             else:
                 process = task.job._process
                 if process is None or process.poll() is None:
@@ -125,5 +140,30 @@ class LocalExecutor(BatchExecutor):
         for task in tasks:
             if task.job is not None:
                 task.job.cancel()
+            elif task.sid and _ours(int(task.sid), self._folder(task)):
+                try:
+                    os.kill(int(task.sid), signal.SIGINT)  # what submitit's cancel sends
+                except OSError:
+                    pass
             if task in self._running:
                 self._running.remove(task)
+
+
+def _ours(pid: int, folder: Path) -> bool:
+    """Whether ``pid`` is alive (not a zombie) and is submitit's local job for ``folder``."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return False  # another user's process: not ours
+    proc = Path(f"/proc/{pid}")
+    if not proc.is_dir():
+        return True  # no /proc (macOS): trust the pid
+    try:
+        if (proc / "stat").read_text().rsplit(")", 1)[-1].split()[0] in ("Z", "X"):
+            return False
+        cmdline = (proc / "cmdline").read_bytes()
+    except OSError:
+        return False
+    return str(folder).encode() in cmdline

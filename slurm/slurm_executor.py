@@ -7,21 +7,32 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 from submitit.core.utils import DelayedSubmission, JobPaths
 
 from slurm.backend import Backoff, BatchExecutor, Task, chunks, listdir, outcome_for_state
-from slurm.cluster import TERMINAL_STATES, SlurmClient
+from slurm.cluster import TERMINAL_STATES, JobInfo, SlurmClient
+from slurm.executor import lost
 from slurm.runner import sidecar_path
 from slurm.sbatch import render_task_script
 from slurm.site import SiteParams
 
 __all__ = ["SlurmExecutor"]
+
+_JOB_ID = re.compile(r"^\d+(_\d+)?$")
+# A re-attached job id whose Slurm submission time is this much older than the one we
+# recorded is another (earlier) job with the same id: ids restart after a cluster reset.
+# (Slurm moves a requeued job's submission time forward, never back.)
+_SUBMIT_SLACK_S = 600.0
+# Terminal states that running the call again would reproduce: kept as the outcome.
+_FINAL_WITHOUT_RESULT = frozenset({"TIMEOUT", "DEADLINE", "OUT_OF_MEMORY"})
 
 
 class SlurmExecutor(BatchExecutor):
@@ -40,6 +51,12 @@ class SlurmExecutor(BatchExecutor):
       without one is classified from its Slurm state (TIMEOUT, CANCELLED, NODE_FAIL,
       PREEMPTED, OUT_OF_MEMORY -> FAILED); infrastructure failures are resubmitted up to
       ``max_retries`` times.
+    * **Re-attach** (:meth:`attach`, a restarted controller): the job's result pickle in its
+      recorded folder is read without asking the cluster; otherwise the next status query
+      (one for all attached jobs) decides: pending/running -> followed; ended without a
+      result, unknown, or a job id that now belongs to another job (other name, or submitted
+      before ours: a cluster reset reuses ids) -> ``LOST``. A ``TIMEOUT``/``OUT_OF_MEMORY``
+      end is kept as the call's outcome (running it again would end the same way).
     """
 
     name = "slurm"
@@ -109,47 +126,91 @@ class SlurmExecutor(BatchExecutor):
                 p.unlink(missing_ok=True)
             raise
         script_path.rename(self.folder / f"{array_id}_submission.sh")
-        now = time.monotonic()
+        now, at = time.monotonic(), time.time()
         for i, (task, path) in enumerate(zip(tasks, staged, strict=True)):
-            task.job_id = f"{array_id}_{i}"
+            task.job_id = task.sid = f"{array_id}_{i}"
             task.submitted_at = now
-            for h in task.handles:
+            for pos, h in enumerate(task.handles):
                 h.job_id = task.job_id
+                h.ref = self._ref(task, pos, at)
             paths = JobPaths(self.folder, job_id=task.job_id)
             # a reused job id (cluster reset) must not hand back an old result
             paths.result_pickle.unlink(missing_ok=True)
             sidecar_path(self.folder, task.job_id).unlink(missing_ok=True)
             path.rename(paths.submitted_pickle)
 
+    def _ref(self, task: Task, pos: int, at: float) -> dict[str, Any]:
+        return {**super()._ref(task, pos, at), "name": self.job_name}
+
+    # ------------------------------------------------------------------ re-attach
+    def _sid(self, job_id: str) -> str:
+        return job_id if _JOB_ID.match(job_id) else ""
+
+    def _adopt(self, task: Task) -> None:
+        if self._result_path(task).exists():
+            self._finish(task, self._records_from_pickle(task), outcome_for_state("FAILED"))
+            return
+        at = float(task.ident.get("at") or time.time())
+        task.submitted_at = time.monotonic() - max(0.0, time.time() - at)
+        self._tasks.append(task)
+        self._next_query = time.monotonic()  # the next poll asks the cluster about it
+
+    def _stranger(self, task: Task, info: JobInfo) -> str:
+        """Why the job the cluster reports under ``task.job_id`` is not ours ("" if it is)."""
+        name = str(task.ident.get("name") or "")
+        if name and info.name and info.name != name:
+            return f"job {task.job_id} is now {info.name!r}, not {name!r}"
+        at = task.ident.get("at")
+        if at and info.submit is not None and info.submit < float(at) - _SUBMIT_SLACK_S:
+            return f"job {task.job_id} was submitted before ours (job id reused)"
+        return ""
+
     # ------------------------------------------------------------------ polling
+    def _listing(self, tasks: list[Task]) -> dict[Path, set[str]]:
+        """One directory listing per job folder (this executor's, and re-attached ones)."""
+        return {f: listdir(f) for f in {t.folder or self.folder for t in tasks}}
+
     def _poll(self) -> None:
         active = [t for t in self._tasks if not t.done]
         if active:
-            names = listdir(self.folder)
+            names = self._listing(active)
             for t in active:
-                if f"{t.job_id}_0_result.pkl" in names:
+                if f"{t.job_id}_0_result.pkl" in names[t.folder or self.folder]:
                     self._finish(t, self._records_from_pickle(t), outcome_for_state("FAILED"))
             active = [t for t in active if not t.done]
         now = time.monotonic()
         if active and now >= self._next_query:
-            states = self.client.states(t.job_id for t in active)
-            seen = {t.job_id: states.get(t.job_id, "") for t in active}
-            changed = any(self._last_states.get(k) != v for k, v in seen.items())
-            self._last_states.update(seen)
+            infos = self.client.jobs_info(t.job_id for t in active)
+            seen = {t.job_id: infos.get(t.job_id) for t in active}
+            states = {k: (v.state if v else "") for k, v in seen.items()}
+            changed = any(self._last_states.get(k) != v for k, v in states.items())
+            self._last_states.update(states)
             self._next_query = now + self._backoff.next(changed)
-            names = listdir(self.folder)  # results written just before the job ended
+            names = self._listing(active)  # results written just before the job ended
             for t in active:
-                self._judge(t, seen[t.job_id], names, now)
+                self._judge(t, seen[t.job_id], names[t.folder or self.folder], now)
         self._resubmit()
 
-    def _judge(self, task: Task, state: str, names: set[str], now: float) -> None:
+    def _judge(self, task: Task, info: JobInfo | None, names: set[str], now: float) -> None:
         if f"{task.job_id}_0_result.pkl" in names:
             self._finish(task, self._records_from_pickle(task), outcome_for_state("FAILED"))
             return
+        state = info.state if info else ""
+        if task.attached and info is not None:
+            why = self._stranger(task, info)
+            if why:
+                self._finish(task, None, lost(why))
+                return
+            if state not in TERMINAL_STATES:
+                task.attached = ""  # seen alive: from now on followed like our own
         if not state:
             # not (yet) known to sacct/squeue: accounting lags a little behind submission
             if now - task.submitted_at > max(300.0, 10 * self.poll_interval_s):
-                self._finish(task, None, outcome_for_state("UNKNOWN", "the cluster lost the job"))
+                if task.attached:
+                    self._forget(task)
+                else:
+                    why = "the cluster lost the job"
+                    self._finish(task, None, outcome_for_state("UNKNOWN", why))
             return
         if state not in TERMINAL_STATES:
             task.terminal_since = None
@@ -160,6 +221,9 @@ class SlurmExecutor(BatchExecutor):
                 task.terminal_since = now
             if now - task.terminal_since < self.result_grace_s:
                 return
+        if task.attached and state not in _FINAL_WITHOUT_RESULT:
+            self._finish(task, None, lost(f"job {task.job_id} ended {state} without a result"))
+            return
         self._finish(task, None, outcome_for_state(state, self._tail(task)))
 
     def _tail(self, task: Task) -> str:

@@ -17,6 +17,7 @@ __all__ = [
     "add",
     "boom",
     "cluster_skip_reason",
+    "counted_sleep",
     "env_value",
     "nested_submit",
     "noop",
@@ -39,6 +40,14 @@ def boom(message: str = "boom") -> None:
 
 
 def sleep_for(seconds: float, value: Any = None) -> Any:
+    time.sleep(seconds)
+    return value
+
+
+def counted_sleep(counter: str, seconds: float, value: Any = None) -> Any:
+    """Appends one line to the file ``counter`` (a start), sleeps, returns ``value``."""
+    with open(counter, "a") as f:
+        f.write(f"{value} {os.getpid()}\n")
     time.sleep(seconds)
     return value
 

@@ -10,8 +10,12 @@ A fresh start and a resume are the same code path (:meth:`Controller.run`):
 2. **Reconcile.** Each candidate not yet told is finished where it stands: a result in the
    journal is told; a result only in the store is *recognised* (journaled, told — never
    trained again); a submitted candidate is re-attached through ``executor.attach(key,
-   job_id)`` when the executor can and the job is still known, else re-submitted; a
-   candidate asked but never submitted is submitted (the same candidate, from the journal).
+   job_id, ref, call)`` (the job id and ref of its last ``submit`` event): the executor
+   follows a job that is still pending/running or reads the result of one that finished;
+   a job that is gone without a result comes back ``LOST`` — at once or at the first status
+   query — and the candidate is re-submitted. A candidate asked but never submitted is
+   submitted (the same candidate, from the journal). ``attach`` and ``resubmit`` events
+   record which.
 3. **Loop.** Keep up to ``max_in_flight`` candidates running; as each result arrives:
    ``store.append`` -> journal ``result`` -> ``strategy.tell`` -> journal ``tell``;
    periodic snapshots. Strategies with ``batch_synchronous = True`` get barrier semantics
@@ -23,7 +27,9 @@ A fresh start and a resume are the same code path (:meth:`Controller.run`):
    tasks keep running and are re-attached by the next start).
 
 Durability: the ``submit`` event is fsynced before the loop goes on (it names the jobs
-that must be re-attached); other events are written without fsync (a process crash keeps
+that must be re-attached; a job change afterwards — a queued local task started, an
+executor retry — is journaled as an unsynced ``submit`` with ``update: true``); other
+events are written without fsync (a process crash keeps
 them; a lost ``result``/``tell`` after a power loss is re-derived from the store).
 """
 
@@ -44,7 +50,14 @@ from nas.controller.faults import fault_point
 from nas.controller.journal import Journal
 from nas.controller.snapshot import load_latest, write_snapshot
 from nas.controller.state import ASKED, DECIDED, STORED, SUBMITTED, TOLD, RunState, summary_of
-from nas.records import Candidate, RecordError, TrialRecord, TrialState
+from nas.records import (
+    Candidate,
+    RecordError,
+    TrialRecord,
+    TrialState,
+    canonical_json,
+    content_hash,
+)
 from slurm.executor import Call, Executor, Handle, OutcomeState
 
 __all__ = ["CANCEL_FILE", "Controller", "RunSummary", "record_from_outcome"]
@@ -161,6 +174,7 @@ class Controller:
         self._cand_cache: dict[str, Candidate] = {}
         self._wait_s = 0.0
         self._eval_s = 0.0
+        self._journaled_job: dict[str, str] = {}  # candidate -> job id the journal has
         self.replay_mismatch = 0  # ask events whose replay returned other candidates
 
     # ------------------------------------------------------------------ public
@@ -186,6 +200,7 @@ class Controller:
             )
             self._reconcile()
             reason = self._loop()
+            self._store_strategy_events(final=True)
             self._journal.sync()
             self._emit("stop", reason=reason)
             self._snapshot()
@@ -241,6 +256,8 @@ class Controller:
 
     def _reconcile(self) -> None:
         to_store: dict[int, list[str]] = {}
+        attached: list[str] = []
+        resubmit: dict[str, str] = {}
         for cid, e in self.state.cands.items():
             if e.phase in (DECIDED, TOLD):
                 continue
@@ -249,32 +266,56 @@ class Controller:
             elif cid in self.records:
                 self._journal_result(cid, self.records[cid], recognised=True)
                 self.to_tell.append(cid)
-            elif e.phase == SUBMITTED and self._attach(cid, e.jobs[-1]):
-                continue
+            elif e.phase == SUBMITTED:
+                why = self._attach(
+                    cid, e.jobs[-1], e.refs[-1] if len(e.refs) == len(e.jobs) else {}
+                )
+                if why:
+                    resubmit[cid] = why
+                    self.to_submit.append(self._cand(cid))
+                else:
+                    attached.append(cid)
             else:
                 if e.phase == ASKED:
                     to_store.setdefault(int(e.row.get("ask_seq", -1)), []).append(cid)
+                resubmit[cid] = "never submitted (no submit event)"
                 self.to_submit.append(self._cand(cid))
         for ask_seq in to_store:  # the ask's candidates file may be missing: rewrite it (same key)
             rows = [e.row for e in self.state.cands.values() if e.row.get("ask_seq") == ask_seq]
             self._store_candidates(rows, ask_seq)
-        if self.to_submit:
-            log.info("re-submitting %d candidate(s) not running anymore", len(self.to_submit))
+        if attached:
+            jobs = [self.in_flight[cid][1].job_id for cid in attached]
+            self._emit("attach", sync=False, ids=attached, jobs=jobs)
+            log.info("re-attached %d candidate(s) to their jobs", len(attached))
+        if resubmit:
+            self._emit("resubmit", sync=False, ids=list(resubmit), why=list(resubmit.values()))
+            log.info("re-submitting %d candidate(s) not running anymore", len(resubmit))
         self._flush_tells()
 
-    def _attach(self, cid: str, job_id: str) -> bool:
+    def _attach(self, cid: str, job_id: str, ref: dict[str, Any]) -> str:
+        """Re-attach ``cid`` to its job; "" when attached, else why it must be re-submitted."""
         attach = getattr(self.executor, "attach", None)
         if attach is None:
-            return False
+            return f"the {getattr(self.executor, 'name', '?')} executor cannot re-attach"
+        ref = dict(ref)
+        if ref.get("dir") and not os.path.isabs(str(ref["dir"])):
+            ref["dir"] = str(self.run_dir / str(ref["dir"]))
+        cand = self._cand(cid)
         try:
-            h = attach(cid, job_id)
+            try:
+                h = attach(cid, job_id, ref=ref, call=Call(self.evaluate, (cand,), key=cid))
+            except TypeError:  # an executor with the plain attach(key, job_id)
+                h = attach(cid, job_id)
         except Exception:
             log.warning("could not re-attach %s (job %s):\n%s", cid, job_id, traceback.format_exc())
-            return False
+            return "attach raised"
         if h is None:
-            return False
-        self.in_flight[cid] = (self._cand(cid), h)
-        return True
+            return "the executor does not know the job"
+        if h.outcome is not None and h.outcome.state is OutcomeState.LOST:
+            return f"lost: {h.outcome.error}"[:500]
+        self.in_flight[cid] = (cand, h)
+        self._journaled_job[cid] = h.job_id
+        return ""
 
     # ------------------------------------------------------------------ loop
     def _loop(self) -> str:
@@ -395,9 +436,44 @@ class Controller:
         self._eval_s += time.perf_counter() - t  # in-process executors evaluate here
         self._submit_failures = 0
         fault_point("submitted")
-        self._emit("submit", ids=[c.id for c in cands], jobs=[h.job_id for h in handles])
+        refs = [self._portable(h.ref) for h in handles]
+        extra: dict[str, Any] = {"refs": refs} if any(refs) else {}
+        self._emit("submit", ids=[c.id for c in cands], jobs=[h.job_id for h in handles], **extra)
         for c, h in zip(cands, handles, strict=True):
             self.in_flight[c.id] = (c, h)
+            self._journaled_job[c.id] = h.job_id
+
+    def _portable(self, ref: dict[str, Any]) -> dict[str, Any]:
+        """``ref`` with its job folder relative to the run directory when inside it."""
+        d = ref.get("dir")
+        if not d:
+            return dict(ref)
+        try:
+            rel = Path(str(d)).relative_to(self.run_dir.absolute())
+        except ValueError:
+            return dict(ref)
+        return {**ref, "dir": str(rel)}
+
+    def _journal_job_changes(self) -> None:
+        """Journal in-flight candidates whose executor job changed since their submit event."""
+        moved = [
+            (cid, h)
+            for cid, (_, h) in self.in_flight.items()
+            if h.job_id and h.outcome is None and self._journaled_job.get(cid) != h.job_id
+        ]
+        if not moved:
+            return
+        refs = [self._portable(h.ref) for _, h in moved]
+        self._emit(
+            "submit",
+            sync=False,
+            update=True,
+            ids=[cid for cid, _ in moved],
+            jobs=[h.job_id for _, h in moved],
+            refs=refs,
+        )
+        for cid, h in moved:
+            self._journaled_job[cid] = h.job_id
 
     def _wait_some(self) -> None:
         handles = [h for _, h in self.in_flight.values() if h.outcome is None]
@@ -415,10 +491,20 @@ class Controller:
             done += [
                 h for _, h in self.in_flight.values() if h.outcome is not None and id(h) not in seen
             ]
+        self._journal_job_changes()  # tasks the executor started while we waited
+        lost: dict[str, str] = {}
         for h in done:
-            if h.key in self.in_flight:
-                cand, _ = self.in_flight.pop(h.key)
+            if h.key not in self.in_flight:
+                continue
+            cand, _ = self.in_flight.pop(h.key)
+            assert h.outcome is not None
+            if h.outcome.state is OutcomeState.LOST:  # a re-attached job turned out gone
+                lost[cand.id] = f"lost: {h.outcome.error}"[:500]
+                self.to_submit.append(cand)
+            else:
                 self._finish(cand, record_from_outcome(h, cand))
+        if lost:
+            self._emit("resubmit", sync=False, ids=list(lost), why=list(lost.values()))
 
     def _finish(self, cand: Candidate, rec: TrialRecord) -> None:
         cid = cand.id
@@ -510,6 +596,29 @@ class Controller:
             self.strategy.tell(pairs)
         except Exception:  # a strategy bug must not kill a run of 500 trainings
             log.warning("strategy.tell failed (results stay stored):\n%s", traceback.format_exc())
+        self._store_strategy_events()
+
+    def _store_strategy_events(self, final: bool = False) -> None:
+        """Append the strategy's ``pop_events()`` (optional protocol part) to ``events``; the
+        key is a content hash, so a replay that re-creates the same events rewrites the file."""
+        pop = getattr(self.strategy, "pop_events", None)
+        if pop is None:
+            return
+        try:
+            events = list(pop(final=True) if final else pop())
+            if not events:
+                return
+            body = canonical_json([[k, p] for k, p in events])
+            h = content_hash(body, length=20)
+            now = time.time()
+            rows = [
+                {"event_id": f"ev-{h}-{i}", "kind": str(k), "payload": canonical_json(p),
+                 "created_at": now}
+                for i, (k, p) in enumerate(events)
+            ]  # fmt: skip
+            self._append("events", rows, key=f"strategy-events-{h}")
+        except Exception:  # events feed the report; they must not kill the run
+            log.warning("storing strategy events failed:\n%s", traceback.format_exc())
 
     def _store_candidates(self, rows: list[dict[str, Any]], ask_seq: int) -> None:
         clean = [{k: v for k, v in r.items() if k != "ask_seq"} for r in rows]

@@ -5,6 +5,8 @@ The contract is in ``slurm/executor.py``'s docstring.
 
 from __future__ import annotations
 
+import gc
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,8 +37,12 @@ SITE = SiteParams(time="5", cpus_per_task=1, mem="100M", signal_delay_s=30)
     ]
 )
 def executor(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Executor]:
-    options = {"result_grace_s": 2.0} if request.param != "inprocess" else {}
-    yield make_executor(request.param, tmp_path / "jobs", SITE, poll_interval_s=1.0, **options)
+    yield _make(request.param, tmp_path)
+
+
+def _make(kind: str, tmp_path: Path, **kw: object) -> Executor:
+    options = {"result_grace_s": 2.0} if kind != "inprocess" else {}
+    return make_executor(kind, tmp_path / "jobs", SITE, poll_interval_s=1.0, **options, **kw)  # type: ignore[arg-type]
 
 
 def _drain(ex: Executor, handles: list, timeout_s: float = 120) -> dict:  # type: ignore[type-arg]
@@ -90,3 +96,55 @@ def test_timeout_s_returns_without_raising(executor: Executor) -> None:
     assert time.monotonic() - t0 < 10
     executor.cancel(handles)
     assert handles[0].outcome is not None
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def test_attach_after_restart_follows_running_and_finished_jobs(
+    executor: Executor, tmp_path: Path
+) -> None:
+    """Submit, drop the executor, re-attach from a new one by the recorded job id and ref
+    (a JSON round trip, as in the journal): the results come back, nothing starts twice."""
+    if executor.name == "inprocess":  # nothing outlives it: attach says LOST -> submit again
+        h = executor.attach("k", "inprocess-0", {}, None)  # type: ignore[attr-defined]
+        assert h.outcome is not None and h.outcome.state is OutcomeState.LOST
+        return
+    kind = executor.name
+    ex = _make(kind, tmp_path, pack=2)
+    counter = tmp_path / "starts"
+    handles = ex.submit(
+        [Call(T.counted_sleep, (str(counter), 3.0, i), key=f"k{i}") for i in range(3)]
+    )  # two tasks: [k0, k1] and [k2]
+    deadline = time.monotonic() + 60
+    while len(_lines(counter)) < 2:  # both tasks started (job ids are known)
+        assert time.monotonic() < deadline, "tasks did not start"
+        time.sleep(0.1)
+    recorded = json.loads(json.dumps([(h.key, h.job_id, h.ref) for h in handles]))
+    assert [r["pos"] for _, _, r in recorded] == [0, 1, 0]
+    del ex, handles
+    gc.collect()
+
+    ex2 = _make(kind, tmp_path)
+    attached = [ex2.attach(k, j, r) for k, j, r in recorded]  # type: ignore[attr-defined]
+    assert all(h.outcome is None or h.outcome.ok for h in attached)
+    got = _drain(ex2, attached, timeout_s=120)
+    assert {k: o.value for k, o in got.items()} == {"k0": 0, "k1": 1, "k2": 2}
+    assert len(_lines(counter)) == 3, _lines(counter)  # one start per call, none after attach
+
+    ex3 = _make(kind, tmp_path)  # finished jobs: read from their result pickles
+    again = [ex3.attach(k, j, r) for k, j, r in reversed(recorded)]  # type: ignore[attr-defined]
+    got = _drain(ex3, again, timeout_s=30)
+    assert {k: o.value for k, o in got.items()} == {"k0": 0, "k1": 1, "k2": 2}
+    assert len(_lines(counter)) == 3
+
+
+def test_attach_to_an_unknown_job_is_lost(executor: Executor, tmp_path: Path) -> None:
+    folder = tmp_path / "jobs" / "gone"
+    folder.mkdir(parents=True)
+    job = {"inprocess": "inprocess-7", "local": "local-999999999", "slurm": "999999_0"}
+    ref = {"dir": str(folder), "pos": 0, "n": 1, "at": time.time() - 3600}
+    h = executor.attach("k", job[executor.name], ref)  # type: ignore[attr-defined]
+    got = _drain(executor, [h], timeout_s=60)
+    assert got["k"].state is OutcomeState.LOST and got["k"].error

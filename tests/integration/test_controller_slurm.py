@@ -1,5 +1,6 @@
 """On the real Slurm cluster: launch -> controller job -> array tasks -> results; the
-controller job gets USR2, requeues itself, and the run completes; cancel leaves no job."""
+controller job gets USR2, requeues itself, re-attaches to its array tasks (still running:
+none starts twice), and the run completes; cancel leaves no job."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from nas.controller import read_events
+from nas.controller.testing import read_events_log
 from slurm import testing as T
 from slurm.cluster import SlurmClient
 from store.result_store import LocalResultStore
@@ -69,18 +71,32 @@ def _events(run_dir: Path) -> list[dict]:
 
 
 def test_launch_usr2_requeue_completes(tmp_path):
-    run_dir, job = _launch(tmp_path, "usr2", 8, 1.0)
-    _wait(lambda: sum(e["ev"] == "result" for e in _events(run_dir)) >= 2, 180, "2 results")
+    n, seconds = 4, 24.0  # the tasks outlive the controller's requeue (~12 s)
+    run_dir, job = _launch(tmp_path, "usr2", n, seconds)
+    work = tmp_path / "work-usr2"
+    _wait(lambda: sum(k == "start" for k, _ in read_events_log(work)) >= 4, 120, "4 task starts")
     SlurmClient().cancel([f"{job}_0"], signal="USR2")
     _wait(lambda: any(e["ev"] == "stop" and e["reason"] == "done" for e in _events(run_dir)),
           400, "the requeued controller to finish")  # fmt: skip
     evs = _events(run_dir)
     stops = [e["reason"] for e in evs if e["ev"] == "stop"]
     assert stops[0].startswith("interrupted:SIGUSR2") and stops[-1] == "done", stops
-    assert sum(e["ev"] == "start" for e in evs) >= 2
+    starts = [e for e in evs if e["ev"] == "start"]
+    assert len(starts) >= 2
     trials = LocalResultStore(run_dir / "tables").read("trials", run_dir.name).to_pylist()
     per = Counter(r["candidate_id"] for r in trials)
-    assert len(per) == 8 and set(per.values()) == {1}
+    assert len(per) == n and set(per.values()) == {1}
+    # the array tasks were re-attached, not re-run: one evaluator start per candidate, no
+    # second call, and the re-attached ones finished after the restart (they were running)
+    attached = [cid for e in evs if e["ev"] == "attach" for cid in e["ids"]]
+    assert len(attached) == 4, attached
+    assert not [e for e in evs if e["ev"] == "resubmit"]
+    calls = Counter(k for k, _ in read_events_log(work))
+    assert calls["start"] == n and calls["done"] == n, calls
+    assert not calls["cached"] and not calls["wait"], calls
+    finished = {r["candidate_id"]: r["finished_at"] for r in trials}
+    restart_t = float(starts[1]["t"])
+    assert all(finished[c] > restart_t for c in attached), "attached tasks were not running"
 
 
 def test_cancel_leaves_no_job_in_squeue(tmp_path):

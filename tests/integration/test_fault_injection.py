@@ -2,6 +2,11 @@
 submit, after submit, store append, tell, snapshot, a torn journal line) and resumed each
 time. At the end: exactly 60 distinct candidates, one trial record each, none trained twice.
 
+A restarted controller re-attaches to the local task processes its predecessor started (they
+outlive it) or reads their result pickles; it re-submits only candidates whose task really
+died or never started (``resubmit`` events), so a second evaluator call (``cached``/``wait``)
+happens only for those.
+
 "Trained twice" is measured by :class:`nas.controller.testing.CountingEvaluator`'s
 ``events.log``: a ``done`` line is written when a training finished, so two ``done`` lines for
 one candidate mean it was trained to completion twice. A re-submitted candidate whose first
@@ -17,6 +22,7 @@ import signal
 import subprocess
 import sys
 from collections import Counter
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -98,7 +104,33 @@ def test_sigkill_at_ten_points_then_resume_trains_each_candidate_once(tmp_path):
     starts_ctl = sum(1 for e in events if e["ev"] == "start")
     assert starts_ctl == runs
     assert events[-1]["ev"] == "stop" and events[-1]["reason"] == "done"
+
+    # re-attach: restarts followed their predecessors' tasks ...
+    attached = [cid for e in events if e["ev"] == "attach" for cid in e["ids"]]
+    assert attached, "no restart re-attached a task"
+    # ... and re-submitted only candidates whose task really died or never started
+    resubmitted: dict[str, list[str]] = {}
+    last_ref: dict[str, tuple[str, dict]] = {}
+    for e in events:
+        if e["ev"] == "submit":
+            refs = e.get("refs") or [{}] * len(e["ids"])
+            for cid, job, ref in zip(e["ids"], e["jobs"], refs, strict=True):
+                last_ref[cid] = (job, ref)
+        elif e["ev"] == "resubmit":
+            for cid, why in zip(e["ids"], e["why"], strict=True):
+                resubmitted.setdefault(cid, []).append(why)
+                job, ref = last_ref.get(cid, ("", {}))
+                if why.startswith("lost") and job.startswith("local-"):
+                    result = paths.run_dir / ref["dir"] / f"{job[6:]}_0_result.pkl"
+                    assert not result.exists(), f"{cid}: {job} finished but was re-submitted"
+                else:
+                    assert not job or why.startswith("never submitted"), (cid, job, why)
+    again = {c for kind, c in log if kind in ("cached", "wait")}
+    assert again <= set(resubmitted), f"called again without a resubmit: {again - set(resubmitted)}"
     print(
         f"\nfault injection: {kills} kills, {starts_ctl} controller starts, "
-        f"{sum(starts.values())} training starts for {N} candidates, {cached} cached re-submissions"
+        f"{sum(starts.values())} training starts for {N} candidates, {cached} cached "
+        f"re-submissions; {len(attached)} re-attached, {sum(map(len, resubmitted.values()))} "
+        f"re-submitted ({Counter(w.split(':')[0] for ws in resubmitted.values() for w in ws)})"
     )
+    assert Path(paths.run_dir / "jobs").is_dir()

@@ -12,7 +12,7 @@ from nas.controller import CANCEL_FILE, Budget, Controller, read_events
 from nas.controller.testing import CountingEvaluator, read_events_log
 from nas.records import Candidate, TrialRecord, TrialState
 from nas.strategies import RandomSearch
-from slurm.executor import InProcessExecutor
+from slurm.executor import Handle, InProcessExecutor, Outcome, OutcomeState
 from store.result_store import LocalResultStore
 
 pytestmark = pytest.mark.unit
@@ -134,3 +134,71 @@ def test_budget_limits_other_than_candidates():
     assert b.exhausted_by(wall_s=1e9, gpu_s=0, llm_usd=1e9) == ""
     with pytest.raises(ValueError):
         Budget(0)
+
+
+class _Deferred:
+    """A fake cluster: calls run only when ``as_completed`` asks; ``jobs`` (shared between
+    executor instances) outlives the controller, ``gone`` are jobs that died meanwhile."""
+
+    name = "deferred"
+
+    def __init__(self, jobs, gone=()):
+        self.jobs, self.gone = jobs, set(gone)
+
+    def submit(self, calls):
+        handles = []
+        for c in calls:
+            job = f"d{len(self.jobs)}"
+            self.jobs[job] = c
+            handles.append(Handle(key=c.key, job_id=job, ref={"dir": "jobs/x", "pos": 0, "n": 1}))
+        return handles
+
+    def as_completed(self, handles, timeout_s=None):
+        for h in handles:
+            if h.outcome is None:
+                c = self.jobs[h.job_id]
+                h.outcome = Outcome(OutcomeState.DONE, value=c.fn(*c.args))
+            yield h
+
+    def cancel(self, handles):
+        pass
+
+    def attach(self, key, job_id, ref=None, call=None):
+        assert ref == {"dir": str(self.run_dir / "jobs/x"), "pos": 0, "n": 1}
+        h = Handle(key=key, job_id=job_id, ref=ref)
+        if job_id not in self.jobs or job_id in self.gone:
+            h.outcome = Outcome(OutcomeState.LOST, error="gone")
+        return h
+
+
+def test_restart_reattaches_live_jobs_and_resubmits_lost_ones(tmp_path):
+    jobs: dict = {}
+    ex = _Deferred(jobs)
+    ex.run_dir = tmp_path / "run"
+    c = _ctl(tmp_path, 6, max_in_flight=3)
+    c.executor = ex
+    c.on_result = lambda cand, rec: c.request_stop("test")
+    s = c.run()
+    assert s.reason == "interrupted:test" and len(s.state.with_result()) == 1
+    in_flight = [cid for cid, e in s.state.cands.items() if e.result is None]
+    assert len(in_flight) == 2
+    dead = s.state.cands[in_flight[0]].jobs[-1]
+
+    ex2 = _Deferred(jobs, gone={dead})
+    ex2.run_dir = tmp_path / "run"
+    c2 = _ctl(tmp_path, 6, max_in_flight=3)
+    c2.executor = ex2
+    s2 = c2.run()
+    assert s2.reason == "done" and len(s2.state.with_result()) == 6
+    evs = read_events(tmp_path / "run" / "journal.jsonl")
+    (att,) = [e for e in evs if e["ev"] == "attach"]
+    (res,) = [e for e in evs if e["ev"] == "resubmit"]
+    assert att["ids"] == in_flight[1:] and res["ids"] == in_flight[:1]
+    assert res["why"][0].startswith("lost: gone")
+    assert (s2.state.attached, s2.state.resubmitted) == (1, 1)
+    # the resubmitted candidate got a new job; the attached one kept its job: each ran once
+    assert len(s2.state.cands[in_flight[0]].jobs) == 2
+    assert s2.state.cands[in_flight[1]].jobs == [s.state.cands[in_flight[1]].jobs[-1]]
+    assert Counter(k for k, _ in read_events_log(tmp_path / "work"))["start"] == 6
+    sub = next(e for e in evs if e["ev"] == "submit")
+    assert sub["refs"][0]["dir"] == "jobs/x"  # relative to the run directory as given

@@ -78,3 +78,24 @@ def test_unpicklable_strategy_snapshot_has_state_only(tmp_path):
     write_snapshot(tmp_path, 0, fold([]).to_json(), lambda: None)
     snap = load_latest(tmp_path)
     assert snap is not None and snap.strategy is None
+
+
+def test_fold_keeps_job_refs_and_counts_attach_and_resubmit():
+    row = {"candidate_id": "a"}
+    evs = [
+        {"seq": 0, "t": 1.0, "ev": "ask", "n": 2, "ids": ["a", "b"], "cands": {"a": row, "b": row}},
+        {"seq": 1, "t": 1.0, "ev": "submit", "ids": ["a"], "jobs": ["j1"]},  # before refs
+        {"seq": 2, "t": 1.0, "ev": "submit", "ids": ["a", "b"], "jobs": ["j2", ""],
+         "refs": [{"dir": "jobs/x", "pos": 0, "n": 1}, {}]},
+        {"seq": 3, "t": 1.0, "ev": "submit", "update": True, "ids": ["b"], "jobs": ["j3"],
+         "refs": [{"dir": "jobs/x", "pos": 1, "n": 2}]},
+        {"seq": 4, "t": 1.0, "ev": "attach", "ids": ["a"], "jobs": ["j2"]},
+        {"seq": 5, "t": 1.0, "ev": "resubmit", "ids": ["b"], "why": ["lost: gone"]},
+    ]  # fmt: skip
+    s = fold(evs)
+    assert s.cands["a"].jobs == ["j1", "j2"] and s.cands["a"].refs[-1]["dir"] == "jobs/x"
+    assert len(s.cands["a"].refs) == 2 and s.cands["a"].refs[0] == {}
+    assert s.cands["b"].jobs == ["", "j3"] and s.cands["b"].refs[-1]["pos"] == 1
+    assert s.cands["b"].phase == "submitted"
+    assert (s.attached, s.resubmitted) == (1, 1)
+    assert type(s).from_json(s.to_json()).cands["b"].refs == s.cands["b"].refs

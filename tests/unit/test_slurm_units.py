@@ -235,3 +235,65 @@ def test_controller_script_from_profile() -> None:
     assert "#SBATCH --time=12:00:00" in text
     assert "#SBATCH --output=/runs/demo-1/logs/%A_%a.out" in text
     assert text.rstrip().endswith("exec archlab controller /runs/demo-1")
+
+
+def _fake_slurm(tmp_path: Path, sacct_line: str):  # type: ignore[no-untyped-def]
+    from slurm.slurm_executor import SlurmExecutor
+
+    def runner(argv: list[str]) -> str:
+        if argv[0] == "scontrol":
+            return "MaxArraySize = 1001\nAccountingStorageType = accounting_storage/slurmdbd\n"
+        return sacct_line
+
+    return SlurmExecutor(
+        tmp_path / "jobs", site=SiteParams(time="5"), client=SlurmClient(runner=runner),
+        poll_interval_s=0.01, result_grace_s=0.0,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("line", "expect"),
+    [
+        ("7_0|RUNNING|{submit}|archlab-r1", None),  # ours, alive: followed
+        ("7_0|RUNNING|{submit}|someone-else", "LOST"),  # id reused by another job
+        ("7_0|RUNNING|2001-01-01T00:00:00|archlab-r1", "LOST"),  # submitted before ours
+        ("7_0|CANCELLED by 0|{submit}|archlab-r1", "LOST"),  # gone without a result
+        ("7_0|COMPLETED|{submit}|archlab-r1", "LOST"),  # ended, no result pickle
+        ("7_0|TIMEOUT|{submit}|archlab-r1", "TIMEOUT"),  # would time out again: kept
+        ("", "LOST"),  # unknown to the cluster, submitted long ago
+    ],
+)
+def test_attach_judges_the_cluster_answer(tmp_path: Path, line: str, expect: str | None) -> None:
+    import time
+
+    at = time.time() - 3600
+    submit = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(at + 5))
+    ex = _fake_slurm(tmp_path, line.format(submit=submit))
+    old = tmp_path / "old"
+    old.mkdir()
+    ref = {"dir": str(old), "pos": 1, "n": 2, "at": at, "name": "archlab-r1"}
+    h = ex.attach("k", "7_0", ref)
+    assert h.outcome is None  # no result file: the cluster decides at the next poll
+    list(ex.as_completed([h], timeout_s=0.3))
+    got = None if h.outcome is None else h.outcome.state.value
+    assert got == expect, h.outcome
+    if expect is not None:  # decided by the first query (and one scontrol show config)
+        assert ex.client.queries == 2
+
+
+def test_attach_reads_the_pack_position_from_an_existing_result(tmp_path: Path) -> None:
+    from submitit.core.utils import cloudpickle_dump
+
+    ex = _fake_slurm(tmp_path, "")
+    old = tmp_path / "old"
+    old.mkdir()
+    records = [{"state": "DONE", "value": v, "attempt": 1} for v in ("a", "b", "c")]
+    cloudpickle_dump(("success", records), old / "9_4_0_result.pkl")
+    ref = {"dir": str(old), "n": 3, "at": 0.0}
+    hs = [ex.attach(k, "9_4", {**ref, "pos": p}) for k, p in (("x", 2), ("y", 0))]
+    assert [h.outcome.value for h in hs if h.outcome] == ["c", "a"]
+    assert ex.client.queries == 0 and ex.stats()["attached"] == 2
+    bad = ex.attach("z", "9_4", {**ref, "pos": 2})  # position taken
+    assert bad.outcome is not None and bad.outcome.state is OutcomeState.LOST
+    nothing = make_executor("inprocess", tmp_path).attach("k", "inprocess-1")  # type: ignore[attr-defined]
+    assert nothing.outcome.state is OutcomeState.LOST
