@@ -3,7 +3,9 @@
 # munge, MariaDB + slurmdbd (accounting, so `sacct` works), slurmctld and slurmd.
 #
 # Idempotent: installs the Debian packages when missing, reuses what is already running
-# (a warm call takes a second or two). All state lives under $ARCHLAB_SLURM_DIR
+# (a warm call takes well under a second: every managed daemon is checked by pid file +
+# `kill -0` + process name, munge/scontrol/sinfo/sacct are probed; whatever is missing or
+# does not answer is (re)started, the rest is kept). All state lives under $ARCHLAB_SLURM_DIR
 # (default: <repo>/.work/slurm). Prints the environment clients need on stdout as
 # KEY=VALUE lines (SLURM_CONF=...); everything else goes to stderr.
 #
@@ -25,7 +27,29 @@ host=$(hostname -s)
 
 log() { echo "slurm-up: $*" >&2; }
 die() { echo "slurm-up: $*" >&2; exit 1; }
-pid_alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# running PID: the process exists and is not a zombie (a killed daemon whose parent is
+# init can linger as a zombie for a while, and `kill -0` succeeds on zombies).
+running() {
+  local st
+  kill -0 "$1" 2>/dev/null && st=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+  st=${st##*) }
+  [ "${st%% *}" != Z ]
+}
+# pid_alive PIDFILE [NAME]: the pid in PIDFILE runs (and, given NAME, is that program:
+# a stale pid file whose pid was reused by another process does not count).
+pid_alive() {
+  local pid
+  [ -f "$1" ] && pid=$(cat "$1" 2>/dev/null) && [ -n "$pid" ] && running "$pid" || return 1
+  [ -z "${2:-}" ] || [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$2" ]
+}
+munge_ok() { munge -n 2>/dev/null | unmunge >/dev/null 2>&1; }
+# sacct answers without an error (slurmdbd up and connected to MariaDB); sacct may exit 0
+# after "Problem talking to the database", so anything on stderr counts as a failure.
+sacct_ok() {
+  local err
+  err=$(SLURM_CONF=$conf timeout 10 sacct -n -X -S now -o JobID 2>&1 >/dev/null) && [ -z "$err" ]
+}
+node_ok() { SLURM_CONF=$conf timeout 10 sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; }
 
 emit_env() {
   echo "SLURM_CONF=$conf"
@@ -34,18 +58,43 @@ emit_env() {
 }
 
 # A key of this script and its knobs: a warm cluster started by another version is restarted.
-key="$(sha256sum "$0" | cut -c1-16)-$cpus-$accounting-$port"
+key="$(sha256sum "$0" | cut -c1-16)-$cpus-$accounting-$port-$db_port"
 
 # ---------------------------------------------------------------- warm path
-if [ -f "$conf" ] && [ "$(cat "$dir/run/key" 2>/dev/null)" = "$key" ] && command -v scontrol >/dev/null && pid_alive "$dir/run/slurmctld.pid" \
-  && pid_alive "$dir/run/slurmd.pid" \
-  && { [ $accounting = 0 ] || pid_alive "$dir/run/slurmdbd.pid"; } \
-  && SLURM_CONF=$conf timeout 10 scontrol ping >/dev/null 2>&1 \
-  && SLURM_CONF=$conf timeout 10 sinfo -h -o %T 2>/dev/null | grep -qE '^(idle|mixed|allocated)'; then
+# warm_problem prints the first thing that is not up (nothing when all is): every daemon
+# this script manages, then cheap client probes (each a few milliseconds).
+warm_problem() {
+  [ -f "$conf" ] || { echo "no configuration"; return; }
+  [ "$(cat "$dir/run/key" 2>/dev/null)" = "$key" ] || { echo "script or knobs changed"; return; }
+  command -v scontrol >/dev/null || { echo "slurm is not installed"; return; }
+  munge_ok || { echo "munged does not answer"; return; }
+  if [ $accounting = 1 ]; then
+    pid_alive "$dir/run/mysqld.pid" mariadbd || { echo "mariadbd is not running"; return; }
+    pid_alive "$dir/run/slurmdbd.pid" slurmdbd || { echo "slurmdbd is not running"; return; }
+  fi
+  pid_alive "$dir/run/slurmctld.pid" slurmctld || { echo "slurmctld is not running"; return; }
+  pid_alive "$dir/run/slurmd.pid" slurmd || { echo "slurmd is not running"; return; }
+  SLURM_CONF=$conf timeout 10 scontrol ping >/dev/null 2>&1 || { echo "slurmctld does not answer"; return; }
+  node_ok || { echo "the node is not ready"; return; }
+  [ $accounting = 0 ] || sacct_ok || { echo "sacct fails (slurmdbd/MariaDB)"; return; }
+}
+problem=$(warm_problem)
+if [ -z "$problem" ]; then
   log "already up ($conf)"
   emit_env
   exit 0
 fi
+[ -f "$dir/run/key" ] && log "not up: $problem; (re)starting what is missing"
+
+stop_daemon() {
+  local pid
+  pid_alive "$1" || { rm -f "$1"; return 0; }
+  pid=$(cat "$1")
+  kill "$pid" 2>/dev/null && kill -CONT "$pid" 2>/dev/null || true  # CONT: a stopped one too
+  for _ in $(seq 100); do running "$pid" || break; sleep 0.1; done
+  running "$pid" && kill -9 "$pid" 2>/dev/null
+  rm -f "$1"
+}
 
 [ "$(id -u)" = 0 ] || die "needs root (installs packages, runs munged/slurmd); run as root or in CI"
 
@@ -152,7 +201,14 @@ export SLURM_CONF=$conf
 # ---------------------------------------------------------------- accounting
 if [ $accounting = 1 ]; then
   sock=$dir/run/mysqld.sock
-  if ! pid_alive "$dir/run/mysqld.pid"; then
+  db_started=0
+  if pid_alive "$dir/run/mysqld.pid" mariadbd && ! timeout 5 mariadb -S "$sock" -e 'select 1' >/dev/null 2>&1; then
+    log "MariaDB does not answer: restarting it"
+    stop_daemon "$dir/run/mysqld.pid"
+  fi
+  if ! pid_alive "$dir/run/mysqld.pid" mariadbd; then
+    db_started=1
+    rm -f "$sock"
     if [ ! -d "$dir/mysql/mysql" ]; then
       log "initialising MariaDB in $dir/mysql"
       mariadb-install-db --user=root --datadir="$dir/mysql" --auth-root-authentication-method=socket \
@@ -185,11 +241,16 @@ StoragePass=slurm
 StorageLoc=slurm_acct_db
 EOF
   chmod 600 "$dir/etc/slurmdbd.conf"
-  if ! pid_alive "$dir/run/slurmdbd.pid"; then
+  if [ $db_started = 1 ] && pid_alive "$dir/run/slurmdbd.pid" slurmdbd; then
+    log "MariaDB was restarted: restarting slurmdbd"
+    stop_daemon "$dir/run/slurmdbd.pid"
+  fi
+  start_slurmdbd() {
     log "starting slurmdbd"
     slurmdbd >>"$dir/log/slurmdbd.out" 2>&1 || die "slurmdbd failed: $(tail -n 3 "$dir/log/slurmdbd.log")"
     for _ in $(seq 100); do sacctmgr -n list cluster >/dev/null 2>&1 && break; sleep 0.2; done
-  fi
+  }
+  pid_alive "$dir/run/slurmdbd.pid" slurmdbd || start_slurmdbd
   sacctmgr -n -P list cluster format=cluster 2>/dev/null | grep -qx "$cluster" \
     || sacctmgr -i add cluster "$cluster" >/dev/null || die "sacctmgr add cluster failed"
   sacctmgr -n -P list account format=account 2>/dev/null | grep -qx archlab \
@@ -199,15 +260,6 @@ EOF
 fi
 
 # ---------------------------------------------------------------- slurmctld + slurmd
-stop_daemon() {
-  local pid
-  pid_alive "$1" || return 0
-  pid=$(cat "$1")
-  kill "$pid" 2>/dev/null || true
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-  kill -0 "$pid" 2>/dev/null && kill -9 "$pid" 2>/dev/null
-  rm -f "$1"
-}
 if [ $changed = 1 ] && pid_alive "$dir/run/slurmctld.pid"; then
   log "configuration changed: restarting slurmctld and slurmd"
   stop_daemon "$dir/run/slurmd.pid"
@@ -240,6 +292,14 @@ case "$state" in
   idle|mixed|allocated) ;;
   *) die "node not ready (state '$state'): $(tail -n 3 "$dir/log/slurmd.log")" ;;
 esac
+if [ $accounting = 1 ] && ! sacct_ok; then
+  # slurmdbd runs but cannot answer (lost its MariaDB connection, hung): restart it once.
+  log "sacct fails ($(SLURM_CONF=$conf timeout 10 sacct -n -X -S now 2>&1 >/dev/null | head -n 1)): restarting slurmdbd"
+  stop_daemon "$dir/run/slurmdbd.pid"
+  start_slurmdbd
+  for _ in $(seq 50); do sacct_ok && break; sleep 0.2; done
+  sacct_ok || die "sacct still fails: $(tail -n 3 "$dir/log/slurmdbd.log")"
+fi
 echo "$key" >"$dir/run/key"
 log "up: $(sinfo -h -o '%P %D %c CPUs %m MB %T') (accounting=$accounting)"
 emit_env

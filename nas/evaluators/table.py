@@ -16,6 +16,12 @@ Tables:
   validation split): validation = run 1, test = mean of runs 2 and 3 — a proxy split so that
   selection and reporting use different numbers. Fidelity ``0`` = the benchmark's schedule.
 
+A :class:`TableEvaluator` built from a table file (a path, or a table from :func:`load_table`)
+pickles as that path plus dataset, fidelity and cost model — a few hundred bytes, not the
+~3.8 MB table — and loads the table lazily, once per process (:func:`cached_table`, keyed by
+path, mtime and size), at its first lookup in the worker. One built from an in-memory table
+without a file pickles the whole table.
+
 Example::
 
     >>> ev = TableEvaluator(load_table("nb201.parquet"), dataset="cifar10", fidelity=200)  # doctest: +SKIP
@@ -26,6 +32,7 @@ Example::
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -43,6 +50,7 @@ __all__ = [
     "TableEntry",
     "TableError",
     "TableEvaluator",
+    "cached_table",
     "load_table",
 ]
 
@@ -74,7 +82,8 @@ class BenchmarkTable:
 
     ``val``/``test`` map ``(dataset, fidelity)`` to arrays aligned with ``archs`` (fractions);
     ``params``/``flops`` map ``dataset`` to arrays (counts). ``arch_kind`` is the
-    ``Candidate.arch_kind`` the table answers for.
+    ``Candidate.arch_kind`` the table answers for; ``path`` the absolute path of the file it
+    was loaded from (set by :func:`load_table`; None for a table built in memory).
     """
 
     name: str
@@ -85,6 +94,7 @@ class BenchmarkTable:
     params: dict[str, np.ndarray]
     flops: dict[str, np.ndarray]
     default_fidelity: int = 200
+    path: str | None = None
     index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -190,6 +200,12 @@ def load_table(path: str | Path) -> BenchmarkTable:
     p = Path(path)
     if not p.exists():
         raise TableError(f"benchmark table {str(p)!r} does not exist (give --table PATH)")
+    table = _read_table(p)
+    table.path = str(p.resolve())
+    return table
+
+
+def _read_table(p: Path) -> BenchmarkTable:
     low = p.name.lower()
     if low.endswith(".parquet"):
         import pyarrow.parquet as pq
@@ -206,6 +222,35 @@ def load_table(path: str | Path) -> BenchmarkTable:
         f"cannot tell which benchmark {str(p)!r} is: expected nb201 *.parquet, "
         "nas-bench-macro*.json, Results_ResNet*.json or Results_MobileNet*.json"
     )
+
+
+# Tables loaded by this process: absolute path -> ((mtime_ns, size), table). One entry per
+# path; a file replaced on disk (new mtime or size) is read again.
+_CACHE: dict[str, tuple[tuple[int, int], BenchmarkTable]] = {}
+_CACHE_LOCK = threading.Lock()
+
+
+def cached_table(path: str | Path) -> BenchmarkTable:
+    """:func:`load_table` once per process and file version (path + mtime + size).
+
+    What a :class:`TableEvaluator` unpickled in a worker uses: a task running several calls
+    (a pack), or a local worker process reused, reads the table once. Treat the returned
+    table as read-only: it is shared by every evaluator of this process.
+    """
+    p = Path(path).resolve()
+    try:
+        st = p.stat()
+    except OSError:
+        raise TableError(f"benchmark table {str(p)!r} does not exist (give --table PATH)") from None
+    stamp = (st.st_mtime_ns, st.st_size)
+    key = str(p)
+    with _CACHE_LOCK:
+        hit = _CACHE.get(key)
+        if hit is not None and hit[0] == stamp:
+            return hit[1]
+        table = load_table(p)
+        _CACHE[key] = (stamp, table)
+        return table
 
 
 @dataclass(frozen=True)
@@ -236,7 +281,14 @@ class TableEvaluator:
     ``None`` = the table's default). ``cost_model`` fills ``TrialCost.gpu_seconds`` so
     benchmark runs can estimate GPU-hours. A candidate of another ``arch_kind`` or absent
     from the table comes back INVALID with the reason, never as an exception.
+
+    ``table`` is a path (read through :func:`cached_table`) or a :class:`BenchmarkTable`.
+    When the table has a file (``table.path``) the evaluator pickles as that path plus
+    ``dataset``/``fidelity``/``cost_model`` (< 1 KiB; Slurm and local tasks each carry one)
+    and an unpickled copy loads the table at its first lookup, once per process.
     """
+
+    _table: BenchmarkTable | None
 
     def __init__(
         self,
@@ -245,26 +297,61 @@ class TableEvaluator:
         fidelity: int | None = None,
         cost_model: FlopsCostModel | None = None,
     ) -> None:
-        self.table = table if isinstance(table, BenchmarkTable) else load_table(table)
-        fid = self.table.default_fidelity if fidelity is None else int(fidelity)
-        self.dataset, self.fidelity = self.table.check(dataset, fid)
+        tbl = table if isinstance(table, BenchmarkTable) else cached_table(table)
+        fid = tbl.default_fidelity if fidelity is None else int(fidelity)
+        self.dataset, self.fidelity = tbl.check(dataset, fid)
         self.cost_model = cost_model or FlopsCostModel()
-        self.name = f"table:{self.table.name}:{dataset}@{self.fidelity}"
-        key = (self.dataset, self.fidelity)
-        self._val = self.table.val[key]
-        self._test = self.table.test[key]
-        self._params = self.table.params[self.dataset]
-        self._flops = self.table.flops[self.dataset]
+        self.name = f"table:{tbl.name}:{dataset}@{self.fidelity}"
+        self._path = tbl.path
+        self._bind(tbl)
+
+    def _bind(self, tbl: BenchmarkTable) -> BenchmarkTable:
+        key = tbl.check(self.dataset, self.fidelity)
+        self._index = tbl.index
+        self._val = tbl.val[key]
+        self._test = tbl.test[key]
+        self._params = tbl.params[self.dataset]
+        self._flops = tbl.flops[self.dataset]
+        self._table = tbl
+        return tbl
+
+    @property
+    def table(self) -> BenchmarkTable:
+        """The table (loaded now if this evaluator was unpickled and has not looked up yet)."""
+        tbl = self._table
+        if tbl is None:
+            assert self._path is not None
+            tbl = self._bind(cached_table(self._path))
+        return tbl
+
+    # -- pickling: the path, not the table -------------------------------------------------
+
+    def __getstate__(self) -> dict[str, Any]:
+        if self._path is None:  # an in-memory table: nothing to reload it from
+            return dict(self.__dict__)
+        return {
+            "_path": self._path,
+            "dataset": self.dataset,
+            "fidelity": self.fidelity,
+            "cost_model": self.cost_model,
+            "name": self.name,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if "_table" not in state:
+            self._table = None  # loaded by the first lookup (``table``)
 
     def _row(self, cand: Candidate) -> int | str:
-        if cand.arch_kind != self.table.arch_kind:
+        tbl = self.table
+        if cand.arch_kind != tbl.arch_kind:
             return (
-                f"table {self.table.name!r} answers for arch_kind {self.table.arch_kind!r}, "
+                f"table {tbl.name!r} answers for arch_kind {tbl.arch_kind!r}, "
                 f"not {cand.arch_kind!r}"
             )
-        i = self.table.index.get(cand.arch)
+        i = self._index.get(cand.arch)
         if i is None:
-            return f"architecture {cand.arch!r} is not in table {self.table.name!r}"
+            return f"architecture {cand.arch!r} is not in table {tbl.name!r}"
         return i
 
     def __call__(self, cand: Candidate) -> TrialRecord:
@@ -292,11 +379,13 @@ class TableEvaluator:
         )
 
     def val_acc(self, arch: str) -> float:
-        return float(self._val[self.table.index[arch]])
+        i = self.table.index[arch]  # first: loads the table of an unpickled evaluator
+        return float(self._val[i])
 
     def test_acc(self, arch: str) -> float:
         """Reporting only: never feed this to a strategy."""
-        return float(self._test[self.table.index[arch]])
+        i = self.table.index[arch]
+        return float(self._test[i])
 
     def attach_test(self, cand: Candidate, record: TrialRecord) -> TrialRecord:
         """``record`` with ``metrics['test_acc']`` added (after selection, for the report)."""

@@ -21,8 +21,15 @@ def _load(path):
     return mod
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory):
+# The demo in both of its searches: NADER over blocks (the default) and random NB201 cells.
+DEMOS = {
+    "block": [],
+    "nb201": ["strategy.name=random", "space.kind=nb201"],
+}
+
+
+@pytest.fixture(scope="module", params=sorted(DEMOS))
+def demo_run(request, tmp_path_factory):
     root = tmp_path_factory.mktemp("demo")
     from launcher.cli import main
 
@@ -34,6 +41,7 @@ def demo_run(tmp_path_factory):
             "train.epochs=1",
             "train.keep_checkpoints=true",
             f"experiment.run_root={root}",
+            *DEMOS[request.param],
         ]
     )
     assert rc == 0
@@ -79,6 +87,9 @@ def test_export_builds_the_trained_network(demo_run, tmp_path):
 
     text = (best / "arch.txt").read_text()
     assert meta["arch"] in text
+    if meta["arch_kind"] == "block":  # the whole block file: base, _stem, _downsample
+        assert text == meta["arch"] and len(parse_blocks(text)) == 3
+        return
     assert parse_blocks(text.split("\n\n", 1)[1])
     # model_graph.py: the same cell compiled from its block graph also builds
     gnet = _load(best / "model_graph.py").Network()

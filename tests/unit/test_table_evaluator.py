@@ -3,7 +3,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from nas.evaluators import FlopsCostModel, TableError, TableEvaluator, load_table
+from nas.evaluators import (
+    BenchmarkTable,
+    FlopsCostModel,
+    TableError,
+    TableEvaluator,
+    load_table,
+)
 from nas.records import Candidate, TrialState
 from nas.spaces import NB201Space, make_space
 from tests.conftest import shared_path
@@ -91,3 +97,64 @@ def test_macro_tables(fname: str, kind: str) -> None:
 def test_missing_table_names_the_path(tmp_path) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(TableError, match="does not exist"):
         load_table(tmp_path / "nope.parquet")
+
+
+_WORKER = """
+import pickle, sys
+from nas.evaluators import table as T
+from nas.records import Candidate
+ev, arch = pickle.loads(sys.stdin.buffer.read())
+assert ev._table is None and not T._CACHE  # nothing loaded before the first lookup
+recs = [ev(Candidate("nb201", arch, "h")) for _ in range(3)]
+assert len(T._CACHE) == 1  # loaded once for the process
+sys.stdout.buffer.write(pickle.dumps((recs[0], ev.test_acc(arch))))
+"""
+
+
+def test_pickle_carries_the_path_not_the_table(table) -> None:  # type: ignore[no-untyped-def]
+    import pickle
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    ev = TableEvaluator(table, "cifar100", 12)
+    blob = pickle.dumps(ev)
+    assert len(blob) < 64 * 1024  # the table itself is ~3.8 MB
+    rec = ev(_cand(BEST_C10))
+    out = subprocess.run(
+        [sys.executable, "-c", _WORKER], input=pickle.dumps((ev, BEST_C10)),
+        capture_output=True, cwd=REPO, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr.decode()
+    got, test_acc = pickle.loads(out.stdout)
+    same = ("state", "metrics", "cost", "evaluator", "error")
+    assert {k: getattr(got, k) for k in same} == {k: getattr(rec, k) for k in same}
+    assert test_acc == ev.test_acc(BEST_C10)
+    # in this process too: an unpickled copy answers the same
+    copy = pickle.loads(blob)
+    assert copy.val_acc(BEST_C10) == ev.val_acc(BEST_C10) and copy.name == ev.name
+
+
+def test_cached_table_reloads_a_changed_file_and_memory_tables_still_pickle(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import pickle
+    import shutil
+
+    from nas.evaluators.table import cached_table
+
+    src = shared_path("fixtures", "benchmarks", "nas-bench-macro_cifar10.json")
+    path = tmp_path / src.name
+    shutil.copy(src, path)
+    first = cached_table(path)
+    assert cached_table(str(path)) is first and first.path == str(path.resolve())
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert cached_table(path) is not first  # a new mtime: read again
+    mem = BenchmarkTable(
+        "mem", "nb201", ("a", "b"), {("cifar10", 0): np.array([0.5, 0.6])},
+        {("cifar10", 0): np.array([0.4, 0.7])}, {"cifar10": np.array([1.0, 2.0])},
+        {"cifar10": np.array([3.0, 4.0])}, default_fidelity=0,
+    )  # fmt: skip
+    ev = pickle.loads(pickle.dumps(TableEvaluator(mem)))  # no file: the table travels along
+    assert ev.test_acc("b") == pytest.approx(0.7) and ev(_cand("a")).metrics["val_acc"] == 0.5
