@@ -266,9 +266,7 @@ def export_best(
         source = export_source(spec)
     else:
         raise ExportError(f"arch_kind {arch_kind!r} has no exporter; exportable: nb201, block")
-    _write(
-        res, out / "arch.txt", arch if arch_kind == "block" else arch + "\n\n" + block_text
-    )
+    _write(res, out / "arch.txt", arch if arch_kind == "block" else arch + "\n\n" + block_text)
     _write(
         res,
         out / "arch.json",
