@@ -50,6 +50,7 @@ class ArchiveSnapshot:
     ranges: tuple[tuple[float, float], tuple[float, float]] | None
     cells: tuple[tuple[int, int, float, str], ...]  # (i, j, fitness, candidate_id)
     derived: bool = False  # built from results, not from the strategy's own events
+    niches: int | None = None  # the archive's own niche count (CVT centroids), when stated
 
 
 @dataclass
@@ -186,8 +187,12 @@ def _archives(payloads: Sequence[Row]) -> list[ArchiveSnapshot]:
     """Latest snapshot per archive. Cells are grid niches (``dims`` + ``index: [i, j]``) or
     CVT elites (``descriptor: [x, y]`` within ``ranges``, default [0, 1]², binned 20 x 20)."""
     latest: dict[str, Row] = {}
-    for p in payloads:  # ordered by time: the last snapshot of each archive wins
-        latest[str(p.get("archive") or "archive")] = p
+    for p in payloads:  # the highest iteration of each archive wins (ties: the later one)
+        name = str(p.get("archive") or "archive")
+        if name not in latest or int(p.get("iteration") or 0) >= int(
+            latest[name].get("iteration") or 0
+        ):
+            latest[name] = p
     out = []
     for name, p in latest.items():
         try:
@@ -215,6 +220,7 @@ def _archives(payloads: Sequence[Row]) -> list[ArchiveSnapshot]:
                 (str(labels[0]), str(labels[1])),
                 ranges,
                 tuple(cells),
+                niches=int(p["niches"]) if p.get("niches") else None,
             )
         )
     return sorted(out, key=lambda a: a.name)

@@ -410,9 +410,12 @@ def plot_archives(archives: Sequence[ArchiveSnapshot], out_dir: Path) -> Plot | 
         )
         fig.colorbar(im, ax=ax, label="fitness (best in niche)", shrink=0.8)
         filled = int(np.isfinite(grid).sum())
-        ax.set_title(
-            f"{a.name}: {filled}/{nx * ny} niches filled (iteration {a.iteration})", fontsize=10
+        what = (
+            f"{len(a.cells)} elites in {a.niches} niches"
+            if a.niches
+            else f"{filled}/{nx * ny} niches filled"
         )
+        ax.set_title(f"{a.name}: {what} (iteration {a.iteration})", fontsize=10)
         ax.set_xlabel(a.labels[0])
         ax.set_ylabel(a.labels[1])
     return _save(

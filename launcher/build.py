@@ -178,7 +178,7 @@ def build_source_task(cfg: RunConfig) -> Any:
         raise ConfigError(
             "strategy.name=lapt learns principles from a source task: set "
             "strategy.lapt.source_table (or space.table) to a benchmark table, e.g. "
-            "strategy.lapt.source_table=../shared/data/nb201.parquet"
+            "strategy.lapt.source_table=/path/to/nb201.parquet"
         )
     src, target = lc.source_dataset, cfg.train.dataset
     if not src:
@@ -281,7 +281,7 @@ def build_evaluator(cfg: RunConfig, paths: RunPaths) -> Callable[..., Any]:
         if not cfg.space.table:
             raise ConfigError(
                 "train.evaluator=table needs space.table: the path of a benchmark table "
-                "(e.g. space.table=../shared/data/nb201.parquet)"
+                "(e.g. space.table=/path/to/nb201.parquet)"
             )
         fidelity = t.table_fidelity
         return TableEvaluator(cfg.space.table, dataset=t.dataset, fidelity=fidelity)
