@@ -40,9 +40,13 @@ TEST_EVALUATOR_ENV = "ARCHLAB_TEST_EVALUATOR"
 
 
 def train_recipe(cfg: RunConfig) -> Any:
+    return recipe_from(cfg.train)
+
+
+def recipe_from(t: Any) -> Any:
+    """The training ``Recipe`` of a ``train`` config section."""
     from nas.train import Recipe
 
-    t = cfg.train
     return Recipe(
         epochs=t.epochs,
         batch_size=t.batch_size,
@@ -56,6 +60,35 @@ def train_recipe(cfg: RunConfig) -> Any:
         divergence_loss=t.divergence_loss,
         divergence_epochs=t.divergence_epochs,
         time_budget_s=t.time_budget_s,
+    )
+
+
+def train_evaluator(t: Any, split_seed: int = 0, checkpoint_dir: str = "") -> Any:
+    """A ``TrainEvaluator`` from a ``train`` config section; ``checkpoint_dir`` is used when
+    ``t.checkpoint_dir`` is empty. The validation split is seeded by ``split_seed`` (the
+    same for every candidate of a run)."""
+    from nas.train import Runtime, TrainEvaluator
+
+    runtime = Runtime(
+        device=t.device,
+        amp=t.amp,
+        channels_last=t.channels_last,
+        compile=t.compile,
+        threads=t.threads,
+        engine=t.engine,
+        zero_stage=t.zero_stage,
+        ds_precision=t.ds_precision,
+    )
+    return TrainEvaluator(
+        dataset=t.dataset,
+        data_dir=t.data_dir,
+        val_fraction=t.val_fraction,
+        recipe=recipe_from(t),
+        split_file=t.split_file,
+        split_seed=split_seed,
+        runtime=runtime,
+        checkpoint_dir=t.checkpoint_dir or checkpoint_dir,
+        keep_checkpoints=t.keep_checkpoints,
     )
 
 
@@ -285,23 +318,10 @@ def build_evaluator(cfg: RunConfig, paths: RunPaths) -> Callable[..., Any]:
             )
         fidelity = t.table_fidelity
         return TableEvaluator(cfg.space.table, dataset=t.dataset, fidelity=fidelity)
-    from nas.train import Runtime, TrainEvaluator
-
-    runtime_fields = ("device", "amp", "channels_last", "compile", "engine", "zero_stage")
-    rt = {f: getattr(t, f) for f in runtime_fields if hasattr(t, f)}
-    if hasattr(t, "ds_precision"):
-        rt["ds_precision"] = t.ds_precision
-    ckpt = getattr(t, "checkpoint_dir", "") or str(paths.run_dir / "checkpoints")
-    return TrainEvaluator(
-        dataset=t.dataset,
-        data_dir=t.data_dir,
-        val_fraction=t.val_fraction,
-        recipe=train_recipe(cfg),
-        split_file=t.split_file,
-        runtime=Runtime(threads=t.threads, **rt),
-        checkpoint_dir=ckpt,
-        keep_checkpoints=bool(getattr(t, "keep_checkpoints", False)),
+    ev: Callable[..., Any] = train_evaluator(
+        t, cfg.experiment.seed, str(paths.run_dir / "checkpoints")
     )
+    return ev
 
 
 def build_executor(cfg: RunConfig, paths: RunPaths) -> Any:

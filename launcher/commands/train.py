@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["make_train_evaluator", "read_spec_file", "register", "run_train"]
+__all__ = ["read_spec_file", "register", "run_train"]
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -83,48 +83,6 @@ def read_spec_file(path_or_seed: str) -> tuple[str, str]:
     return "block", text
 
 
-def make_train_evaluator(t: Any, split_seed: int = 0, checkpoint_dir: str = "") -> Any:
-    """A ``TrainEvaluator`` from a ``TrainConfig`` section (``checkpoint_dir`` overrides
-    ``t.checkpoint_dir`` when given)."""
-    from nas.train import Recipe, Runtime, TrainEvaluator
-
-    recipe = Recipe(
-        epochs=t.epochs,
-        batch_size=t.batch_size,
-        lr=t.lr,
-        momentum=t.momentum,
-        nesterov=t.nesterov,
-        weight_decay=t.weight_decay,
-        augment=t.augment,
-        data_fraction=t.data_fraction,
-        image_size=t.image_size,
-        divergence_loss=t.divergence_loss,
-        divergence_epochs=t.divergence_epochs,
-        time_budget_s=t.time_budget_s,
-    )
-    runtime = Runtime(
-        device=t.device,
-        amp=t.amp,
-        channels_last=t.channels_last,
-        compile=t.compile,
-        threads=t.threads,
-        engine=t.engine,
-        zero_stage=t.zero_stage,
-        ds_precision=t.ds_precision,
-    )
-    return TrainEvaluator(
-        dataset=t.dataset,
-        data_dir=t.data_dir,
-        val_fraction=t.val_fraction,
-        recipe=recipe,
-        split_file=t.split_file,
-        split_seed=split_seed,
-        runtime=runtime,
-        checkpoint_dir=checkpoint_dir or t.checkpoint_dir,
-        keep_checkpoints=t.keep_checkpoints,
-    )
-
-
 def _ints(text: str) -> list[int]:
     return [int(v) for v in text.split(",") if v.strip()]
 
@@ -157,7 +115,9 @@ def run_train(args: argparse.Namespace) -> int:
         zero_stage=args.zero_stage,
         checkpoint_dir=args.checkpoint_dir,
     )
-    evaluator = make_train_evaluator(t)
+    from launcher.build import train_evaluator
+
+    evaluator = train_evaluator(t)
     skeleton: dict[str, Any] = {"macro": args.macro, "width": args.width, "cells": args.cells}
     if kind == "nb201":
         skeleton = {"channels": args.width, "cells": args.cells}

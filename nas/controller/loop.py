@@ -1,26 +1,19 @@
-"""A steady-state search loop: keep up to ``max_in_flight`` candidates running; as each
-result arrives, store it, tell the strategy and ask again."""
+"""A minimal in-memory search loop (no journal, no resume) for scripts and tests that drive a
+strategy directly; runs use :class:`nas.controller.controller.Controller`. Keeps up to
+``max_in_flight`` candidates running; as each result arrives, store it, tell, ask again."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from nas.controller.controller import record_from_outcome
 from nas.records import Candidate, TrialRecord, TrialState
 from nas.strategies.base import Strategy
-from slurm.executor import Call, Executor, Handle, OutcomeState
+from slurm.executor import Call, Executor, Handle
 
 __all__ = ["SearchResult", "run_search"]
-
-_OUTCOME_TO_STATE = {
-    OutcomeState.FAILED: TrialState.FAILED,
-    OutcomeState.TIMEOUT: TrialState.TIMEOUT,
-    OutcomeState.CANCELLED: TrialState.FAILED,
-    OutcomeState.PREEMPTED: TrialState.PREEMPTED,
-    OutcomeState.NODE_FAIL: TrialState.FAILED,
-}
 
 
 @dataclass
@@ -31,25 +24,6 @@ class SearchResult:
     def best(self) -> tuple[Candidate, TrialRecord] | None:
         done = [(c, r) for c, r in self.records if r.state is TrialState.COMPLETE]
         return max(done, key=lambda cr: cr[1].metrics["val_acc"]) if done else None
-
-
-def _record_from(handle: Handle, cand: Candidate) -> TrialRecord:
-    out = handle.outcome
-    assert out is not None
-    if out.ok and isinstance(out.value, TrialRecord):
-        return out.value.with_(job_id=handle.job_id, attempt=max(out.attempts, out.value.attempt))
-    state = _OUTCOME_TO_STATE.get(out.state, TrialState.FAILED)
-    error = out.error or f"executor returned {type(out.value).__name__}, not a TrialRecord"
-    now = time.time()
-    return TrialRecord(
-        cand.id,
-        state,
-        error=error,
-        attempt=out.attempts,
-        job_id=handle.job_id,
-        started_at=now,
-        finished_at=now,
-    )
 
 
 def run_search(
@@ -80,7 +54,7 @@ def run_search(
                     in_flight[c.id] = (c, h)
         for h in executor.as_completed([h for _, h in in_flight.values()]):
             cand, _ = in_flight.pop(h.key)
-            rec = _record_from(h, cand)
+            rec = record_from_outcome(h, cand)
             store.append("trials", run_id, [rec.to_row()])
             store.append("epochs", run_id, rec.epoch_rows())
             strategy.tell([(cand, rec)])
