@@ -30,7 +30,7 @@ from nas.agents.graph_edit import (
     out_source,
     replace_node,
 )
-from nas.graph.block import BlockGraph
+from nas.graph.block import BlockGraph, Node
 
 __all__ = [
     "BUILTIN_KNOWLEDGE",
@@ -71,6 +71,16 @@ def _pick(items: list[int], choice: int) -> int | None:
     return items[choice % len(items)] if items else None
 
 
+def _conv_with_inputs(g: BlockGraph, choice: int) -> tuple[int, Node, str] | None:
+    """A plain spatial conv picked by ``choice``, its node and its input-channel expression
+    (None when the block has no such conv or its input channels cannot be named)."""
+    idx = _pick(_convs(g), choice)
+    if idx is None:
+        return None
+    cin = in_channels_expr(g, idx)
+    return None if cin is None else (idx, g.node(idx), cin)
+
+
 def _se(g: BlockGraph, choice: int) -> BlockGraph | None:
     x = out_source(g)
     g2, ids = insert_after(
@@ -95,13 +105,10 @@ def _residual(g: BlockGraph, choice: int) -> BlockGraph | None:
 
 
 def _depthwise(g: BlockGraph, choice: int) -> BlockGraph | None:
-    idx = _pick(_convs(g), choice)
-    if idx is None:
+    picked = _conv_with_inputs(g, choice)
+    if picked is None:
         return None
-    n = g.node(idx)
-    cin = in_channels_expr(g, idx)
-    if cin is None:
-        return None
+    idx, n, cin = picked
     k = arg(n, "kernel_size", "3")
     return replace_node(
         g,
@@ -114,13 +121,10 @@ def _depthwise(g: BlockGraph, choice: int) -> BlockGraph | None:
 
 
 def _inverted(g: BlockGraph, choice: int) -> BlockGraph | None:
-    idx = _pick(_convs(g), choice)
-    if idx is None:
+    picked = _conv_with_inputs(g, choice)
+    if picked is None:
         return None
-    n = g.node(idx)
-    cin = in_channels_expr(g, idx)
-    if cin is None:
-        return None
+    idx, n, cin = picked
     wide = f"({cin})*4"
     k = arg(n, "kernel_size", "3")
     return replace_node(
