@@ -67,7 +67,7 @@ def run_controller(args: argparse.Namespace) -> int:
                 f"{run_dir} is not a run directory (no manifest.json); create one with "
                 "`archlab launch CONFIG` or pass --config CONFIG to create it here"
             )
-        cfg0 = load_config([args.config], args.overrides)
+        cfg0 = load_config([args.config], args.overrides, check=True)
         create_run(
             cfg0, cluster="slurm" if os.environ.get("SLURM_JOB_ID") else "local", run_dir=run_dir
         )

@@ -40,7 +40,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from nas.records import TrialRecord, TrialState
     from store import connect
 
-    cfg = load_config(preset=DEMO, overrides=args.overrides)
+    cfg = load_config(preset=DEMO, overrides=args.overrides, check=True)
     paths = create_run(cfg, cluster=cfg.executor.kind)
     t = cfg.train
     print(f"archlab demo: run {paths.run_id} -> {paths.run_dir}")

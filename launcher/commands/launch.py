@@ -44,7 +44,7 @@ def load_launch_config(
     extra = [f"executor.kind={cluster}"] if cluster else []
     files = [config, *(o for o in overrides if "=" not in o and o.endswith((".yaml", ".yml")))]
     rest = [o for o in overrides if o not in files]
-    cfg = load_config(files, [*rest, *extra])
+    cfg = load_config(files, [*rest, *extra], check=True)
     return cfg, cfg.executor.kind
 
 

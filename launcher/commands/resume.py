@@ -23,10 +23,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--runs-root", default="runs", help="where run directories live (default: runs)")
     p.add_argument("--cluster", choices=("slurm", "local", "inprocess"))
     p.add_argument(
-        "budget_overrides",
+        "overrides",
         nargs="*",
-        metavar="budget.KEY=VALUE",
-        help="raise a budget, e.g. budget.candidates=800 (only budget.* may change)",
+        metavar="KEY=VALUE",
+        help="change the config, e.g. budget.candidates=800 or space.table=PATH; keys whose "
+        "change would invalidate stored results (the recipe, the space, the strategy, the "
+        "seed, the store) are refused once candidates exist, with the reason",
     )
     p.set_defaults(func=run_resume)
 
@@ -36,6 +38,29 @@ def _stopped(paths: Any) -> bool:
 
     events = read_events(paths.run_dir / "journal.jsonl")
     return bool(events) and events[-1].get("ev") == "stop"
+
+
+def _allowed_overrides(paths: Any, overrides: list[str]) -> list[str]:
+    """``overrides`` when every key may change on this run; else a ConfigError naming each
+    refused key and why (see :mod:`launcher.config.resume_keys`)."""
+    from launcher.config import ConfigError
+    from launcher.config.resume_keys import refusal
+    from nas.controller import read_events
+    from nas.controller.state import fold
+
+    has_candidates = bool(fold(read_events(paths.run_dir / "journal.jsonl")).cands)
+    refused = []
+    for item in overrides:
+        key = item.split("=", 1)[0].strip()
+        why = refusal(key, has_candidates)
+        if why is not None:
+            refused.append(f"{key} ({why})")
+    if refused:
+        raise ConfigError(
+            f"resume of {paths.run_id} refuses {'; '.join(refused)}: the run has stored "
+            "candidates; start a new run with `archlab launch` to change these"
+        )
+    return overrides
 
 
 def run_resume(args: argparse.Namespace) -> int:
@@ -63,11 +88,8 @@ def run_resume(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"run {paths.run_id} already has a controller ({state}); see archlab status"
         )
-    bad = [o for o in args.budget_overrides if not o.startswith("budget.")]
-    if bad:
-        raise ConfigError(f"resume may change budget.* only, not {', '.join(bad)}")
-    cfg = load_config([paths.config], args.budget_overrides)
-    if args.budget_overrides:
+    cfg = load_config([paths.config], _allowed_overrides(paths, args.overrides), check=True)
+    if args.overrides:
         save_config(cfg, paths.config)
     manifest = json.loads(paths.manifest.read_text())
     cluster = args.cluster or str(manifest.get("cluster") or cfg.executor.kind)

@@ -62,6 +62,6 @@ def render_user_script(cfg: object) -> str:
 def run_sbatch(args: argparse.Namespace) -> int:
     from launcher.config import load_config
 
-    cfg = load_config([args.config], [*args.overrides, "executor.kind=slurm"])
+    cfg = load_config([args.config], [*args.overrides, "executor.kind=slurm"], check=True)
     print(render_user_script(cfg), end="")
     return 0

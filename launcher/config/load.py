@@ -118,8 +118,14 @@ def load_config(
     files: Iterable[str | Path] = (),
     overrides: Iterable[str] = (),
     preset: Mapping[str, Any] | None = None,
+    *,
+    check: bool = False,
 ) -> RunConfig:
-    """Schema defaults <- ``preset`` <- each YAML file in order <- ``key=value`` overrides."""
+    """Schema defaults <- ``preset`` <- each YAML file in order <- ``key=value`` overrides.
+
+    ``check=True`` also runs the whole-config validation (:mod:`launcher.config.validate`:
+    ranges, strategy/space compatibility, tables and data present): what every command that
+    creates, starts or resumes a run asks for, before anything exists."""
     cfg = cast(DictConfig, OmegaConf.structured(RunConfig))
     if preset:
         cfg = _merge(cfg, preset, "preset")
@@ -137,7 +143,12 @@ def load_config(
     for item in overrides:
         cfg = _merge(cfg, parse_override(item), f"override '{item}'")
     _check_choices(cfg)
-    return cast(RunConfig, OmegaConf.to_object(cfg))
+    run_cfg = cast(RunConfig, OmegaConf.to_object(cfg))
+    if check:
+        from launcher.config.validate import validate_config
+
+        validate_config(run_cfg)
+    return run_cfg
 
 
 def to_yaml(cfg: RunConfig) -> str:

@@ -64,8 +64,13 @@ def test_launch_local_returns_at_once_then_cancel_and_resume(tmp_path):
 
 
 def test_dry_run_prints_script_and_budget_and_creates_nothing(tmp_path):
+    data = tmp_path.parent / f"{tmp_path.name}-data" / "cifar-100-python"
+    data.mkdir(parents=True)
+    for name in ("train", "test"):  # what the validation looks for (it never reads them)
+        (data / name).write_bytes(b"")
     out = _cli("launch", "configs/nader_cifar100.yaml", "configs/site_example.yaml",
-               f"experiment.run_root={tmp_path}", "--dry-run")  # fmt: skip
+               f"experiment.run_root={tmp_path}", f"train.data_dir={data.parent}",
+               "--dry-run")  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert "#SBATCH --signal=B:USR2@120" in out.stdout and "#SBATCH --requeue" in out.stdout
     assert "launcher controller" in out.stdout and "GPU-hours" in out.stdout
