@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import json
+import os
 import sys
 from collections.abc import Sequence
 
@@ -46,8 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from launcher.config import ConfigError
-
+    """Parse ``argv`` and run the command; every known error is one line on stderr with the
+    exit code of :func:`exit_code_of` (no traceback unless ``ARCHLAB_DEBUG=1``)."""
     parser = build_parser()
     # key=value overrides may stand anywhere, also after options (`launch C --cluster local a=1`)
     args, extra = parser.parse_known_args(argv)
@@ -60,13 +62,76 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
-    except ConfigError as e:
-        print(f"archlab: config error: {e}", file=sys.stderr)
-        return 2
+        code = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
+        return code
     except KeyboardInterrupt:
-        print("archlab: interrupted", file=sys.stderr)
+        print(f"archlab: interrupted{_resume_hint()}", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # the reader went away (`archlab sql ... | head`): stop quietly, and keep Python's
+        # own flush at exit from failing on the closed pipe as well
+        _silence_stdout()
+        return 0
+    except Exception as e:
+        if os.environ.get("ARCHLAB_DEBUG") == "1":
+            raise
+        code, message = exit_code_of(e)
+        print(f"archlab: {message}", file=sys.stderr)
+        return code
+
+
+def exit_code_of(e: BaseException) -> tuple[int, str]:
+    """(exit code, one-line message) of an error a command let through.
+
+    2: the user's input (config, arguments, files, SQL); 1: anything else, an internal error
+    (named so, with ``ARCHLAB_DEBUG=1`` for the traceback)."""
+    from launcher.config import ConfigError
+
+    text = " ".join(str(e).split()) or type(e).__name__
+    if isinstance(e, ConfigError):
+        return 2, f"config error: {_one_line(str(e))}"
+    if isinstance(e, OSError):
+        where = f"{e.filename}: " if getattr(e, "filename", None) else ""
+        return 2, f"{where}{e.strerror or text}"
+    if type(e).__module__.startswith(("duckdb", "_duckdb")):
+        return 2, f"SQL error: {text}"
+    if isinstance(e, UnicodeDecodeError):
+        return 2, f"input is not UTF-8 text ({text})"
+    if isinstance(e, json.JSONDecodeError) or type(e).__module__.startswith("yaml"):
+        return (
+            2,
+            f"a file is not valid {'JSON' if isinstance(e, json.JSONDecodeError) else 'YAML'}: {text}",
+        )
+    return 1, (
+        f"internal error: {type(e).__name__}: {text} "
+        "(rerun with ARCHLAB_DEBUG=1 for the traceback, and report it)"
+    )
+
+
+def _one_line(text: str) -> str:
+    lines = [ln.strip() for ln in text.strip().splitlines() if ln.strip()]
+    return "  ".join(lines)
+
+
+def _resume_hint() -> str:
+    from launcher.current_run import current
+
+    run = current()
+    if run is None:
+        return ""
+    run_id, root = run
+    rel = os.path.relpath(root)
+    root = rel if not rel.startswith("..") else root
+    return f"; run {run_id} stopped, continue it with: archlab resume {run_id} --runs-root {root}"
+
+
+def _silence_stdout() -> None:
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # stdout without a file descriptor (tests)
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

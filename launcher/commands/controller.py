@@ -52,6 +52,7 @@ def run_controller(args: argparse.Namespace) -> int:
 
     from launcher.build import build_controller
     from launcher.config import ConfigError, load_config
+    from launcher.current_run import note_run
     from launcher.run import RunPaths, create_run
     from nas.controller import CANCEL_FILE, JournalBusy
 
@@ -72,6 +73,7 @@ def run_controller(args: argparse.Namespace) -> int:
             cfg0, cluster="slurm" if os.environ.get("SLURM_JOB_ID") else "local", run_dir=run_dir
         )
     paths = RunPaths(run_dir.name, run_dir)
+    note_run(paths.run_dir)  # Ctrl-C names the run and its resume command
     cfg = load_config([paths.config])
     controller = build_controller(cfg, paths)
 

@@ -36,12 +36,14 @@ def run_demo(args: argparse.Namespace) -> int:
     from launcher.build import build_controller
     from launcher.config import load_config
     from launcher.config.presets import DEMO
+    from launcher.current_run import note_run
     from launcher.run import create_run, record_inprocess_controller
     from nas.records import TrialRecord, TrialState
     from store import connect
 
     cfg = load_config(preset=DEMO, overrides=args.overrides, check=True)
     paths = create_run(cfg, cluster=cfg.executor.kind)
+    note_run(paths.run_dir)  # Ctrl-C names the run and its resume command
     t = cfg.train
     print(f"archlab demo: run {paths.run_id} -> {paths.run_dir}")
     if cfg.strategy.name == "nader":
