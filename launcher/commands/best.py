@@ -57,9 +57,17 @@ def run_best(args: argparse.Namespace) -> int:
         if not rows:
             raise ConfigError(f"run {paths.run_id} has no complete candidate to show")
         r = rows[0]
+        test, note = r["test_acc"], ""
+        if test is None:
+            from analysis.selection import SELECTION_NOTE, test_after_selection
+
+            test = test_after_selection(src.config, str(r["arch"] or ""))
+            note = f" ({SELECTION_NOTE})" if test is not None else " (not measured)"
+        test_text = "-" if test is None else f"{float(test):.4f}"
         print(f"best of {paths.run_id}: {r['candidate_id']} ({r['strategy']}/{r['agent']})")
         print(
-            f"  val_acc {r['val_acc']}  test_acc {r['test_acc']}  params {r['params']}  flops {r['flops']}"
+            f"  val_acc {r['val_acc']}  test_acc {test_text}{note}  params {r['params']}  "
+            f"flops {r['flops']}"
         )
         print(f"  {r['arch_kind']}: {r['arch']}")
         print(f"Export it: archlab best {paths.run_id} --export DIR")

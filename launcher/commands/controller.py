@@ -97,6 +97,11 @@ def run_controller(args: argparse.Namespace) -> int:
         f"best val_acc {float(best[1]['val_acc']) if best else float('nan'):.4f}",
         flush=True,
     )
+    from launcher.outcome import no_complete_message
+
+    if failed := no_complete_message(paths, st, summary.reason):
+        print(failed, file=sys.stderr, flush=True)
+        return 1
     target = _requeue_target()
     if (
         summary.reason.startswith("interrupted")

@@ -107,6 +107,11 @@ def run_demo(args: argparse.Namespace) -> int:
     print(
         f'Query them:     archlab sql {paths.run_id} "SELECT state, count(*) FROM trials GROUP BY state"'
     )
+    from launcher.outcome import no_complete_message
+
+    if failed := no_complete_message(paths, summary.state, summary.reason):
+        print(failed, file=sys.stderr)
+        return 1
     return 0
 
 

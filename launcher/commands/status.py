@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-__all__ = ["llm_spend", "register", "run_status", "status_text"]
+__all__ = ["failure_lines", "last_error", "llm_spend", "register", "run_status", "status_text"]
 
 # The live view re-reads the store's llm_calls at most this often (it may be on S3).
 STORE_REFRESH_S = 15.0
@@ -43,11 +43,64 @@ def llm_spend(cfg: Any, paths: Any) -> str:
     return f"{calls.num_rows} calls, ${float(usd):.2f}"
 
 
+def failure_lines(paths: Any, top: int = 3) -> list[str]:
+    """The ``top`` failure kinds of the run (state, kind, count) with one example message
+    each, from the store's trials (the journal keeps no error text)."""
+    try:
+        from analysis.queries import fetch
+        from analysis.source import RunSource
+
+        con = RunSource.open(paths.run_dir, paths.run_id).connect()
+        try:
+            rows = fetch(con, "failures_by_kind")
+        finally:
+            con.close()
+    except Exception as e:  # a status view must not die on an unreachable store
+        return [f"failures:   unknown (store: {type(e).__name__}: {str(e)[:80]})"]
+    out = []
+    for i, r in enumerate(rows[:top]):
+        head = "failures:  " if i == 0 else "           "
+        example = " ".join(str(r["example"] or "").split())[:110]
+        out.append(f"{head} {r['n']} {r['state']} {r['error_kind']}: {example}")
+    if len(rows) > top:
+        out.append(
+            f"            ... {len(rows) - top} more kinds: archlab sql RUN --query failures_by_kind"
+        )
+    return out
+
+
+def last_error(log: str) -> str:
+    """The controller log's last error: the final line of its last traceback, else its last
+    line that says error; "" when it has none (or there is no log)."""
+    from pathlib import Path
+
+    p = Path(log)
+    try:
+        with p.open("rb") as f:
+            f.seek(max(0, p.stat().st_size - 65536))
+            lines = f.read().decode("utf-8", "replace").splitlines()
+    except OSError:
+        return ""
+    found = ""
+    in_tb = False
+    for line in lines:
+        text = line.strip()
+        if line.startswith("Traceback"):
+            in_tb = True
+            continue
+        if in_tb and text and not line.startswith((" ", "\t")):
+            found, in_tb = text, False
+        elif not in_tb and ("error" in text.lower() and text.startswith("archlab")):
+            found = text
+    return found[:200]
+
+
 def status_text(
     paths: object, with_controller: bool = True, cache: dict[str, Any] | None = None
 ) -> tuple[str, bool]:
     """The status text and whether the run is over. ``cache`` (the live view's) keeps the
-    store's LLM spend for ``STORE_REFRESH_S`` seconds."""
+    store's LLM spend and failures for ``STORE_REFRESH_S`` seconds."""
+    from analysis.selection import SELECTION_NOTE, test_after_selection
     from launcher.config import load_config
     from launcher.run import RunPaths, controller_info, controller_state
     from nas.controller.journal import read_events
@@ -73,17 +126,39 @@ def status_text(
         verdict = "cancelled" if cancelled else "not running (crashed or killed: `archlab resume`)"
     else:
         verdict = ctl
+    complete = p.states.get("COMPLETE", 0)
+    if p.evaluated and not complete:
+        verdict += f"; no candidate completed ({p.evaluated} failed)"
     now = time.monotonic()
-    if cache is not None and now - float(cache.get("llm_at", -1e9)) < STORE_REFRESH_S:
-        spend = str(cache["llm"])
+    failed = p.evaluated - complete + p.decided
+    if cache is not None and now - float(cache.get("store_at", -1e9)) < STORE_REFRESH_S:
+        spend, fails = str(cache["llm"]), list(cache["fails"])
     else:
         spend = llm_spend(cfg, paths)
+        fails = failure_lines(paths) if failed else []
         if cache is not None:
-            cache.update(llm=spend, llm_at=now)
+            cache.update(llm=spend, fails=fails, store_at=now)
+    table_run = cfg.train.evaluator == "table"
     lines = [
         f"run:        {paths.run_id}  [{cfg.strategy.name} on {cfg.train.dataset}]",
         f"controller: {verdict}  ({where})",
-        *p.lines(),
+    ]
+    err = last_error(str(info.get("log") or ""))
+    if err and not p.finished:
+        lines.append(f"last error: {err}  (log {info.get('log')})")
+    plines = p.lines(modelled_cost=table_run)
+    lines += plines[:3]
+    if table_run and p.best:
+        arch = str(st.cands[p.best[0]].row.get("arch", "")) if p.best[0] in st.cands else ""
+        test = test_after_selection(
+            {"train": {"evaluator": "table", "dataset": cfg.train.dataset,
+                       "table_fidelity": cfg.train.table_fidelity},
+             "space": {"table": cfg.space.table}}, arch)  # fmt: skip
+        if test is not None:
+            lines.append(f"best test:  {test:.4f} ({SELECTION_NOTE})")
+    lines += [
+        *plines[3:],
+        *fails,
         f"restarts:   {st.attached} re-attached to their jobs, {st.resubmitted} resubmitted",
         f"LLM calls:  {spend} (store: every call of the run)",
         f"            {p.bar()}",

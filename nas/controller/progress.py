@@ -38,7 +38,9 @@ class Progress:
     def finished(self) -> bool:
         return bool(self.stop) and not self.stop.startswith(("interrupted", "cancelled"))
 
-    def lines(self) -> list[str]:
+    def lines(self, modelled_cost: bool = False) -> list[str]:
+        """The status lines; ``modelled_cost``: the GPU-hours come from a cost model (table
+        lookups train nothing), so they are labelled as such."""
         pct = 100.0 * self.evaluated / self.budget if self.budget else 0.0
         states = ", ".join(f"{k} {v}" for k, v in sorted(self.states.items())) or "none yet"
         best = f"{self.best[1]:.4f} ({self.best[0]})" if self.best else "none yet"
@@ -50,7 +52,13 @@ class Progress:
             + (f"; {self.decided} rejected before training" if self.decided else "")
             + (f"; {self.duplicates} duplicate proposals" if self.duplicates else ""),
             f"best val:   {best}",
-            f"GPU-hours:  {self.gpu_hours:.2f}    LLM spend: ${self.llm_usd:.2f}",
+            f"GPU-hours:  {self.gpu_hours:.2f}"
+            + (
+                " (modelled: FLOPs cost model of table lookups, nothing trained)"
+                if modelled_cost
+                else ""
+            )
+            + f"    LLM spend: ${self.llm_usd:.2f}",
             f"elapsed:    {_hms(self.elapsed_s)}    ETA: {eta}    controller starts: {self.starts}",
         ]
 

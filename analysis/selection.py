@@ -1,0 +1,38 @@
+"""Test accuracy after selection, for table runs.
+
+A table run (``train.evaluator=table``) searches on validation accuracy only: the trials
+hold no test accuracy, so the search never sees it. Once a candidate is *selected* (the best
+by validation), its test accuracy is looked up in the same table, at the same dataset and
+fidelity — what ``best``, ``status`` and the report print as "test (after selection)".
+
+    >>> test_after_selection(src.config, arch)     # doctest: +SKIP
+    0.9137
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["SELECTION_NOTE", "test_after_selection"]
+
+SELECTION_NOTE = "table lookup after selection by val_acc"
+
+
+def test_after_selection(config: dict[str, Any], arch: str) -> float | None:
+    """The test accuracy of ``arch`` in the run's benchmark table, or None when the run is
+    no table run, the table is gone, or the architecture is not in it."""
+    train = config.get("train") or {}
+    space = config.get("space") or {}
+    if not isinstance(train, dict) or not isinstance(space, dict):
+        return None
+    path = str(space.get("table") or "")
+    if train.get("evaluator") != "table" or not path or not arch:
+        return None
+    try:
+        from nas.evaluators.table import TableError, TableEvaluator
+
+        ev = TableEvaluator(path, dataset=str(train.get("dataset") or "cifar10"),
+                            fidelity=int(train.get("table_fidelity") or 200))  # fmt: skip
+        return float(ev.test_acc(arch))
+    except (TableError, KeyError, OSError, ValueError):
+        return None
