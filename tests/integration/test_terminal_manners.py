@@ -1,0 +1,52 @@
+"""Terminal manners: no progress redraws in redirected output, Ctrl-C names the run and its
+resume command, help texts say what the command does, chance comes from the dataset."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from analysis.chance import chance_accuracy
+from launcher.cli import build_parser
+from tests.conftest import REPO
+
+pytestmark = pytest.mark.integration
+
+
+def test_ctrl_c_names_the_run_and_the_resume_command(tmp_path: Path) -> None:
+    root = tmp_path / "runs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "launcher", "demo", f"experiment.run_root={root}",
+         "budget.candidates=50"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not list(root.glob("*/journal.jsonl")):  # the controller has started
+        assert time.monotonic() < deadline and proc.poll() is None
+        time.sleep(0.2)
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    (run_dir,) = root.iterdir()
+    assert proc.returncode == 130, err[-2000:]
+    assert f"archlab resume {run_dir.name} --runs-root" in err, err[-2000:]
+    assert "Traceback" not in err
+    assert "\r" not in out  # stdout is a pipe: no progress bar, no redraws anywhere
+    assert "\r" not in err
+
+
+def test_demo_help_describes_the_nader_demo() -> None:
+    sub = next(a for a in build_parser()._actions if a.dest == "command")
+    demo = sub.choices["demo"]  # type: ignore[attr-defined]
+    text = demo.format_help()
+    assert "NADER" in text and "Random search" not in text
+
+
+def test_chance_comes_from_the_dataset() -> None:
+    assert chance_accuracy("demo") == 0.1 and chance_accuracy("cifar100") == 0.01
+    assert chance_accuracy("ImageNet16-120") == pytest.approx(1 / 120)
