@@ -67,7 +67,8 @@ class RunData:
     llm_calls: list[Row] = field(default_factory=list)  # created_at, cost_usd, tokens
     tree: list[TreeNode] = field(default_factory=list)
     tree_from_events: bool = False
-    archives: list[ArchiveSnapshot] = field(default_factory=list)
+    archives: list[ArchiveSnapshot] = field(default_factory=list)  # latest per archive
+    archive_history: list[ArchiveSnapshot] = field(default_factory=list)  # every snapshot
     principles: list[Row] = field(default_factory=list)
     counts: Row = field(default_factory=dict)
 
@@ -131,6 +132,7 @@ def collect(con: duckdb.DuckDBPyConnection, run_id: str) -> RunData:
             by_kind[e["kind"]].append(payload)
     acc = {r["candidate_id"]: r for r in d.leaderboard}
     d.tree, d.tree_from_events = _tree(by_kind["tree_node"], con, rid, acc)
+    d.archive_history = _archive_snapshots(by_kind["archive"])
     d.archives = _archives(by_kind["archive"]) or _derived_archive(d.leaderboard)
     d.principles = sorted(
         (p for p in by_kind["principles"] if isinstance(p.get("principles"), list)),
@@ -184,17 +186,21 @@ def _tree(
 
 
 def _archives(payloads: Sequence[Row]) -> list[ArchiveSnapshot]:
-    """Latest snapshot per archive. Cells are grid niches (``dims`` + ``index: [i, j]``) or
-    CVT elites (``descriptor: [x, y]`` within ``ranges``, default [0, 1]², binned 20 x 20)."""
-    latest: dict[str, Row] = {}
-    for p in payloads:  # the highest iteration of each archive wins (ties: the later one)
-        name = str(p.get("archive") or "archive")
-        if name not in latest or int(p.get("iteration") or 0) >= int(
-            latest[name].get("iteration") or 0
-        ):
-            latest[name] = p
+    """Latest snapshot per archive (the highest iteration wins; ties: the later one)."""
+    latest: dict[str, ArchiveSnapshot] = {}
+    for a in _archive_snapshots(payloads):
+        if a.name not in latest or a.iteration >= latest[a.name].iteration:
+            latest[a.name] = a
+    return sorted(latest.values(), key=lambda a: a.name)
+
+
+def _archive_snapshots(payloads: Sequence[Row]) -> list[ArchiveSnapshot]:
+    """Every snapshot, in event order. Cells are grid niches (``dims`` + ``index: [i, j]``)
+    or CVT elites (``descriptor: [x, y]`` within ``ranges``, default [0, 1]², binned 20 x
+    20)."""
     out = []
-    for name, p in latest.items():
+    for p in payloads:
+        name = str(p.get("archive") or "archive")
         try:
             dims = (int(p["dims"][0]), int(p["dims"][1])) if p.get("dims") else (20, 20)
             r = p.get("ranges") or [[0.0, 1.0], [0.0, 1.0]]
@@ -223,7 +229,7 @@ def _archives(payloads: Sequence[Row]) -> list[ArchiveSnapshot]:
                 niches=int(p["niches"]) if p.get("niches") else None,
             )
         )
-    return sorted(out, key=lambda a: a.name)
+    return out
 
 
 def _bin(x: float, lohi: tuple[float, float], n: int) -> int:

@@ -32,6 +32,7 @@ __all__ = [
     "plot_llm_cost",
     "plot_principles",
     "plot_tree",
+    "tree_layout",
 ]
 
 Row = dict[str, Any]
@@ -257,7 +258,7 @@ def plot_learning_curves(curves: Sequence[Row], out_dir: Path) -> Plot | None:
 
 
 # ---------------------------------------------------------------------------- tree
-def _layout(nodes: Sequence[TreeNode]) -> dict[str, tuple[float, float]]:
+def tree_layout(nodes: Sequence[TreeNode]) -> dict[str, tuple[float, float]]:
     """x = depth, y = leaf order (parents centred over their children); orphans are roots."""
     ids = {n.candidate_id for n in nodes}
     children: dict[str | None, list[str]] = {}
@@ -303,7 +304,7 @@ def plot_tree(nodes: Sequence[TreeNode], out_dir: Path, from_events: bool = True
         return None
     from matplotlib.collections import LineCollection
 
-    pos = _layout(nodes)
+    pos = tree_layout(nodes)
     leaves = max(y for _, y in pos.values()) + 1
     depth = max(x for x, _ in pos.values()) + 1
     h = min(30.0, max(4.0, 0.28 * leaves))

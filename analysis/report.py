@@ -1,6 +1,16 @@
-"""``archlab report``: one self-contained HTML page (no CDN, no scripts; plots embedded as
-base64 PNG, with PNG and SVG files written beside it) about a run, optionally compared with
-other runs.
+"""``archlab report``: one self-contained, interactive HTML page about a run, optionally
+compared with other runs.
+
+The page embeds plotly.js (the offline bundle of the pinned ``plotly`` package: no CDN, it
+opens offline) and its figures (:mod:`analysis.interactive`: hover, zoom, pan), a sortable,
+filterable table of every candidate, drawings of the top designs' blocks (the ``archlab
+graph draw`` code) and, per method, its own view: NADER's modification tree (collapsed to
+the best lineages beyond 50 nodes), LLMatic's archives as heatmaps per iteration, LAPT's
+principles as a history of changes. Sections of other methods are left out.
+
+Opening the page with ``#selftest`` makes it check itself (every figure drew its points,
+hover data exist, the table sorts) and write the result into ``<html data-selftest>``: what
+the headless-Chromium test reads.
 
     >>> result = build_report(RunSource.open("runs/r1"), out_dir="runs/r1/report")  # doctest: +SKIP
     >>> result.index                                                              # doctest: +SKIP
@@ -9,7 +19,6 @@ other runs.
 
 from __future__ import annotations
 
-import base64
 import html
 import json
 import time
@@ -18,23 +27,32 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from analysis import plots
+from analysis import interactive as ix
+from analysis.chance import chance_accuracy
 from analysis.data import RunData, collect
 from analysis.queries import fetch
+from analysis.selection import SELECTION_NOTE, tests_after_selection
 from analysis.source import RunSource, connect_runs
 
-__all__ = ["NO_DATA", "ReportResult", "build_report"]
+__all__ = ["NO_DATA", "ReportResult", "build_report", "compare_warnings"]
 
 NO_DATA = "no data for this section in this run"
 Row = dict[str, Any]
+TABLE_COLS = ("rank", "val_acc", "test_acc", "state", "params", "flops", "epochs_run",
+              "wall_seconds", "strategy", "agent", "candidate_id", "arch")  # fmt: skip
 
 
 @dataclass
 class ReportResult:
     index: Path  # the HTML page
-    plots: list[plots.Plot] = field(default_factory=list)
+    figures: list[ix.Figure] = field(default_factory=list)
     empty_sections: list[str] = field(default_factory=list)  # section ids without data
     seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)  # e.g. compared runs that differ
+
+    @property
+    def plots(self) -> list[ix.Figure]:
+        return self.figures
 
 
 @dataclass
@@ -45,12 +63,39 @@ class _Section:
     empty: bool = False
 
 
+def _cfg(run: RunSource, section: str, key: str, default: Any = "") -> Any:
+    sec = run.config.get(section) or {}
+    return sec.get(key, default) if isinstance(sec, dict) else default
+
+
+def compare_warnings(runs: Sequence[RunSource]) -> list[str]:
+    """What makes the runs' accuracies incomparable: different datasets or metrics (table
+    lookup vs training, fidelity, epochs)."""
+    if len(runs) < 2:
+        return []
+
+    def metric(r: RunSource) -> str:
+        if _cfg(r, "train", "evaluator", "train") == "table":
+            return f"table lookup at {_cfg(r, 'train', 'table_fidelity', 200)} epochs"
+        return f"training for {_cfg(r, 'train', 'epochs', '?')} epochs"
+
+    out = []
+    for what, get in (("datasets", lambda r: str(_cfg(r, "train", "dataset", "?"))),
+                      ("metrics", metric)):  # fmt: skip
+        values = {r.run_id: get(r) for r in runs}
+        if len(set(values.values())) > 1:
+            listed = ", ".join(f"{rid}: {v}" for rid, v in values.items())
+            out.append(f"The compared runs have different {what} ({listed}): their "
+                       "accuracies are not comparable.")  # fmt: skip
+    return out
+
+
 def build_report(
     run: RunSource,
     compare: Sequence[RunSource] = (),
     out_dir: str | Path | None = None,
 ) -> ReportResult:
-    """Write ``out_dir/index.html`` (default ``<run_dir>/report``) and the plot files."""
+    """Write ``out_dir/index.html`` (default ``<run_dir>/report``)."""
     t0 = time.monotonic()
     out = Path(out_dir) if out_dir else run.run_dir / "report"
     out.mkdir(parents=True, exist_ok=True)
@@ -65,157 +110,109 @@ def build_report(
     curves: dict[str, list[Row]] = {r.run_id: [] for r in runs}
     for r in bsf_all:
         curves.setdefault(r["run_id"], []).append(r)
-    made: list[plots.Plot] = []
+    warnings = compare_warnings(runs)
+    strategy = str(_cfg(run, "strategy", "name", ""))
+    # table runs: the test accuracy of each incumbent, looked up after selection
+    archs = {r["candidate_id"]: str(r["arch"] or "") for r in data.leaderboard}
+    incumbents = {str(r["best_candidate_id"]) for r in curves.get(run.run_id, [])
+                  if r.get("best_candidate_id") and r.get("best_test") is None}  # fmt: skip
+    test_after = tests_after_selection(run.config, {c: archs[c] for c in incumbents if c in archs})
+    figures: list[ix.Figure] = []
     sections: list[_Section] = []
 
-    def figure(p: plots.Plot | None) -> str:
-        if p is None:
+    def fig(f: ix.Figure | None) -> str:
+        if f is None:
             return ""
-        made.append(p)
-        return _img(p, out)
+        figures.append(f)
+        cls = "fig wide" if f.wide else "fig"
+        return (f'<figure class="{cls}"><div class="plot" id="plot-{_esc(f.id)}" '
+                f'data-fig="{len(figures) - 1}"></div><figcaption>{_esc(f.caption)}'
+                "</figcaption></figure>")  # fmt: skip
 
     def add(sid: str, title: str, body: str, empty_note: str = NO_DATA) -> None:
         empty = not body.strip()
         sections.append(_Section(sid, title, body if not empty else _note(empty_note), empty))
 
-    add("summary", "Summary", _summary(run, data))
-    cmp_note = f" Compared with: {', '.join(r.run_id for r in runs[1:])}." if len(runs) > 1 else ""
-    add(
-        "best-so-far",
-        "Best so far",
-        figure(plots.plot_best_so_far(curves, out)) + (_p(cmp_note) if cmp_note else ""),
-    )
-    body = figure(plots.plot_acc_vs_cost(data.leaderboard, "params", out))
-    body += figure(plots.plot_acc_vs_cost(data.leaderboard, "flops", out))
+    add("summary", "Summary", "".join(f'<p class="warn">{_esc(w)}</p>' for w in warnings)
+        + _summary(run, data, test_after))  # fmt: skip
+    cmp_note = f"Compared with: {', '.join(r.run_id for r in runs[1:])}." if len(runs) > 1 else ""
+    chance = chance_accuracy(str(_cfg(run, "train", "dataset", "")))
+    add("best-so-far", "Best so far",
+        fig(ix.fig_best_so_far(curves, chance, test_after)) + (_p(cmp_note) if cmp_note else ""))  # fmt: skip
+    body = fig(ix.fig_acc_vs_cost(data.leaderboard, "params"))
+    body += fig(ix.fig_acc_vs_cost(data.leaderboard, "flops"))
     if not any((r.get("flops") or 0) > 0 for r in data.complete) and data.complete:
         body += _note("no FLOPs recorded in this run (the evaluator did not measure them)")
     if data.pareto and body:
-        body += "<h3>Pareto front over (validation accuracy, parameters, FLOPs)</h3>"
-        body += _table(
-            data.pareto,
-            ["candidate_id", "strategy", "val_acc", "test_acc", "params", "flops", "arch"],
-        )
-    add("pareto", "Accuracy vs parameters and FLOPs", body)
+        body += _details(f"Pareto front over (validation accuracy, parameters, FLOPs): "
+                         f"{len(data.pareto)} candidates", _table(
+            data.pareto, ["candidate_id", "strategy", "val_acc", "test_acc", "params", "flops",
+                          "arch"]))  # fmt: skip
+    add("pareto", "Accuracy vs parameters and FLOPs", _grid(body))
     add(
-        "learning-curves",
-        "Learning curves of the top designs",
-        figure(plots.plot_learning_curves(data.curves, out)),
+        "top-designs",
+        "Top designs",
+        _grid(_designs(data) + fig(ix.fig_learning_curves(data.curves))),
     )
-    body = figure(plots.plot_tree(data.tree, out, data.tree_from_events))
+    add("candidates", f"Candidates ({len(data.leaderboard)})", _candidate_table(data, test_after))
+    if strategy == "nader" or data.tree_from_events:
+        body = fig(ix.fig_tree(data.tree))
+        if body:
+            body += _details("Best nodes", _tree_table(data))
+        add("tree", "Modification tree (NADER)", body)
+    if (
+        strategy == "llmatic"
+        or data.archive_history
+        or any(str(r["strategy"]).startswith("llmatic") for r in data.leaderboard)
+    ):
+        body = ""
+        by_name: dict[str, list[Any]] = {}
+        for a in data.archive_history:
+            by_name.setdefault(a.name, []).append(a)
+        if not by_name:  # no archive events: the archive derived from the results
+            by_name = {a.name: [a] for a in data.archives}
+        for snaps in by_name.values():
+            body += fig(ix.fig_archive_history(snaps))
+        if body and not data.archive_history:
+            body += _note("derived from the results: the run stored no 'archive' events")
+        add("archive", "Archives per iteration (LLMatic)", _grid(body))
+    if strategy == "lapt" or data.principles:
+        body = ""
+        if data.principles:
+            body = _grid(fig(ix.fig_principles(data.principles))
+                         + f'<div class="fig">{_principle_changes(data.principles)}</div>')  # fmt: skip
+        add("principles", "Principle history (LAPT)", body)
+    body = fig(ix.fig_failures(data.failures_by_kind))
     if body:
-        body += _tree_table(data)
-    add("tree", "Modification tree (NADER)", body)
-    body = figure(plots.plot_archives(data.archives, out))
-    if body and any(a.derived for a in data.archives):
-        body += _note("derived from the results: the run stored no 'archive' events")
-    add("archive", "Archive heatmap (LLMatic)", body)
-    body = figure(plots.plot_principles(data.principles, out))
-    if body:
-        body += _principles_list(data.principles)
-    add("principles", "Principle history (LAPT)", body)
-    body = figure(plots.plot_failures(data.failures_by_kind, data.failures_by_proposer, out))
-    if body:
-        body += _table(data.failures_by_kind, ["state", "error_kind", "n", "example"])
-        body += _table(
-            data.failures_by_proposer,
-            ["strategy", "agent", "evaluated", "failed", "failure_rate", "failure_states"],
-        )
+        body += _details("Failures by kind and by proposer",
+                         _table(data.failures_by_kind, ["state", "error_kind", "n", "example"])
+                         + _table(data.failures_by_proposer, ["strategy", "agent", "evaluated",
+                                  "failed", "failure_rate", "failure_states"]))  # fmt: skip
+        body = _grid(body)
     elif data.leaderboard:
         body = _note("no failed evaluations in this run")
     add("failures", "Failure breakdown", body)
-    body = figure(
-        plots.plot_llm_cost(data.llm_calls, data.llm_by_agent, data.llm_per_improvement, out)
-    )
+    body = fig(ix.fig_llm_cost(data.llm_calls))
     if body:
-        body += "<h3>Tokens and dollars per improvement</h3>" + _table(
+        body += _details("Tokens and dollars per improvement, by agent", _table(
             data.llm_per_improvement,
-            [
-                "improvement",
-                "eval_index",
-                "candidate_id",
-                "best_val",
-                "gain",
-                "tokens_since_previous",
-                "usd_since_previous",
-                "cum_tokens",
-                "cum_usd",
-            ],
-        )
-        if data.llm_by_agent:
-            body += "<h3>By agent and model</h3>" + _table(
-                data.llm_by_agent,
-                [
-                    "agent",
-                    "model",
-                    "calls",
-                    "errors",
-                    "cache_hits",
-                    "tokens_in",
-                    "tokens_out",
-                    "usd",
-                    "mean_latency_s",
-                ],
-            )
+            ["improvement", "eval_index", "candidate_id", "best_val", "gain",
+             "tokens_since_previous", "usd_since_previous", "cum_tokens", "cum_usd"],
+        ) + _table(data.llm_by_agent, ["agent", "model", "calls", "errors", "cache_hits",
+                                        "tokens_in", "tokens_out", "usd", "mean_latency_s"]))  # fmt: skip
+        body = _grid(body)
     add("llm-cost", "LLM cost", body)
-    lb_cols = [
-        "rank",
-        "candidate_id",
-        "strategy",
-        "agent",
-        "state",
-        "val_acc",
-        "test_acc",
-        "params",
-        "flops",
-        "epochs_run",
-        "wall_seconds",
-        "arch",
-    ]
-    top = data.leaderboard[:25]
-    more = len(data.leaderboard) - len(top)
-    body = (
-        _table(top, lb_cols)
-        + (
-            _p(f"… and {more} more: archlab sql {run.run_id} --query leaderboard")
-            if more > 0
-            else ""
-        )
-        if top
-        else ""
-    )
-    add("leaderboard", "Leaderboard", body)
-    add(
-        "comparison",
-        "Per-strategy comparison" + (" across runs" if len(runs) > 1 else ""),
-        _table(
-            comparison,
-            [
-                "run_id",
-                "strategy",
-                "evaluated",
-                "complete",
-                "failure_rate",
-                "best_val",
-                "test_at_best_val",
-                "eval_of_best",
-                "median_val",
-                "gpu_hours",
-                "run_llm_usd",
-            ],
-        )
-        if comparison
-        else "",
-    )
-    add("config", "Configuration", _config(run))
-    page = _page(run, sections)
+    if len(runs) > 1 or len({r["strategy"] for r in comparison}) > 1:
+        add("comparison", "Per-strategy comparison" + (" across runs" if len(runs) > 1 else ""),
+            _table(comparison, ["run_id", "strategy", "evaluated", "complete", "failure_rate",
+                                "best_val", "test_at_best_val", "eval_of_best", "median_val",
+                                "gpu_hours", "run_llm_usd"]))  # fmt: skip
+    add("config", "Configuration", _details("config.yaml and manifest.json", _config(run)))
+    page = _page(run, sections, figures)
     index = out / "index.html"
     index.write_text(page, encoding="utf-8")
-    return ReportResult(
-        index,
-        made,
-        [s.id for s in sections if s.empty],
-        time.monotonic() - t0,
-    )
+    return ReportResult(index, figures, [s.id for s in sections if s.empty],
+                        time.monotonic() - t0, warnings)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------- HTML pieces
@@ -231,15 +228,14 @@ def _note(text: str) -> str:
     return f'<p class="nodata">{_esc(text)}</p>'
 
 
-def _img(p: plots.Plot, out: Path) -> str:
-    data = base64.b64encode(p.png.read_bytes()).decode("ascii")
-    rel_png = p.png.relative_to(out) if p.png.is_relative_to(out) else p.png
-    rel_svg = p.svg.relative_to(out) if p.svg.is_relative_to(out) else p.svg
-    return (
-        f'<figure id="fig-{_esc(p.name)}"><img alt="{_esc(p.title)}" '
-        f'src="data:image/png;base64,{data}">'
-        f"<figcaption>{_esc(p.caption)} Files: {_esc(rel_png)}, {_esc(rel_svg)}.</figcaption></figure>"
-    )
+def _grid(body: str) -> str:
+    return f'<div class="grid">{body}</div>' if body else ""
+
+
+def _details(summary: str, body: str) -> str:
+    if not body:
+        return ""
+    return f'<details class="fig wide"><summary>{_esc(summary)}</summary>{body}</details>'
 
 
 def _fmt(v: Any) -> str:
@@ -275,41 +271,126 @@ def _table(rows: Sequence[Row], cols: Sequence[str]) -> str:
     return f'<div class="tw"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
-def _summary(run: RunSource, d: RunData) -> str:
+def _summary(run: RunSource, d: RunData, test_after: dict[str, float]) -> str:
     m = run.manifest
     c = d.counts
     best = d.best
+    table_run = _cfg(run, "train", "evaluator", "train") == "table"
+    gpu = round(float(c.get("gpu_hours") or 0.0), 3)
     items: list[tuple[str, Any]] = [
         ("run", run.run_id),
-        (
-            "created",
-            time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m["created"]))
-            if m.get("created")
-            else "",
-        ),
+        ("created", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m["created"]))
+         if m.get("created") else ""),
         ("code version", m.get("code_version", "")),
-        ("strategy", (run.config.get("strategy") or {}).get("name", "")),
-        ("dataset", (run.config.get("train") or {}).get("dataset", "")),
-        ("candidates", c.get("candidates", 0)),
-        ("evaluated", c.get("evaluated", 0)),
-        ("complete", c.get("complete", 0)),
-        ("GPU hours", round(float(c.get("gpu_hours") or 0.0), 3)),
-        ("LLM calls", c.get("llm_calls", 0)),
-        ("LLM dollars", round(float(c.get("llm_usd") or 0.0), 4)),
-    ]
+        ("strategy", _cfg(run, "strategy", "name")),
+        ("dataset", _cfg(run, "train", "dataset")),
+        ("candidates / evaluated / complete",
+         f"{c.get('candidates', 0)} / {c.get('evaluated', 0)} / {c.get('complete', 0)}"),
+        ("GPU hours", f"{gpu} (modelled: FLOPs cost model of table lookups, nothing trained)"
+         if table_run else gpu),
+        ("LLM calls / dollars", f"{c.get('llm_calls', 0)} / {float(c.get('llm_usd') or 0):.4f}"),
+    ]  # fmt: skip
     if best:
+        test, note = best["test_acc"], ""
+        if test is None and best["candidate_id"] in test_after:
+            test, note = test_after[best["candidate_id"]], f" ({SELECTION_NOTE})"
         items += [
             ("best candidate", best["candidate_id"]),
-            ("best val / test", f"{_fmt(best['val_acc'])} / {_fmt(best['test_acc'])}"),
+            ("best val / test", f"{_fmt(best['val_acc'])} / {_fmt(test)}{note}"),
             ("best params / FLOPs", f"{_fmt(best['params'])} / {_fmt(best['flops'])}"),
         ]
-    rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(_fmt(v))}</td></tr>" for k, v in items)
-    out = f'<table class="kv">{rows}</table>'
+    half = (len(items) + 1) // 2
+    cols = []
+    for part in (items[:half], items[half:]):
+        rows = "".join(f"<tr><th>{_esc(k)}</th><td>{_esc(_fmt(v))}</td></tr>" for k, v in part)
+        cols.append(f'<table class="kv">{rows}</table>')
+    out = f'<div class="grid">{"".join(cols)}</div>'
     if not d.leaderboard:
         out += _note("this run has no evaluated candidates yet")
     elif best:
         out += _p(f"Export the best: archlab best {run.run_id} --export DIR")
     return out
+
+
+def _designs(d: RunData, top: int = 3) -> str:
+    """The block of each of the ``top`` best designs, drawn by ``archlab graph draw``'s code."""
+    from nas.graph import nb201_to_graph, parse_blocks
+    from nas.graph.draw import to_svg
+
+    parts = []
+    for rank, r in enumerate(d.complete[:top], 1):
+        try:
+            if r["arch_kind"] == "nb201":
+                g = nb201_to_graph(str(r["arch"]))
+            elif r["arch_kind"] == "block":
+                g = next(iter(parse_blocks(str(r["arch"])).values()))
+            else:
+                continue
+            svg = _scalable(to_svg(g))
+        except Exception:  # a design that cannot be drawn is listed without a picture
+            svg = '<p class="small">(cannot be drawn)</p>'
+        parts.append(
+            f'<div class="design"><h4>#{rank} {_esc(r["candidate_id"])} · val '
+            f"{_fmt(r['val_acc'])} · {_fmt(r['params'])} params</h4>"
+            f'<div class="svg">{svg}</div></div>'
+        )
+    if not parts:
+        return ""
+    return f'<div class="fig wide designs">{"".join(parts)}</div>'
+
+
+def _scalable(svg: str) -> str:
+    """The drawing with a viewBox, so that it scales to its box instead of being cut."""
+    import re
+
+    m = re.match(r'<svg ([^>]*?)width="([\d.]+)" height="([\d.]+)"', svg)
+    if not m:
+        return svg
+    w, h = m.group(2), m.group(3)
+    box = f'viewBox="0 0 {w} {h}" width="100%" height="300"'
+    return svg.replace(f'width="{w}" height="{h}"', box, 1)
+
+
+def _candidate_table(d: RunData, test_after: dict[str, float]) -> str:
+    """Every candidate as JSON rows; the page's script renders, sorts, filters and pages it."""
+    if not d.leaderboard:
+        return ""
+    rows = []
+    for r in d.leaderboard:
+        row = []
+        for c in TABLE_COLS:
+            v = r.get(c)
+            if c == "test_acc" and v is None:
+                v = test_after.get(r["candidate_id"])
+            if c == "arch":
+                v = _arch_label(str(v or ""), str(r.get("arch_kind") or ""))
+            elif isinstance(v, float):
+                v = round(v, 4) if c not in ("wall_seconds",) else round(v, 1)
+            row.append(v)
+        rows.append(row)
+    payload = json.dumps({"cols": list(TABLE_COLS), "rows": rows}, separators=(",", ":"))
+    return (
+        '<div class="ctl"><input id="cand-filter" type="search" placeholder="filter: any text, '
+        'e.g. COMPLETE or an id" size="40"> <span id="cand-count"></span> '
+        '<button id="cand-prev">◀</button> <button id="cand-next">▶</button></div>'
+        '<div class="tw"><table id="cand-table" class="sortable"><thead></thead><tbody></tbody>'
+        "</table></div><p class=small>Click a column header to sort (again: reverse).</p>"
+        f'<script type="application/json" id="cand-data">{_json_script(payload)}</script>'
+    )
+
+
+def _arch_label(arch: str, kind: str) -> str:
+    """One line per architecture: an NB201 string as is; a block file as its operations."""
+    if kind != "block" or "\n" not in arch:
+        return ix._short(arch, 90)
+    ops = [ln.split(":", 1)[1].split("(")[0].strip() for ln in arch.splitlines()
+           if ":" in ln and not ln.lstrip().startswith("#")]  # fmt: skip
+    ops = [o for o in ops if o not in ("input", "output")]
+    return ix._short(f"block of {len(ops)}: " + " ".join(ops), 90)
+
+
+def _json_script(text: str) -> str:
+    return text.replace("</", "<\\/")
 
 
 def _tree_table(d: RunData) -> str:
@@ -330,27 +411,45 @@ def _tree_table(d: RunData) -> str:
     )
 
 
-def _principles_list(history: Sequence[Row]) -> str:
-    parts = []
-    seen: set[str] = set()
-    for p in history:
-        items = []
-        for text in p.get("principles") or []:
-            new = str(text) not in seen
-            seen.add(str(text))
-            items.append(f"<li{' class=new' if new else ''}>{_esc(text)}</li>")
-        meta = ", ".join(
-            f"{k}: {_fmt(p[k])}" for k in ("space_size", "source") if p.get(k) not in (None, "")
-        )
-        parts.append(
-            f"<h4>Iteration {_esc(p.get('iteration', '?'))}{' — ' + _esc(meta) if meta else ''}</h4>"
-            f"<ol>{''.join(items)}</ol>"
-        )
-    return (
-        '<div class="principles">'
-        + "".join(parts)
-        + "<p class=small>New principles are in bold.</p></div>"
-    )
+def _principle_changes(history: Sequence[Row]) -> str:
+    """The principles as a history of changes: the first set in full, then per update only
+    what was added (+) or dropped (−); runs of updates that changed nothing are one line."""
+    parts: list[str] = []
+    prev: list[str] = []
+    quiet: list[Row] = []  # consecutive updates without a change
+
+    def flush() -> None:
+        if not quiet:
+            return
+        a, b = quiet[0], quiet[-1]
+        span = f"Update {a.get('iteration')}" + (f"–{b.get('iteration')}" if len(quiet) > 1 else "")
+        sizes = f" (space {_fmt(a.get('space_size'))} → {_fmt(b.get('space_size'))})" if a.get(
+            "space_size") is not None else ""  # fmt: skip
+        parts.append(f"<h4>{_esc(span)}: unchanged principles{_esc(sizes)}</h4>")
+        quiet.clear()
+
+    for n, p in enumerate(history):
+        cur = [str(t) for t in p.get("principles") or []]
+        meta = ", ".join(f"{k}: {_fmt(p[k])}" for k in ("space_size", "source")
+                         if p.get(k) not in (None, ""))  # fmt: skip
+        head = f"Update {_esc(p.get('iteration', '?'))}{' — ' + _esc(meta) if meta else ''}"
+        if n == 0:
+            items = "".join(f"<li>{_esc(t)}</li>" for t in cur)
+        else:
+            added = [t for t in cur if t not in prev]
+            dropped = [t for t in prev if t not in cur]
+            items = "".join(f'<li class="add">+ {_esc(t)}</li>' for t in added)
+            items += "".join(f'<li class="drop">− {_esc(t)}</li>' for t in dropped)
+            if not items:
+                quiet.append(p)
+                prev = cur
+                continue
+        flush()
+        parts.append(f"<h4>{head}</h4><ul>{items}</ul>")
+        prev = cur
+    flush()
+    final = f"<p class=small>{len(prev)} principles hold now.</p>" if history else ""
+    return '<div class="principles">' + "".join(parts) + final + "</div>"
 
 
 def _config(run: RunSource) -> str:
@@ -366,36 +465,126 @@ def _config(run: RunSource) -> str:
 
 _CSS = """
 body{font-family:-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:0;color:#222;background:#fafafa}
-header{background:#243447;color:#fff;padding:18px 28px}header h1{margin:0;font-size:22px}
-header p{margin:4px 0 0;color:#cdd6e0;font-size:13px}
-nav{padding:8px 28px;background:#e9eef3;font-size:13px}nav a{margin-right:14px;color:#243447}
-main{padding:8px 28px 40px;max-width:1200px}
-section{background:#fff;border:1px solid #e1e4e8;border-radius:6px;padding:8px 18px 14px;margin:16px 0}
-h2{font-size:18px;border-bottom:1px solid #eee;padding-bottom:6px}h3{font-size:15px}h4{font-size:13px;margin:10px 0 4px}
-figure{margin:8px 0}figure img{max-width:100%;height:auto;border:1px solid #eee}
-figcaption{font-size:12px;color:#555}
-.nodata{color:#8a6d3b;background:#fcf8e3;border:1px solid #faebcc;padding:8px 12px;border-radius:4px}
-.tw{overflow-x:auto}table{border-collapse:collapse;font-size:12px;margin:6px 0}
-th,td{border:1px solid #e1e4e8;padding:3px 7px;text-align:left;vertical-align:top}
-th{background:#f3f5f7}td.arch{font-family:monospace;font-size:11px;max-width:420px;word-break:break-all}
-table.kv th{width:170px}pre{background:#f6f8fa;padding:10px;font-size:12px;overflow-x:auto;max-height:520px}
-li.new{font-weight:bold}.small{font-size:12px;color:#555}
+header{background:#243447;color:#fff;padding:12px 24px}header h1{margin:0;font-size:20px}
+header p{margin:2px 0 0;color:#cdd6e0;font-size:12px}
+nav{padding:6px 24px;background:#e9eef3;font-size:13px;position:sticky;top:0;z-index:5}
+nav a{margin-right:12px;color:#243447}
+main{padding:4px 24px 30px;max-width:1400px}
+section{background:#fff;border:1px solid #e1e4e8;border-radius:6px;padding:4px 14px 10px;margin:10px 0}
+h2{font-size:16px;border-bottom:1px solid #eee;padding-bottom:4px;margin:8px 0}h3{font-size:14px}
+h4{font-size:12px;margin:8px 0 3px}
+.grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(520px,1fr));gap:10px;align-items:start}
+.fig{margin:0;min-width:0}.wide{grid-column:1/-1}.plot{width:100%;min-height:200px}
+figcaption{font-size:11px;color:#555}
+.nodata{color:#8a6d3b;background:#fcf8e3;border:1px solid #faebcc;padding:6px 10px;border-radius:4px}
+.warn{color:#a94442;background:#f2dede;border:1px solid #ebccd1;padding:6px 10px;border-radius:4px;font-weight:bold}
+.tw{overflow-x:auto}table{border-collapse:collapse;font-size:12px;margin:4px 0}
+th,td{border:1px solid #e1e4e8;padding:2px 6px;text-align:left;vertical-align:top}
+th{background:#f3f5f7}table.sortable th{cursor:pointer;user-select:none;white-space:nowrap}
+table.sortable th.asc:after{content:" ▲"}table.sortable th.desc:after{content:" ▼"}
+td.arch{font-family:monospace;font-size:11px;max-width:460px;word-break:break-all}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+table.kv th{width:210px}pre{background:#f6f8fa;padding:8px;font-size:11px;overflow-x:auto;max-height:420px}
+.principles ul{margin:2px 0 4px;padding-left:18px;font-size:12px}li.add{color:#1a7f37}
+li.drop{color:#a40e26;text-decoration:line-through}li.same{color:#777}.small{font-size:11px;color:#555}
+.designs{display:flex;gap:10px;flex-wrap:wrap}.design{flex:1 1 200px;min-width:0}
+.design .svg{border:1px solid #eee}
+.ctl{font-size:12px;margin:4px 0}details summary{cursor:pointer;font-size:12px;color:#243447}
+"""
+
+_SCRIPT = r"""
+(function(){
+var figs=JSON.parse(document.getElementById('fig-data').textContent);
+var done=[];
+document.querySelectorAll('div.plot').forEach(function(el){
+  var f=figs[+el.dataset.fig];
+  done.push(Plotly.newPlot(el,f.data,f.layout,{responsive:true,displaylogo:false}).then(function(){return el;}));
+});
+var table=document.getElementById('cand-table'),state={key:0,dir:1,page:0,size:25,rows:null};
+var cd=document.getElementById('cand-data'),data=cd?JSON.parse(cd.textContent):null;
+function cmp(a,b){if(a===b)return 0;if(a===null)return 1;if(b===null)return -1;
+  return (typeof a==='number'&&typeof b==='number')?a-b:String(a).localeCompare(String(b));}
+function fmt(v,c){if(v===null||v===undefined)return '';if(typeof v==='number'&&(c==='params'||c==='flops'))return v.toLocaleString('en');return String(v);}
+function render(){
+  if(!data)return;
+  var q=(document.getElementById('cand-filter').value||'').toLowerCase();
+  var rows=data.rows.filter(function(r){return !q||r.join(' ').toLowerCase().indexOf(q)>=0;});
+  var k=state.key,d=state.dir;
+  rows.sort(function(a,b){var x=a[k],y=b[k];if(x===null&&y===null)return 0;if(x===null)return 1;if(y===null)return -1;return d*cmp(x,y);});
+  state.rows=rows;
+  var pages=Math.max(1,Math.ceil(rows.length/state.size));state.page=Math.min(state.page,pages-1);
+  var start=state.page*state.size,part=rows.slice(start,start+state.size);
+  var head='<tr>'+data.cols.map(function(c,i){return '<th data-i="'+i+'" class="'+(i===k?(d>0?'asc':'desc'):'')+'">'+c+'</th>';}).join('')+'</tr>';
+  table.tHead.innerHTML=head;
+  var esc=function(s){return s.replace(/&/g,'&amp;').replace(/</g,'&lt;');};
+  table.tBodies[0].innerHTML=part.map(function(r){return '<tr>'+r.map(function(v,i){var c=data.cols[i];
+    var cls=c==='arch'?' class="arch"':(typeof v==='number'?' class="num"':'');return '<td'+cls+'>'+esc(fmt(v,c))+'</td>';}).join('')+'</tr>';}).join('');
+  document.getElementById('cand-count').textContent='rows '+(rows.length?start+1:0)+'–'+(start+part.length)+' of '+rows.length+(q?' (filtered from '+data.rows.length+')':'');
+}
+window.archlabSort=function(col,dir){state.key=data.cols.indexOf(col);state.dir=dir;state.page=0;render();
+  return table.tBodies[0].rows.length?table.tBodies[0].rows[0].cells[state.key].textContent:null;};
+if(data){
+  table.tHead.addEventListener('click',function(e){var th=e.target.closest('th');if(!th)return;var i=+th.dataset.i;
+    state.dir=(state.key===i)?-state.dir:(typeof data.rows[0][i]==='number'?-1:1);state.key=i;state.page=0;render();});
+  document.getElementById('cand-filter').addEventListener('input',function(){state.page=0;render();});
+  document.getElementById('cand-prev').addEventListener('click',function(){state.page=Math.max(0,state.page-1);render();});
+  document.getElementById('cand-next').addEventListener('click',function(){state.page++;render();});
+  render();
+}
+if(location.hash==='#selftest'){Promise.all(done).then(function(els){
+  var res={plots:[],height:document.documentElement.scrollHeight,viewport:window.innerHeight};
+  els.forEach(function(el){var f=figs[+el.dataset.fig];
+    var svg=el.querySelector('svg.main-svg'),box=svg?svg.getBoundingClientRect():{width:0,height:0};
+    var drawn=el.querySelectorAll('.scatterlayer .point, .barlayer .point, .heatmaplayer image, .scatterlayer .js-line').length;
+    var hover=(el._fullData||[]).some(function(t){return t.hoverinfo!=='skip'&&(t.hovertemplate||t.text);});
+    res.plots.push({id:f.id,width:box.width,height:box.height,drawn:drawn,expected:f.points,hover:hover});});
+  if(data){var vi=data.cols.indexOf('val_acc'),vals=data.rows.map(function(r){return r[vi];}).filter(function(v){return v!==null;});
+    res.sort={desc_first:window.archlabSort('val_acc',-1),asc_first:window.archlabSort('val_acc',1),
+      max:Math.max.apply(null,vals),min:Math.min.apply(null,vals),rows:data.rows.length};
+    window.archlabSort('rank',1);}
+  var bs=els.filter(function(el){return figs[+el.dataset.fig].id==='best-so-far';})[0];
+  if(bs){res.best_so_far_range=bs._fullLayout.yaxis.range;}
+  document.documentElement.setAttribute('data-selftest',JSON.stringify(res));
+});}
+})();
 """
 
 
-def _page(run: RunSource, sections: Sequence[_Section]) -> str:
+def _finite(obj: Any) -> Any:
+    """``obj`` with NaN/inf floats as None (JSON has no NaN; plotly skips nulls)."""
+    if isinstance(obj, float):
+        return obj if obj == obj and abs(obj) != float("inf") else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+def _plotly_js() -> str:
+    from plotly.offline import get_plotlyjs
+
+    return str(get_plotlyjs())
+
+
+def _page(run: RunSource, sections: Sequence[_Section], figures: Sequence[ix.Figure]) -> str:
     nav = "".join(f'<a href="#{s.id}">{_esc(s.title)}</a>' for s in sections)
     body = "".join(
         f'<section id="{s.id}" class="{"empty" if s.empty else "filled"}"><h2>{_esc(s.title)}</h2>{s.body}</section>'
         for s in sections
     )
     stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+    specs = json.dumps(_finite([f.spec() for f in figures]), separators=(",", ":"),
+                       allow_nan=False, default=str)  # fmt: skip
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>archlab report: {_esc(run.run_id)}</title>"
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<style>{_CSS}</style></head><body>"
+        f"<style>{_CSS}</style><script>{_plotly_js()}</script></head><body>"
         f"<header><h1>archlab report — {_esc(run.run_id)}</h1>"
-        f"<p>{_esc(str(run.run_dir))} · generated {stamp}</p></header>"
-        f"<nav>{nav}</nav><main>{body}</main></body></html>\n"
+        f"<p>{_esc(str(run.run_dir))} · generated {stamp} · plots: hover for details, drag "
+        "to zoom, double-click to reset</p></header>"
+        f"<nav>{nav}</nav><main>{body}</main>"
+        f'<script type="application/json" id="fig-data">{_json_script(specs)}</script>'
+        f"<script>{_SCRIPT}</script></body></html>\n"
     )

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["SELECTION_NOTE", "test_after_selection"]
+__all__ = ["SELECTION_NOTE", "test_after_selection", "tests_after_selection"]
 
 SELECTION_NOTE = "table lookup after selection by val_acc"
 
@@ -21,18 +21,30 @@ SELECTION_NOTE = "table lookup after selection by val_acc"
 def test_after_selection(config: dict[str, Any], arch: str) -> float | None:
     """The test accuracy of ``arch`` in the run's benchmark table, or None when the run is
     no table run, the table is gone, or the architecture is not in it."""
+    return tests_after_selection(config, {"_": arch}).get("_")
+
+
+def tests_after_selection(config: dict[str, Any], archs: dict[str, str]) -> dict[str, float]:
+    """``{key: test accuracy}`` for each ``{key: arch}`` found in the run's table (one table
+    load for all); empty for runs that are no table runs or whose table is gone."""
     train = config.get("train") or {}
     space = config.get("space") or {}
     if not isinstance(train, dict) or not isinstance(space, dict):
-        return None
+        return {}
     path = str(space.get("table") or "")
-    if train.get("evaluator") != "table" or not path or not arch:
-        return None
-    try:
-        from nas.evaluators.table import TableError, TableEvaluator
+    if train.get("evaluator") != "table" or not path:
+        return {}
+    from nas.evaluators.table import TableError, TableEvaluator
 
+    try:
         ev = TableEvaluator(path, dataset=str(train.get("dataset") or "cifar10"),
                             fidelity=int(train.get("table_fidelity") or 200))  # fmt: skip
-        return float(ev.test_acc(arch))
-    except (TableError, KeyError, OSError, ValueError):
-        return None
+    except (TableError, OSError, ValueError):
+        return {}
+    out = {}
+    for key, arch in archs.items():
+        try:
+            out[key] = float(ev.test_acc(arch))
+        except (KeyError, TableError, ValueError):
+            continue
+    return out

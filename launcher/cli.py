@@ -56,6 +56,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if extra:
         if hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
             args.overrides = [*(args.overrides or []), *extra]
+        elif isinstance(getattr(args, "args", None), list) and not any(
+            e.startswith("-") for e in extra
+        ):  # `sql RUN --runs-root R "SELECT ..."`: positionals after options
+            args.args = [*args.args, *extra]
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "func", None):

@@ -14,13 +14,15 @@ __all__ = ["register", "run_report"]
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "report",
-        help="write an HTML report with plots (best so far, Pareto front, tree, archive, LLM cost)",
+        help="write an interactive HTML report (best so far, Pareto front, candidates, ...)",
         description=(
-            "One self-contained HTML page (plots embedded, opens offline) plus PNG/SVG files: "
-            "best-so-far, accuracy vs params/FLOPs with the Pareto front, learning curves, the "
-            "modification tree (NADER), the archive heatmap (LLMatic), the principle history "
-            "(LAPT), failures, LLM cost, the leaderboard and the run's config. Sections without "
-            "data say so. RUN is a run id under --runs-root or a run directory."
+            "One self-contained, interactive HTML page (plotly.js embedded: opens offline; "
+            "hover, zoom, pan): best-so-far, accuracy vs params/FLOPs with the Pareto front, "
+            "the top designs' blocks and learning curves, a sortable, filterable table of every "
+            "candidate, and per method the modification tree (NADER), the archives per "
+            "iteration (LLMatic) or the principle history (LAPT); failures, LLM cost and the "
+            "run's config. --compare overlays other runs and warns when their datasets or "
+            "metrics differ. RUN is a run id under --runs-root or a run directory."
         ),
         epilog=__doc__.split("\n\n")[1] if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -37,6 +39,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_report(args: argparse.Namespace) -> int:
+    import sys
+
     from analysis.report import build_report
     from analysis.source import RunSource
     from launcher.run import find_run
@@ -48,7 +52,9 @@ def run_report(args: argparse.Namespace) -> int:
         q = find_run(r, args.runs_root)
         others.append(RunSource.open(q.run_dir, q.run_id))
     res = build_report(src, others, args.output or None)
-    print(f"archlab report: {res.index} ({len(res.plots)} plots, {res.seconds:.1f} s)")
+    print(f"archlab report: {res.index} ({len(res.figures)} plots, {res.seconds:.1f} s)")
+    for w in res.warnings:
+        print(f"  warning: {w}", file=sys.stderr)
     if res.empty_sections:
         print(f"  sections without data in this run: {', '.join(res.empty_sections)}")
     return 0
