@@ -27,6 +27,7 @@ COMMANDS: tuple[str, ...] = (
     "cancel",
     "runs",
     "sbatch",
+    "compact",
     "bench",
 )
 

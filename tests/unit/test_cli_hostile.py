@@ -105,6 +105,9 @@ def _cases(root: Path) -> list[list[str]]:
         ["resume", run, "train.epochs=3", *r],
         ["resume", run, "budget.candidates=x", *r],
         ["sql", run, "COPY trials TO '/proc/nope.csv'", *r],
+        ["compact", "nope", *r],
+        ["compact", run, "--target-mb", "-1", *r],
+        ["compact", "broken-run", *r],
         ["controller", "/nonexistent-run"],
         ["controller", str(root), "--config", binary],
     ]
