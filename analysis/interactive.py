@@ -413,7 +413,7 @@ def fig_principles(history: Sequence[Row]) -> Figure | None:
     return Figure(
         "principles", "Refined search space (LAPT)",
         "Architectures the current principles allow, per principle update (log scale).",
-        data, _layout("Refined space size", int_axis(n_max, "principle update"),
+        data, _layout("Refined space size", int_axis(n_max, "iteration"),
                       {"title": {"text": "architectures"}, "type": "log"}),
         points=len(sizes),
     )  # fmt: skip

@@ -422,7 +422,8 @@ def _principle_changes(history: Sequence[Row]) -> str:
         if not quiet:
             return
         a, b = quiet[0], quiet[-1]
-        span = f"Update {a.get('iteration')}" + (f"–{b.get('iteration')}" if len(quiet) > 1 else "")
+        span = (f"Iterations {a.get('iteration')}–{b.get('iteration')}" if len(quiet) > 1
+                else f"Iteration {a.get('iteration')}")  # fmt: skip
         sizes = f" (space {_fmt(a.get('space_size'))} → {_fmt(b.get('space_size'))})" if a.get(
             "space_size") is not None else ""  # fmt: skip
         parts.append(f"<h4>{_esc(span)}: unchanged principles{_esc(sizes)}</h4>")
@@ -432,7 +433,7 @@ def _principle_changes(history: Sequence[Row]) -> str:
         cur = [str(t) for t in p.get("principles") or []]
         meta = ", ".join(f"{k}: {_fmt(p[k])}" for k in ("space_size", "source")
                          if p.get(k) not in (None, ""))  # fmt: skip
-        head = f"Update {_esc(p.get('iteration', '?'))}{' — ' + _esc(meta) if meta else ''}"
+        head = f"Iteration {_esc(p.get('iteration', '?'))}{' — ' + _esc(meta) if meta else ''}"
         if n == 0:
             items = "".join(f"<li>{_esc(t)}</li>" for t in cur)
         else:

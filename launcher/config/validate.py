@@ -248,8 +248,8 @@ def _tables(cfg: RunConfig) -> None:
         _fail("strategy.lapt.source_dataset", "", "name the source dataset", "e.g. imagenet16")
     if lc.source_dataset == t.dataset:
         _fail("strategy.lapt.source_dataset", lc.source_dataset,
-              f"it is the target dataset (train.dataset={t.dataset}); LAPT must not learn from "
-              "the target task", "choose another, e.g. imagenet16 for CIFAR targets")  # fmt: skip
+              f"it is the target dataset (train.dataset={t.dataset}); LAPT must not learn its "
+              "principles from the target task", "choose another, e.g. imagenet16 for CIFAR targets")  # fmt: skip
     src = _load_table(key, path)
     assert isinstance(src, BenchmarkTable)
     _table_kind(key, path, src, cfg.space.kind)

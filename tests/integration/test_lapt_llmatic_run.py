@@ -66,7 +66,7 @@ def test_lapt_run_stores_principles_and_the_report_draws_them(tmp_path: Path) ->
     assert sorted(e["iteration"] for e in again) == [0, 10, 20, 30, 40]
 
     res = build_report(RunSource.open(run_dir), out_dir=tmp_path / "report")
-    assert "principles" in {p.name for p in res.plots}
+    assert "principles" in {f.id for f in res.figures}
     assert "principles" not in res.empty_sections
     html = res.index.read_text()
     assert "Iteration 0" in html and "Iteration 40" in html and "imagenet16" in html
@@ -84,10 +84,11 @@ def test_llmatic_run_stores_archives_and_the_report_draws_them(tmp_path: Path) -
     ids = {r["candidate_id"] for r in store.read("candidates", run_dir.name).to_pylist()}
     assert len(net["cells"]) >= 3 and {c["candidate_id"] for c in net["cells"]} <= ids
     res = build_report(RunSource.open(run_dir), out_dir=tmp_path / "report")
-    assert "archive" in {p.name for p in res.plots} and "archive" not in res.empty_sections
+    assert "archive-network" in {f.id for f in res.figures}
+    assert "archive" not in res.empty_sections
     html = res.index.read_text()
     assert "derived from the results" not in html
-    assert "Archive heatmap (LLMatic)" in html
+    assert "Archives per iteration (LLMatic)" in html
 
 
 def test_lapt_llm_run_accounts_its_calls(tmp_path: Path) -> None:
