@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "best",
         help="show or export the best architecture (block text, PyTorch source, weights, card)",
         description=(
-            "The best complete candidate by validation accuracy. --export DIR writes arch.txt "
+            "The best complete candidate by validation accuracy (for table runs, its test "
+            "accuracy is looked up in the table after this selection). --export DIR writes arch.txt "
             "(block text), arch.json, model.py (readable PyTorch source defining Network()), "
             "weights.pt when the run kept the trained weights, model_card.md and metrics.json."
         ),

@@ -18,8 +18,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "status",
         help="show a run's progress (a live view when attached to a terminal)",
-        description="Reads the run's journal (and the LLM calls in its store); RUN is a run id "
-        "under --runs-root or a run directory.",
+        description="Reads the run's journal for progress, best and costs (GPU-hours of table "
+        "runs are labelled modelled; their best's test accuracy is looked up after selection), "
+        "the controller's log for its last error, and the store for the LLM spend and the top "
+        "failure kinds with an example message. RUN is a run id under --runs-root or a run "
+        "directory.",
     )
     p.add_argument("run", metavar="RUN")
     p.add_argument("--runs-root", default="runs", help="where run directories live (default: runs)")
