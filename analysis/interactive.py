@@ -273,7 +273,8 @@ def fig_learning_curves(curves: Sequence[Row]) -> Figure | None:
 # ------------------------------------------------------------------------ NADER tree
 def collapse_tree(nodes: Sequence[TreeNode], limit: int = 50) -> tuple[list[TreeNode], int]:
     """At most ``limit`` nodes: all of them when they fit, else the lineages (every ancestor
-    up to the root) of as many of the best nodes as fit. Returns (nodes kept, hidden)."""
+    up to the root) of as many of the best nodes as fit; a single lineage longer than
+    ``limit`` keeps its newest ``limit`` nodes. Returns (nodes kept, hidden)."""
     if len(nodes) <= limit:
         return list(nodes), 0
     by_id = {n.candidate_id: n for n in nodes}
@@ -288,6 +289,7 @@ def collapse_tree(nodes: Sequence[TreeNode], limit: int = 50) -> tuple[list[Tree
         if len(keep) + len(line) > limit:
             if keep:
                 break
+            line = line[:limit]  # one lineage longer than the limit: its newest part
         for x in line:
             keep[x.candidate_id] = x
     ordered = [n for n in nodes if n.candidate_id in keep]
@@ -297,7 +299,7 @@ def collapse_tree(nodes: Sequence[TreeNode], limit: int = 50) -> tuple[list[Tree
 def fig_tree(nodes: Sequence[TreeNode], limit: int = 50) -> Figure | None:
     if not nodes:
         return None
-    from analysis.plots import tree_layout
+    from analysis.tree_layout import tree_layout
 
     kept, hidden = collapse_tree(nodes, limit)
     pos = tree_layout(kept)

@@ -1,0 +1,94 @@
+"""The report's figures (analysis/interactive.py) from a fixture run: every figure has
+traces with hover data and sane axes; no data means no figure; trees collapse."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from analysis import interactive as ix
+from analysis.data import ArchiveSnapshot, TreeNode, collect
+from analysis.fixtures import write_fixture_run
+from analysis.source import RunSource
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    src = RunSource.open(
+        write_fixture_run(tmp_path_factory.mktemp("fx"), profile="full", candidates=60)
+    )
+    con = src.connect()
+    try:
+        return collect(con, src.run_id)
+    finally:
+        con.close()
+
+
+def _check(f: ix.Figure | None, fid: str) -> ix.Figure:
+    assert f is not None and f.id == fid
+    assert f.data and f.points > 0
+    for t in f.data:
+        assert t.get("hoverinfo") == "skip" or t.get("hovertemplate"), (fid, t.get("name"))
+    json.dumps(f.spec())  # plain JSON for the page
+    return f
+
+
+def test_every_figure_of_a_full_run(data) -> None:
+    runs = {"r": data.best_so_far}
+    bsf = _check(ix.fig_best_so_far(runs, 0.1), "best-so-far")
+    assert bsf.layout["xaxis"]["tickformat"] == "d"  # evaluations are counts
+    _check(ix.fig_acc_vs_cost(data.leaderboard, "params"), "acc-vs-params")
+    _check(ix.fig_acc_vs_cost(data.leaderboard, "flops"), "acc-vs-flops")
+    _check(ix.fig_learning_curves(data.curves), "learning-curves")
+    _check(ix.fig_tree(data.tree), "tree")
+    by_name: dict[str, list[ArchiveSnapshot]] = {}
+    for a in data.archive_history:
+        by_name.setdefault(a.name, []).append(a)
+    assert set(by_name) == {"network", "prompt"} and len(by_name["network"]) > 1
+    arch = _check(ix.fig_archive_history(by_name["network"]), "archive-network")
+    assert len(arch.data) == len(arch.layout["sliders"][0]["steps"])  # a heatmap per iteration
+    assert sum(t["visible"] for t in arch.data) == 1  # the last one shows
+    _check(ix.fig_principles(data.principles), "principles")
+    fails = _check(ix.fig_failures(data.failures_by_kind), "failures")
+    assert fails.layout["xaxis"]["tickformat"] == "d"
+    _check(ix.fig_llm_cost(data.llm_calls), "llm-cost")
+
+
+def test_table_run_test_after_selection_is_drawn() -> None:
+    rows = [{"eval_index": i, "candidate_id": f"c{i}", "state": "COMPLETE", "val_acc": 0.5 + i / 100,
+             "best_val": 0.5 + i / 100, "best_test": None, "best_candidate_id": f"c{i}",
+             "is_improvement": True} for i in range(1, 6)]  # fmt: skip
+    f = ix.fig_best_so_far({"r": rows}, None, {"c3": 0.7, "c5": 0.8})
+    assert f is not None
+    dotted = [t for t in f.data if t.get("line", {}).get("dash") == "dot"]
+    assert dotted and dotted[0]["y"][-1] == 0.8 and "after selection" in dotted[0]["name"]
+
+
+def test_no_data_means_no_figure() -> None:
+    assert ix.fig_best_so_far({"r": []}, 0.1) is None
+    assert ix.fig_acc_vs_cost([], "flops") is None
+    assert ix.fig_learning_curves([]) is None
+    assert ix.fig_tree([]) is None
+    assert ix.fig_archive_history([]) is None
+    assert ix.fig_principles([]) is None
+    assert ix.fig_failures([]) is None
+    assert ix.fig_llm_cost([]) is None
+
+
+def test_tree_survives_cycles_orphans_and_depth() -> None:
+    nodes = [TreeNode("a", "b", "", 0.5, "COMPLETE"), TreeNode("b", "a", "", 0.6, "COMPLETE"),
+             TreeNode("c", "missing", "", None, "FAILED"), TreeNode("d", "c", "x", 0.7, "COMPLETE")]  # fmt: skip
+    assert _check(ix.fig_tree(nodes), "tree").points == 4
+    chain = [TreeNode("n0", None, "", 0.5, "COMPLETE")]
+    chain += [
+        TreeNode(f"n{i}", f"n{i - 1}", "", 0.5 + i / 4000, "COMPLETE") for i in range(1, 1500)
+    ]
+    kept, hidden = ix.collapse_tree(chain, 50)
+    assert len(kept) == 50 and hidden == 1450 and kept[-1].candidate_id == "n1499"
+    assert _check(ix.fig_tree(chain), "tree").points == 50
+
+
+def test_pareto_front() -> None:
+    pts = [(1, 0.5, 0), (2, 0.4, 1), (3, 0.7, 2), (3, 0.6, 3), (5, 0.7, 4), (6, 0.9, 5)]
+    assert ix._pareto_max(pts) == [0, 2, 5]
