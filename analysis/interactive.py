@@ -92,7 +92,7 @@ def int_axis(n_max: float, title: str) -> dict[str, Any]:
 
 def _layout(title: str, x: dict[str, Any], y: dict[str, Any], **extra: Any) -> dict[str, Any]:
     return {
-        "title": {"text": title, "font": {"size": 14}},
+        "title": {"text": title, "font": {"size": 14}, "x": 0.01, "xanchor": "left"},
         "height": HEIGHT,
         "margin": {"l": 58, "r": 18, "t": 38, "b": 46},
         "xaxis": {"automargin": True, **x},
@@ -232,7 +232,7 @@ def fig_acc_vs_cost(board: Sequence[Row], key: str) -> Figure | None:
         f"acc-vs-{key}", f"Validation accuracy vs {label}",
         f"Each complete candidate (hover: id, agent, architecture); black: the Pareto front "
         f"(no other candidate is both smaller in {label} and more accurate). Log x axis.",
-        data, _layout(f"Accuracy vs {label}", {"title": {"text": label}, "type": "log"},
+        data, _layout(f"Accuracy vs {label}", {"title": {"text": label}, "type": "log", "dtick": "D2"},
                       {"title": {"text": "validation accuracy"}, "range": list(yr) if yr else None}),
         points=len(rows) + len(front),
     )  # fmt: skip
@@ -416,7 +416,7 @@ def fig_principles(history: Sequence[Row]) -> Figure | None:
         "principles", "Refined search space (LAPT)",
         "Architectures the current principles allow, per principle update (log scale).",
         data, _layout("Refined space size", int_axis(n_max, "iteration"),
-                      {"title": {"text": "architectures"}, "type": "log"}),
+                      {"title": {"text": "architectures"}, "type": "log", "dtick": "D2"}),
         points=len(sizes),
     )  # fmt: skip
 
