@@ -146,7 +146,8 @@ def _choices(cfg: RunConfig) -> None:
         _fail("train.device", dev, "choose auto, cpu, cuda or cuda:N")
     if t.zero_stage not in (0, 1, 2):
         _fail("train.zero_stage", t.zero_stage, "choose 0, 1 or 2")
-    if t.evaluator == "table" and t.table_fidelity not in (12, 200):
+    nb201_table = t.evaluator == "table" and cfg.space.kind == "nb201"
+    if nb201_table and t.table_fidelity not in (12, 200):
         _fail("train.table_fidelity", t.table_fidelity, "NB201 tables hold 12 or 200 epochs",
               "train.table_fidelity=200")  # fmt: skip
     from slurm.site import parse_slurm_time
