@@ -150,16 +150,30 @@ def _describe_space(space: CategoricalSpace) -> str:
 class StatisticalPrincipleLearner:
     """Offline principle learner: per-position operator lifts among the source top-k.
 
-    ``lift(op) = freq(op among top-k) / (1 / n_choices)``; a position keeps the choices with
-    ``lift >= min_lift`` (and always its most frequent one). ``update`` keeps, per position,
-    the choices used by the target top-r plus the best source choice; ``widen`` adds, per
-    position, the unexplored choice with the highest source lift.
+    ``lift(op) = freq(op among top-k) / (1 / n_choices)``. A position keeps its most frequent
+    choice, then — in frequency order, up to ``max_ops`` choices in all (LAPT's rule: "no
+    more than 2 operations per layer") — every further choice with ``lift >= min_lift`` and
+    a frequency of at least ``keep_ratio`` times the most frequent one. ``update`` keeps, per
+    position, the choices used by the target top-r plus the best source choice; ``widen``
+    adds, per position, the unexplored choice with the highest source lift.
+
+    ``max_ops=2, keep_ratio=0.5`` were chosen on one transfer pair only (source CIFAR-10,
+    target CIFAR-100: the smallest refined space that still holds that target's best
+    validation cell) and are reported on the others (docs/strategies.md).
+    ``max_ops=None, keep_ratio=0`` is the earlier rule (every choice with ``lift >=
+    min_lift``).
     """
 
     name = "statistical-principle-learner"
 
-    def __init__(self, min_lift: float = 1.0) -> None:
+    def __init__(
+        self, min_lift: float = 1.0, max_ops: int | None = 2, keep_ratio: float = 0.5
+    ) -> None:
+        if max_ops is not None and max_ops < 1:
+            raise ValueError(f"max_ops={max_ops}: keep at least 1 choice per position")
         self.min_lift = float(min_lift)
+        self.max_ops = max_ops
+        self.keep_ratio = float(keep_ratio)
 
     def _lifts(self, space: CategoricalSpace, archs: Sequence[str]) -> tuple[dict[str, float], ...]:
         decoded = [space.decode(a) for a in archs]
@@ -177,10 +191,15 @@ class StatisticalPrincipleLearner:
         allowed = []
         lines = []
         for p, lift in zip(space.positions, lifts, strict=True):
-            best = max(p.choices, key=lambda c: (lift[c], -p.choices.index(c)))
-            keep = frozenset(c for c in p.choices if lift[c] >= self.min_lift) | {best}
+            ranked = sorted(p.choices, key=lambda c: (-lift[c], p.choices.index(c)))
+            kept = [ranked[0]]
+            for c in ranked[1:]:
+                if self.max_ops is not None and len(kept) >= self.max_ops:
+                    break
+                if lift[c] >= self.min_lift and lift[c] >= self.keep_ratio * lift[ranked[0]]:
+                    kept.append(c)
+            keep = frozenset(kept)
             allowed.append(keep)
-            ranked = sorted(p.choices, key=lambda c: -lift[c])
             prefer = ", ".join(f"{c} ({lift[c]:.2f})" for c in ranked if c in keep)
             avoid = ", ".join(f"{c} ({lift[c]:.2f})" for c in ranked if c not in keep)
             lines.append(f"{p.name}: prefer {prefer}" + (f"; avoid {avoid}" if avoid else ""))
