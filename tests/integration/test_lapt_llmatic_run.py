@@ -103,7 +103,7 @@ def test_lapt_llm_run_accounts_its_calls(tmp_path: Path) -> None:
                           "llm.max_retries=0")  # fmt: skip
     store = open_store(str(run_dir / "tables"))
     calls = store.read("llm_calls", run_dir.name).to_pylist()
-    assert calls[0]["prompt_id"] == "lapt_principles@1" and len(calls) == 4
+    assert calls[0]["prompt_id"] == "lapt_principles@2" and len(calls) == 4
     assert {r["agent"] for r in calls} == {"lapt"} and {r["status"] for r in calls} == {"ok"}
     events = _events(run_dir, "principles")
     assert events[0]["learner"] == "llm-principle-learner"

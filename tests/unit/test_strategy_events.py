@@ -154,11 +154,11 @@ def test_llmatic_emits_archive_snapshots_every_k_and_at_the_end() -> None:
 def test_templates_render_with_ref_and_messages() -> None:
     learner = LLMPrincipleLearner(lambda p, t: _answer())
     p = learner.learn_prompt(SPACE, _source().top(3))
-    assert isinstance(p, PromptText) and p.ref == "lapt_principles@1"
+    assert isinstance(p, PromptText) and p.ref == "lapt_principles@2"
     assert [m["role"] for m in p.messages] == ["system", "user"]
-    assert "edge 3<-2 (input from node 2)" in p and "#3 (source score" in p
-    assert '{"edge 1<-0": ["avg_pool_3x3"], ...}' in p
-    assert pickle.loads(pickle.dumps(p)).ref == "lapt_principles@1"
+    assert "self.layer5(x2)" in p and p.count("# source score") == 3
+    assert '{"layer0": [4], "layer1": [0, 4], ...}' in p
+    assert pickle.loads(pickle.dumps(p)).ref == "lapt_principles@2"
     for tid, parser in [
         ("lapt_update", "lapt_candidates"),
         ("lapt_widen", "lapt_candidates"),

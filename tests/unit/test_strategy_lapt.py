@@ -66,6 +66,26 @@ def _answer(**override: list[str]) -> str:
     return ANSWER % json.dumps(cand, indent=1)
 
 
+def test_code_form_answers_with_layer_ids_parse() -> None:
+    ans = (
+        "CANDIDATES:\n```json\n"
+        + json.dumps(
+            {
+                "layer0": [3],
+                "layer1": [3, 2],
+                "2": [3],
+                "layer3": [1],
+                "layer4": [3],
+                "layer5": [3, "nor_conv_1x1"],
+            }
+        )
+        + "\n```"
+    )
+    cands = parse_candidates(ans, SPACE)
+    assert cands[1] == {"nor_conv_3x3", "nor_conv_1x1"} and cands[3] == {"skip_connect"}
+    assert cands[5] == {"nor_conv_3x3", "nor_conv_1x1"}
+
+
 def test_llm_learner_formats_the_prompt_and_parses_the_answer() -> None:
     seen: list[tuple[str, float]] = []
 
@@ -79,7 +99,10 @@ def test_llm_learner_formats_the_prompt_and_parses_the_answer() -> None:
     assert (
         temp == 0.3 and "PATTERNS" in prompt and "PRINCIPLES" in prompt and "CANDIDATES" in prompt
     )
-    assert "edge 3<-2 (input from node 2)" in prompt and "#5 (source score" in prompt
+    # LAPT's code form: the cell as a module over a layer list, the rule, IDs in the answer
+    assert "x3 = self.layer3(x0) + self.layer4(x1) + self.layer5(x2)" in prompt
+    assert prompt.count("# source score") == 5 and "no more than 2 operations per layer" in prompt
+    assert "layer_list = [" in prompt and '"layer0": [4]' in prompt
     assert p.learner == "llm-principle-learner" and not learner.failures
     assert p.allowed[3] == {"skip_connect"} and p.size() == 2**5
     assert (
@@ -96,6 +119,8 @@ def test_llm_learner_formats_the_prompt_and_parses_the_answer() -> None:
         ('{"edge 9<-0": ["none"]}', "unknown position 'edge 9<-0'"),
         ('{"edge 1<-0": ["none"]}', "position 'edge 2<-0' is missing"),
         ('{"edge 1<-0": []}', "non-empty list"),
+        ('{"layer0": [7]}', "position 'edge 1<-0': 7 is not a choice"),
+        ('{"layer0": [3], "edge 1<-0": [3]}', "given twice"),
     ],
 )
 def test_parse_errors_are_precise(answer: str, message: str) -> None:
