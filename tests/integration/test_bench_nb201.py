@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from launcher.cli import main
-from nas.bench import PROTOCOLS, STRATEGIES, run_bench
-from nas.evaluators import BenchmarkTable, load_table
+from nas.bench import PROTOCOLS, STRATEGIES, make_strategy, run_bench, run_trajectory
+from nas.evaluators import BenchmarkTable, TableEvaluator, load_table
 from tests.conftest import shared_path
 
 
@@ -127,3 +127,24 @@ def test_cli_strategy_options_preset_and_set(capsys: pytest.CaptureFixture[str])
     assert "write lapt.population" in capsys.readouterr().err
     assert main([*argv[:-1], "nonesuch"]) == 2
     assert "presets are paper" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_llmatic_500_evaluations_use_the_prompt_archive_and_fill_the_niches(seed: int) -> None:
+    """Counted from the run's own ``variation``/``archive`` events, not from internals."""
+    table = load_table(shared_path("data", "nb201.parquet"))
+    s = make_strategy("llmatic", seed)
+    traj = run_trajectory(s, TableEvaluator(table, "cifar10", 200), 500)
+    assert len(traj) == 500
+    events = s.pop_events(final=True)
+    [*_, v] = [e for k, e in events if k == "variation"]
+    [*_, net] = [e for k, e in events if k == "archive" and e["archive"] == "network"]
+    assert v["proposals"] == 500 and sum(v["counts"].values()) == 500
+    assert v["distinct_prompts"] > 4
+    assert len(net["cells"]) >= 16 and net["niches"] == 20
+    assert abs(v["crossover_rate"] - 0.3) <= 0.05 and v["configured_crossover_rate"] == 0.3
+    assert v["random_fallback_rate"] < 0.10
+    # the counts agree with the proposals themselves
+    agents = [c.origin.agent for c, _ in traj]
+    assert v["counts"]["random-fallback"] == agents.count("random-fallback")
+    assert v["counts"]["crossover"] == sum(a.endswith(":crossover") for a in agents)

@@ -188,7 +188,9 @@ def test_llmatic_llm_operators_through_the_real_client() -> None:
     temps = {float(c.origin.prompt.split("@T")[1]) for c, _ in s.history[3:]}
     sent = {round(float(r["temperature"]), 4) for r in reqs}
     assert sent <= temps | {0.7} and len(sent) > 1
-    archive = [e for k, e in s.pop_events(final=True) if e["archive"] == "network"]
+    archive = [
+        e for k, e in s.pop_events(final=True) if k == "archive" and e["archive"] == "network"
+    ]
     assert [e["iteration"] for e in archive] == [4, 8, 12]
 
 
