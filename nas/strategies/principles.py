@@ -223,7 +223,9 @@ class StatisticalPrincipleLearner:
     more than 2 operations per layer") — every further choice with ``lift >= min_lift`` and
     a frequency of at least ``keep_ratio`` times the most frequent one. ``update`` keeps, per
     position, the choices used by the target top-r plus the best source choice; ``widen``
-    adds, per position, the unexplored choice with the highest source lift.
+    adds the ``widen_ops`` unexplored (position, choice) pairs with the highest source lift
+    (one by default: the space grows by the most promising operator, not by one per
+    position at once).
 
     ``max_ops=2, keep_ratio=0.5`` were chosen on one transfer pair only (source CIFAR-10,
     target CIFAR-100: the smallest refined space that still holds that target's best
@@ -235,10 +237,17 @@ class StatisticalPrincipleLearner:
     name = "statistical-principle-learner"
 
     def __init__(
-        self, min_lift: float = 1.0, max_ops: int | None = 2, keep_ratio: float = 0.5
+        self,
+        min_lift: float = 1.0,
+        max_ops: int | None = 2,
+        keep_ratio: float = 0.5,
+        widen_ops: int = 1,
     ) -> None:
         if max_ops is not None and max_ops < 1:
             raise ValueError(f"max_ops={max_ops}: keep at least 1 choice per position")
+        if widen_ops < 1:
+            raise ValueError(f"widen_ops={widen_ops}: widen by at least 1 operator")
+        self.widen_ops = int(widen_ops)
         self.min_lift = float(min_lift)
         self.max_ops = max_ops
         self.keep_ratio = float(keep_ratio)
@@ -303,17 +312,20 @@ class StatisticalPrincipleLearner:
         )
 
     def widen(self, space: CategoricalSpace, current: Principles) -> Principles:
-        allowed = []
-        added = []
+        """Add the ``widen_ops`` unexplored (position, choice) pairs with the highest source
+        lift (ties: position order, then listed order)."""
+        pairs = []
         for i, p in enumerate(space.positions):
-            unexplored = [c for c in p.choices if c not in current.allowed[i]]
-            if not unexplored:
-                allowed.append(current.allowed[i])
-                continue
             lift = current.lifts[i] if current.lifts else {}
-            pick = max(unexplored, key=lambda c: (lift.get(c, 0.0), -p.choices.index(c)))
-            allowed.append(current.allowed[i] | {pick})
-            added.append(f"{p.name}: also try {pick} (source lift {lift.get(pick, 0.0):.2f})")
+            for c in p.choices:
+                if c not in current.allowed[i]:
+                    pairs.append((-lift.get(c, 0.0), i, p.choices.index(c), c))
+        pairs.sort()
+        allowed = list(current.allowed)
+        added = []
+        for neg, i, _k, c in pairs[: self.widen_ops]:
+            allowed[i] = allowed[i] | {c}
+            added.append(f"{space.positions[i].name}: also try {c} (source lift {-neg:.2f})")
         text = "Widened with unexplored operators:\n" + ("\n".join(added) or "(none left)")
         return Principles(
             tuple(allowed),

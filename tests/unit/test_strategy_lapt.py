@@ -42,7 +42,10 @@ def test_statistical_learner_keeps_the_lifted_operators() -> None:
     assert p.learner == "statistical-principle-learner"
     wide = StatisticalPrincipleLearner().widen(SPACE, p)
     assert all(a <= b for a, b in zip(p.allowed, wide.allowed, strict=True))
-    assert sum(len(b) - len(a) for a, b in zip(p.allowed, wide.allowed, strict=True)) == 6
+    # one operator at a time: the unexplored (position, op) with the highest source lift
+    assert sum(len(b) - len(a) for a, b in zip(p.allowed, wide.allowed, strict=True)) == 1
+    wide3 = StatisticalPrincipleLearner(widen_ops=3).widen(SPACE, p)
+    assert sum(len(b) - len(a) for a, b in zip(p.allowed, wide3.allowed, strict=True)) == 3
     top = [(from_ops(["nor_conv_1x1"] * 6), 0.9)]
     upd = StatisticalPrincipleLearner().update(SPACE, p, top)
     assert upd.allowed[0] == {"nor_conv_1x1", "nor_conv_3x3"} and upd.version == 1
@@ -144,7 +147,8 @@ def _drive(s: LAPT, n: int, score) -> None:  # type: ignore[no-untyped-def]
 
 def test_lapt_searches_the_refined_space_and_adapts() -> None:
     s = LAPT(source=_source(), top_k=20, adapt_every=5, rng=np.random.default_rng(0),
-             learner=StatisticalPrincipleLearner(min_lift=1.5))  # fmt: skip
+             learner=StatisticalPrincipleLearner(min_lift=1.5, max_ops=None),
+             widen_when_exhausted=False)  # fmt: skip
     assert s.principles.size() < SPACE.size
     first = s.ask(3)
     for c in first:
@@ -156,6 +160,20 @@ def test_lapt_searches_the_refined_space_and_adapts() -> None:
     _drive(s, 5, lambda a: 0.1)  # 10 told, no improvement -> widen
     assert [a[1] for a in s.adaptations] == ["learn", "update", "widen"]
     assert s.adaptations[2][2] >= s.adaptations[1][2]
+
+
+def test_an_exhausted_refined_space_is_widened_at_once() -> None:
+    s = LAPT(source=_source(), top_k=20, adapt_every=50, rng=np.random.default_rng(0))
+    size = s.principles.size()
+    distinct = len({SPACE.arch_hash(a) for a in SPACE.enumerate(s.allowed)})  # isomorphs count once
+    _drive(s, distinct, lambda a: 0.5)  # every member of the refined space told
+    assert [a[1] for a in s.adaptations][:2] == ["learn", "widen"]
+    assert s.adaptations[1][0] == distinct and s.principles.size() > size
+    r = LAPT(source=_source(), top_k=20, adapt_every=50, rng=np.random.default_rng(0))
+    r.rebuild(s.history)  # replay reproduces the widening
+    assert r.state_summary() == s.state_summary()
+    [c] = s.ask(1)
+    assert c.origin.agent.startswith("statistical-principle-learner:")  # inside, not outside
 
 
 def test_lapt_on_a_macro_space_and_llm_learner_end_to_end() -> None:
