@@ -35,13 +35,13 @@ from typing import Any
 
 import numpy as np
 
-from nas.bench.protocol import PROTOCOLS, PUBLISHED, Protocol, get_protocol
+from nas.bench.protocol import LEARNER_OPTIONS, PROTOCOLS, PUBLISHED, Protocol, get_protocol
 from nas.evaluators.table import NB201_DATASETS, BenchmarkTable, TableEvaluator
 from nas.records import Candidate, TrialRecord, TrialState
 from nas.spaces.nb201 import NB201Space
 from nas.strategies import StrategyError, create
 from nas.strategies.base import Strategy
-from nas.strategies.principles import SourceTask
+from nas.strategies.principles import SourceTask, StatisticalPrincipleLearner
 
 __all__ = [
     "BEST_VAL_DEFINITION",
@@ -86,15 +86,23 @@ def make_strategy(
 ) -> Strategy:
     """Build a benchmark strategy over NB201 cells with ``default_rng(seed)``.
 
-    ``options`` are extra constructor keywords (e.g. ``population_size`` for REA).
+    ``options`` are extra constructor keywords (e.g. ``population_size`` for REA); for LAPT,
+    ``min_lift``/``max_ops``/``keep_ratio``/``widen_ops`` build its offline learner.
     """
     kwargs: dict[str, Any] = {"rng": np.random.default_rng(seed), "seed": seed}
     kwargs["space"] = NB201Space()
+    opts = dict(options or {})
     if name == "lapt":
         if source is None:
             raise StrategyError("LAPT needs a source task (e.g. --source imagenet16)")
         kwargs["source"] = source
-    kwargs.update(options or {})
+        learner = {k: opts.pop(k) for k in LEARNER_OPTIONS if k in opts}
+        if learner:
+            try:
+                kwargs["learner"] = StatisticalPrincipleLearner(**learner)
+            except (TypeError, ValueError) as e:
+                raise StrategyError(f"LAPT learner options {learner}: {e}") from None
+    kwargs.update(opts)
     return create(name, **kwargs)
 
 

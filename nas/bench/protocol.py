@@ -36,6 +36,7 @@ from nas.strategies.registry import resolve
 
 __all__ = [
     "ALIASES",
+    "LEARNER_OPTIONS",
     "PAPER_COST",
     "PRESETS",
     "PROTOCOLS",
@@ -111,6 +112,10 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 # Short option names accepted by --set.
 ALIASES = {"population": "population_size", "sample": "sample_size"}
 
+# LAPT options that configure its offline learner (StatisticalPrincipleLearner) rather than
+# the strategy itself; the benchmark builds the learner from them.
+LEARNER_OPTIONS = ("min_lift", "max_ops", "keep_ratio", "widen_ops")
+
 # Keywords the benchmark sets itself (not options).
 _RESERVED = {"rng", "seed", "space", "source", "recipe"}
 
@@ -162,9 +167,11 @@ def strategy_options(
         opts.update(named[preset])
     opts.update(sets or {})
     params = inspect.signature(resolve(strategy)).parameters
-    valid = sorted(k for k in params if k not in _RESERVED and not k.startswith("_"))
+    extra = LEARNER_OPTIONS if strategy == "lapt" else ()
+    own = [k for k in params if k not in _RESERVED and not k.startswith("_")]
+    valid = sorted([*own, *extra])
     for k in opts:
-        if k not in params or k in _RESERVED:
+        if (k not in params or k in _RESERVED) and k not in extra:
             raise StrategyError(
                 f"option {strategy}.{k} does not exist; options of {strategy}: {', '.join(valid)}"
             )

@@ -10,7 +10,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from launcher.cli import main
-from nas.bench import PROTOCOLS, STRATEGIES, make_strategy, run_bench, run_trajectory
+from nas.bench import (
+    PROTOCOLS,
+    STRATEGIES,
+    make_strategy,
+    run_bench,
+    run_trajectory,
+    source_task,
+)
 from nas.evaluators import BenchmarkTable, TableEvaluator, load_table
 from tests.conftest import shared_path
 
@@ -120,6 +127,12 @@ def test_cli_strategy_options_preset_and_set(capsys: pytest.CaptureFixture[str])
     assert main([*argv, "--set", "lapt.population=6", "--set", "top_k=20"]) == 0
     [r] = json.loads(capsys.readouterr().out)["results"]
     assert r["options"] == {"population_size": 6, "sample_size": 2, "adapt_every": 3, "top_k": 20}
+    assert main([*argv, "--set", "lapt.keep_ratio=0", "--set", "lapt.max_ops=3"]) == 0
+    [wide] = json.loads(capsys.readouterr().out)["results"]
+    assert wide["options"]["max_ops"] == 3 and wide["options"]["keep_ratio"] == 0
+    table = load_table(path)  # the learner's options reach the learner
+    one = make_strategy("lapt", 0, source_task(table, "imagenet16"), {"max_ops": 1})
+    assert one.principles.size() == 1  # type: ignore[attr-defined]
     assert main([*argv, "--set", "lapt.popsize=5"]) == 2
     err = capsys.readouterr().err
     assert "lapt.popsize does not exist" in err and "population_size" in err
