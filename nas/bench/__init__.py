@@ -1,8 +1,10 @@
 """Benchmark protocols over tabular benchmarks (in-process; see ``nb201`` for the protocol)."""
 
 from nas.bench.nb201 import (
+    BEST_VAL_DEFINITION,
     DEFAULT_SOURCE,
     OPTIMUM_DEFINITION,
+    PROTOCOLS,
     PUBLISHED,
     STRATEGIES,
     BenchResult,
@@ -15,8 +17,10 @@ from nas.bench.nb201 import (
 )
 
 __all__ = [
+    "BEST_VAL_DEFINITION",
     "DEFAULT_SOURCE",
     "OPTIMUM_DEFINITION",
+    "PROTOCOLS",
     "PUBLISHED",
     "STRATEGIES",
     "BenchResult",

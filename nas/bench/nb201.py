@@ -1,23 +1,29 @@
-"""The NAS-Bench-201 benchmark protocol (in-process, no store, no executor).
+"""The NAS-Bench-201 benchmark (in-process, no store, no executor).
 
-Protocol, per (strategy, dataset, seed):
+Per (strategy, dataset, seed), under a :class:`~nas.bench.protocol.Protocol` (``archlab`` or
+``paper``, see :mod:`nas.bench.protocol`):
 
 1. The strategy is built with ``numpy.random.default_rng(seed)`` and searches NB201 cells;
    each proposal is evaluated by :class:`~nas.evaluators.TableEvaluator`, which returns the
-   **validation** accuracy at the searched fidelity (200 epochs, or 12 as the cheap one).
-   Candidates are asked and told one at a time (sequential search).
-2. After ``budget`` evaluations the evaluated cell with the best validation accuracy (first
-   evaluated on ties) is chosen; only now is its **test** accuracy (200 epochs) read.
-3. ``evals_to_optimum`` = 1-based index of the first evaluation of a cell isomorphic to the
-   *optimum*, defined as the cell with the highest 200-epoch **test** accuracy of the
-   dataset (94.37 / 73.51 / 47.31 % for CIFAR-10 / CIFAR-100 / ImageNet16-120) — the
-   number papers such as LAPT report; ``None`` when not reached within the budget.
+   **validation** accuracy at the protocol's fidelity (200 epochs, or 12). Candidates are
+   asked and told one at a time (sequential search).
+2. After the budget (evaluations, and/or simulated training seconds) the evaluated cell with
+   the best validation accuracy (first evaluated on ties) is chosen; only now is its
+   **test** accuracy (200 epochs) read.
+3. Efficiency, as LAPT reports it: ``evals_to_best_val`` = 1-based index of the first
+   evaluation of a cell isomorphic to the **best-validation cell of the space** (highest
+   validation accuracy at the searched fidelity); a seed that misses it counts as the
+   number of evaluations it made (the budget) in ``evals_to_best_val_mean``, and
+   ``best_val_reached`` counts the seeds that reached it.
+4. Separately, ``evals_to_test_optimum``: the first evaluation of the cell with the highest
+   200-epoch **test** accuracy (94.37 / 73.51 / 47.31 %) — a reporting column only.
 
 Strategies are budget-agnostic, so the run for the largest budget contains every smaller
 budget's run as a prefix; :func:`run_bench` evaluates once and summarizes each budget.
 
-LAPT learns its principles from a *source* dataset's validation accuracies (default:
-ImageNet16-120 for CIFAR targets, CIFAR-10 for ImageNet16-120), never from the target.
+LAPT learns its principles from a *source* dataset's 200-epoch validation accuracies
+(default: ImageNet16-120 for CIFAR targets, CIFAR-10 for ImageNet16-120), never from the
+target.
 """
 
 from __future__ import annotations
@@ -29,16 +35,19 @@ from typing import Any
 
 import numpy as np
 
+from nas.bench.protocol import LEARNER_OPTIONS, PROTOCOLS, PUBLISHED, Protocol, get_protocol
 from nas.evaluators.table import NB201_DATASETS, BenchmarkTable, TableEvaluator
 from nas.records import Candidate, TrialRecord, TrialState
 from nas.spaces.nb201 import NB201Space
 from nas.strategies import StrategyError, create
 from nas.strategies.base import Strategy
-from nas.strategies.principles import SourceTask
+from nas.strategies.principles import SourceTask, StatisticalPrincipleLearner
 
 __all__ = [
+    "BEST_VAL_DEFINITION",
     "DEFAULT_SOURCE",
     "OPTIMUM_DEFINITION",
+    "PROTOCOLS",
     "PUBLISHED",
     "STRATEGIES",
     "BenchResult",
@@ -56,28 +65,11 @@ OPTIMUM_DEFINITION = (
     "the cell with the highest 200-epoch test accuracy of the dataset; reached = first "
     "evaluation of a cell isomorphic to it"
 )
-
-# Published NB201 test accuracies (%) and their budgets, for side-by-side tables.
-PUBLISHED: dict[str, dict[str, Any]] = {
-    "REA (Real et al.; NB201 paper)": {
-        "evaluations": 500,
-        "cifar10": 93.92,
-        "cifar100": 71.84,
-        "imagenet16": 45.54,
-    },
-    "LLMatic (Nasir et al.)": {
-        "evaluations": 2000,
-        "cifar10": 94.26,
-        "cifar100": 71.62,
-        "imagenet16": 45.87,
-    },
-    "LAPT (Zhou et al.), evals to optimum": {
-        "evaluations": None,
-        "cifar10": "4.9 evals",
-        "cifar100": "8.6 evals",
-        "imagenet16": "n/a",
-    },
-}
+BEST_VAL_DEFINITION = (
+    "the cell with the highest validation accuracy of the space at the searched fidelity; "
+    "reached = first evaluation of a cell isomorphic to it; the mean counts a seed that "
+    "never reached it at the number of evaluations it made"
+)
 
 
 def source_task(table: BenchmarkTable, dataset: str, fidelity: int = 200) -> SourceTask:
@@ -94,24 +86,38 @@ def make_strategy(
 ) -> Strategy:
     """Build a benchmark strategy over NB201 cells with ``default_rng(seed)``.
 
-    ``options`` are extra constructor keywords (e.g. ``population_size`` for REA).
+    ``options`` are extra constructor keywords (e.g. ``population_size`` for REA); for LAPT,
+    ``min_lift``/``max_ops``/``keep_ratio``/``widen_ops`` build its offline learner.
     """
     kwargs: dict[str, Any] = {"rng": np.random.default_rng(seed), "seed": seed}
     kwargs["space"] = NB201Space()
+    opts = dict(options or {})
     if name == "lapt":
         if source is None:
             raise StrategyError("LAPT needs a source task (e.g. --source imagenet16)")
         kwargs["source"] = source
-    kwargs.update(options or {})
+        learner = {k: opts.pop(k) for k in LEARNER_OPTIONS if k in opts}
+        if learner:
+            try:
+                kwargs["learner"] = StatisticalPrincipleLearner(**learner)
+            except (TypeError, ValueError) as e:
+                raise StrategyError(f"LAPT learner options {learner}: {e}") from None
+    kwargs.update(opts)
     return create(name, **kwargs)
 
 
 def run_trajectory(
-    strategy: Strategy, evaluate: Callable[[Candidate], TrialRecord], budget: int
+    strategy: Strategy,
+    evaluate: Callable[[Candidate], TrialRecord],
+    budget: int,
+    time_budget_s: float | None = None,
 ) -> list[tuple[Candidate, TrialRecord]]:
-    """Ask one, evaluate, tell — ``budget`` times (or until the space is exhausted)."""
+    """Ask one, evaluate, tell — until ``budget`` evaluations, the simulated training time
+    ``time_budget_s`` is spent (the evaluation that crosses it counts, as in NB201's code),
+    or the strategy has nothing left to propose."""
     out: list[tuple[Candidate, TrialRecord]] = []
-    while len(out) < budget:
+    spent = 0.0
+    while len(out) < budget and (time_budget_s is None or spent < time_budget_s):
         cands = strategy.ask(1)
         if not cands:
             break
@@ -119,6 +125,7 @@ def run_trajectory(
         r = evaluate(c)
         strategy.tell([(c, r)])
         out.append((c, r))
+        spent += r.cost.gpu_seconds
     return out
 
 
@@ -128,9 +135,11 @@ class SeedResult:
     arch: str  # chosen: best validation accuracy among the evaluated cells
     val_acc: float  # its validation accuracy at the searched fidelity (fraction)
     test_acc: float  # its 200-epoch test accuracy (fraction), read after selection
-    evaluations: int  # evaluations used
-    evals_to_optimum: int | None  # 1-based index of the first optimum evaluation, or None
+    evaluations: int  # evaluations used (duplicates included in the paper protocol)
+    evals_to_best_val: int | None  # 1-based index of the first best-val-cell evaluation
+    evals_to_test_optimum: int | None  # 1-based index of the first test-optimum evaluation
     gpu_hours: float  # simulated GPU-hours of the evaluations (FLOPs cost model)
+    distinct: int  # distinct cells (isomorphism classes) evaluated
 
 
 def _mean_std(xs: Sequence[float]) -> tuple[float, float]:
@@ -144,24 +153,43 @@ def _mean_std(xs: Sequence[float]) -> tuple[float, float]:
 class BenchResult:
     strategy: str
     dataset: str
-    budget: int
+    budget: int  # evaluations (a cap when time_budget_s is set)
     fidelity: int
     source: str | None
     optimum_arch: str
     optimum_test_acc: float
+    best_val_arch: str = ""
+    best_val_acc: float = math.nan
+    protocol: str = "archlab"
+    time_budget_s: float | None = None
+    options: dict[str, Any] = field(default_factory=dict)
     seeds: list[SeedResult] = field(default_factory=list)
 
     def stats(self) -> dict[str, Any]:
         tm, ts = _mean_std([s.test_acc for s in self.seeds])
         vm, vs = _mean_std([s.val_acc for s in self.seeds])
-        reached = [s.evals_to_optimum for s in self.seeds if s.evals_to_optimum is not None]
+        to_bv = [
+            s.evals_to_best_val if s.evals_to_best_val is not None else s.evaluations
+            for s in self.seeds
+        ]
+        reached_opt = [
+            s.evals_to_test_optimum for s in self.seeds if s.evals_to_test_optimum is not None
+        ]
         return {
             "test_acc_mean": tm,
             "test_acc_std": ts,
             "val_acc_mean": vm,
             "val_acc_std": vs,
-            "optimum_reached": len(reached),
-            "evals_to_optimum_mean": float(np.mean(reached)) if reached else None,
+            "evals_to_best_val_mean": float(np.mean(to_bv)) if to_bv else None,
+            "evals_to_best_val_max": int(max(to_bv)) if to_bv else None,
+            "best_val_reached": sum(s.evals_to_best_val is not None for s in self.seeds),
+            "test_optimum_reached": len(reached_opt),
+            "evals_to_test_optimum_mean_reached": (
+                float(np.mean(reached_opt)) if reached_opt else None
+            ),
+            "evaluations_mean": float(np.mean([s.evaluations for s in self.seeds]))
+            if self.seeds
+            else 0.0,
             "gpu_hours_mean": float(np.mean([s.gpu_hours for s in self.seeds]))
             if self.seeds
             else 0.0,
@@ -171,9 +199,17 @@ class BenchResult:
         return {
             "strategy": self.strategy,
             "dataset": self.dataset,
+            "protocol": self.protocol,
             "budget": self.budget,
+            "time_budget_s": self.time_budget_s,
             "fidelity": self.fidelity,
             "source": self.source,
+            "options": dict(self.options),
+            "best_val": {
+                "definition": BEST_VAL_DEFINITION,
+                "arch": self.best_val_arch,
+                "val_acc": self.best_val_acc,
+            },
             "optimum": {
                 "definition": OPTIMUM_DEFINITION,
                 "arch": self.optimum_arch,
@@ -188,32 +224,52 @@ def summarize(
     trajectory: Sequence[tuple[Candidate, TrialRecord]],
     budget: int,
     seed: int,
-    evaluator: TableEvaluator,
     report: TableEvaluator,
+    best_val_hash: str,
     optimum_hash: str,
+    time_budget_s: float | None = None,
 ) -> SeedResult:
-    """Choose by validation within the first ``budget`` evaluations; read test afterwards.
+    """Choose by validation within the budget's prefix of the trajectory; read test after.
 
-    ``evaluator`` is what the search saw; ``report`` the 200-epoch evaluator whose test
-    accuracy is reported (the same object at fidelity 200).
+    The prefix holds at most ``budget`` evaluations and, with ``time_budget_s``, stops after
+    the evaluation that spends it. ``report`` is the 200-epoch evaluator whose test accuracy
+    is reported.
     """
-    prefix = list(trajectory[:budget])
     best: tuple[Candidate, float] | None = None
-    reached: int | None = None
+    to_best_val: int | None = None
+    to_opt: int | None = None
     gpu_s = 0.0
-    for i, (c, r) in enumerate(prefix, start=1):
+    n = 0
+    hashes: set[str] = set()
+    for c, r in trajectory[:budget]:
+        if time_budget_s is not None and gpu_s >= time_budget_s:
+            break
+        n += 1
         gpu_s += r.cost.gpu_seconds
-        if reached is None and c.arch_hash == optimum_hash:
-            reached = i
+        hashes.add(c.arch_hash)
+        if to_best_val is None and c.arch_hash == best_val_hash:
+            to_best_val = n
+        if to_opt is None and c.arch_hash == optimum_hash:
+            to_opt = n
         if r.state is TrialState.COMPLETE and (
             best is None or float(r.metrics["val_acc"]) > best[1]
         ):
             best = (c, float(r.metrics["val_acc"]))
     if best is None:
-        return SeedResult(seed, "", math.nan, math.nan, len(prefix), reached, gpu_s / 3600)
+        return SeedResult(
+            seed, "", math.nan, math.nan, n, to_best_val, to_opt, gpu_s / 3600, len(hashes)
+        )
     arch = best[0].arch
     return SeedResult(
-        seed, arch, best[1], report.test_acc(arch), len(prefix), reached, gpu_s / 3600
+        seed,
+        arch,
+        best[1],
+        report.test_acc(arch),
+        n,
+        to_best_val,
+        to_opt,
+        gpu_s / 3600,
+        len(hashes),
     )
 
 
@@ -223,22 +279,37 @@ def run_bench(
     dataset: str,
     budgets: Sequence[int],
     seeds: Sequence[int],
-    fidelity: int = 200,
+    fidelity: int | None = None,
     source: str | None = None,
     options: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
+    protocol: str | Protocol = "archlab",
+    time_budgets: Sequence[float] = (),
 ) -> list[BenchResult]:
     """Run ``strategy`` on ``dataset`` for every seed once (largest budget) and summarize
-    each budget. Deterministic for a given seed."""
+    each budget: one result per evaluation budget, then one per time budget (seconds,
+    capped at the largest evaluation budget). Deterministic for a given seed.
+
+    ``fidelity`` overrides the protocol's; ``options`` are the strategy's constructor
+    keywords (:func:`nas.bench.protocol.strategy_options` builds them with the protocol's
+    defaults) — given as None, the protocol's defaults are used.
+    """
+    proto = protocol if isinstance(protocol, Protocol) else get_protocol(protocol)
+    fid = proto.fidelity if fidelity is None else int(fidelity)
     if dataset not in NB201_DATASETS:
         raise StrategyError(f"dataset {dataset!r}: choose one of {', '.join(NB201_DATASETS)}")
     if not budgets or min(budgets) < 1:
         raise StrategyError(f"budgets must be >= 1, got {list(budgets)}")
-    evaluator = TableEvaluator(table, dataset, fidelity)
-    report = evaluator if fidelity == 200 else TableEvaluator(table, dataset, 200)
+    if any(t <= 0 for t in time_budgets):
+        raise StrategyError(f"time budgets must be > 0 seconds, got {list(time_budgets)}")
+    opts = dict(proto.strategy_defaults.get(strategy, {}) if options is None else options)
+    evaluator = TableEvaluator(table, dataset, fid, cost_model=proto.cost_model)
+    report = TableEvaluator(table, dataset, 200)
     space = NB201Space()
     optimum = table.argmax(dataset, 200, "test")
+    best_val = table.argmax(dataset, fid, "val")
     optimum_hash = space.arch_hash(optimum)
+    best_val_hash = space.arch_hash(best_val)
     src_name = None
     src = None
     if strategy == "lapt":
@@ -248,21 +319,41 @@ def run_bench(
                 f"LAPT's source must differ from the target ({dataset}); the principles would "
                 "be learned from the target's own table"
             )
-        src = source_task(table, src_name, fidelity)
-    results = [
-        BenchResult(strategy, dataset, b, fidelity, src_name, optimum, report.test_acc(optimum))
-        for b in budgets
-    ]
+        src = source_task(table, src_name, 200)
     top = max(budgets)
+    points: list[tuple[int, float | None]] = [(b, None) for b in budgets]
+    points += [(top, float(t)) for t in time_budgets]
+    results = [
+        BenchResult(
+            strategy,
+            dataset,
+            b,
+            fid,
+            src_name,
+            optimum,
+            report.test_acc(optimum),
+            best_val,
+            evaluator.val_acc(best_val),
+            proto.name,
+            t,
+            opts,
+        )
+        for b, t in points
+    ]
     for seed in seeds:
-        s = make_strategy(strategy, seed, src, options)
+        s = make_strategy(strategy, seed, src, opts)
         traj = run_trajectory(s, evaluator, top)
         for res in results:
-            res.seeds.append(summarize(traj, res.budget, seed, evaluator, report, optimum_hash))
+            res.seeds.append(
+                summarize(
+                    traj, res.budget, seed, report, best_val_hash, optimum_hash, res.time_budget_s
+                )
+            )
         if progress:
-            best = results[-1].seeds[-1]
+            last = results[-1].seeds[-1]
             progress(
-                f"{strategy}/{dataset} seed {seed}: test {best.test_acc * 100:.2f}% "
-                f"after {best.evaluations} evals"
+                f"{strategy}/{dataset} seed {seed}: test {last.test_acc * 100:.2f}% "
+                f"after {last.evaluations} evals; best-val cell at "
+                f"{last.evals_to_best_val or '-'}"
             )
     return results

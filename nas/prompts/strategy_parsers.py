@@ -7,8 +7,9 @@ and what is valid; none guesses.
 
 * :func:`parse_principles_answer` (parser ``lapt_candidates``): ``PATTERNS:`` /
   ``PRINCIPLES:`` / ``CANDIDATES:`` parts; the candidates are the answer's last JSON object
-  (preferably in a ```json block) mapping every position of the space to a non-empty list of
-  its choices. Raises :class:`PrincipleParseError`.
+  (preferably in a ```json block) mapping every position of the space — by name, or as
+  ``layer<k>``/``<k>`` in LAPT's code form — to a non-empty list of its choices (names, or
+  operation IDs = indices into the position's choices). Raises :class:`PrincipleParseError`.
 * :func:`parse_network_answer` (parser ``llmatic_network``): one ``position: choice`` line per
   position (bullets, backticks and trailing punctuation tolerated; a repeated position must
   repeat the same choice). Raises :class:`NetworkParseError`.
@@ -114,36 +115,54 @@ def parse_candidates(answer: str, space: CategoricalSpace) -> tuple[frozenset[st
     if not isinstance(data, dict):
         raise PrincipleParseError(f"the answer's JSON is a {type(data).__name__}, not an object")
     names = [p.name for p in space.positions]
-    unknown = [k for k in data if k not in names]
+    keys: dict[str, int] = {}
+    for k, name in enumerate(names):
+        keys[name] = keys[f"layer{k}"] = keys[f"layer_{k}"] = keys[str(k)] = k
+    unknown = [k for k in data if str(k) not in keys]
     if unknown:
         raise PrincipleParseError(
-            f"unknown position {unknown[0]!r} in the answer; positions are: {', '.join(names)}",
+            f"unknown position {unknown[0]!r} in the answer; positions are: {', '.join(names)} "
+            f"(or layer0..layer{len(names) - 1})",
             "unknown",
         )
-    out = []
-    for p in space.positions:
-        if p.name not in data:
+    given: dict[int, object] = {}
+    for key, vals in data.items():
+        k = keys[str(key)]
+        if k in given:
             raise PrincipleParseError(
-                f"position {p.name!r} is missing from the answer; every position needs a list "
-                f"(choices: {', '.join(p.choices)})",
+                f"position {names[k]!r} is given twice in the answer; write each layer once",
+                "conflict",
+            )
+        given[k] = vals
+    out = []
+    for k, p in enumerate(space.positions):
+        if k not in given:
+            raise PrincipleParseError(
+                f"position {p.name!r} is missing from the answer (layer{k}); every position "
+                f"needs a list (choices: {', '.join(p.choices)}; IDs 0..{len(p.choices) - 1})",
                 "missing",
             )
-        vals = data[p.name]
-        if isinstance(vals, str):
+        vals = given[k]
+        if isinstance(vals, str | int):
             vals = [vals]
         if not isinstance(vals, list) or not vals:
             raise PrincipleParseError(
                 f"position {p.name!r}: expected a non-empty list of operators, got {vals!r}",
                 "missing",
             )
+        chosen = []
         for v in vals:
-            if v not in p.choices:
+            if isinstance(v, int) and not isinstance(v, bool) and 0 <= v < len(p.choices):
+                chosen.append(p.choices[v])
+            elif isinstance(v, str) and v in p.choices:
+                chosen.append(v)
+            else:
                 raise PrincipleParseError(
                     f"position {p.name!r}: {v!r} is not a choice; choose from "
-                    f"{', '.join(p.choices)}",
+                    f"{', '.join(p.choices)} (IDs 0..{len(p.choices) - 1})",
                     "choice",
                 )
-        out.append(frozenset(str(v) for v in vals))
+        out.append(frozenset(chosen))
     return tuple(out)
 
 

@@ -136,7 +136,9 @@ class NB201Space(CategoricalSpace):
     Hashes are cached per arch string (the fast path used by benchmark runs).
 
     Descriptors (LLMatic): width/depth = live paths / longest live path (0 for a cell with
-    no live path; bounds [0, 4]) and the 32x32 network's MFLOPs (bounds [7.78, 220.12]).
+    no live path; over the 15,625 cells it takes the values 0, 1/3, 1/2, 2/3, 1, 4/3 and 3/2,
+    so the bounds are [0, 1.5]) and the 32x32 network's MFLOPs (bounds [7.78, 220.12]: no
+    convolution to six 3x3 convolutions).
     """
 
     kind = "nb201"
@@ -144,7 +146,7 @@ class NB201Space(CategoricalSpace):
         Position(name=f"edge {dst}<-{src}", choices=OPS, source=f"node {src}") for dst, src in EDGES
     )
     feature_bounds = (
-        (0.0, 4.0),
+        (0.0, 1.5),
         (_FLOPS_BASE_M, _FLOPS_BASE_M + 6 * _FLOPS_CONV3_M),
     )
 

@@ -6,7 +6,10 @@
 2. Regularized evolution searches inside the refined space.
 3. Every ``adapt_every`` told results the principles adapt: if the best target validation
    accuracy improved since the last adaptation, they are updated from the target top-r;
-   otherwise the space is widened with unexplored operators.
+   otherwise the space is widened with unexplored operators. With
+   ``widen_when_exhausted`` (default) a refined space whose every member has been told is
+   widened at once (nothing better can be found in it) instead of waiting for the next
+   adaptation.
 
 The source task is a separate object passed in; target metrics reach the strategy only
 through ``tell``. When the refined space has no unseen member left, one proposal is taken
@@ -73,6 +76,7 @@ class LAPT(RegularizedEvolution):
         rng: np.random.Generator | int | None = None,
         recipe: Mapping[str, Any] | None = None,
         seed: int = 0,
+        widen_when_exhausted: bool = True,
     ) -> None:
         space = space if space is not None else NB201Space()
         if not isinstance(space, CategoricalSpace):
@@ -98,6 +102,8 @@ class LAPT(RegularizedEvolution):
             allowed=self.principles.allowed,
         )
         self.n_told = 0
+        self.widen_when_exhausted = bool(widen_when_exhausted)
+        self._told: set[str] = set()  # hashes of told candidates (exhaustion check)
         self.best_at_adapt = -np.inf
         # (told so far, action, refined size, principles text)
         self.adaptations: list[tuple[int, str, int, str]] = [
@@ -159,8 +165,23 @@ class LAPT(RegularizedEvolution):
     def _learn(self, cand: Candidate, rec: TrialRecord) -> None:
         super()._learn(cand, rec)
         self.n_told += 1
+        self._told.add(cand.arch_hash)
         if self.n_told % self.adapt_every == 0:
             self._adapt()
+        elif self.widen_when_exhausted:
+            while self._exhausted():
+                size = self.principles.size()
+                self._adapt(force_widen=True)
+                if self.principles.size() == size:  # nothing left to add
+                    break
+
+    def _exhausted(self) -> bool:
+        """Every member of the refined space has been told (checked for spaces up to 4096)."""
+        assert isinstance(self.space, CategoricalSpace)
+        sp = self.space
+        if sp.refined_size(self.allowed) > 4096:
+            return False
+        return all(sp.arch_hash(a) in self._told for a in sp.enumerate(self.allowed))
 
     def _target_top(self) -> list[tuple[str, float]]:
         done = [
@@ -171,11 +192,11 @@ class LAPT(RegularizedEvolution):
         done.sort(key=lambda t: (-t[1], t[0]))
         return done[: self.top_r]
 
-    def _adapt(self) -> None:
+    def _adapt(self, force_widen: bool = False) -> None:
         assert isinstance(self.space, CategoricalSpace)
         top = self._target_top()
         best = top[0][1] if top else -np.inf
-        if best > self.best_at_adapt:
+        if best > self.best_at_adapt and not force_widen:
             self.principles = self.learner.update(self.space, self.principles, top)
             action = "update"
         else:

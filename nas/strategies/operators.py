@@ -4,10 +4,9 @@ An :class:`Operators` object turns ``(arch, prompt_id, temperature)`` into a chi
 architecture text of the same space. ``prompts`` are the instructions a prompt individual of
 LLMatic's prompt archive can carry; ``prompt_id`` indexes them.
 
-* :class:`RuleBasedOperators` (offline; ``Origin.agent`` "rule-based-operators"): each prompt
-  is a rule over the positions of a categorical space; the temperature scales how many
-  positions change. For NAS-Bench-201 cells the single edit and uniform crossover are these
-  rules.
+* :class:`RuleBasedOperators` (offline; ``Origin.agent`` "rule-based-operators"): each of the
+  nine prompts (:data:`NB201_PROMPTS`) is a rule over the positions of a categorical space;
+  the temperature scales how many positions the open-ended rules change.
 * :class:`LLMOperators`: sends the architecture in the space's structured text (one
   ``position: choice`` line per position — the block format of a categorical space, not
   code) with the prompt (templates ``llmatic_mutate`` / ``llmatic_crossover``) to
@@ -34,7 +33,7 @@ from nas.strategies.llm import (
     render_prompt,
 )
 
-__all__ = ["LLMOperators", "OperatorError", "Operators", "RuleBasedOperators"]
+__all__ = ["NB201_PROMPTS", "LLMOperators", "OperatorError", "Operators", "RuleBasedOperators"]
 
 
 class OperatorError(ValueError):
@@ -66,46 +65,141 @@ class Operators(Protocol):
     ) -> str: ...
 
 
-RULE_PROMPTS: tuple[str, ...] = (
-    "Change one layer's operation to a different one.",
-    "Explore: change several layers at once.",
-    "Make one layer more expressive (a larger operation).",
-    "Make one layer cheaper (a smaller operation).",
-    "Copy one layer's operation onto another layer.",
+# LLMatic's mutation prompts for NAS-Bench-201 cells: nine instructions in the style of the
+# released code's prompts ("Add a layer to improve the above network", "... by reducing the
+# size drastically", "Add residual connection ..."), written for a cell whose layers are
+# the six edges and whose operations are none / skip / 1x1 conv / 3x3 conv / 3x3 avg-pool.
+NB201_PROMPTS: tuple[str, ...] = (
+    "Improve the above network.",
+    "Add a convolutional layer to improve the above network.",
+    "Add a pooling layer to improve the above network.",
+    "Add a residual connection to improve the above network.",
+    "Add multiple residual connections to improve the above network.",
+    "Delete a layer to improve the above network.",
+    "Change the kernel size of a convolutional layer to improve the above network.",
+    "Improve the above network by reducing the size drastically.",
+    "Improve the above network by increasing the size drastically.",
 )
+RULE_PROMPTS = NB201_PROMPTS  # the offline operators follow the same nine instructions
+
+
+_MEANING = (("none", 0), ("zero", 0), ("skip", 1), ("pool", 2), ("1x1", 3), ("3x3", 4))
+
+
+def _ranked(choices: tuple[str, ...]) -> list[str]:
+    """Choices from cheapest to most expressive: NB201 operation names by meaning (none <
+    skip < pool < 1x1 conv < 3x3 conv) when every choice has one, else the listed order."""
+
+    def rank(c: str) -> int | None:
+        return next((r for key, r in _MEANING if key in c.lower()), None)
+
+    ranks = [rank(c) for c in choices]
+    if any(r is None for r in ranks):
+        return list(choices)
+    return [c for _, c in sorted(zip(ranks, choices, strict=True), key=lambda t: t[0] or 0)]
+
+
+def _is(choice: str, *keys: str) -> bool:
+    return any(k in choice.lower() for k in keys)
 
 
 class RuleBasedOperators:
-    """Offline operators: the prompt id picks a rule, the temperature the edit count.
+    """Offline operators: each of the nine prompts is a rule; the temperature scales how many
+    layers the open-ended rules change.
 
-    Choices of a position are taken as ordered from cheapest to most expressive (the order
-    the space lists them in); "larger"/"smaller" move one step along that order. The number
-    of positions changed is ``1 + Poisson(2 * temperature)`` for the explore rule and 1
-    otherwise; a mutation always returns a different text.
+    Rules (prompt id): 0 change ``1 + Poisson(2 T)`` layers at random; 1 a non-conv layer
+    becomes a convolution; 2 a layer becomes pooling; 3 a layer becomes a skip connection;
+    4 two layers become skip connections; 5 a layer becomes ``none`` (deleted); 6 a 1x1
+    convolution becomes 3x3 or the reverse; 7 / 8 ``2 + Poisson(T)`` layers move one step
+    cheaper / more expressive (by meaning for NB201 names, by listed order otherwise).
+    When a rule has nothing to act on (no layer to turn into a convolution, say) it changes
+    one layer at random; a mutation always returns a different text. Spaces without these
+    operation kinds (macro spaces) fall back to the listed order for every rule.
     """
 
     name = "rule-based-operators"
     prompts = RULE_PROMPTS
 
-    def _edit(
-        self, space: CategoricalSpace, vals: list[str], rule: int, rng: np.random.Generator
+    def _set_kind(
+        self, space: CategoricalSpace, vals: list[str], rng: np.random.Generator, *keys: str
+    ) -> bool:
+        """Turn one layer that is not of a kind in ``keys`` into one that is."""
+        spots = [
+            (i, [c for c in space.positions[i].choices if _is(c, *keys)])
+            for i in range(len(vals))
+            if not _is(vals[i], *keys)
+        ]
+        spots = [(i, cs) for i, cs in spots if cs]
+        if not spots:
+            return False
+        i, cs = spots[int(rng.integers(len(spots)))]
+        vals[i] = cs[int(rng.integers(len(cs)))]
+        return True
+
+    def _step(
+        self, space: CategoricalSpace, vals: list[str], rng: np.random.Generator, up: bool
+    ) -> bool:
+        """Move one layer one step cheaper (``up=False``) or more expressive."""
+        moves = []
+        for i, v in enumerate(vals):
+            ranked = _ranked(space.positions[i].choices)
+            k = ranked.index(v)
+            if (k + 1 < len(ranked)) if up else (k > 0):
+                moves.append((i, ranked[k + 1] if up else ranked[k - 1]))
+        if not moves:
+            return False
+        i, c = moves[int(rng.integers(len(moves)))]
+        vals[i] = c
+        return True
+
+    def _random_edit(
+        self, space: CategoricalSpace, vals: list[str], rng: np.random.Generator
     ) -> None:
-        n = len(vals)
-        i = int(rng.integers(n))
-        ch = space.positions[i].choices
-        k = ch.index(vals[i])
-        if rule == 2 and k + 1 < len(ch):
-            vals[i] = ch[k + 1]
-        elif rule == 3 and k > 0:
-            vals[i] = ch[k - 1]
-        elif rule == 4 and n > 1:
-            j = int(rng.integers(n - 1))
-            j = j if j < i else j + 1
-            if vals[j] in ch:
-                vals[i] = vals[j]
-        else:
-            alts = [c for c in ch if c != vals[i]]
+        i = int(rng.integers(len(vals)))
+        alts = [c for c in space.positions[i].choices if c != vals[i]]
+        if alts:
             vals[i] = alts[int(rng.integers(len(alts)))]
+
+    def _apply(
+        self,
+        space: CategoricalSpace,
+        vals: list[str],
+        rule: int,
+        temperature: float,
+        rng: np.random.Generator,
+    ) -> None:
+        t = max(temperature, 0.0)
+        done = True
+        if rule == 1:
+            done = self._set_kind(space, vals, rng, "conv")
+        elif rule == 2:
+            done = self._set_kind(space, vals, rng, "pool")
+        elif rule == 3:
+            done = self._set_kind(space, vals, rng, "skip", "identity")
+        elif rule == 4:
+            done = self._set_kind(space, vals, rng, "skip", "identity")
+            done = self._set_kind(space, vals, rng, "skip", "identity") or done
+        elif rule == 5:
+            done = self._set_kind(space, vals, rng, "none", "zero")
+        elif rule == 6:
+            convs = [i for i, v in enumerate(vals) if _is(v, "1x1", "3x3")]
+            if convs:
+                i = convs[int(rng.integers(len(convs)))]
+                other = "3x3" if "1x1" in vals[i] else "1x1"
+                swap = [c for c in space.positions[i].choices if other in c]
+                done = bool(swap)
+                if swap:
+                    vals[i] = swap[0]
+            else:
+                done = self._set_kind(space, vals, rng, "conv")
+        elif rule in (7, 8):
+            n = 2 + int(rng.poisson(t))
+            done = any([self._step(space, vals, rng, up=rule == 8) for _ in range(n)])
+        else:
+            for _ in range(1 + int(rng.poisson(2.0 * t))):
+                self._random_edit(space, vals, rng)
+        if not done:
+            self._random_edit(space, vals, rng)
 
     def mutate(
         self,
@@ -115,11 +209,8 @@ class RuleBasedOperators:
         temperature: float,
         rng: np.random.Generator,
     ) -> str:
-        rule = prompt_id % len(self.prompts)
         vals = list(space.decode(arch))
-        edits = 1 + int(rng.poisson(2.0 * max(temperature, 0.0))) if rule == 1 else 1
-        for _ in range(edits):
-            self._edit(space, vals, rule, rng)
+        self._apply(space, vals, prompt_id % len(self.prompts), temperature, rng)
         child = space.encode(vals)
         return child if child != arch else space.mutate(arch, rng)
 

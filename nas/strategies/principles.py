@@ -147,19 +147,110 @@ def _describe_space(space: CategoricalSpace) -> str:
     return "\n".join(lines)
 
 
+_NB201_CODE_OPS = {
+    "none": "Zeroize()  # outputs zeros: the edge carries nothing",
+    "skip_connect": "nn.Identity()  # skip connection",
+    "nor_conv_1x1": "ReLUConvBN(C, C, kernel_size=1, stride=1, padding=0)  # channels kept",
+    "nor_conv_3x3": "ReLUConvBN(C, C, kernel_size=3, stride=1, padding=1)  # channels kept",
+    "avg_pool_3x3": "nn.AvgPool2d(kernel_size=3, stride=1, padding=1)  # resolution kept",
+}
+
+
+def space_code(space: CategoricalSpace) -> str:
+    """The space as LAPT's code form: an ``operators`` table of IDs and a module whose
+    ``layer_list`` picks one ID per layer (for NB201 cells, the cell's forward pass)."""
+    from nas.spaces.nb201 import EDGES, NB201Space
+
+    n = len(space.positions)
+    if isinstance(space, NB201Space):
+        ops = space.positions[0].choices
+        table = "\n".join(
+            "    {}: {},  # {}".format(i, *_NB201_CODE_OPS.get(o, f"{o}  # -").split("  # "))
+            for i, o in enumerate(ops)
+        )
+        body = []
+        for node in (1, 2, 3):
+            terms = [f"self.layer{k}(x{src})" for k, (dst, src) in enumerate(EDGES) if dst == node]
+            body.append(f"        x{node} = " + " + ".join(terms))
+        return "\n".join(
+            [
+                f"# An architecture is layer_list = [op0, ..., op{n - 1}]: one operation ID per "
+                "layer.",
+                "operators = {",
+                table,
+                "}",
+                "",
+                "class Cell(nn.Module):",
+                "    def __init__(self, layer_list):",
+                "        super().__init__()",
+                *[f"        self.layer{k} = operators[layer_list[{k}]]" for k in range(n)],
+                "",
+                "    def forward(self, x0):",
+                *body,
+                "        return x3",
+            ]
+        )
+    lines = [f"# An architecture is layer_list = [op0, ..., op{n - 1}]: one ID per layer."]
+    for k, p in enumerate(space.positions):
+        src = f"  # input from {p.source}" if p.source else ""
+        ids = ", ".join(f"{i}: {c!r}" for i, c in enumerate(p.choices))
+        lines.append(f"layer{k}_operators = {{{ids}}}  # {p.name}{src}")
+    lines.append(
+        "model = nn.Sequential(*[ops[i] for ops, i in zip(all_layer_operators, layer_list)])"
+    )
+    return "\n".join(lines)
+
+
+def layer_list(space: CategoricalSpace, arch: str) -> list[int]:
+    """``arch`` as LAPT's layer list: the ID of each layer's choice."""
+    return [p.choices.index(v) for p, v in zip(space.positions, space.decode(arch), strict=True)]
+
+
+def _candidates_ids(space: CategoricalSpace, allowed: Sequence[frozenset[str]]) -> str:
+    return json.dumps(
+        {
+            f"layer{k}": [i for i, c in enumerate(p.choices) if c in a]
+            for k, (p, a) in enumerate(zip(space.positions, allowed, strict=True))
+        }
+    )
+
+
 class StatisticalPrincipleLearner:
     """Offline principle learner: per-position operator lifts among the source top-k.
 
-    ``lift(op) = freq(op among top-k) / (1 / n_choices)``; a position keeps the choices with
-    ``lift >= min_lift`` (and always its most frequent one). ``update`` keeps, per position,
-    the choices used by the target top-r plus the best source choice; ``widen`` adds, per
-    position, the unexplored choice with the highest source lift.
+    ``lift(op) = freq(op among top-k) / (1 / n_choices)``. A position keeps its most frequent
+    choice, then — in frequency order, up to ``max_ops`` choices in all (LAPT's rule: "no
+    more than 2 operations per layer") — every further choice with ``lift >= min_lift`` and
+    a frequency of at least ``keep_ratio`` times the most frequent one. ``update`` keeps, per
+    position, the choices used by the target top-r plus the best source choice; ``widen``
+    adds the ``widen_ops`` unexplored (position, choice) pairs with the highest source lift
+    (one by default: the space grows by the most promising operator, not by one per
+    position at once).
+
+    ``max_ops=2, keep_ratio=0.5`` were chosen on one transfer pair only (source CIFAR-10,
+    target CIFAR-100: the smallest refined space that still holds that target's best
+    validation cell) and are reported on the others (docs/strategies.md).
+    ``max_ops=None, keep_ratio=0`` is the earlier rule (every choice with ``lift >=
+    min_lift``).
     """
 
     name = "statistical-principle-learner"
 
-    def __init__(self, min_lift: float = 1.0) -> None:
+    def __init__(
+        self,
+        min_lift: float = 1.0,
+        max_ops: int | None = 2,
+        keep_ratio: float = 0.5,
+        widen_ops: int = 1,
+    ) -> None:
+        if max_ops is not None and max_ops < 1:
+            raise ValueError(f"max_ops={max_ops}: keep at least 1 choice per position")
+        if widen_ops < 1:
+            raise ValueError(f"widen_ops={widen_ops}: widen by at least 1 operator")
+        self.widen_ops = int(widen_ops)
         self.min_lift = float(min_lift)
+        self.max_ops = max_ops
+        self.keep_ratio = float(keep_ratio)
 
     def _lifts(self, space: CategoricalSpace, archs: Sequence[str]) -> tuple[dict[str, float], ...]:
         decoded = [space.decode(a) for a in archs]
@@ -177,10 +268,15 @@ class StatisticalPrincipleLearner:
         allowed = []
         lines = []
         for p, lift in zip(space.positions, lifts, strict=True):
-            best = max(p.choices, key=lambda c: (lift[c], -p.choices.index(c)))
-            keep = frozenset(c for c in p.choices if lift[c] >= self.min_lift) | {best}
+            ranked = sorted(p.choices, key=lambda c: (-lift[c], p.choices.index(c)))
+            kept = [ranked[0]]
+            for c in ranked[1:]:
+                if self.max_ops is not None and len(kept) >= self.max_ops:
+                    break
+                if lift[c] >= self.min_lift and lift[c] >= self.keep_ratio * lift[ranked[0]]:
+                    kept.append(c)
+            keep = frozenset(kept)
             allowed.append(keep)
-            ranked = sorted(p.choices, key=lambda c: -lift[c])
             prefer = ", ".join(f"{c} ({lift[c]:.2f})" for c in ranked if c in keep)
             avoid = ", ".join(f"{c} ({lift[c]:.2f})" for c in ranked if c not in keep)
             lines.append(f"{p.name}: prefer {prefer}" + (f"; avoid {avoid}" if avoid else ""))
@@ -216,17 +312,20 @@ class StatisticalPrincipleLearner:
         )
 
     def widen(self, space: CategoricalSpace, current: Principles) -> Principles:
-        allowed = []
-        added = []
+        """Add the ``widen_ops`` unexplored (position, choice) pairs with the highest source
+        lift (ties: position order, then listed order)."""
+        pairs = []
         for i, p in enumerate(space.positions):
-            unexplored = [c for c in p.choices if c not in current.allowed[i]]
-            if not unexplored:
-                allowed.append(current.allowed[i])
-                continue
             lift = current.lifts[i] if current.lifts else {}
-            pick = max(unexplored, key=lambda c: (lift.get(c, 0.0), -p.choices.index(c)))
-            allowed.append(current.allowed[i] | {pick})
-            added.append(f"{p.name}: also try {pick} (source lift {lift.get(pick, 0.0):.2f})")
+            for c in p.choices:
+                if c not in current.allowed[i]:
+                    pairs.append((-lift.get(c, 0.0), i, p.choices.index(c), c))
+        pairs.sort()
+        allowed = list(current.allowed)
+        added = []
+        for neg, i, _k, c in pairs[: self.widen_ops]:
+            allowed[i] = allowed[i] | {c}
+            added.append(f"{space.positions[i].name}: also try {c} (source lift {-neg:.2f})")
         text = "Widened with unexplored operators:\n" + ("\n".join(added) or "(none left)")
         return Principles(
             tuple(allowed),
@@ -243,7 +342,9 @@ class LLMPrincipleLearner:
 
     Prompts are the templates ``lapt_principles`` (learn from the source top-k),
     ``lapt_update`` (revise from the target top-r) and ``lapt_widen`` (add unexplored
-    operators); answers are read by
+    operators), version 2: LAPT's code form — the space as a PyTorch module indexed by a
+    ``layer_list`` of operation IDs (:func:`space_code`), architectures as layer lists, and
+    the rule "no more than ``max_ops`` operations per layer"; answers are read by
     :func:`~nas.prompts.strategy_parsers.parse_principles_answer`. An unusable answer
     (:class:`PrincipleParseError`) or a failed call (:class:`~nas.strategies.llm.CompletionError`)
     falls back to ``fallback`` (the statistical learner) for that step; ``failures`` lists each
@@ -258,60 +359,63 @@ class LLMPrincipleLearner:
         complete: Complete,
         temperature: float = 0.2,
         fallback: PrincipleLearner | None = None,
+        max_ops: int = 2,
     ) -> None:
         self.complete = complete
         self.temperature = float(temperature)
+        self.max_ops = int(max_ops)
         self.fallback: PrincipleLearner = fallback or StatisticalPrincipleLearner()
         self.failures: list[str] = []
         self.prompts: list[str] = []  # every prompt sent, in order
         self.budget_exhausted = False
 
     @staticmethod
-    def _example(space: CategoricalSpace) -> dict[str, str]:
-        p0 = space.positions[0]
-        return {"example_position": p0.name, "example_op": p0.choices[-1]}
+    def _example(space: CategoricalSpace) -> str:
+        last = len(space.positions[0].choices) - 1
+        return f'{{"layer0": [{last}], "layer1": [0, {last}], ...}}'
 
     def learn_prompt(self, space: CategoricalSpace, top: Sequence[tuple[str, float]]) -> PromptText:
-        archs = "\n\n".join(
-            f"#{i} (source score {score:.4f})\n{space.describe(a)}"
-            for i, (a, score) in enumerate(top, start=1)
+        archs = "\n".join(
+            f"layer_list = {layer_list(space, a)}  # source score {score:.4f}" for a, score in top
         )
         return render_prompt(
             "lapt_principles",
             n_top=len(top),
-            n_positions=len(space.positions),
-            space=_describe_space(space),
+            code=space_code(space),
             archs=archs,
-            **self._example(space),
+            max_ops=self.max_ops,
+            example=self._example(space),
         )
 
     def update_prompt(
         self, space: CategoricalSpace, current: Principles, top: Sequence[tuple[str, float]]
     ) -> PromptText:
-        archs = "\n\n".join(
-            f"#{i} (target validation accuracy {score:.4f})\n{space.describe(a)}"
-            for i, (a, score) in enumerate(top, start=1)
+        archs = "\n".join(
+            f"layer_list = {layer_list(space, a)}  # target validation accuracy {score:.4f}"
+            for a, score in top
         )
         return render_prompt(
             "lapt_update",
-            space=_describe_space(space),
+            code=space_code(space),
             principles=current.text,
-            candidates=json.dumps(current.as_json(space)),
+            candidates=_candidates_ids(space, current.allowed),
             archs=archs,
-            **self._example(space),
+            max_ops=self.max_ops,
+            example=self._example(space),
         )
 
     def widen_prompt(self, space: CategoricalSpace, current: Principles) -> PromptText:
         unexplored = {
-            p.name: [c for c in p.choices if c not in a]
-            for p, a in zip(space.positions, current.allowed, strict=True)
+            f"layer{k}": [i for i, c in enumerate(p.choices) if c not in a]
+            for k, (p, a) in enumerate(zip(space.positions, current.allowed, strict=True))
         }
         return render_prompt(
             "lapt_widen",
+            code=space_code(space),
             principles=current.text,
-            candidates=json.dumps(current.as_json(space)),
+            candidates=_candidates_ids(space, current.allowed),
             unexplored=json.dumps(unexplored),
-            **self._example(space),
+            example=self._example(space),
         )
 
     def _ask(

@@ -1,4 +1,9 @@
-"""Random search: uniform samples from the space, never the same architecture twice."""
+"""Random search: uniform samples from the space, never the same architecture twice.
+
+``allow_duplicates=True`` is the NAS-Bench-201 paper's random search (``archlab bench nb201
+--protocol paper``): every draw is proposed, duplicates and isomorphs included, and each
+costs an evaluation (sequential ask(1)/tell loops only: duplicates share a candidate id).
+"""
 
 from __future__ import annotations
 
@@ -31,11 +36,20 @@ class RandomSearch(BaseStrategy):
         rng: np.random.Generator | int | None = None,
         seed: int = 0,
         space: SearchSpace | None = None,
+        allow_duplicates: bool = False,
     ) -> None:
         super().__init__(space=space, rng=rng, recipe=recipe, seed=seed)
+        self.allow_duplicates = bool(allow_duplicates)
 
     def _propose(self, n: int) -> list[Candidate]:
         out: list[Candidate] = []
+        if self.allow_duplicates:
+            from nas.strategies.rea import make_duplicate
+
+            return [
+                make_duplicate(self, self.space.sample(self.rng), agent="uniform-sampler")
+                for _ in range(n)
+            ]
         for _ in range(n):
             arch = self._sample_unseen(lambda: self.space.sample(self.rng), tries=1000)
             if arch is None:

@@ -5,6 +5,12 @@ oldest dies, whatever its accuracy); a child is a single-edit mutation of the be
 ``sample_size`` members drawn at random (tournament). The first ``population_size``
 proposals are uniform samples. Candidates isomorphic to one already proposed are never
 proposed again (a seen child is re-mutated; after many tries a random unseen one is taken).
+
+``allow_duplicates=True`` is the NAS-Bench-201 paper's REA (used by ``archlab bench nb201
+--protocol paper``): every sample and every mutant is proposed as drawn, so duplicates and
+isomorphs of earlier proposals come back and each one costs an evaluation. Such candidates
+share their ``Candidate.id`` with the earlier proposal, so this mode is for sequential
+ask(1)/tell loops (the benchmark), not for the controller, which keys trials by id.
 """
 
 from __future__ import annotations
@@ -15,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from nas.records import Candidate, TrialRecord, TrialState
+from nas.records import Candidate, Origin, TrialRecord, TrialState
 from nas.spaces.base import Allowed, CategoricalSpace, SearchSpace
 from nas.strategies.base import BaseStrategy, StrategyError
 
-__all__ = ["RegularizedEvolution"]
+__all__ = ["RegularizedEvolution", "make_duplicate"]
 
 _INIT = "random-init"
 _MUTATION = "single-edit-mutation"
@@ -28,6 +34,25 @@ _MUTATION = "single-edit-mutation"
 def _is_init(c: Candidate) -> bool:
     """A random-init proposal (LAPT prefixes agents with its learner: "<learner>:random-init")."""
     return c.origin.agent == _INIT or c.origin.agent.endswith(":" + _INIT)
+
+
+def make_duplicate(
+    strategy: BaseStrategy, arch: str, parents: Sequence[str] = (), agent: str = ""
+) -> Candidate:
+    """A candidate for ``arch`` even when an isomorph was proposed before (the NB201 paper's
+    protocol: duplicates are proposed and counted)."""
+    arch = strategy.space.validate(arch)
+    h = strategy.space.arch_hash(arch)
+    strategy.seen.add(h)
+    return Candidate(
+        strategy.space.kind,
+        arch,
+        h,
+        strategy.recipe,
+        strategy.seed,
+        parents=tuple(parents),
+        origin=Origin(strategy=strategy.name, agent=agent),
+    )
 
 
 class RegularizedEvolution(BaseStrategy):
@@ -50,8 +75,10 @@ class RegularizedEvolution(BaseStrategy):
         recipe: Mapping[str, Any] | None = None,
         seed: int = 0,
         allowed: Allowed = None,
+        allow_duplicates: bool = False,
     ) -> None:
         super().__init__(space=space, rng=rng, recipe=recipe, seed=seed)
+        self.allow_duplicates = bool(allow_duplicates)
         if population_size < 1 or not 1 <= sample_size <= population_size:
             raise StrategyError(
                 f"REA needs population_size >= 1 and 1 <= sample_size <= population_size; "
@@ -86,7 +113,21 @@ class RegularizedEvolution(BaseStrategy):
         idx = self.rng.choice(len(pop), size=k, replace=False)
         return max((pop[int(i)] for i in idx), key=lambda m: m[2])
 
+    def _make(
+        self,
+        arch: str,
+        parents: Sequence[str] = (),
+        agent: str = "",
+        suggestion: str = "",
+        prompt: str = "",
+    ) -> Candidate | None:
+        if not self.allow_duplicates:
+            return super()._make(arch, parents, agent, suggestion, prompt)
+        return make_duplicate(self, arch, parents, agent)
+
     def _random_candidate(self, agent: str) -> Candidate | None:
+        if self.allow_duplicates:
+            return self._make(self._space_sample(), agent=agent)
         sp = self.space
         if isinstance(sp, CategoricalSpace) and sp.refined_size(self.allowed) <= 4096:
             # small (refined) space: draw exactly among the unseen members
@@ -134,4 +175,5 @@ class RegularizedEvolution(BaseStrategy):
             "population": list(self.population),
             "n_init": self.n_init,
             "allowed": None if self.allowed is None else [sorted(a) for a in self.allowed],
+            "allow_duplicates": self.allow_duplicates,
         }

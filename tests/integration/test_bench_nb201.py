@@ -10,8 +10,15 @@ import pyarrow.parquet as pq
 import pytest
 
 from launcher.cli import main
-from nas.bench import STRATEGIES, run_bench
-from nas.evaluators import BenchmarkTable, load_table
+from nas.bench import (
+    PROTOCOLS,
+    STRATEGIES,
+    make_strategy,
+    run_bench,
+    run_trajectory,
+    source_task,
+)
+from nas.evaluators import BenchmarkTable, TableEvaluator, load_table
 from tests.conftest import shared_path
 
 
@@ -27,17 +34,26 @@ def _permuted_test(table: BenchmarkTable, seed: int) -> BenchmarkTable:
     return dataclasses.replace(table, test=test)
 
 
+@pytest.mark.parametrize("protocol", PROTOCOLS)
 @pytest.mark.parametrize("strategy", STRATEGIES)
-def test_search_never_reads_test_accuracy(table: BenchmarkTable, strategy: str) -> None:
+def test_search_never_reads_test_accuracy(
+    table: BenchmarkTable, strategy: str, protocol: str
+) -> None:
+    """Every test column permuted: every choice, and every proposal, stays the same."""
     permuted = _permuted_test(table, 0)
     for dataset in ("cifar10", "cifar100", "imagenet16"):
-        for fidelity in (200, 12):
-            a = run_bench(table, strategy, dataset, [30, 100], range(2), fidelity=fidelity)
-            b = run_bench(permuted, strategy, dataset, [30, 100], range(2), fidelity=fidelity)
-            for ra, rb in zip(a, b, strict=True):
-                assert [s.arch for s in ra.seeds] == [s.arch for s in rb.seeds]
-                assert [s.val_acc for s in ra.seeds] == [s.val_acc for s in rb.seeds]
-            assert [s.test_acc for s in a[-1].seeds] != [s.test_acc for s in b[-1].seeds]
+        kw = {"protocol": protocol, "time_budgets": [3000.0] if protocol == "paper" else []}
+        a = run_bench(table, strategy, dataset, [30, 100], range(2), **kw)  # type: ignore[arg-type]
+        b = run_bench(permuted, strategy, dataset, [30, 100], range(2), **kw)  # type: ignore[arg-type]
+        assert a[0].fidelity == (12 if protocol == "paper" else 200)
+        for ra, rb in zip(a, b, strict=True):
+            assert [s.arch for s in ra.seeds] == [s.arch for s in rb.seeds]
+            assert [s.val_acc for s in ra.seeds] == [s.val_acc for s in rb.seeds]
+            assert [s.evals_to_best_val for s in ra.seeds] == [
+                s.evals_to_best_val for s in rb.seeds
+            ]
+            assert [s.evaluations for s in ra.seeds] == [s.evaluations for s in rb.seeds]
+        assert [s.test_acc for s in a[1].seeds] != [s.test_acc for s in b[1].seeds]
 
 
 def test_the_permutation_really_changes_the_table(table: BenchmarkTable) -> None:
@@ -58,12 +74,31 @@ def test_cli_json_is_deterministic_and_complete(capsys: pytest.CaptureFixture[st
     r10, r20 = first["results"]
     assert (r10["budget"], r20["budget"], r10["source"]) == (10, 20, "imagenet16")
     seed0 = r10["seeds"][0]
-    assert set(seed0) == {"seed", "arch", "val_acc", "test_acc", "evaluations",
-                          "evals_to_optimum", "gpu_hours"}  # fmt: skip
+    assert set(seed0) == {"seed", "arch", "val_acc", "test_acc", "evaluations", "distinct",
+                          "evals_to_best_val", "evals_to_test_optimum", "gpu_hours"}  # fmt: skip
     assert seed0["evaluations"] == 10 and 0 < seed0["test_acc"] < 1
     assert r10["optimum"]["test_acc"] == pytest.approx(0.7351333, abs=1e-6)
     assert "highest 200-epoch test accuracy" in r10["optimum"]["definition"]
-    assert {"test_acc_mean", "test_acc_std", "optimum_reached"} <= set(r10)
+    assert r10["best_val"]["val_acc"] == pytest.approx(0.7349333, abs=1e-6)
+    assert {"test_acc_mean", "test_acc_std", "best_val_reached", "evals_to_best_val_mean",
+            "test_optimum_reached"} <= set(r10)  # fmt: skip
+    # the best-validation metric over all seeds: a miss counts at the budget
+    per_seed = [s["evals_to_best_val"] or s["evaluations"] for s in r10["seeds"]]
+    assert r10["evals_to_best_val_mean"] == pytest.approx(sum(per_seed) / 3)
+    assert r10["best_val_reached"] == sum(s["evals_to_best_val"] is not None for s in r10["seeds"])
+
+
+def test_paper_protocol_counts_duplicates_and_spends_simulated_time() -> None:
+    table = load_table(shared_path("data", "nb201.parquet"))
+    [by_evals, by_time] = run_bench(
+        table, "random", "cifar10", [300], range(3), protocol="paper", time_budgets=[5000.0]
+    )
+    assert by_evals.fidelity == 12 and by_evals.options["allow_duplicates"] is True
+    for s in by_evals.seeds:
+        assert s.evaluations == 300 and s.distinct <= 300
+    assert any(s.distinct < s.evaluations for s in by_evals.seeds)  # duplicates came back
+    for s in by_time.seeds:  # the evaluation that crosses the budget is the last one
+        assert 0 < s.evaluations < 300 and s.gpu_hours * 3600 >= 5000.0
 
 
 def test_cli_text_output_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
@@ -72,6 +107,7 @@ def test_cli_text_output_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
                  "--seeds", "2", "--table", path, "--quiet"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     assert "rea on imagenet16, budget 5" in out and "mean ± std: test" in out
+    assert "best-val cell:" in out and "protocol archlab" in out
     rc = main(["bench", "nb201", "--strategy", "lapt", "--dataset", "cifar10", "--source",
                "cifar10", "--table", path, "--quiet"])  # fmt: skip
     assert rc == 2 and "source must differ" in capsys.readouterr().err
@@ -82,3 +118,46 @@ def test_cli_text_output_and_errors(capsys: pytest.CaptureFixture[str]) -> None:
 def test_parquet_columns_are_what_the_loader_expects() -> None:
     cols = pq.read_schema(shared_path("data", "nb201.parquet")).names
     assert {"arch_str", "cifar10_valid_val_acc", "imagenet16_test_acc_e12"} <= set(cols)
+
+
+def test_cli_strategy_options_preset_and_set(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(shared_path("data", "nb201.parquet"))
+    argv = ["bench", "nb201", "--strategy", "lapt", "--dataset", "cifar10", "--budget", "12",
+            "--seeds", "1", "--table", path, "--json", "--quiet", "--preset", "paper"]  # fmt: skip
+    assert main([*argv, "--set", "lapt.population=6", "--set", "top_k=20"]) == 0
+    [r] = json.loads(capsys.readouterr().out)["results"]
+    assert r["options"] == {"population_size": 6, "sample_size": 2, "adapt_every": 3, "top_k": 20}
+    assert main([*argv, "--set", "lapt.keep_ratio=0", "--set", "lapt.max_ops=3"]) == 0
+    [wide] = json.loads(capsys.readouterr().out)["results"]
+    assert wide["options"]["max_ops"] == 3 and wide["options"]["keep_ratio"] == 0
+    table = load_table(path)  # the learner's options reach the learner
+    one = make_strategy("lapt", 0, source_task(table, "imagenet16"), {"max_ops": 1})
+    assert one.principles.size() == 1  # type: ignore[attr-defined]
+    assert main([*argv, "--set", "lapt.popsize=5"]) == 2
+    err = capsys.readouterr().err
+    assert "lapt.popsize does not exist" in err and "population_size" in err
+    assert main([*argv, "--set", "rea.population=5"]) == 2
+    assert "write lapt.population" in capsys.readouterr().err
+    assert main([*argv[:-1], "nonesuch"]) == 2
+    assert "presets are paper" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_llmatic_500_evaluations_use_the_prompt_archive_and_fill_the_niches(seed: int) -> None:
+    """Counted from the run's own ``variation``/``archive`` events, not from internals."""
+    table = load_table(shared_path("data", "nb201.parquet"))
+    s = make_strategy("llmatic", seed)
+    traj = run_trajectory(s, TableEvaluator(table, "cifar10", 200), 500)
+    assert len(traj) == 500
+    events = s.pop_events(final=True)
+    [*_, v] = [e for k, e in events if k == "variation"]
+    [*_, net] = [e for k, e in events if k == "archive" and e["archive"] == "network"]
+    assert v["proposals"] == 500 and sum(v["counts"].values()) == 500
+    assert v["distinct_prompts"] > 4
+    assert len(net["cells"]) >= 16 and net["niches"] == 20
+    assert abs(v["crossover_rate"] - 0.3) <= 0.05 and v["configured_crossover_rate"] == 0.3
+    assert v["random_fallback_rate"] < 0.10
+    # the counts agree with the proposals themselves
+    agents = [c.origin.agent for c, _ in traj]
+    assert v["counts"]["random-fallback"] == agents.count("random-fallback")
+    assert v["counts"]["crossover"] == sum(a.endswith(":crossover") for a in agents)

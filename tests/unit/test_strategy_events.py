@@ -121,7 +121,11 @@ def test_lapt_emits_a_principles_event_per_learning_and_adaptation() -> None:
 def test_llmatic_emits_archive_snapshots_every_k_and_at_the_end() -> None:
     s = LLMatic(rng=np.random.default_rng(0), niches=10, init_size=4, archive_every=5)
     _drive(s, 12)
-    events = s.pop_events()
+    popped = s.pop_events()
+    variation = [e for k, e in popped if k == "variation"]
+    assert [e["iteration"] for e in variation] == [5, 10]
+    assert sum(variation[-1]["counts"].values()) == 10 and variation[-1]["network_niches"] == 10
+    events = [(k, e) for k, e in popped if k == "archive"]
     assert [(k, e["archive"], e["iteration"]) for k, e in events] == [
         ("archive", "network", 5),
         ("archive", "prompt", 5),
@@ -139,8 +143,8 @@ def test_llmatic_emits_archive_snapshots_every_k_and_at_the_end() -> None:
     assert prompts and all(
         c["candidate_id"] in ids and c["prompt"].startswith("p") for c in prompts
     )
-    final = s.pop_events(final=True)
-    assert [(e["archive"], e["iteration"]) for _, e in final] == [("network", 12), ("prompt", 12)]
+    final = [e for k, e in s.pop_events(final=True) if k == "archive"]
+    assert [(e["archive"], e["iteration"]) for e in final] == [("network", 12), ("prompt", 12)]
     assert s.pop_events(final=True) == []  # already snapshotted at 12
     # rebuild from history reproduces the state (events are not part of it)
     r = LLMatic(rng=np.random.default_rng(0), niches=10, init_size=4, archive_every=5)
@@ -154,11 +158,11 @@ def test_llmatic_emits_archive_snapshots_every_k_and_at_the_end() -> None:
 def test_templates_render_with_ref_and_messages() -> None:
     learner = LLMPrincipleLearner(lambda p, t: _answer())
     p = learner.learn_prompt(SPACE, _source().top(3))
-    assert isinstance(p, PromptText) and p.ref == "lapt_principles@1"
+    assert isinstance(p, PromptText) and p.ref == "lapt_principles@2"
     assert [m["role"] for m in p.messages] == ["system", "user"]
-    assert "edge 3<-2 (input from node 2)" in p and "#3 (source score" in p
-    assert '{"edge 1<-0": ["avg_pool_3x3"], ...}' in p
-    assert pickle.loads(pickle.dumps(p)).ref == "lapt_principles@1"
+    assert "self.layer5(x2)" in p and p.count("# source score") == 3
+    assert '{"layer0": [4], "layer1": [0, 4], ...}' in p
+    assert pickle.loads(pickle.dumps(p)).ref == "lapt_principles@2"
     for tid, parser in [
         ("lapt_update", "lapt_candidates"),
         ("lapt_widen", "lapt_candidates"),
@@ -168,7 +172,7 @@ def test_templates_render_with_ref_and_messages() -> None:
         assert load_prompt(tid).parser == parser
     ops = LLMOperators(lambda p, t: "")
     m = ops.mutate_prompt(SPACE, from_ops(["none"] * 6), 1)
-    assert m.ref == "llmatic_mutate@1" and "Instruction: Explore" in m
+    assert m.ref == "llmatic_mutate@1" and "Instruction: Add a convolutional layer" in m
     c = ops.crossover_prompt(SPACE, from_ops(["none"] * 6), from_ops(["skip_connect"] * 6))
     assert c.ref == "llmatic_crossover@1" and "Network B:\nedge 1<-0: skip_connect" in c
 

@@ -42,7 +42,10 @@ def test_statistical_learner_keeps_the_lifted_operators() -> None:
     assert p.learner == "statistical-principle-learner"
     wide = StatisticalPrincipleLearner().widen(SPACE, p)
     assert all(a <= b for a, b in zip(p.allowed, wide.allowed, strict=True))
-    assert sum(len(b) - len(a) for a, b in zip(p.allowed, wide.allowed, strict=True)) == 6
+    # one operator at a time: the unexplored (position, op) with the highest source lift
+    assert sum(len(b) - len(a) for a, b in zip(p.allowed, wide.allowed, strict=True)) == 1
+    wide3 = StatisticalPrincipleLearner(widen_ops=3).widen(SPACE, p)
+    assert sum(len(b) - len(a) for a, b in zip(p.allowed, wide3.allowed, strict=True)) == 3
     top = [(from_ops(["nor_conv_1x1"] * 6), 0.9)]
     upd = StatisticalPrincipleLearner().update(SPACE, p, top)
     assert upd.allowed[0] == {"nor_conv_1x1", "nor_conv_3x3"} and upd.version == 1
@@ -66,6 +69,26 @@ def _answer(**override: list[str]) -> str:
     return ANSWER % json.dumps(cand, indent=1)
 
 
+def test_code_form_answers_with_layer_ids_parse() -> None:
+    ans = (
+        "CANDIDATES:\n```json\n"
+        + json.dumps(
+            {
+                "layer0": [3],
+                "layer1": [3, 2],
+                "2": [3],
+                "layer3": [1],
+                "layer4": [3],
+                "layer5": [3, "nor_conv_1x1"],
+            }
+        )
+        + "\n```"
+    )
+    cands = parse_candidates(ans, SPACE)
+    assert cands[1] == {"nor_conv_3x3", "nor_conv_1x1"} and cands[3] == {"skip_connect"}
+    assert cands[5] == {"nor_conv_3x3", "nor_conv_1x1"}
+
+
 def test_llm_learner_formats_the_prompt_and_parses_the_answer() -> None:
     seen: list[tuple[str, float]] = []
 
@@ -79,7 +102,10 @@ def test_llm_learner_formats_the_prompt_and_parses_the_answer() -> None:
     assert (
         temp == 0.3 and "PATTERNS" in prompt and "PRINCIPLES" in prompt and "CANDIDATES" in prompt
     )
-    assert "edge 3<-2 (input from node 2)" in prompt and "#5 (source score" in prompt
+    # LAPT's code form: the cell as a module over a layer list, the rule, IDs in the answer
+    assert "x3 = self.layer3(x0) + self.layer4(x1) + self.layer5(x2)" in prompt
+    assert prompt.count("# source score") == 5 and "no more than 2 operations per layer" in prompt
+    assert "layer_list = [" in prompt and '"layer0": [4]' in prompt
     assert p.learner == "llm-principle-learner" and not learner.failures
     assert p.allowed[3] == {"skip_connect"} and p.size() == 2**5
     assert (
@@ -96,6 +122,8 @@ def test_llm_learner_formats_the_prompt_and_parses_the_answer() -> None:
         ('{"edge 9<-0": ["none"]}', "unknown position 'edge 9<-0'"),
         ('{"edge 1<-0": ["none"]}', "position 'edge 2<-0' is missing"),
         ('{"edge 1<-0": []}', "non-empty list"),
+        ('{"layer0": [7]}', "position 'edge 1<-0': 7 is not a choice"),
+        ('{"layer0": [3], "edge 1<-0": [3]}', "given twice"),
     ],
 )
 def test_parse_errors_are_precise(answer: str, message: str) -> None:
@@ -119,7 +147,8 @@ def _drive(s: LAPT, n: int, score) -> None:  # type: ignore[no-untyped-def]
 
 def test_lapt_searches_the_refined_space_and_adapts() -> None:
     s = LAPT(source=_source(), top_k=20, adapt_every=5, rng=np.random.default_rng(0),
-             learner=StatisticalPrincipleLearner(min_lift=1.5))  # fmt: skip
+             learner=StatisticalPrincipleLearner(min_lift=1.5, max_ops=None),
+             widen_when_exhausted=False)  # fmt: skip
     assert s.principles.size() < SPACE.size
     first = s.ask(3)
     for c in first:
@@ -131,6 +160,20 @@ def test_lapt_searches_the_refined_space_and_adapts() -> None:
     _drive(s, 5, lambda a: 0.1)  # 10 told, no improvement -> widen
     assert [a[1] for a in s.adaptations] == ["learn", "update", "widen"]
     assert s.adaptations[2][2] >= s.adaptations[1][2]
+
+
+def test_an_exhausted_refined_space_is_widened_at_once() -> None:
+    s = LAPT(source=_source(), top_k=20, adapt_every=50, rng=np.random.default_rng(0))
+    size = s.principles.size()
+    distinct = len({SPACE.arch_hash(a) for a in SPACE.enumerate(s.allowed)})  # isomorphs count once
+    _drive(s, distinct, lambda a: 0.5)  # every member of the refined space told
+    assert [a[1] for a in s.adaptations][:2] == ["learn", "widen"]
+    assert s.adaptations[1][0] == distinct and s.principles.size() > size
+    r = LAPT(source=_source(), top_k=20, adapt_every=50, rng=np.random.default_rng(0))
+    r.rebuild(s.history)  # replay reproduces the widening
+    assert r.state_summary() == s.state_summary()
+    [c] = s.ask(1)
+    assert c.origin.agent.startswith("statistical-principle-learner:")  # inside, not outside
 
 
 def test_lapt_on_a_macro_space_and_llm_learner_end_to_end() -> None:
