@@ -148,6 +148,22 @@ class ResultStore(ABC):
         self._put(k, _serialize(table, data))
         return self._url(k)
 
+    def keys(self, table: str, run_id: str, prefix: str = "") -> list[str]:
+        """The idempotency keys (starting with ``prefix``) of ``table``/``run_id`` files that
+        are still separate files (not yet merged by a compaction), sorted."""
+        head = part_name_for_key(prefix + "x")[: -len("x.parquet")]
+        out = []
+        for o in self._visible(table, run_id):
+            if o.name.startswith(head) and o.name.endswith(".parquet"):
+                out.append(o.name[len("part-key-") : -len(".parquet")])
+        return sorted(out)
+
+    def discard(self, table: str, run_id: str, keys: Sequence[str]) -> None:
+        """Delete the files appended with ``keys`` (writes a restarted writer will not repeat:
+        e.g. a step cut short by a kill before it was journaled). Missing keys are ignored."""
+        base = partition_key(table, run_id)
+        self._delete([f"{base}/{part_name_for_key(k)}" for k in keys])
+
     # ----------------------------------------------------------------- reading
     def runs(self, table: str | None = None) -> list[str]:
         """Run ids that have at least one file (in ``table``, or in any table), sorted."""

@@ -1,12 +1,18 @@
-"""The controller loop: rebuild from journal + store, then ask -> submit -> store -> tell.
+"""The controller loop: restore from the store, then ask -> submit -> store -> tell.
 
 A fresh start and a resume are the same code path (:meth:`Controller.run`):
 
-1. **Rebuild.** Open the journal (taking its writer lock, cutting a torn tail), load the
-   newest intact snapshot (folded state + pickled strategy), fold the journal tail and
-   replay it into the strategy (``ask(n)`` and ``tell`` in journal order; a deterministic
-   strategy returns the same candidates, which is checked). Read the run's ``trials`` from
-   the store: the store is the source of truth for results.
+1. **Restore.** Open the journal (taking its writer lock, cutting a torn tail), fold it (from
+   the newest intact state snapshot, an optional speed-up) and read the run's ``trials``
+   from the store: the store is the source of truth for results. The fresh strategy is then
+   *restored*, never replayed: ``strategy.rebuild(history, pending, events)`` gets the stored
+   ``(Candidate, TrialRecord)`` pairs it learned (in the order it learned them), the
+   candidates it asked that have no told result, and its stored events
+   (:mod:`nas.controller.restore`); its generator continues from the state journaled with
+   the last step. It is never asked again for a candidate it asked before, so a restart
+   makes no LLM call for work already done (and the run's LLM memo answers the calls a
+   repeated step makes: :mod:`nas.llm.memo`). Files of a step the journal does not have
+   (a kill between the write and the journal event) are discarded.
 2. **Reconcile.** Each candidate not yet told is finished where it stands: a result in the
    journal is told; a result only in the store is *recognised* (journaled, told — never
    trained again); a submitted candidate is re-attached through ``executor.attach(key,
@@ -16,11 +22,15 @@ A fresh start and a resume are the same code path (:meth:`Controller.run`):
    query — and the candidate is re-submitted. A candidate asked but never submitted is
    submitted (the same candidate, from the journal). ``attach`` and ``resubmit`` events
    record which.
-3. **Loop.** Keep up to ``max_in_flight`` candidates running; as each result arrives:
-   ``store.append`` -> journal ``result`` -> ``strategy.tell`` -> journal ``tell``;
-   periodic snapshots. Strategies with ``batch_synchronous = True`` get barrier semantics
-   (ask a batch, wait for all of it, tell it at once). Candidate ids are content hashes:
-   a proposal whose id is known is told back as DUPLICATE and not evaluated again.
+3. **Loop.** Keep up to ``max_in_flight`` candidates running; one *step* is an ask (with
+   the strategy's decided candidates, told back at once) or a tell; every row of a step is
+   written under a deterministic key *before* the step's journal event
+   (:mod:`nas.controller.recorder`). As each result arrives: ``store.append`` -> journal
+   ``result`` -> ``strategy.tell`` -> journal ``tell``; periodic state snapshots and
+   compaction of the run's small files between steps. Strategies with
+   ``batch_synchronous = True`` get barrier semantics (ask a batch, wait for all of it, tell
+   it at once). Candidate ids are content hashes: a proposal whose id is known is told back
+   as DUPLICATE and not evaluated again.
 4. **Stop** when the candidate budget is evaluated, another budget is reached (in-flight
    candidates still finish), the strategy is exhausted, ``<run_dir>/CANCEL`` appears
    (in-flight tasks are cancelled), or a signal asked to stop (``request_stop``; in-flight
@@ -48,17 +58,15 @@ from typing import Any
 from nas.controller.budget import Budget
 from nas.controller.faults import fault_point
 from nas.controller.journal import Journal
+from nas.controller.outcome import record_from_outcome
+from nas.controller.recorder import Recorder
+from nas.controller.restore import restore_inputs, restore_strategy, stored_events
 from nas.controller.snapshot import load_latest, write_snapshot
-from nas.controller.state import ASKED, DECIDED, STORED, SUBMITTED, TOLD, RunState, summary_of
-from nas.records import (
-    Candidate,
-    RecordError,
-    TrialRecord,
-    TrialState,
-    canonical_json,
-    content_hash,
-)
+from nas.controller.state import DECIDED, STORED, SUBMITTED, TOLD, RunState, summary_of
+from nas.records import Candidate, RecordError, TrialRecord, TrialState
+from nas.strategies.base import Result, Strategy
 from slurm.executor import Call, Executor, Handle, OutcomeState
+from store.result_store import ResultStore
 
 __all__ = ["CANCEL_FILE", "Controller", "RunSummary", "record_from_outcome"]
 
@@ -67,34 +75,6 @@ log = logging.getLogger("archlab.controller")
 CANCEL_FILE = "CANCEL"
 JOURNAL_FILE = "journal.jsonl"
 STATE_DIR = "state"
-
-_OUTCOME_TO_STATE = {
-    OutcomeState.FAILED: TrialState.FAILED,
-    OutcomeState.TIMEOUT: TrialState.TIMEOUT,
-    OutcomeState.CANCELLED: TrialState.FAILED,
-    OutcomeState.PREEMPTED: TrialState.PREEMPTED,
-    OutcomeState.NODE_FAIL: TrialState.FAILED,
-}
-
-
-def record_from_outcome(handle: Handle, cand: Candidate) -> TrialRecord:
-    """The TrialRecord of a finished handle: the evaluator's record, or a failure record."""
-    out = handle.outcome
-    assert out is not None
-    if out.ok and isinstance(out.value, TrialRecord) and out.value.candidate_id == cand.id:
-        return out.value.with_(job_id=handle.job_id, attempt=max(out.attempts, out.value.attempt))
-    state = _OUTCOME_TO_STATE.get(out.state, TrialState.FAILED)
-    error = out.error or f"the executor returned {type(out.value).__name__}, not this TrialRecord"
-    now = time.time()
-    return TrialRecord(
-        cand.id,
-        state,
-        error=error,
-        attempt=max(1, out.attempts),
-        job_id=handle.job_id,
-        started_at=now,
-        finished_at=now,
-    )
 
 
 @dataclass(frozen=True)
@@ -114,10 +94,8 @@ class RunSummary:
 class Controller:
     """Runs one run's search to its end; construct it fresh for every (re)start.
 
-    ``strategy`` must be freshly constructed (never asked): the controller replays the
-    journal into it, or replaces it by the snapshot's pickled copy. ``evaluate`` is a
-    picklable ``Candidate -> TrialRecord``; ``store`` needs ``append(table, run_id, rows,
-    key=...)`` and ``read(table, run_id)``.
+    ``strategy`` must be freshly constructed (never asked): the controller restores it from
+    the store (``rebuild``). ``evaluate`` is a picklable ``Candidate -> TrialRecord``.
 
     Example::
 
@@ -131,10 +109,10 @@ class Controller:
         self,
         run_dir: str | os.PathLike[str],
         run_id: str,
-        strategy: Any,
+        strategy: Strategy,
         evaluate: Callable[[Candidate], TrialRecord],
         executor: Executor,
-        store: Any,
+        store: ResultStore,
         budget: Budget,
         *,
         max_in_flight: int = 4,
@@ -142,6 +120,7 @@ class Controller:
         snapshot_every: int = 50,
         on_result: Callable[[Candidate, TrialRecord], None] | None = None,
         max_submit_failures: int = 5,
+        compact_every: int = 0,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be >= 1")
@@ -157,7 +136,10 @@ class Controller:
         self.snapshot_every = max(1, snapshot_every)
         self.on_result = on_result
         self.max_submit_failures = max_submit_failures
-        self.barrier = bool(getattr(strategy, "batch_synchronous", False))
+        self.recorder = Recorder(store, run_id)
+        # merge the run's small files every this many results (0: at each snapshot)
+        self.compact_every = compact_every
+        self.barrier = bool(strategy.batch_synchronous)
         self.state = RunState()
         self.records: dict[str, TrialRecord] = {}
         self.in_flight: dict[str, tuple[Candidate, Handle]] = {}
@@ -175,7 +157,9 @@ class Controller:
         self._wait_s = 0.0
         self._eval_s = 0.0
         self._journaled_job: dict[str, str] = {}  # candidate -> job id the journal has
-        self.replay_mismatch = 0  # ask events whose replay returned other candidates
+        self._steps = 0  # strategy steps (asks, tells) made by this process
+        self._results_since_compact = 0
+        self.discarded = 0  # files of unjournaled steps removed at restore
 
     # ------------------------------------------------------------------ public
     def request_stop(self, why: str) -> None:
@@ -200,62 +184,48 @@ class Controller:
             )
             self._reconcile()
             reason = self._loop()
-            self._store_strategy_events(final=True)
+            final = self._steps > 0 or not (self.state.stop or {}).get("final_events")
+            if final:  # a restart of a finished run has nothing new to flush
+                self.recorder.events(self.state.ops, self.strategy.pop_events(final=True))
             self._journal.sync()
-            self._emit("stop", reason=reason)
+            self._emit("stop", reason=reason, ops=self.state.ops, final_events=True)
             self._snapshot()
+            self._compact()
             overhead = time.perf_counter() - t0 - self._wait_s - self._eval_s
             return RunSummary(reason, self.state, overhead, self._journal.syncs)
         finally:
             self._journal.close()
             self._journal = None
 
-    # ------------------------------------------------------------------ rebuild
+    # ------------------------------------------------------------------ restore
     def _rebuild(self, events: list[dict[str, Any]]) -> None:
         snap = load_latest(self.run_dir / STATE_DIR, max_seq=len(events) - 1)
-        if snap is not None and snap.strategy is not None:
+        tail = events
+        if snap is not None:
             self.state = RunState.from_json(snap.state)
-            self.strategy = snap.strategy
             tail = events[snap.seq + 1 :]
             log.info("resuming from %s (+%d journal events)", snap.path.name, len(tail))
-        else:
-            tail = events
-        self.records = self._read_store_records()
         for ev in tail:
-            self._replay(ev)
             self.state.apply(ev)
-        if self.replay_mismatch:
-            log.warning(
-                "strategy replay diverged on %d ask event(s): the strategy is not deterministic "
-                "under replay; the journal's candidates are used",
-                self.replay_mismatch,
-            )
+        self.records = self._read_store_records()
+        if not self.state.cands and not self.state.asks:
+            return  # a fresh run: nothing to restore
+        self.discarded = self.recorder.discard_after(self.state.ops)
+        restored = restore_inputs(
+            self.state,
+            self.records,
+            self._cand,
+            stored_events(self.store, self.run_id, self.state.ops),
+        )
+        restore_strategy(self.strategy, restored, self.state.rng)
 
     def _read_store_records(self) -> dict[str, TrialRecord]:
-        read = getattr(self.store, "read", None)
-        if read is None:
-            return {}
         out: dict[str, TrialRecord] = {}
-        for row in read("trials", self.run_id).to_pylist():
+        for row in self.store.read("trials", self.run_id).to_pylist():
             out.setdefault(str(row["candidate_id"]), TrialRecord.from_row(row))
         return out
 
-    def _replay(self, ev: dict[str, Any]) -> None:
-        kind = ev["ev"]
-        if kind == "ask":
-            got = [c.id for c in self.strategy.ask(int(ev["n"]))]
-            if got != list(ev["ids"]):
-                self.replay_mismatch += 1
-            self._pop_decided()  # the strategy's own decisions are journaled separately
-        elif kind == "tell":
-            pairs = [
-                (self._cand(cid), self.records[cid]) for cid in ev["ids"] if cid in self.records
-            ]
-            pairs += [(self._cand(cid), self._duplicate_record(cid)) for cid in ev.get("dups", [])]
-            self._tell_strategy(pairs)
-
     def _reconcile(self) -> None:
-        to_store: dict[int, list[str]] = {}
         attached: list[str] = []
         resubmit: dict[str, str] = {}
         for cid, e in self.state.cands.items():
@@ -276,13 +246,8 @@ class Controller:
                 else:
                     attached.append(cid)
             else:
-                if e.phase == ASKED:
-                    to_store.setdefault(int(e.row.get("ask_seq", -1)), []).append(cid)
                 resubmit[cid] = "never submitted (no submit event)"
                 self.to_submit.append(self._cand(cid))
-        for ask_seq in to_store:  # the ask's candidates file may be missing: rewrite it (same key)
-            rows = [e.row for e in self.state.cands.values() if e.row.get("ask_seq") == ask_seq]
-            self._store_candidates(rows, ask_seq)
         if attached:
             jobs = [self.in_flight[cid][1].job_id for cid in attached]
             self._emit("attach", sync=False, ids=attached, jobs=jobs)
@@ -294,18 +259,14 @@ class Controller:
 
     def _attach(self, cid: str, job_id: str, ref: dict[str, Any]) -> str:
         """Re-attach ``cid`` to its job; "" when attached, else why it must be re-submitted."""
-        attach = getattr(self.executor, "attach", None)
-        if attach is None:
-            return f"the {getattr(self.executor, 'name', '?')} executor cannot re-attach"
         ref = dict(ref)
         if ref.get("dir") and not os.path.isabs(str(ref["dir"])):
             ref["dir"] = str(self.run_dir / str(ref["dir"]))
         cand = self._cand(cid)
         try:
-            try:
-                h = attach(cid, job_id, ref=ref, call=Call(self.evaluate, (cand,), key=cid))
-            except TypeError:  # an executor with the plain attach(key, job_id)
-                h = attach(cid, job_id)
+            h = self.executor.attach(
+                cid, job_id, ref=ref, call=Call(self.evaluate, (cand,), key=cid)
+            )
         except Exception:
             log.warning("could not re-attach %s (job %s):\n%s", cid, job_id, traceback.format_exc())
             return "attach raised"
@@ -346,7 +307,7 @@ class Controller:
 
     def _budget_reason(self) -> str:
         first = float(self.state.starts[0]["t"]) if self.state.starts else time.time()
-        llm = self.state.llm_usd() + float(getattr(self.strategy, "llm_cost_usd", 0.0) or 0.0)
+        llm = self.state.llm_usd() + self.strategy.llm_cost_usd
         why = self.budget.exhausted_by(
             wall_s=time.time() - first, gpu_s=self.state.gpu_seconds(), llm_usd=llm
         )
@@ -357,16 +318,15 @@ class Controller:
             return
         if self.barrier and (self.in_flight or self.to_tell):
             return
-        batch = int(getattr(self.strategy, "batch_size", 0) or self.max_in_flight)
+        batch = self.strategy.batch_size or self.max_in_flight
         room = batch if self.barrier else self.max_in_flight - len(self.in_flight)
         n = min(room, self._left())
         if n <= 0:
             return
+        op = self.state.ops
         cands = self.strategy.ask(n)
         fault_point("ask")
-        decided = self._pop_decided()
-        ids = [c.id for c in cands]
-        ask_seq = self._next_seq
+        decided = list(self.strategy.pop_decided())
         rows: dict[str, dict[str, Any]] = {}
         new: list[Candidate] = []
         dups: list[str] = []
@@ -379,20 +339,26 @@ class Controller:
             except RecordError as e:  # never evaluated: becomes an INVALID data point
                 decided.append((c, TrialRecord(c.id, TrialState.INVALID, error=str(e))))
                 continue
-            rows[c.id] = {**c.to_row(), "ask_seq": ask_seq}
+            rows[c.id] = c.to_row()
             new.append(c)
             self._cand_cache[c.id] = c
-        self._emit("ask", sync=False, n=n, ids=ids, cands=rows, dups=dups)
-        for cand, rec in decided:
-            self._record_decided(cand, rec)
-        self._store_candidates(list(rows.values()), ask_seq)
-        # A duplicate of a candidate whose result the strategy already has is told back (with
-        # the known metrics); one of a candidate still running is only counted.
+        decided = [(c, r) for c, r in decided if c.id not in self.state.cands and c.id not in rows]
+        # the strategy learns its own decisions, and duplicates of told candidates (with the
+        # known metrics), in the same step
         told_dups = [cid for cid in dups if self.state.cands[cid].phase == TOLD]
-        if told_dups:
-            pairs = [(self._cand(cid), self._duplicate_record(cid)) for cid in told_dups]
-            self._tell_strategy(pairs)
-            self._emit("tell", sync=False, ids=[], dups=told_dups)
+        back = decided + [(self._cand(cid), self._duplicate_record(cid)) for cid in told_dups]
+        self._tell_strategy(back)
+        self.recorder.ask(op, new, decided)
+        self.recorder.events(op, self.strategy.pop_events())
+        for c, r in decided:
+            self.records[c.id] = r
+            self._cand_cache[c.id] = c
+        self._emit(
+            "ask", sync=False, n=n, ids=[c.id for c in cands], cands=rows, dups=dups,
+            decided={c.id: {"cand": c.to_row(), "rec": r.to_row()} for c, r in decided},
+            **self._rng_field(),
+        )  # fmt: skip
+        self._steps += 1
         self._empty_asks = 0 if new else self._empty_asks + 1
         if not new:
             if not self.in_flight and (not (cands or decided) or self._empty_asks >= 100):
@@ -400,6 +366,11 @@ class Controller:
             self._ask_idle = bool(self.in_flight)
         if new:
             self._submit(new)
+
+    def _rng_field(self) -> dict[str, Any]:
+        """``{"rng": state}`` when the strategy's generator moved since the last journal."""
+        now = self.strategy.random_state()
+        return {} if now == self.state.rng else {"rng": now}
 
     def _submit(self, cands: Sequence[Candidate]) -> None:
         cands = list(cands)
@@ -509,7 +480,7 @@ class Controller:
     def _finish(self, cand: Candidate, rec: TrialRecord) -> None:
         cid = cand.id
         if cid not in self.records:
-            self._store_trial(rec)
+            self.recorder.trial(rec)
             self.records[cid] = rec
         else:
             rec = self.records[cid]  # the store already has it: keep the first record
@@ -522,15 +493,21 @@ class Controller:
         if self.on_result is not None:
             self.on_result(cand, rec)
         self._results_since_snapshot += 1
+        self._results_since_compact += 1
         if self._results_since_snapshot >= self.snapshot_every:
             self._snapshot()
+        if self.compact_every and self._results_since_compact >= self.compact_every:
+            self._compact()
 
     def _flush_tells(self, force: bool = False) -> None:
         if not self.to_tell or (self.barrier and self.in_flight and not force):
             return
         ids, self.to_tell = self.to_tell, []
+        op = self.state.ops
         self._tell_strategy([(self._cand(cid), self.records[cid]) for cid in ids])
-        self._emit("tell", sync=False, ids=ids)
+        self.recorder.events(op, self.strategy.pop_events())
+        self._emit("tell", sync=False, ids=ids, **self._rng_field())
+        self._steps += 1
 
     def _cancel_in_flight(self) -> None:
         handles = [h for _, h in self.in_flight.values()]
@@ -575,74 +552,28 @@ class Controller:
             error="the same candidate (content hash) was already proposed",
         )
 
-    def _pop_decided(self) -> list[tuple[Candidate, TrialRecord]]:
-        pop = getattr(self.strategy, "pop_decided", None)
-        return list(pop()) if pop is not None else []
-
-    def _record_decided(self, cand: Candidate, rec: TrialRecord) -> None:
-        if cand.id in self.state.cands:
-            return
-        rows = [cand.to_row()]
-        self._append("candidates", rows, key=f"decided-{cand.id}")
-        self._append("trials", [rec.to_row()], key=f"trial-{cand.id}")
-        self.records[cand.id] = rec
-        self._cand_cache[cand.id] = cand
-        self._emit("decided", sync=False, cand=rows[0], rec=rec.to_row())
-
-    def _tell_strategy(self, pairs: list[tuple[Candidate, TrialRecord]]) -> None:
+    def _tell_strategy(self, pairs: Sequence[Result]) -> None:
         if not pairs:
             return
         try:
             self.strategy.tell(pairs)
         except Exception:  # a strategy bug must not kill a run of 500 trainings
             log.warning("strategy.tell failed (results stay stored):\n%s", traceback.format_exc())
-        self._store_strategy_events()
-
-    def _store_strategy_events(self, final: bool = False) -> None:
-        """Append the strategy's ``pop_events()`` (optional protocol part) to ``events``; the
-        key is a content hash, so a replay that re-creates the same events rewrites the file."""
-        pop = getattr(self.strategy, "pop_events", None)
-        if pop is None:
-            return
-        try:
-            events = list(pop(final=True) if final else pop())
-            if not events:
-                return
-            body = canonical_json([[k, p] for k, p in events])
-            h = content_hash(body, length=20)
-            now = time.time()
-            rows = [
-                {"event_id": f"ev-{h}-{i}", "kind": str(k), "payload": canonical_json(p),
-                 "created_at": now}
-                for i, (k, p) in enumerate(events)
-            ]  # fmt: skip
-            self._append("events", rows, key=f"strategy-events-{h}")
-        except Exception:  # events feed the report; they must not kill the run
-            log.warning("storing strategy events failed:\n%s", traceback.format_exc())
-
-    def _store_candidates(self, rows: list[dict[str, Any]], ask_seq: int) -> None:
-        clean = [{k: v for k, v in r.items() if k != "ask_seq"} for r in rows]
-        if clean:
-            self._append("candidates", clean, key=f"ask-{ask_seq}")
-
-    def _store_trial(self, rec: TrialRecord) -> None:
-        self._append("trials", [rec.to_row()], key=f"trial-{rec.candidate_id}")
-        epochs = rec.epoch_rows()
-        if epochs:
-            self._append("epochs", epochs, key=f"epochs-{rec.candidate_id}")
-
-    def _append(self, table: str, rows: list[dict[str, Any]], key: str) -> None:
-        try:
-            self.store.append(table, self.run_id, rows, key=key)
-        except TypeError:  # a store without idempotency keys
-            self.store.append(table, self.run_id, rows)
 
     def _snapshot(self) -> None:
+        """The journal's fold (a speed-up for the next start; the strategy is restored from
+        the store, never pickled)."""
         assert self._journal is not None
-        if self.to_tell or self.to_submit:
-            return  # only at points where the strategy equals the replay of the journal
         self._journal.sync()
-        write_snapshot(
-            self.run_dir / STATE_DIR, self.state.seq, self.state.to_json(), self.strategy
-        )
+        write_snapshot(self.run_dir / STATE_DIR, self.state.seq, self.state.to_json())
         self._results_since_snapshot = 0
+        if not self.compact_every:
+            self._compact()
+
+    def _compact(self) -> None:
+        """Merge the run's small store files (between steps: see nas.controller.recorder)."""
+        self._results_since_compact = 0
+        try:
+            self.recorder.compact()
+        except Exception:  # compaction is housekeeping; the next one finishes it
+            log.warning("compacting the run's tables failed:\n%s", traceback.format_exc())

@@ -6,8 +6,10 @@ candidates (INVALID/DUPLICATE decided by the strategy itself, never trained) and
 
 =============  ==============================================================
 ``start``      a controller process started (pid, host, Slurm job id)
-``ask``        ``strategy.ask(n)`` returned ``ids``; ``cands`` holds the rows of new ids
-``decided``    a result the strategy decided without evaluation (``cand``, ``rec`` rows)
+``ask``        ``strategy.ask(n)`` returned ``ids``; ``cands`` holds the rows of new ids,
+               ``decided`` the ``{id: {cand, rec}}`` the strategy decided without evaluation
+               (told to it in the same step), ``rng`` the generator's state after the step
+``decided``    (older journals) one decided result (``cand``, ``rec`` rows)
 ``submit``     ``ids`` were handed to the executor as ``jobs`` (same order) with ``refs``
                (job folder, position in the pack, submission time: what re-attach needs);
                ``update: true`` when the executor moved a running candidate to a new job
@@ -15,7 +17,7 @@ candidates (INVALID/DUPLICATE decided by the strategy itself, never trained) and
 ``attach``     a restarted controller re-attached ``ids`` to their running/finished ``jobs``
 ``resubmit``   ``ids`` go to the executor again (``why``: never submitted, lost, ...)
 ``result``     the trial of ``id`` is in the store (``state``, ``val_acc``, costs)
-``tell``       ``ids`` were told to the strategy
+``tell``       ``ids`` were told to the strategy (``rng``: the generator's state after it)
 ``stop``       the loop ended (``reason``: done, budget, cancelled, interrupted, exhausted)
 =============  ==============================================================
 """
@@ -39,6 +41,7 @@ class CandEntry:
     jobs: list[str] = field(default_factory=list)  # job id per submission
     refs: list[dict[str, Any]] = field(default_factory=list)  # executor ref per submission
     result: dict[str, Any] | None = None  # summary of the stored trial
+    told: int = -1  # seq of the event that told it to the strategy (-1: not yet)
 
 
 @dataclass
@@ -49,6 +52,8 @@ class RunState:
     starts: list[dict[str, Any]] = field(default_factory=list)  # start events
     stop: dict[str, Any] | None = None  # last stop event (None while running or after a crash)
     asks: int = 0
+    tells: int = 0
+    rng: dict[str, Any] | None = None  # the strategy's generator after the last ask/tell
     attached: int = 0  # candidates re-attached to their jobs by a restarted controller
     resubmitted: int = 0  # candidates submitted again (job lost, never journaled, ...)
     first_t: float = 0.0
@@ -69,11 +74,18 @@ class RunState:
             for cid, row in ev.get("cands", {}).items():
                 if cid not in self.cands:
                     self.cands[cid] = CandEntry(row)
+            for cid, d in ev.get("decided", {}).items():
+                if cid not in self.cands:
+                    self.cands[cid] = CandEntry(d["cand"], DECIDED, result=_summary(d["rec"]),
+                                                told=self.seq)  # fmt: skip
             self.duplicates += len(ev.get("dups", []))
+            if ev.get("rng") is not None:
+                self.rng = ev["rng"]
         elif kind == "decided":
             cid = ev["cand"]["candidate_id"]
             if cid not in self.cands:
-                self.cands[cid] = CandEntry(ev["cand"], DECIDED, result=_summary(ev["rec"]))
+                self.cands[cid] = CandEntry(ev["cand"], DECIDED, result=_summary(ev["rec"]),
+                                            told=self.seq)  # fmt: skip
         elif kind == "submit":
             refs = ev.get("refs") or [{}] * len(ev["ids"])
             for cid, job, ref in zip(ev["ids"], ev["jobs"], refs, strict=True):
@@ -94,14 +106,23 @@ class RunState:
             if e.phase in (ASKED, SUBMITTED):
                 e.phase = STORED
         elif kind == "tell":
+            self.tells += 1
             for cid in ev["ids"]:
                 e = self.cands[cid]
                 if e.phase == STORED:
                     e.phase = TOLD
+                    e.told = self.seq
+            if ev.get("rng") is not None:
+                self.rng = ev["rng"]
         elif kind == "stop":
             self.stop = {k: v for k, v in ev.items() if k not in ("seq",)}
 
     # ---------------------------------------------------------------- views
+    @property
+    def ops(self) -> int:
+        """Journaled strategy steps (asks and tells): the key of the next step's writes."""
+        return self.asks + self.tells
+
     def evaluated(self) -> list[CandEntry]:
         """Candidates meant for evaluation (not decided by the strategy)."""
         return [e for e in self.cands.values() if e.phase != DECIDED]

@@ -64,20 +64,21 @@ def test_second_writer_is_refused(tmp_path):
 def test_snapshot_round_trip_skips_damaged_and_keeps_two(tmp_path):
     state = fold([{"seq": 0, "t": 1.0, "ev": "start", "pid": 1}])
     for seq in (3, 5, 9):
-        write_snapshot(tmp_path, seq, state.to_json(), {"strategy": seq})
+        write_snapshot(tmp_path, seq, state.to_json())
     assert len(list(tmp_path.glob("snapshot-*.json"))) == 2
     snap = load_latest(tmp_path)
-    assert snap is not None and snap.seq == 9 and snap.strategy == {"strategy": 9}
+    assert snap is not None and snap.seq == 9 and snap.state["starts"][0]["pid"] == 1
     assert load_latest(tmp_path, max_seq=8).seq == 5  # the journal is shorter than seq 9
     newest = sorted(tmp_path.glob("snapshot-*.json"))[-1]
     newest.write_bytes(newest.read_bytes()[:-5])
     assert load_latest(tmp_path).seq == 5
 
 
-def test_unpicklable_strategy_snapshot_has_state_only(tmp_path):
-    write_snapshot(tmp_path, 0, fold([]).to_json(), lambda: None)
+def test_snapshot_holds_the_fold_only_never_the_strategy(tmp_path):
+    write_snapshot(tmp_path, 0, fold([]).to_json())
     snap = load_latest(tmp_path)
-    assert snap is not None and snap.strategy is None
+    assert snap is not None and not hasattr(snap, "strategy")
+    assert b"strategy" not in snap.path.read_bytes()
 
 
 def test_fold_keeps_job_refs_and_counts_attach_and_resubmit():

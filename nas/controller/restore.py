@@ -1,0 +1,95 @@
+"""Restore a fresh strategy from the store: what :meth:`Strategy.rebuild` gets on every start.
+
+* ``history``: the stored ``(Candidate, TrialRecord)`` pairs of every candidate the journal
+  says the strategy learned — told results and its own decided ones — in the order it
+  learned them (the journal position of their tell);
+* ``pending``: the candidates it asked that have no told result yet (ask order);
+* ``events``: the ``(kind, payload)`` events it emitted in journaled steps (stored order).
+
+The generator's state journaled with the last ``ask``/``tell`` is set afterwards, and
+whatever the strategy emits while rebuilding (events, decisions) is dropped: it is stored
+already. The strategy is never asked for a candidate it asked before.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nas.controller.recorder import op_of_event_id
+from nas.controller.state import DECIDED, TOLD, RunState
+from nas.records import Candidate, TrialRecord
+from nas.strategies.base import Event, Result, Strategy
+from store.result_store import ResultStore
+
+__all__ = ["Restored", "restore_inputs", "restore_strategy", "stored_events"]
+
+log = logging.getLogger("archlab.controller")
+
+
+@dataclass(frozen=True)
+class Restored:
+    history: list[Result]
+    pending: list[Candidate]
+    events: list[Event]
+    missing: list[str]  # told candidates whose record is not in the store (skipped)
+
+
+def stored_events(store: ResultStore, run_id: str, before_op: int) -> list[Event]:
+    """The strategy's stored events of steps ``< before_op``, in step order."""
+    rows = store.read("events", run_id, columns=["event_id", "kind", "payload"]).to_pylist()
+    mine = sorted(
+        (r for r in rows if 0 <= op_of_event_id(str(r["event_id"])) < before_op),
+        key=lambda r: str(r["event_id"]),
+    )
+    seen: set[str] = set()
+    out: list[Event] = []
+    for r in mine:
+        if r["event_id"] in seen:
+            continue
+        seen.add(r["event_id"])
+        out.append((str(r["kind"]), json.loads(r["payload"]) if r["payload"] else {}))
+    return out
+
+
+def restore_inputs(
+    state: RunState,
+    records: dict[str, TrialRecord],
+    cand_of: Callable[[str], Candidate],
+    events: list[Event],
+) -> Restored:
+    """``rebuild``'s arguments from the journal's fold and the store's records."""
+    told = sorted(
+        ((e.told, i, cid) for i, (cid, e) in enumerate(state.cands.items()) if e.told >= 0),
+        key=lambda t: (t[0], t[1]),
+    )
+    history: list[Result] = []
+    missing: list[str] = []
+    for _, _, cid in told:
+        rec = records.get(cid)
+        if rec is None:
+            missing.append(cid)
+            continue
+        history.append((cand_of(cid), rec))
+    pending = [
+        cand_of(cid)
+        for cid, e in state.cands.items()
+        if e.told < 0 and e.phase not in (DECIDED, TOLD)
+    ]
+    return Restored(history, pending, events, missing)
+
+
+def restore_strategy(strategy: Strategy, restored: Restored, rng_state: dict | None) -> None:  # type: ignore[type-arg]
+    """Rebuild ``strategy`` (fresh) from ``restored``, set its generator, drop re-emissions."""
+    if restored.missing:
+        log.warning(
+            "%d told candidate(s) have no record in the store (restored without them): %s",
+            len(restored.missing), ", ".join(restored.missing[:5]),
+        )  # fmt: skip
+    strategy.rebuild(restored.history, restored.pending, restored.events)
+    if rng_state:
+        strategy.set_random_state(rng_state)
+    strategy.pop_events()
+    strategy.pop_decided()
