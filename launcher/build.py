@@ -387,9 +387,13 @@ def build_controller(
 ) -> Controller:
     """The controller of run ``paths`` as configured by ``cfg`` (built fresh per start)."""
     from nas.controller import Controller
+    from nas.controller.recorder import Recorder
+    from nas.controller.restore import discard_unjournaled
 
     e = cfg.executor
     store = build_store(cfg, paths)
+    # before the strategy is built: its experience pool reads the store when constructed
+    discard_unjournaled(paths.run_dir, Recorder(store, paths.run_id))
     return Controller(
         paths.run_dir,
         paths.run_id,

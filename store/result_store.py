@@ -164,6 +164,25 @@ class ResultStore(ABC):
         base = partition_key(table, run_id)
         self._delete([f"{base}/{part_name_for_key(k)}" for k in keys])
 
+    def discard_newer(
+        self, table: str, run_id: str, after: float, column: str = "created_at"
+    ) -> int:
+        """Delete the keyed, not yet merged files of ``table``/``run_id`` whose rows were all
+        made after ``after`` (``column``, unix seconds): rows of a writer's step that its
+        journal never recorded. Returns how many files were deleted."""
+        gone = []
+        for o in self._visible(table, run_id):
+            if not o.name.startswith("part-key-"):
+                continue
+            try:
+                t = self._read_parquet(o.key).column(column).to_pylist()
+            except FileNotFoundError:
+                continue
+            if t and all(v is not None and float(v) > after for v in t):
+                gone.append(o.key)
+        self._delete(gone)
+        return len(gone)
+
     # ----------------------------------------------------------------- reading
     def runs(self, table: str | None = None) -> list[str]:
         """Run ids that have at least one file (in ``table``, or in any table), sorted."""

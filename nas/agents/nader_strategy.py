@@ -325,10 +325,12 @@ class NaderStrategy(BaseStrategy):
             bad = Candidate("block", text, f"invalid-{h}", {**self.recipe}, self.seed,
                             (parent.id,), origin)  # fmt: skip
             errs = res.errors + res.call_errors
-            self.reflector.on_invalid(text, errs, None, insp.text, bad.id)
+            # decided first: the attempt is a candidate row even if the Reflector's call then
+            # hits the LLM budget
             self._decide(bad, TrialState.INVALID,
                          f"no valid block after {res.turns} turns: " + " | ".join(errs)[:2000],
                          res, parent, insp.ref)  # fmt: skip
+            self.reflector.on_invalid(text, errs, None, insp.text, bad.id)
             return None
         cand = self._candidate(res.blocks, parent.id, origin)
         if res.repaired:

@@ -60,8 +60,14 @@ from nas.controller.faults import fault_point
 from nas.controller.journal import Journal
 from nas.controller.outcome import record_from_outcome
 from nas.controller.recorder import Recorder
-from nas.controller.restore import restore_inputs, restore_strategy, stored_events
-from nas.controller.snapshot import load_latest, write_snapshot
+from nas.controller.restore import (
+    drop_unjournaled,
+    fold_run,
+    restore_inputs,
+    restore_strategy,
+    stored_events,
+)
+from nas.controller.snapshot import write_snapshot
 from nas.controller.state import DECIDED, STORED, SUBMITTED, TOLD, RunState, summary_of
 from nas.records import Candidate, RecordError, TrialRecord, TrialState
 from nas.strategies.base import Result, Strategy
@@ -175,6 +181,7 @@ class Controller:
         self._journal, events = Journal.open(self.run_dir / JOURNAL_FILE)
         try:
             self._rebuild(events)
+            prior_stop = self.state.stop or {}  # the start event below clears it
             self._emit(
                 "start",
                 pid=os.getpid(),
@@ -184,7 +191,7 @@ class Controller:
             )
             self._reconcile()
             reason = self._loop()
-            final = self._steps > 0 or not (self.state.stop or {}).get("final_events")
+            final = self._steps > 0 or not prior_stop.get("final_events")
             if final:  # a restart of a finished run has nothing new to flush
                 self.recorder.events(self.state.ops, self.strategy.pop_events(final=True))
             self._journal.sync()
@@ -199,18 +206,11 @@ class Controller:
 
     # ------------------------------------------------------------------ restore
     def _rebuild(self, events: list[dict[str, Any]]) -> None:
-        snap = load_latest(self.run_dir / STATE_DIR, max_seq=len(events) - 1)
-        tail = events
-        if snap is not None:
-            self.state = RunState.from_json(snap.state)
-            tail = events[snap.seq + 1 :]
-            log.info("resuming from %s (+%d journal events)", snap.path.name, len(tail))
-        for ev in tail:
-            self.state.apply(ev)
+        self.state = fold_run(self.run_dir, events, STATE_DIR)
         self.records = self._read_store_records()
         if not self.state.cands and not self.state.asks:
             return  # a fresh run: nothing to restore
-        self.discarded = self.recorder.discard_after(self.state.ops)
+        self.discarded = drop_unjournaled(self.state, self.recorder)
         restored = restore_inputs(
             self.state,
             self.records,
@@ -290,6 +290,9 @@ class Controller:
                 self.stop_reason = self._budget_reason()
             if self.to_submit:
                 self._submit(self.to_submit)
+            if any(h.outcome is not None for _, h in self.in_flight.values()):
+                self._wait_some()  # results first: a restart asks when the first run did
+                continue
             self._fill()
             if not self.in_flight and not self.to_submit:
                 self._flush_tells(force=True)

@@ -100,6 +100,12 @@ class Recorder:
                 n += len(stale)
         return n
 
+    def discard_newer(self, tables: Sequence[str], after: float) -> int:
+        """Remove rows other writers (the experience pool) made for steps the journal does
+        not have: keyed files of ``tables`` made entirely after ``after`` (the last journal
+        event's time)."""
+        return sum(self.store.discard_newer(t, self.run_id, after) for t in tables)
+
     def compact(self, tables: Sequence[str] | None = None) -> int:
         """Merge the run's small files (between steps only); returns the files removed."""
         res = self.store.compact(self.run_id, tables)

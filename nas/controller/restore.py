@@ -17,14 +17,25 @@ import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
-from nas.controller.recorder import op_of_event_id
+from nas.controller.journal import Journal
+from nas.controller.recorder import Recorder, op_of_event_id
+from nas.controller.snapshot import load_latest
 from nas.controller.state import DECIDED, TOLD, RunState
 from nas.records import Candidate, TrialRecord
 from nas.strategies.base import Event, Result, Strategy
 from store.result_store import ResultStore
 
-__all__ = ["Restored", "restore_inputs", "restore_strategy", "stored_events"]
+__all__ = [
+    "Restored",
+    "discard_unjournaled",
+    "drop_unjournaled",
+    "restore_inputs",
+    "restore_strategy",
+    "stored_events",
+]
 
 log = logging.getLogger("archlab.controller")
 
@@ -93,3 +104,38 @@ def restore_strategy(strategy: Strategy, restored: Restored, rng_state: dict | N
         strategy.set_random_state(rng_state)
     strategy.pop_events()
     strategy.pop_decided()
+
+
+def drop_unjournaled(state: RunState, recorder: Recorder) -> int:
+    """Remove what a step the journal does not have wrote (a kill between the step's writes
+    and its journal event): the controller's step files (``op >= state.ops``) and the
+    lessons the strategy's experience pool stored after the last journal event. Returns the
+    files removed. The step is made again — the same way, so the same rows come back."""
+    n = recorder.discard_after(state.ops)
+    if state.last_t:
+        n += recorder.discard_newer(("experiences",), state.last_t)
+    return n
+
+
+def fold_run(run_dir: Path, events: list[dict[str, Any]], state_dir: str = "state") -> RunState:
+    """The fold of ``events`` (from the newest usable snapshot under ``run_dir/state_dir``)."""
+    state = RunState()
+    tail = events
+    snap = load_latest(run_dir / state_dir, max_seq=len(events) - 1)
+    if snap is not None:
+        state = RunState.from_json(snap.state)
+        tail = events[snap.seq + 1 :]
+    for ev in tail:
+        state.apply(ev)
+    return state
+
+
+def discard_unjournaled(run_dir: str | Path, recorder: Recorder, journal: str = "journal.jsonl") -> int:  # fmt: skip
+    """:func:`drop_unjournaled` before the strategy is built (its experience pool reads the
+    store when it is constructed): takes the journal's lock for the time it runs, so a
+    running controller is never touched (``JournalBusy``)."""
+    j, events = Journal.open(Path(run_dir) / journal)
+    try:
+        return drop_unjournaled(fold_run(Path(run_dir), events), recorder) if events else 0
+    finally:
+        j.close()

@@ -102,7 +102,7 @@ def test_lapt_llm_run_accounts_its_calls(tmp_path: Path) -> None:
                           "strategy.lapt.learner=llm", f"llm.base_url={srv.base_url}",
                           "llm.max_retries=0")  # fmt: skip
     store = open_store(str(run_dir / "tables"))
-    calls = store.read("llm_calls", run_dir.name).to_pylist()
+    calls = sorted(store.read("llm_calls", run_dir.name).to_pylist(), key=lambda r: r["created_at"])
     assert calls[0]["prompt_id"] == "lapt_principles@1" and len(calls) == 4
     assert {r["agent"] for r in calls} == {"lapt"} and {r["status"] for r in calls} == {"ok"}
     events = _events(run_dir, "principles")
