@@ -359,7 +359,7 @@ def build_executor(cfg: RunConfig, paths: RunPaths) -> Executor:
 
 
 def build_store(cfg: RunConfig, paths: RunPaths) -> ResultStore:
-    from store.result_store import open_store
+    from store.open import open_store
 
     uri = cfg.store.uri or str(paths.tables)
     if uri.startswith("s3://"):

@@ -19,7 +19,7 @@ Contract (tested against every backend by ``tests/contract/test_store_contract.p
 
 Example::
 
-    >>> s = open_store("/tmp/archlab-doc")                          # doctest: +SKIP
+    >>> s = LocalResultStore("/tmp/archlab-doc")                    # doctest: +SKIP
     >>> s.append("trials", "run1", [trial.to_row()])                # doctest: +SKIP
     >>> s.read("trials", "run1").num_rows                           # doctest: +SKIP
     >>> s.query("SELECT count(*) FROM trials", run_id="run1")       # doctest: +SKIP
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     import pyarrow.dataset as ds
     import pyarrow.fs as pafs
 
-__all__ = ["CompactionResult", "LocalResultStore", "ResultStore", "open_store"]
+__all__ = ["CompactionResult", "LocalResultStore", "ResultStore"]
 
 Rows: TypeAlias = Sequence[Mapping[str, Any]] | pa.Table
 
@@ -449,30 +449,6 @@ class LocalResultStore(ResultStore):
         import pyarrow.fs as pafs
 
         return pafs.LocalFileSystem()
-
-
-def open_store(
-    uri: str | os.PathLike[str],
-    *,
-    endpoint: str | None = None,
-    region: str | None = None,
-    path_style: bool = True,
-) -> ResultStore:
-    """The store at ``uri``: ``s3://bucket/prefix`` (S3 or any S3-compatible service at
-    ``endpoint``, e.g. ``http://minio.example:9000``), or a directory (``file://`` optional).
-
-    S3 credentials come from the usual AWS sources (environment, ``~/.aws``, instance
-    roles); archlab never writes them anywhere. ``endpoint``/``region`` default to the AWS
-    settings (``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``, ``AWS_DEFAULT_REGION``).
-    """
-    text = os.fspath(uri)
-    if text.startswith("s3://"):
-        from store.s3 import S3ResultStore
-
-        return S3ResultStore(text, endpoint=endpoint, region=region, path_style=path_style)
-    if "://" in text and not text.startswith("file://"):
-        raise ValueError(f"store URI {text!r}: use a directory, file:///path or s3://bucket/prefix")
-    return LocalResultStore(text.removeprefix("file://"))
 
 
 def _serialize(table: str, data: pa.Table) -> bytes:

@@ -18,7 +18,7 @@ from analysis.report import build_report
 from analysis.source import RunSource
 from launcher.cli import main
 from nas.llm.testing_server import ScriptedOpenAIServer
-from store.result_store import open_store
+from store.open import open_store
 from tests.conftest import REPO, shared_path
 from tests.integration.test_strategy_llm import LEARN, UPDATE_BAD, WIDEN, _task
 
