@@ -56,9 +56,11 @@ from pathlib import Path
 from typing import Any
 
 from nas.controller.budget import Budget
+from nas.controller.dispatch import Dispatcher
 from nas.controller.faults import fault_point
 from nas.controller.journal import Journal
 from nas.controller.outcome import record_from_outcome
+from nas.controller.reconcile import plan
 from nas.controller.recorder import Recorder
 from nas.controller.restore import (
     drop_unjournaled,
@@ -68,10 +70,10 @@ from nas.controller.restore import (
     stored_events,
 )
 from nas.controller.snapshot import write_snapshot
-from nas.controller.state import DECIDED, STORED, SUBMITTED, TOLD, RunState, summary_of
+from nas.controller.state import TOLD, RunState, summary_of
 from nas.records import Candidate, RecordError, TrialRecord, TrialState
 from nas.strategies.base import Result, Strategy
-from slurm.executor import Call, Executor, Handle, OutcomeState
+from slurm.executor import Executor, Handle
 from store.result_store import ResultStore
 
 __all__ = ["CANCEL_FILE", "Controller", "RunSummary", "record_from_outcome"]
@@ -81,6 +83,7 @@ log = logging.getLogger("archlab.controller")
 CANCEL_FILE = "CANCEL"
 JOURNAL_FILE = "journal.jsonl"
 STATE_DIR = "state"
+RUN_COMPACT_BYTES = 512 * 1024  # in-run compaction: merge files below half of this
 
 
 @dataclass(frozen=True)
@@ -133,41 +136,52 @@ class Controller:
         self.run_dir = Path(run_dir)
         self.run_id = run_id
         self.strategy = strategy
-        self.evaluate = evaluate
-        self.executor = executor
+        self.dispatch = Dispatcher(
+            executor, evaluate, self.run_dir, self._emit,
+            poll_interval_s=poll_interval_s, max_submit_failures=max_submit_failures,
+        )  # fmt: skip
         self.store = store
         self.budget = budget
         self.max_in_flight = max_in_flight
-        self.poll_interval_s = poll_interval_s
         self.snapshot_every = max(1, snapshot_every)
         self.on_result = on_result
-        self.max_submit_failures = max_submit_failures
         self.recorder = Recorder(store, run_id)
         # merge the run's small files every this many results (0: at each snapshot)
         self.compact_every = compact_every
         self.barrier = bool(strategy.batch_synchronous)
         self.state = RunState()
         self.records: dict[str, TrialRecord] = {}
-        self.in_flight: dict[str, tuple[Candidate, Handle]] = {}
-        self.to_submit: list[Candidate] = []
         self.to_tell: list[str] = []
         self.stop_reason = ""
         self.exhausted = False
         self._stop_request = ""
         self._journal: Journal | None = None
         self._results_since_snapshot = 0
-        self._submit_failures = 0
         self._empty_asks = 0
         self._ask_idle = False  # the strategy had nothing to propose until a result arrives
         self._cand_cache: dict[str, Candidate] = {}
-        self._wait_s = 0.0
-        self._eval_s = 0.0
-        self._journaled_job: dict[str, str] = {}  # candidate -> job id the journal has
         self._steps = 0  # strategy steps (asks, tells) made by this process
         self._results_since_compact = 0
         self.discarded = 0  # files of unjournaled steps removed at restore
 
     # ------------------------------------------------------------------ public
+    @property
+    def in_flight(self) -> dict[str, tuple[Candidate, Handle]]:
+        """Candidates running on the executor (owned by :attr:`dispatch`)."""
+        return self.dispatch.in_flight
+
+    @property
+    def to_submit(self) -> list[Candidate]:
+        return self.dispatch.to_submit
+
+    @property
+    def executor(self) -> Executor:
+        return self.dispatch.executor
+
+    @executor.setter
+    def executor(self, executor: Executor) -> None:
+        self.dispatch.executor = executor
+
     def request_stop(self, why: str) -> None:
         """Ask the loop to stop at its next check (safe to call from a signal handler)."""
         self._stop_request = why or "signal"
@@ -198,7 +212,8 @@ class Controller:
             self._emit("stop", reason=reason, ops=self.state.ops, final_events=True)
             self._snapshot()
             self._compact()
-            overhead = time.perf_counter() - t0 - self._wait_s - self._eval_s
+            spent = self.dispatch.wait_s + self.dispatch.eval_s
+            overhead = time.perf_counter() - t0 - spent
             return RunSummary(reason, self.state, overhead, self._journal.syncs)
         finally:
             self._journal.close()
@@ -226,30 +241,24 @@ class Controller:
         return out
 
     def _reconcile(self) -> None:
+        p = plan(self.state, self.records)
+        self.to_tell += p.tell
+        for cid in p.recognise:
+            self._journal_result(cid, self.records[cid], recognised=True)
+            self.to_tell.append(cid)
         attached: list[str] = []
         resubmit: dict[str, str] = {}
-        for cid, e in self.state.cands.items():
-            if e.phase in (DECIDED, TOLD):
-                continue
-            if e.phase == STORED and cid in self.records:
-                self.to_tell.append(cid)
-            elif cid in self.records:
-                self._journal_result(cid, self.records[cid], recognised=True)
-                self.to_tell.append(cid)
-            elif e.phase == SUBMITTED:
-                why = self._attach(
-                    cid, e.jobs[-1], e.refs[-1] if len(e.refs) == len(e.jobs) else {}
-                )
-                if why:
-                    resubmit[cid] = why
-                    self.to_submit.append(self._cand(cid))
-                else:
-                    attached.append(cid)
+        for cid, job, ref in p.attach:
+            why = self.dispatch.attach(self._cand(cid), job, ref)
+            if why:
+                resubmit[cid] = why
             else:
-                resubmit[cid] = "never submitted (no submit event)"
-                self.to_submit.append(self._cand(cid))
+                attached.append(cid)
+        for cid in p.submit:
+            resubmit[cid] = "never submitted (no submit event)"
+        self.dispatch.to_submit += [self._cand(cid) for cid in resubmit]
         if attached:
-            jobs = [self.in_flight[cid][1].job_id for cid in attached]
+            jobs = [self.dispatch.in_flight[cid][1].job_id for cid in attached]
             self._emit("attach", sync=False, ids=attached, jobs=jobs)
             log.info("re-attached %d candidate(s) to their jobs", len(attached))
         if resubmit:
@@ -257,40 +266,19 @@ class Controller:
             log.info("re-submitting %d candidate(s) not running anymore", len(resubmit))
         self._flush_tells()
 
-    def _attach(self, cid: str, job_id: str, ref: dict[str, Any]) -> str:
-        """Re-attach ``cid`` to its job; "" when attached, else why it must be re-submitted."""
-        ref = dict(ref)
-        if ref.get("dir") and not os.path.isabs(str(ref["dir"])):
-            ref["dir"] = str(self.run_dir / str(ref["dir"]))
-        cand = self._cand(cid)
-        try:
-            h = self.executor.attach(
-                cid, job_id, ref=ref, call=Call(self.evaluate, (cand,), key=cid)
-            )
-        except Exception:
-            log.warning("could not re-attach %s (job %s):\n%s", cid, job_id, traceback.format_exc())
-            return "attach raised"
-        if h is None:
-            return "the executor does not know the job"
-        if h.outcome is not None and h.outcome.state is OutcomeState.LOST:
-            return f"lost: {h.outcome.error}"[:500]
-        self.in_flight[cid] = (cand, h)
-        self._journaled_job[cid] = h.job_id
-        return ""
-
     # ------------------------------------------------------------------ loop
     def _loop(self) -> str:
         while True:
             if self._stop_request:
                 return f"interrupted:{self._stop_request}"
             if self.cancel_file.exists():
-                self._cancel_in_flight()
+                self.dispatch.cancel()
                 return "cancelled"
             if not self.stop_reason:
                 self.stop_reason = self._budget_reason()
             if self.to_submit:
                 self._submit(self.to_submit)
-            if any(h.outcome is not None for _, h in self.in_flight.values()):
+            if self.dispatch.has_finished():
                 self._wait_some()  # results first: a restart asks when the first run did
                 continue
             self._fill()
@@ -306,7 +294,7 @@ class Controller:
             self._wait_some()
 
     def _left(self) -> int:
-        return self.budget.candidates - len(self.state.evaluated())
+        return self.budget.candidates - self.state.n_evaluated
 
     def _budget_reason(self) -> str:
         first = float(self.state.starts[0]["t"]) if self.state.starts else time.time()
@@ -376,109 +364,12 @@ class Controller:
         return {} if now == self.state.rng else {"rng": now}
 
     def _submit(self, cands: Sequence[Candidate]) -> None:
-        cands = list(cands)
-        self.to_submit = []
-        fault_point("submit")
-        calls = [Call(self.evaluate, (c,), key=c.id) for c in cands]
-        t = time.perf_counter()
-        try:
-            handles = self.executor.submit(calls)
-        except Exception:
-            self._eval_s += time.perf_counter() - t
-            self._submit_failures += 1
-            err = traceback.format_exc()
-            if self._submit_failures > self.max_submit_failures:
-                log.error(
-                    "submission failed %d times; recording FAILED:\n%s", self._submit_failures, err
-                )
-                now = time.time()
-                for c in cands:
-                    rec = TrialRecord(
-                        c.id,
-                        TrialState.FAILED,
-                        error=f"submission failed:\n{err}",
-                        started_at=now,
-                        finished_at=now,
-                    )
-                    self._finish(c, rec)
-                self._submit_failures = 0
-                return
-            log.warning("submission failed (try %d), retrying:\n%s", self._submit_failures, err)
-            self.to_submit = cands
-            time.sleep(min(60.0, self.poll_interval_s * 2**self._submit_failures))
-            return
-        self._eval_s += time.perf_counter() - t  # in-process executors evaluate here
-        self._submit_failures = 0
-        fault_point("submitted")
-        refs = [self._portable(h.ref) for h in handles]
-        extra: dict[str, Any] = {"refs": refs} if any(refs) else {}
-        self._emit("submit", ids=[c.id for c in cands], jobs=[h.job_id for h in handles], **extra)
-        for c, h in zip(cands, handles, strict=True):
-            self.in_flight[c.id] = (c, h)
-            self._journaled_job[c.id] = h.job_id
-
-    def _portable(self, ref: dict[str, Any]) -> dict[str, Any]:
-        """``ref`` with its job folder relative to the run directory when inside it."""
-        d = ref.get("dir")
-        if not d:
-            return dict(ref)
-        try:
-            rel = Path(str(d)).relative_to(self.run_dir.absolute())
-        except ValueError:
-            return dict(ref)
-        return {**ref, "dir": str(rel)}
-
-    def _journal_job_changes(self) -> None:
-        """Journal in-flight candidates whose executor job changed since their submit event."""
-        moved = [
-            (cid, h)
-            for cid, (_, h) in self.in_flight.items()
-            if h.job_id and h.outcome is None and self._journaled_job.get(cid) != h.job_id
-        ]
-        if not moved:
-            return
-        refs = [self._portable(h.ref) for _, h in moved]
-        self._emit(
-            "submit",
-            sync=False,
-            update=True,
-            ids=[cid for cid, _ in moved],
-            jobs=[h.job_id for _, h in moved],
-            refs=refs,
-        )
-        for cid, h in moved:
-            self._journaled_job[cid] = h.job_id
+        for cand, rec in self.dispatch.submit(cands):  # given up: FAILED records
+            self._finish(cand, rec)
 
     def _wait_some(self) -> None:
-        handles = [h for _, h in self.in_flight.values() if h.outcome is None]
-        done = [h for _, h in self.in_flight.values() if h.outcome is not None]
-        if not done and handles:
-            t = time.perf_counter()
-            try:
-                for h in self.executor.as_completed(handles, timeout_s=self.poll_interval_s):
-                    done.append(h)
-                    break
-            except TimeoutError:
-                pass
-            self._wait_s += time.perf_counter() - t
-            seen = {id(h) for h in done}
-            done += [
-                h for _, h in self.in_flight.values() if h.outcome is not None and id(h) not in seen
-            ]
-        self._journal_job_changes()  # tasks the executor started while we waited
-        lost: dict[str, str] = {}
-        for h in done:
-            if h.key not in self.in_flight:
-                continue
-            cand, _ = self.in_flight.pop(h.key)
-            assert h.outcome is not None
-            if h.outcome.state is OutcomeState.LOST:  # a re-attached job turned out gone
-                lost[cand.id] = f"lost: {h.outcome.error}"[:500]
-                self.to_submit.append(cand)
-            else:
-                self._finish(cand, record_from_outcome(h, cand))
-        if lost:
-            self._emit("resubmit", sync=False, ids=list(lost), why=list(lost.values()))
+        for cand, rec in self.dispatch.wait():
+            self._finish(cand, rec)
 
     def _finish(self, cand: Candidate, rec: TrialRecord) -> None:
         cid = cand.id
@@ -497,10 +388,11 @@ class Controller:
             self.on_result(cand, rec)
         self._results_since_snapshot += 1
         self._results_since_compact += 1
-        if self._results_since_snapshot >= self.snapshot_every:
+        # a snapshot serialises the whole fold: space them with the run's size (amortised O(1))
+        if self._results_since_snapshot >= max(self.snapshot_every, len(self.state.cands) // 10):
             self._snapshot()
         if self.compact_every and self._results_since_compact >= self.compact_every:
-            self._compact()
+            self._compact(final=False)
 
     def _flush_tells(self, force: bool = False) -> None:
         if not self.to_tell or (self.barrier and self.in_flight and not force):
@@ -511,16 +403,6 @@ class Controller:
         self.recorder.events(op, self.strategy.pop_events())
         self._emit("tell", sync=False, ids=ids, **self._rng_field())
         self._steps += 1
-
-    def _cancel_in_flight(self) -> None:
-        handles = [h for _, h in self.in_flight.values()]
-        if handles:
-            try:
-                self.executor.cancel(handles)
-            except Exception:
-                log.warning("cancelling in-flight tasks failed:\n%s", traceback.format_exc())
-        self._emit("cancel", ids=list(self.in_flight))
-        self.in_flight.clear()
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -571,12 +453,14 @@ class Controller:
         write_snapshot(self.run_dir / STATE_DIR, self.state.seq, self.state.to_json())
         self._results_since_snapshot = 0
         if not self.compact_every:
-            self._compact()
+            self._compact(final=False)
 
-    def _compact(self) -> None:
-        """Merge the run's small store files (between steps: see nas.controller.recorder)."""
+    def _compact(self, final: bool = True) -> None:
+        """Merge the run's small store files (between steps: see nas.controller.recorder);
+        during the run only files below ``RUN_COMPACT_BYTES`` are merged (so a merged file is
+        not rewritten again and again), at the stop everything small."""
         self._results_since_compact = 0
         try:
-            self.recorder.compact()
+            self.recorder.compact(target_bytes=None if final else RUN_COMPACT_BYTES)
         except Exception:  # compaction is housekeeping; the next one finishes it
             log.warning("compacting the run's tables failed:\n%s", traceback.format_exc())

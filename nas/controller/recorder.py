@@ -106,9 +106,13 @@ class Recorder:
         event's time)."""
         return sum(self.store.discard_newer(t, self.run_id, after) for t in tables)
 
-    def compact(self, tables: Sequence[str] | None = None) -> int:
-        """Merge the run's small files (between steps only); returns the files removed."""
-        res = self.store.compact(self.run_id, tables)
+    def compact(self, tables: Sequence[str] | None = None, target_bytes: int | None = None) -> int:
+        """Merge the run's small files (between steps only); returns the files removed.
+        ``target_bytes``: the store's compaction target (None: its default)."""
+        if target_bytes is None:
+            res = self.store.compact(self.run_id, tables)
+        else:
+            res = self.store.compact(self.run_id, tables, target_bytes=target_bytes)
         return sum(r.files_before - r.files_after for r in res)
 
 

@@ -58,6 +58,10 @@ class RunState:
     resubmitted: int = 0  # candidates submitted again (job lost, never journaled, ...)
     first_t: float = 0.0
     last_t: float = 0.0
+    # running totals (the loop reads them every turn: no pass over all candidates)
+    n_evaluated: int = 0  # candidates meant for evaluation (not decided)
+    gpu_s: float = 0.0
+    llm_usd_total: float = 0.0
 
     # ---------------------------------------------------------------- fold
     def apply(self, ev: dict[str, Any]) -> None:
@@ -74,10 +78,12 @@ class RunState:
             for cid, row in ev.get("cands", {}).items():
                 if cid not in self.cands:
                     self.cands[cid] = CandEntry(row)
+                    self.n_evaluated += 1
             for cid, d in ev.get("decided", {}).items():
                 if cid not in self.cands:
                     self.cands[cid] = CandEntry(d["cand"], DECIDED, result=_summary(d["rec"]),
                                                 told=self.seq)  # fmt: skip
+                    self._count(None, self.cands[cid].result)
             self.duplicates += len(ev.get("dups", []))
             if ev.get("rng") is not None:
                 self.rng = ev["rng"]
@@ -86,6 +92,7 @@ class RunState:
             if cid not in self.cands:
                 self.cands[cid] = CandEntry(ev["cand"], DECIDED, result=_summary(ev["rec"]),
                                             told=self.seq)  # fmt: skip
+                self._count(None, self.cands[cid].result)
         elif kind == "submit":
             refs = ev.get("refs") or [{}] * len(ev["ids"])
             for cid, job, ref in zip(ev["ids"], ev["jobs"], refs, strict=True):
@@ -102,7 +109,8 @@ class RunState:
             self.resubmitted += len(ev.get("ids", []))
         elif kind == "result":
             e = self.cands[ev["id"]]
-            e.result = {k: ev.get(k) for k in _SUMMARY_KEYS}
+            old, e.result = e.result, {k: ev.get(k) for k in _SUMMARY_KEYS}
+            self._count(old, e.result, gpu=e.phase != DECIDED)
             if e.phase in (ASKED, SUBMITTED):
                 e.phase = STORED
         elif kind == "tell":
@@ -118,6 +126,15 @@ class RunState:
             self.stop = {k: v for k, v in ev.items() if k not in ("seq",)}
 
     # ---------------------------------------------------------------- views
+    def _count(
+        self, old: dict[str, Any] | None, new: dict[str, Any] | None, gpu: bool = False
+    ) -> None:
+        for sign, r in ((-1.0, old), (1.0, new)):
+            if r:
+                self.llm_usd_total += sign * float(r.get("llm_usd") or 0.0)
+                if gpu:
+                    self.gpu_s += sign * float(r.get("gpu_s") or 0.0)
+
     @property
     def ops(self) -> int:
         """Journaled strategy steps (asks and tells): the key of the next step's writes."""
@@ -134,10 +151,10 @@ class RunState:
         return [e for e in self.evaluated() if e.result is None]
 
     def gpu_seconds(self) -> float:
-        return sum(float(e.result.get("gpu_s") or 0.0) for e in self.with_result() if e.result)
+        return self.gpu_s
 
     def llm_usd(self) -> float:
-        return sum(float(e.result.get("llm_usd") or 0.0) for e in self.cands.values() if e.result)
+        return self.llm_usd_total
 
     def best(self) -> tuple[str, dict[str, Any]] | None:
         done = [
@@ -160,6 +177,10 @@ class RunState:
     def from_json(cls, data: dict[str, Any]) -> RunState:
         s = cls(**{k: v for k, v in data.items() if k != "cands"})
         s.cands = {cid: CandEntry(**e) for cid, e in data.get("cands", {}).items()}
+        if "n_evaluated" not in data:  # a snapshot from before the running totals
+            s.n_evaluated = len(s.evaluated())
+            for e in s.cands.values():
+                s._count(None, e.result, gpu=e.phase != DECIDED)
         return s
 
 
