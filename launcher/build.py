@@ -56,23 +56,13 @@ def train_recipe(cfg: RunConfig) -> Recipe:
 
 
 def recipe_from(t: TrainConfig) -> Recipe:
-    """The training ``Recipe`` of a ``train`` config section."""
+    """The training ``Recipe`` of a ``train`` config section (every ``Recipe`` field has a
+    ``train`` key of the same name: the schema is the one place of their defaults)."""
+    from dataclasses import fields
+
     from nas.train import Recipe
 
-    return Recipe(
-        epochs=t.epochs,
-        batch_size=t.batch_size,
-        lr=t.lr,
-        momentum=t.momentum,
-        nesterov=t.nesterov,
-        weight_decay=t.weight_decay,
-        augment=t.augment,
-        data_fraction=t.data_fraction,
-        image_size=t.image_size,
-        divergence_loss=t.divergence_loss,
-        divergence_epochs=t.divergence_epochs,
-        time_budget_s=t.time_budget_s,
-    )
+    return Recipe(**{f.name: getattr(t, f.name) for f in fields(Recipe)})
 
 
 def train_evaluator(

@@ -129,7 +129,7 @@ class Controller:
         snapshot_every: int = 50,
         on_result: Callable[[Candidate, TrialRecord], None] | None = None,
         max_submit_failures: int = 5,
-        compact_every: int = 0,
+        compact_every: int = 100,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be >= 1")
@@ -146,7 +146,8 @@ class Controller:
         self.snapshot_every = max(1, snapshot_every)
         self.on_result = on_result
         self.recorder = Recorder(store, run_id)
-        # merge the run's small files every this many results (0: at each snapshot)
+        # merge the run's small files every this many results (0: at each snapshot); a fixed
+        # interval keeps the store's file count bounded while snapshots space out
         self.compact_every = compact_every
         self.barrier = bool(strategy.batch_synchronous)
         self.state = RunState()
