@@ -64,7 +64,8 @@ from nas.controller.reconcile import plan
 from nas.controller.recorder import Recorder
 from nas.controller.restore import (
     drop_unjournaled,
-    fold_run,
+    ended_cleanly,
+    open_and_fold,
     restore_inputs,
     restore_strategy,
     stored_events,
@@ -193,7 +194,7 @@ class Controller:
 
     def run(self) -> RunSummary:
         t0 = time.perf_counter()
-        self._journal, events = Journal.open(self.run_dir / JOURNAL_FILE)
+        self._journal, events, self.state = open_and_fold(self.run_dir, JOURNAL_FILE, STATE_DIR)
         try:
             self._rebuild(events)
             prior_stop = self.state.stop or {}  # the start event below clears it
@@ -211,8 +212,9 @@ class Controller:
                 self.recorder.events(self.state.ops, self.strategy.pop_events(final=True))
             self._journal.sync()
             self._emit("stop", reason=reason, ops=self.state.ops, final_events=True)
-            self._snapshot()
-            self._compact()
+            if self._steps or self.recorder.appends:  # a restart that did nothing: no rewrite
+                self._snapshot()
+                self._compact()
             spent = self.dispatch.wait_s + self.dispatch.eval_s
             overhead = time.perf_counter() - t0 - spent
             return RunSummary(reason, self.state, overhead, self._journal.syncs)
@@ -222,11 +224,11 @@ class Controller:
 
     # ------------------------------------------------------------------ restore
     def _rebuild(self, events: list[dict[str, Any]]) -> None:
-        self.state = fold_run(self.run_dir, events, STATE_DIR)
         self.records = self._read_store_records()
         if not self.state.cands and not self.state.asks:
             return  # a fresh run: nothing to restore
-        self.discarded = drop_unjournaled(self.state, self.recorder)
+        if not ended_cleanly(events):
+            self.discarded = drop_unjournaled(self.state, self.recorder)
         restored = restore_inputs(
             self.state,
             self.records,

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from nas.controller.journal import Journal
+from nas.controller.journal import Journal, read_events
 from nas.controller.recorder import Recorder, op_of_event_id
 from nas.controller.snapshot import load_latest
 from nas.controller.state import DECIDED, TOLD, RunState
@@ -32,6 +32,8 @@ __all__ = [
     "Restored",
     "discard_unjournaled",
     "drop_unjournaled",
+    "ended_cleanly",
+    "open_and_fold",
     "restore_inputs",
     "restore_strategy",
     "stored_events",
@@ -73,8 +75,7 @@ def restore_inputs(
 ) -> Restored:
     """``rebuild``'s arguments from the journal's fold and the store's records."""
     told = sorted(
-        ((e.told, i, cid) for i, (cid, e) in enumerate(state.cands.items()) if e.told >= 0),
-        key=lambda t: (t[0], t[1]),
+        [(e.told, i, cid) for i, (cid, e) in enumerate(state.cands.items()) if e.told >= 0]
     )
     history: list[Result] = []
     missing: list[str] = []
@@ -117,25 +118,39 @@ def drop_unjournaled(state: RunState, recorder: Recorder) -> int:
     return n
 
 
-def fold_run(run_dir: Path, events: list[dict[str, Any]], state_dir: str = "state") -> RunState:
-    """The fold of ``events`` (from the newest usable snapshot under ``run_dir/state_dir``)."""
-    state = RunState()
-    tail = events
-    snap = load_latest(run_dir / state_dir, max_seq=len(events) - 1)
-    if snap is not None:
+def open_and_fold(
+    run_dir: Path, journal: str = "journal.jsonl", state_dir: str = "state"
+) -> tuple[Journal, list[dict[str, Any]], RunState]:
+    """Open the journal (lock) and fold it from the newest usable snapshot: only the events
+    after the snapshot are parsed. Returns the writer, the events (placeholders before the
+    snapshot) and the fold."""
+    snap = load_latest(run_dir / state_dir)
+    j, events = Journal.open(run_dir / journal, decode_from=snap.seq + 1 if snap else 0)
+    if snap is not None and snap.seq < len(events):
         state = RunState.from_json(snap.state)
         tail = events[snap.seq + 1 :]
+    else:  # no snapshot, or one ahead of a journal cut short: fold all of it
+        if snap is not None:
+            events = read_events(run_dir / journal)
+        older = load_latest(run_dir / state_dir, max_seq=len(events) - 1)
+        state = RunState.from_json(older.state) if older else RunState()
+        tail = events[older.seq + 1 :] if older else events
     for ev in tail:
         state.apply(ev)
-    return state
+    return j, events, state
+
+
+def ended_cleanly(events: list[dict[str, Any]]) -> bool:
+    """The last journal event is a ``stop``: no step can be half written."""
+    return bool(events) and events[-1].get("ev") == "stop"
 
 
 def discard_unjournaled(run_dir: str | Path, recorder: Recorder, journal: str = "journal.jsonl") -> int:  # fmt: skip
     """:func:`drop_unjournaled` before the strategy is built (its experience pool reads the
     store when it is constructed): takes the journal's lock for the time it runs, so a
     running controller is never touched (``JournalBusy``)."""
-    j, events = Journal.open(Path(run_dir) / journal)
+    j, events, state = open_and_fold(Path(run_dir), journal)
     try:
-        return drop_unjournaled(fold_run(Path(run_dir), events), recorder) if events else 0
+        return 0 if not events or ended_cleanly(events) else drop_unjournaled(state, recorder)
     finally:
         j.close()

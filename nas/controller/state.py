@@ -6,7 +6,7 @@ candidates (INVALID/DUPLICATE decided by the strategy itself, never trained) and
 
 =============  ==============================================================
 ``start``      a controller process started (pid, host, Slurm job id)
-``ask``        ``strategy.ask(n)`` returned ``ids``; ``cands`` holds the rows of new ids,
+``ask``        the strategy's ``ask(n)`` returned ``ids``; ``cands`` holds the rows of new ids,
                ``decided`` the ``{id: {cand, rec}}`` the strategy decided without evaluation
                (told to it in the same step), ``rng`` the generator's state after the step
 ``decided``    (older journals) one decided result (``cand``, ``rec`` rows)

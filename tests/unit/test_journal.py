@@ -100,3 +100,22 @@ def test_fold_keeps_job_refs_and_counts_attach_and_resubmit():
     assert s.cands["b"].phase == "submitted"
     assert (s.attached, s.resubmitted) == (1, 1)
     assert type(s).from_json(s.to_json()).cands["b"].refs == s.cands["b"].refs
+
+
+def test_scan_parses_only_the_tail_but_checks_every_line(tmp_path):
+    from nas.controller.journal import Journal, scan
+
+    p = tmp_path / "j.jsonl"
+    j, _ = Journal.open(p)
+    for i in range(5):
+        j.append("tell", sync=False, ids=[str(i)])
+    j.close()
+    evs = scan(p, decode_from=3).events
+    assert evs[:3] == [{"seq": 0}, {"seq": 1}, {"seq": 2}]
+    assert [e["ids"] for e in evs[3:]] == [["3"], ["4"]]
+    assert scan(p, decode_from=99).events[-1]["ids"] == ["4"]  # the last one always parsed
+    raw = p.read_bytes().splitlines(keepends=True)
+    raw[1] = raw[1].replace(b'"1"', b'"x"')  # damage before decode_from: still detected
+    p.write_bytes(b"".join(raw))
+    with pytest.raises(JournalCorrupt):
+        scan(p, decode_from=3)
