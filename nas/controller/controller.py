@@ -1,46 +1,25 @@
 """The controller loop: restore from the store, then ask -> submit -> store -> tell.
 
-A fresh start and a resume are the same code path (:meth:`Controller.run`):
+A fresh start and a resume are the same path (:meth:`Controller.run`; docs/controller.md):
 
-1. **Restore.** Open the journal (taking its writer lock, cutting a torn tail), fold it (from
-   the newest intact state snapshot, an optional speed-up) and read the run's ``trials``
-   from the store: the store is the source of truth for results. The fresh strategy is then
-   *restored*, never replayed: ``strategy.rebuild(history, pending, events)`` gets the stored
-   ``(Candidate, TrialRecord)`` pairs it learned (in the order it learned them), the
-   candidates it asked that have no told result, and its stored events
-   (:mod:`nas.controller.restore`); its generator continues from the state journaled with
-   the last step. It is never asked again for a candidate it asked before, so a restart
-   makes no LLM call for work already done (and the run's LLM memo answers the calls a
-   repeated step makes: :mod:`nas.llm.memo`). Files of a step the journal does not have
-   (a kill between the write and the journal event) are discarded.
-2. **Reconcile.** Each candidate not yet told is finished where it stands: a result in the
-   journal is told; a result only in the store is *recognised* (journaled, told — never
-   trained again); a submitted candidate is re-attached through ``executor.attach(key,
-   job_id, ref, call)`` (the job id and ref of its last ``submit`` event): the executor
-   follows a job that is still pending/running or reads the result of one that finished;
-   a job that is gone without a result comes back ``LOST`` — at once or at the first status
-   query — and the candidate is re-submitted. A candidate asked but never submitted is
-   submitted (the same candidate, from the journal). ``attach`` and ``resubmit`` events
-   record which.
-3. **Loop.** Keep up to ``max_in_flight`` candidates running; one *step* is an ask (with
-   the strategy's decided candidates, told back at once) or a tell; every row of a step is
-   written under a deterministic key *before* the step's journal event
-   (:mod:`nas.controller.recorder`). As each result arrives: ``store.append`` -> journal
-   ``result`` -> ``strategy.tell`` -> journal ``tell``; periodic state snapshots and
-   compaction of the run's small files between steps. Strategies with
-   ``batch_synchronous = True`` get barrier semantics (ask a batch, wait for all of it, tell
-   it at once). Candidate ids are content hashes: a proposal whose id is known is told back
-   as DUPLICATE and not evaluated again.
-4. **Stop** when the candidate budget is evaluated, another budget is reached (in-flight
-   candidates still finish), the strategy is exhausted, ``<run_dir>/CANCEL`` appears
-   (in-flight tasks are cancelled), or a signal asked to stop (``request_stop``; in-flight
-   tasks keep running and are re-attached by the next start).
+1. **Restore** (:mod:`nas.controller.restore`): fold the journal (from the newest snapshot),
+   read the run's ``trials``, drop the files of a step the journal does not have, and
+   ``strategy.rebuild(history, pending, events)`` with the generator state of the last
+   journaled step — the strategy is never asked again for what it asked before.
+2. **Reconcile** (:mod:`nas.controller.reconcile`): tell what is stored, recognise results
+   only in the store, re-attach submitted jobs (:class:`~nas.controller.dispatch.Dispatcher`),
+   resubmit lost or never-submitted candidates.
+3. **Loop**: keep up to ``max_in_flight`` candidates running; results in hand are told before
+   the next ask. A *step* (an ask with its decided candidates, or a tell) writes its rows
+   under deterministic keys (:mod:`nas.controller.recorder`) before its journal event;
+   snapshots of the fold and compaction of small store files run between steps.
+   ``batch_synchronous`` strategies get barriers; known ids come back as DUPLICATE.
+4. **Stop** on the candidate budget (``done``), another budget (``budget:<limit>``, in-flight
+   candidates finish), ``exhausted``, ``RUN/CANCEL`` (in-flight cancelled) or
+   ``request_stop`` (in-flight left running, re-attached by the next start).
 
-Durability: the ``submit`` event is fsynced before the loop goes on (it names the jobs
-that must be re-attached; a job change afterwards — a queued local task started, an
-executor retry — is journaled as an unsynced ``submit`` with ``update: true``); other
-events are written without fsync (a process crash keeps
-them; a lost ``result``/``tell`` after a power loss is re-derived from the store).
+Only ``submit`` events are fsynced (they name the jobs to re-attach); everything else is
+re-derived from the store after a power loss.
 """
 
 from __future__ import annotations
@@ -60,6 +39,7 @@ from nas.controller.dispatch import Dispatcher
 from nas.controller.faults import fault_point
 from nas.controller.journal import Journal
 from nas.controller.outcome import record_from_outcome
+from nas.controller.proposals import sort_proposals
 from nas.controller.reconcile import plan
 from nas.controller.recorder import Recorder
 from nas.controller.restore import (
@@ -72,7 +52,7 @@ from nas.controller.restore import (
 )
 from nas.controller.snapshot import write_snapshot
 from nas.controller.state import TOLD, RunState, summary_of
-from nas.records import Candidate, RecordError, TrialRecord, TrialState
+from nas.records import Candidate, TrialRecord, TrialState
 from nas.strategies.base import Result, Strategy
 from slurm.executor import Executor, Handle
 from store.result_store import ResultStore
@@ -320,23 +300,10 @@ class Controller:
         op = self.state.ops
         cands = self.strategy.ask(n)
         fault_point("ask")
-        decided = list(self.strategy.pop_decided())
-        rows: dict[str, dict[str, Any]] = {}
-        new: list[Candidate] = []
-        dups: list[str] = []
-        for c in cands:
-            if c.id in self.state.cands or c.id in rows:
-                dups.append(c.id)
-                continue
-            try:
-                c.validate()
-            except RecordError as e:  # never evaluated: becomes an INVALID data point
-                decided.append((c, TrialRecord(c.id, TrialState.INVALID, error=str(e))))
-                continue
-            rows[c.id] = c.to_row()
-            new.append(c)
-            self._cand_cache[c.id] = c
-        decided = [(c, r) for c, r in decided if c.id not in self.state.cands and c.id not in rows]
+        p = sort_proposals(cands, self.strategy.pop_decided(), self.state.cands)
+        new, dups, decided = p.new, p.dups, p.decided
+        rows = {c.id: c.to_row() for c in new}
+        self._cand_cache.update((c.id, c) for c in new)
         # the strategy learns its own decisions, and duplicates of told candidates (with the
         # known metrics), in the same step
         told_dups = [cid for cid in dups if self.state.cands[cid].phase == TOLD]

@@ -117,3 +117,19 @@ def test_dispatcher_journals_jobs_and_hands_back_records(tmp_path: Path) -> None
     assert d.in_flight == {}
     why = d.attach(cands[2], "j9", {"dir": "jobs/x"})
     assert why.startswith("lost") and cands[2].id not in d.in_flight
+
+
+def test_sort_proposals_new_duplicates_and_invalid() -> None:
+    from dataclasses import replace
+
+    from nas.controller.proposals import sort_proposals
+
+    a, b, c = _cands(3)
+    bad = replace(c, arch_kind="")  # fails Candidate.validate: an INVALID data point
+    own = (b, TrialRecord(b.id, TrialState.DUPLICATE))  # the strategy's own decision
+    p = sort_proposals([a, a, bad], [own], known={"x"})
+    assert [x.id for x in p.new] == [a.id] and p.dups == [a.id]
+    assert [(x.id, r.state) for x, r in p.decided] == [
+        (b.id, TrialState.DUPLICATE), (bad.id, TrialState.INVALID)
+    ]  # fmt: skip
+    assert sort_proposals([a], [], known={a.id}).dups == [a.id]
