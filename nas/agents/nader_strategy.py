@@ -225,7 +225,8 @@ class NaderStrategy(BaseStrategy):
 
     @property
     def llm_cost_usd(self) -> float:
-        """Dollars of this strategy's LLM calls in this process (0 offline)."""
+        """Dollars of this strategy's LLM calls in the run (its budget resumes from the
+        store's ``llm_calls``; 0 offline)."""
         return float(self.llm.usage.cost_usd) if self.llm is not None else 0.0
 
     def _candidate(

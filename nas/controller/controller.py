@@ -281,7 +281,9 @@ class Controller:
 
     def _budget_reason(self) -> str:
         first = float(self.state.starts[0]["t"]) if self.state.starts else time.time()
-        llm = self.state.llm_usd() + self.strategy.llm_cost_usd
+        # the strategy's client knows the run's whole LLM spend (its budget resumes from
+        # llm_calls); records carry the part attributed to candidates: never add the two
+        llm = max(self.state.llm_usd(), self.strategy.llm_cost_usd)
         why = self.budget.exhausted_by(
             wall_s=time.time() - first, gpu_s=self.state.gpu_seconds(), llm_usd=llm
         )

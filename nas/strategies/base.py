@@ -28,8 +28,9 @@ Contract (checked for every registered strategy by ``tests/contract/test_strateg
 * ``pop_decided()`` returns, and forgets, the candidates the strategy decided without
   training (NADER's INVALID/DUPLICATE designs) as ``(Candidate, TrialRecord)`` pairs; the
   controller stores them and tells them back (the strategy ignores its own decisions).
-* ``llm_cost_usd``: dollars the strategy's own LLM calls cost in this process (0 offline);
-  the controller's ``budget.llm_usd`` reads it.
+* ``llm_cost_usd``: dollars the strategy's LLM calls cost in the run (0 offline; a client
+  built for the run resumes its budget from ``llm_calls``); the controller's
+  ``budget.llm_usd`` reads it.
 
 Example::
 
@@ -85,7 +86,7 @@ class Strategy(Protocol):
 
     @property
     def llm_cost_usd(self) -> float:
-        """Dollars spent by the strategy's own LLM calls in this process (0 offline)."""
+        """Dollars spent by the strategy's LLM calls in the run (0 offline)."""
         ...
 
     def ask(self, n: int) -> list[Candidate]:
