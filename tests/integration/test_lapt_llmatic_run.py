@@ -1,6 +1,6 @@
 """``archlab launch configs/{lapt,llmatic}_nb201.yaml --cluster inprocess`` end to end on the
 NAS-Bench-201 table: the controller stores the strategies' ``principles``/``archive`` events
-(idempotently across a full journal replay) and ``archlab report`` draws the principle
+(idempotently across a restart restored from the store) and ``archlab report`` draws the principle
 history and the archive heatmap from them (not the derived fallback)."""
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def test_lapt_run_stores_principles_and_the_report_draws_them(tmp_path: Path) ->
     assert all(e["principles"] and e["space_size"] >= 1 for e in events)
     assert events[0]["learner"] == "statistical-principle-learner"
 
-    # a full journal replay (no snapshot) re-creates the same events: stored once, not twice
+    # a restart without snapshots restores the strategy from the store: events stored once
     shutil.rmtree(run_dir / "state")
     assert main(["resume", run_dir.name, "budget.candidates=40",
                  "--runs-root", str(tmp_path / "runs"), "--cluster", "inprocess"]) == 0  # fmt: skip
