@@ -93,7 +93,9 @@ def restore_inputs(
     return Restored(history, pending, events, missing)
 
 
-def restore_strategy(strategy: Strategy, restored: Restored, rng_state: dict | None) -> None:  # type: ignore[type-arg]
+def restore_strategy(
+    strategy: Strategy, restored: Restored, rng_state: dict[str, Any] | None
+) -> None:
     """Rebuild ``strategy`` (fresh) from ``restored``, set its generator, drop re-emissions."""
     if restored.missing:
         log.warning(

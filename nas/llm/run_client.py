@@ -18,11 +18,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from nas.llm.budget import LLMBudget
 from nas.llm.client import LLMClient
 from nas.llm.memo import MEMO_FILE, CallMemo
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = ["LLMSettings", "RowStore", "budget_from_store", "run_llm_client"]
 
@@ -51,7 +54,7 @@ class RowStore(Protocol):
     def append(self, table: str, run_id: str, rows: list[dict[str, object]], *,
                key: str | None = None) -> str | None: ...  # fmt: skip
 
-    def read(self, table: str, run_id: str) -> object: ...
+    def read(self, table: str, run_id: str) -> pa.Table: ...
 
 
 def budget_from_store(cfg: LLMSettings, store: RowStore | None, run_id: str) -> LLMBudget:
@@ -60,7 +63,7 @@ def budget_from_store(cfg: LLMSettings, store: RowStore | None, run_id: str) -> 
     if store is None or not run_id:
         return budget
     table = store.read("llm_calls", run_id)
-    for row in table.to_pylist():  # type: ignore[attr-defined]
+    for row in table.to_pylist():
         if row.get("status") in ("ok", "empty"):
             budget.charge(
                 int(row.get("tokens_in") or 0),
