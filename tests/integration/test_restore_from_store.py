@@ -159,6 +159,8 @@ def test_restart_adds_nothing_and_a_killed_run_resumes_exactly(method: str, tmp_
         assert requests_a, "the run made no LLM request"
         rows_a = _rows(paths_a)
         assert rows_a["llm_calls"] and rows_a["events"]
+        if method == "nader":  # decided designs too: their ids must not depend on hash()
+            assert {"INVALID", "COMPLETE"} <= {r["state"] for r in rows_a["trials"]}
         # (a) two more starts of the finished run: no row, no request
         n_req = len(srv.requests)
         for hashseed in (2, 3):
