@@ -1,8 +1,11 @@
-"""Controller overhead: a 500-candidate run with a table evaluator (no training).
+"""Controller overhead: a 500-candidate (or 10,000-candidate) run with a table evaluator.
 
 Reports the controller's own time per candidate (journal, snapshots, store appends, ask/tell,
-dedupe; excluding the evaluator and waiting on the executor), fsyncs, store files, and —
-with ``--executor slurm`` — the sbatch calls and slurmctld/slurmdbd queries.
+dedupe, compaction; excluding the evaluator and waiting on the executor), the same per
+window of the run (flat = nothing grows with the run's size), fsyncs, the store's file count
+at the end and its maximum during the run (bounded by compaction as the run goes), the time
+a restart of the finished run takes (restore from the store), and — with ``--executor
+slurm`` — the sbatch calls and slurmctld/slurmdbd queries.
 
     .venv/bin/python bench/bench_controller.py [--candidates 500] [--strategy random|rea]
         [--executor inprocess|local|slurm] [--max-in-flight 8] [--pack 1]
@@ -29,9 +32,19 @@ sys.path.insert(0, str(REPO))
 
 from nas.controller import Budget, Controller  # noqa: E402
 from nas.evaluators import TableEvaluator  # noqa: E402
+from nas.records import content_hash  # noqa: E402
+from nas.spaces import NB201Space  # noqa: E402
 from nas.strategies.registry import create  # noqa: E402
 from slurm import make_executor  # noqa: E402
 from store.result_store import LocalResultStore  # noqa: E402
+
+
+class CellStrings(NB201Space):
+    """NAS-Bench-201 with every cell string its own candidate (15,625 members, all in the
+    table): the isomorphism classes (6,466) are too few for a 10,000-candidate run."""
+
+    def arch_hash(self, arch: str) -> str:
+        return content_hash(arch)
 
 
 def main() -> int:
@@ -52,11 +65,23 @@ def main() -> int:
         a.executor, root / "jobs", None if a.executor == "inprocess" else _site(), pack=a.pack,
         poll_interval_s=a.poll_interval,
     )  # fmt: skip
-    strategy = create(a.strategy, rng=np.random.default_rng(0), recipe={"evaluator": "table"})
+    space = CellStrings()
+    strategy = create(a.strategy, rng=np.random.default_rng(0), recipe={"evaluator": "table"},
+                      space=space)  # fmt: skip
+    windows: list[tuple[int, float, int]] = []  # (results, process CPU s, store files)
+    every = max(100, a.candidates // 10)
+
+    def on_result(_c: object, _r: object) -> None:
+        n = len(windows) and windows[-1][0]
+        done = ctl.state.n_evaluated - len(ctl.in_flight)
+        if done - n >= every:
+            files = sum(1 for _ in (root / "tables").rglob("*.parquet"))
+            windows.append((done, time.process_time(), files))
+
     ctl = Controller(
         root / "run", "bench", strategy, evaluator, executor, LocalResultStore(root / "tables"),
         Budget(a.candidates), max_in_flight=a.max_in_flight, poll_interval_s=a.poll_interval,
-        snapshot_every=a.snapshot_every,
+        snapshot_every=a.snapshot_every, on_result=on_result,
     )  # fmt: skip
     t0, c0 = time.perf_counter(), time.process_time()
     prof = cProfile.Profile() if a.profile else None
@@ -72,7 +97,7 @@ def main() -> int:
     t1 = time.perf_counter()
     Controller(
         root / "run", "bench", create(a.strategy, rng=np.random.default_rng(0),
-                                      recipe={"evaluator": "table"}),
+                                      recipe={"evaluator": "table"}, space=space),
         evaluator, make_executor("inprocess", root / "jobs"), LocalResultStore(root / "tables"),
         Budget(a.candidates),
     ).run()  # fmt: skip
@@ -85,9 +110,18 @@ def main() -> int:
           f"this process did incl. polling; sbatch/sacct children excluded)")  # fmt: skip
     print(f"journal fsyncs {s.journal_syncs} ({s.journal_syncs / n:.2f}/candidate); "
           f"store files {files}; best val {float(best[1]['val_acc']) if best else 0:.4f}")  # fmt: skip
-    print(
-        f"restart of the finished run (rebuild from snapshot + journal + store): {resume_s:.2f} s"
-    )
+    print(f"restart of the finished run (restore from journal + store): {resume_s:.2f} s")
+    if windows:
+        prev_n, prev_t = 0, c0
+        per = []
+        for n_done, t, _files in windows:
+            per.append(1000 * (t - prev_t) / max(1, n_done - prev_n))
+            prev_n, prev_t = n_done, t
+        print("process CPU ms/candidate per window of "
+              f"{every}: " + " ".join(f"{x:.1f}" for x in per))  # fmt: skip
+        print(
+            f"store files during the run: max {max(f for _, _, f in windows)}; at the end {files}"
+        )
     stats = getattr(executor, "stats", None)
     if callable(stats):
         print(f"executor stats: {stats()}")

@@ -16,10 +16,22 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from launcher.config import ConfigError, RunConfig
 from launcher.run import RunPaths
+
+if TYPE_CHECKING:
+    from launcher.config.schema import TrainConfig
+    from nas.controller import Budget, Controller
+    from nas.llm.client import LLMClient
+    from nas.records import Candidate, TrialRecord
+    from nas.spaces.base import CategoricalSpace
+    from nas.strategies.base import Strategy
+    from nas.strategies.principles import SourceTask
+    from nas.train import Recipe, TrainEvaluator
+    from slurm.executor import Executor
+    from store.result_store import ResultStore
 
 __all__ = [
     "BudgetEstimate",
@@ -39,31 +51,23 @@ __all__ = [
 TEST_EVALUATOR_ENV = "ARCHLAB_TEST_EVALUATOR"
 
 
-def train_recipe(cfg: RunConfig) -> Any:
+def train_recipe(cfg: RunConfig) -> Recipe:
     return recipe_from(cfg.train)
 
 
-def recipe_from(t: Any) -> Any:
-    """The training ``Recipe`` of a ``train`` config section."""
+def recipe_from(t: TrainConfig) -> Recipe:
+    """The training ``Recipe`` of a ``train`` config section (every ``Recipe`` field has a
+    ``train`` key of the same name: the schema is the one place of their defaults)."""
+    from dataclasses import fields
+
     from nas.train import Recipe
 
-    return Recipe(
-        epochs=t.epochs,
-        batch_size=t.batch_size,
-        lr=t.lr,
-        momentum=t.momentum,
-        nesterov=t.nesterov,
-        weight_decay=t.weight_decay,
-        augment=t.augment,
-        data_fraction=t.data_fraction,
-        image_size=t.image_size,
-        divergence_loss=t.divergence_loss,
-        divergence_epochs=t.divergence_epochs,
-        time_budget_s=t.time_budget_s,
-    )
+    return Recipe(**{f.name: getattr(t, f.name) for f in fields(Recipe)})
 
 
-def train_evaluator(t: Any, split_seed: int = 0, checkpoint_dir: str = "") -> Any:
+def train_evaluator(
+    t: TrainConfig, split_seed: int = 0, checkpoint_dir: str = ""
+) -> TrainEvaluator:
     """A ``TrainEvaluator`` from a ``train`` config section; ``checkpoint_dir`` is used when
     ``t.checkpoint_dir`` is empty. The validation split is seeded by ``split_seed`` (the
     same for every candidate of a run)."""
@@ -114,30 +118,32 @@ def nader_macro(cfg: RunConfig) -> dict[str, Any]:
 
 
 def build_strategy(
-    cfg: RunConfig, store: Any = None, run_id: str = "", run_dir: str | Path | None = None
-) -> Any:
-    """A fresh strategy for ``strategy.name`` (through the strategy registry when present).
+    cfg: RunConfig,
+    store: ResultStore | None = None,
+    run_id: str = "",
+    run_dir: str | Path | None = None,
+) -> Strategy:
+    """A fresh strategy for ``strategy.name`` (through the strategy registry).
 
-    ``store``/``run_id``: where LLM calls of LAPT's LLM learner or LLMatic's LLM operators
-    are accounted (``llm_calls``); without them the calls are only counted in memory.
+    ``store``/``run_id``/``run_dir``: where LLM calls of NADER's agents, LAPT's LLM learner or
+    LLMatic's LLM operators are accounted (``llm_calls``) and memoised (the run's call memo);
+    without them the calls are only counted in memory.
     """
     import numpy as np
+
+    from nas.strategies.registry import create
 
     name = cfg.strategy.name
     rng = np.random.default_rng(cfg.experiment.seed)
     recipe = candidate_recipe(cfg)
     seed = cfg.experiment.seed
+    kwargs: dict[str, Any] = {"rng": rng, "recipe": recipe, "seed": seed}
     if name == "nader":
-        from nas.strategies.registry import create
-
         # Offline rule-based designer unless llm.base_url (or a replay cassette) is set.
-        return create(
-            "nader",
-            rng=rng,
-            recipe=recipe,
-            seed=seed,
+        kwargs.update(
             nader=cfg.strategy.nader,
             llm=cfg.llm,
+            client=strategy_llm(cfg, store, run_id, run_dir),
             store=store,
             run_id=run_id,
             base=cfg.space.base_block,
@@ -146,25 +152,22 @@ def build_strategy(
             max_flops=cfg.budget.max_flops,
             experience_dir=str(Path(run_dir) / "experience") if run_dir else None,
         )
-    from nas.strategies.registry import create
-
-    kwargs: dict[str, Any] = {"rng": rng, "recipe": recipe, "seed": seed}
-    if name == "rea":
+    elif name == "rea":
         kwargs.update(
             population_size=cfg.strategy.rea.population_size,
             sample_size=cfg.strategy.rea.sample_size,
         )
     elif name == "lapt":
-        kwargs.update(_lapt_kwargs(cfg, store, run_id))
+        kwargs.update(_lapt_kwargs(cfg, store, run_id, run_dir))
     elif name == "llmatic":
-        kwargs.update(_llmatic_kwargs(cfg, store, run_id))
+        kwargs.update(_llmatic_kwargs(cfg, store, run_id, run_dir))
     try:
         return create(name, **kwargs)
     except (ImportError, AttributeError) as e:
         raise ConfigError(f"strategy.name={name!r} is not available in this build: {e}") from None
 
 
-def _categorical_space(cfg: RunConfig) -> Any:
+def _categorical_space(cfg: RunConfig) -> CategoricalSpace:
     """The categorical space of ``space.kind`` (LAPT and LLMatic need per-position choices)."""
     from nas.spaces import make_space
     from nas.spaces.base import SpaceError
@@ -178,24 +181,25 @@ def _categorical_space(cfg: RunConfig) -> Any:
         ) from None
 
 
-def strategy_llm(cfg: RunConfig, store: Any = None, run_id: str = "") -> Any:
-    """The run's LLM client for LAPT/LLMatic, or None offline (``llm.base_url`` empty and not
-    ``llm.mode=replay`` with ``llm.cassette``). Calls go to the store's ``llm_calls``; the
-    budget starts from the calls already stored (resume)."""
-    lc = cfg.llm
-    if not lc.base_url and not (lc.mode == "replay" and lc.cassette):
-        return None
-    from nas.agents.factory import budget_from_store
-    from nas.llm import LLMClient
+def strategy_llm(
+    cfg: RunConfig,
+    store: ResultStore | None = None,
+    run_id: str = "",
+    run_dir: str | Path | None = None,
+) -> LLMClient | None:
+    """The run's LLM client (every strategy's), or None offline (``llm.base_url`` empty and
+    not ``llm.mode=replay`` with ``llm.cassette``): :func:`nas.llm.run_client.run_llm_client`
+    — keyed ``llm_calls`` rows, the budget resumed from the store, the run's call memo under
+    ``run_dir`` (a restart sends no request for a call the run already made)."""
+    from nas.llm.run_client import run_llm_client
 
-    sink = LLMClient.store_sink(store, run_id) if store is not None and run_id else None
     try:
-        return LLMClient.from_config(lc, sink=sink, budget=budget_from_store(lc, store, run_id))
+        return run_llm_client(cfg.llm, store, run_id, run_dir)
     except ValueError as e:  # bad mode, record/replay without a cassette
         raise ConfigError(f"llm: {e}") from None
 
 
-def build_source_task(cfg: RunConfig) -> Any:
+def build_source_task(cfg: RunConfig) -> SourceTask:
     """LAPT's source task: every architecture of ``strategy.lapt.source_table`` (default:
     ``space.table``) with its ``strategy.lapt.source_dataset`` validation accuracy (at
     ``train.table_fidelity`` when the table has it, else the table's default fidelity).
@@ -243,7 +247,9 @@ def build_source_task(cfg: RunConfig) -> Any:
     return SourceTask(src, table.archs, tuple(float(v) for v in table.val[key]))
 
 
-def _lapt_kwargs(cfg: RunConfig, store: Any, run_id: str) -> dict[str, Any]:
+def _lapt_kwargs(
+    cfg: RunConfig, store: ResultStore | None, run_id: str, run_dir: str | Path | None
+) -> dict[str, Any]:
     from nas.strategies.principles import LLMPrincipleLearner, StatisticalPrincipleLearner
 
     lc = cfg.strategy.lapt
@@ -254,7 +260,7 @@ def _lapt_kwargs(cfg: RunConfig, store: Any, run_id: str) -> dict[str, Any]:
     elif lc.learner == "llm":
         from nas.strategies.llm import LLMCompletion
 
-        client = strategy_llm(cfg, store, run_id)
+        client = strategy_llm(cfg, store, run_id, run_dir)
         if client is None:
             raise ConfigError(
                 "strategy.lapt.learner=llm needs an LLM: set llm.base_url (an OpenAI-compatible "
@@ -278,11 +284,13 @@ def _lapt_kwargs(cfg: RunConfig, store: Any, run_id: str) -> dict[str, Any]:
     }
 
 
-def _llmatic_kwargs(cfg: RunConfig, store: Any, run_id: str) -> dict[str, Any]:
+def _llmatic_kwargs(
+    cfg: RunConfig, store: ResultStore | None, run_id: str, run_dir: str | Path | None
+) -> dict[str, Any]:
     from nas.strategies.operators import LLMOperators, RuleBasedOperators
 
     lc = cfg.strategy.llmatic
-    client = strategy_llm(cfg, store, run_id)
+    client = strategy_llm(cfg, store, run_id, run_dir)
     operators: Any = RuleBasedOperators()
     if client is not None:
         from nas.strategies.llm import LLMCompletion
@@ -324,7 +332,7 @@ def build_evaluator(cfg: RunConfig, paths: RunPaths) -> Callable[..., Any]:
     return ev
 
 
-def build_executor(cfg: RunConfig, paths: RunPaths) -> Any:
+def build_executor(cfg: RunConfig, paths: RunPaths) -> Executor:
     from slurm import make_executor
 
     e = cfg.executor
@@ -340,14 +348,10 @@ def build_executor(cfg: RunConfig, paths: RunPaths) -> Any:
     )
 
 
-def build_store(cfg: RunConfig, paths: RunPaths) -> Any:
-    uri = cfg.store.uri or str(paths.tables)
-    try:
-        from store.result_store import open_store
-    except ImportError:  # pragma: no cover - older store module
-        from store import LocalResultStore
+def build_store(cfg: RunConfig, paths: RunPaths) -> ResultStore:
+    from store.open import open_store
 
-        return LocalResultStore(uri)
+    uri = cfg.store.uri or str(paths.tables)
     if uri.startswith("s3://"):
         return open_store(
             uri,
@@ -358,7 +362,7 @@ def build_store(cfg: RunConfig, paths: RunPaths) -> Any:
     return open_store(uri)
 
 
-def build_budget(cfg: RunConfig) -> Any:
+def build_budget(cfg: RunConfig) -> Budget:
     from nas.controller import Budget
 
     b = cfg.budget
@@ -369,13 +373,17 @@ def build_budget(cfg: RunConfig) -> Any:
 def build_controller(
     cfg: RunConfig,
     paths: RunPaths,
-    on_result: Callable[[Any, Any], None] | None = None,
-) -> Any:
+    on_result: Callable[[Candidate, TrialRecord], None] | None = None,
+) -> Controller:
     """The controller of run ``paths`` as configured by ``cfg`` (built fresh per start)."""
     from nas.controller import Controller
+    from nas.controller.recorder import Recorder
+    from nas.controller.restore import discard_unjournaled
 
     e = cfg.executor
     store = build_store(cfg, paths)
+    # before the strategy is built: its experience pool reads the store when constructed
+    discard_unjournaled(paths.run_dir, Recorder(store, paths.run_id))
     return Controller(
         paths.run_dir,
         paths.run_id,

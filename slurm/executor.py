@@ -102,6 +102,14 @@ class Executor(Protocol):
 
     def cancel(self, handles: Sequence[Handle]) -> None: ...
 
+    def attach(
+        self,
+        key: str,
+        job_id: str,
+        ref: dict[str, Any] | None = None,
+        call: Call | None = None,
+    ) -> Handle: ...
+
 
 class InProcessExecutor:
     """Runs each call in this process at submit time (debugging, tests, the demo).

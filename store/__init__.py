@@ -16,7 +16,8 @@ from store.embedders import (
     make_embedder,
 )
 from store.experience import ExperiencePool, Hit
-from store.result_store import CompactionResult, LocalResultStore, ResultStore, open_store
+from store.open import open_store
+from store.result_store import CompactionResult, LocalResultStore, ResultStore
 from store.schemas import SCHEMA_VERSION, TABLES, SchemaVersionError, schema_for
 
 __all__ = [

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import hashlib
 import json
 import os
 import threading
@@ -136,10 +137,16 @@ class ExperiencePool:
         for i, it in enumerate(items):
             if not str(it.get("text") or "").strip():
                 raise ValueError(f"experience {i} has no text: give the lesson to remember")
+        all_ids = [_experience_id(it) for it in items]
+        with self._lock:  # idempotent: a lesson already stored (same content) is not added
+            fresh = {eid: it for eid, it in zip(all_ids, items, strict=True)
+                     if eid not in self._label}  # fmt: skip
+        if not fresh:
+            return all_ids
+        ids, items = list(fresh), list(fresh.values())
         texts = [str(it["text"]) for it in items]
         raw = self._embed(texts)
         now = time.time()
-        ids = [f"exp-{uuid.uuid4().hex[:20]}" for _ in items]
         meta = [dict(it.get("metadata") or {}) for it in items]
         rows = [
             {
@@ -155,13 +162,14 @@ class ExperiencePool:
             for eid, it, text, m in zip(ids, items, texts, meta, strict=True)
         ]
         data = _rows_with_vectors(rows, raw)
-        self.store.append("experiences", self.run_id, data)  # the source of truth first
+        key = "exp-" + hashlib.sha256("\x1f".join(ids).encode()).hexdigest()[:24]
+        self.store.append("experiences", self.run_id, data, key=key)  # the source of truth first
         with self._lock:
             self._insert(ids, _normalize(raw), rows, meta)
             self._dirty += len(ids)
             if self._dirty >= self.save_every:
                 self.save()
-        return ids
+        return all_ids
 
     def query(self, text: str, k: int = 5, where: Mapping[str, Any] | None = None) -> list[Hit]:
         """The ``k`` most similar experiences (fewer if fewer match), best first."""
@@ -538,3 +546,16 @@ def _stored_vectors(rows: pa.Table, embedder: str) -> tuple[np.ndarray, np.ndarr
     flat = pc.list_flatten(col.filter(pa.array(have))).to_numpy(zero_copy_only=False)
     out[have] = np.asarray(flat, np.float32).reshape(-1, dim)
     return out, have
+
+
+def _experience_id(item: Mapping[str, Any]) -> str:
+    """A deterministic id from the experience's content (candidate, category, kind, text,
+    metadata): writing the same lesson again (a restarted run) finds it already stored."""
+    parts = [
+        str(item.get("candidate_id") or ""),
+        str(item.get("category") or ""),
+        str(item.get("kind") or ""),
+        str(item["text"]),
+        json.dumps(dict(item.get("metadata") or {}), sort_keys=True, default=str),
+    ]
+    return "exp-" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]

@@ -19,7 +19,7 @@ Contract (tested against every backend by ``tests/contract/test_store_contract.p
 
 Example::
 
-    >>> s = open_store("/tmp/archlab-doc")                          # doctest: +SKIP
+    >>> s = LocalResultStore("/tmp/archlab-doc")                    # doctest: +SKIP
     >>> s.append("trials", "run1", [trial.to_row()])                # doctest: +SKIP
     >>> s.read("trials", "run1").num_rows                           # doctest: +SKIP
     >>> s.query("SELECT count(*) FROM trials", run_id="run1")       # doctest: +SKIP
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     import pyarrow.dataset as ds
     import pyarrow.fs as pafs
 
-__all__ = ["CompactionResult", "LocalResultStore", "ResultStore", "open_store"]
+__all__ = ["CompactionResult", "LocalResultStore", "ResultStore"]
 
 Rows: TypeAlias = Sequence[Mapping[str, Any]] | pa.Table
 
@@ -147,6 +147,41 @@ class ResultStore(ABC):
         k = f"{partition_key(table, run_id)}/{name}"
         self._put(k, _serialize(table, data))
         return self._url(k)
+
+    def keys(self, table: str, run_id: str, prefix: str = "") -> list[str]:
+        """The idempotency keys (starting with ``prefix``) of ``table``/``run_id`` files that
+        are still separate files (not yet merged by a compaction), sorted."""
+        head = part_name_for_key(prefix + "x")[: -len("x.parquet")]
+        out = []
+        for o in self._visible(table, run_id):
+            if o.name.startswith(head) and o.name.endswith(".parquet"):
+                out.append(o.name[len("part-key-") : -len(".parquet")])
+        return sorted(out)
+
+    def discard(self, table: str, run_id: str, keys: Sequence[str]) -> None:
+        """Delete the files appended with ``keys`` (writes a restarted writer will not repeat:
+        e.g. a step cut short by a kill before it was journaled). Missing keys are ignored."""
+        base = partition_key(table, run_id)
+        self._delete([f"{base}/{part_name_for_key(k)}" for k in keys])
+
+    def discard_newer(
+        self, table: str, run_id: str, after: float, column: str = "created_at"
+    ) -> int:
+        """Delete the keyed, not yet merged files of ``table``/``run_id`` whose rows were all
+        made after ``after`` (``column``, unix seconds): rows of a writer's step that its
+        journal never recorded. Returns how many files were deleted."""
+        gone = []
+        for o in self._visible(table, run_id):
+            if not o.name.startswith("part-key-"):
+                continue
+            try:
+                t = self._read_parquet(o.key).column(column).to_pylist()
+            except FileNotFoundError:
+                continue
+            if t and all(v is not None and float(v) > after for v in t):
+                gone.append(o.key)
+        self._delete(gone)
+        return len(gone)
 
     # ----------------------------------------------------------------- reading
     def runs(self, table: str | None = None) -> list[str]:
@@ -414,30 +449,6 @@ class LocalResultStore(ResultStore):
         import pyarrow.fs as pafs
 
         return pafs.LocalFileSystem()
-
-
-def open_store(
-    uri: str | os.PathLike[str],
-    *,
-    endpoint: str | None = None,
-    region: str | None = None,
-    path_style: bool = True,
-) -> ResultStore:
-    """The store at ``uri``: ``s3://bucket/prefix`` (S3 or any S3-compatible service at
-    ``endpoint``, e.g. ``http://minio.example:9000``), or a directory (``file://`` optional).
-
-    S3 credentials come from the usual AWS sources (environment, ``~/.aws``, instance
-    roles); archlab never writes them anywhere. ``endpoint``/``region`` default to the AWS
-    settings (``AWS_ENDPOINT_URL_S3``/``AWS_ENDPOINT_URL``, ``AWS_DEFAULT_REGION``).
-    """
-    text = os.fspath(uri)
-    if text.startswith("s3://"):
-        from store.s3 import S3ResultStore
-
-        return S3ResultStore(text, endpoint=endpoint, region=region, path_style=path_style)
-    if "://" in text and not text.startswith("file://"):
-        raise ValueError(f"store URI {text!r}: use a directory, file:///path or s3://bucket/prefix")
-    return LocalResultStore(text.removeprefix("file://"))
 
 
 def _serialize(table: str, data: pa.Table) -> bytes:

@@ -30,7 +30,6 @@ class ConfigError(ValueError):
 CHOICES: dict[str, tuple[str, ...]] = {
     "space.kind": ("nb201", "block", "macro", "channel"),
     "space.macro": ("nb201", "stages"),
-    "strategy.name": ("random", "rea", "lapt", "llmatic", "nader"),
     "strategy.lapt.learner": ("statistical", "llm"),
     "train.evaluator": ("train", "table"),
     "train.dataset": ("demo", "cifar10", "cifar100", "imagenet16", "imagefolder"),
@@ -81,7 +80,9 @@ def _first_line(e: Exception) -> str:
 
 
 def _check_choices(cfg: DictConfig) -> None:
-    for dotted, allowed in CHOICES.items():
+    from nas.strategies.registry import names as strategy_names  # the registry decides
+
+    for dotted, allowed in {**CHOICES, "strategy.name": strategy_names()}.items():
         value = OmegaConf.select(cfg, dotted)
         if value not in allowed:
             raise ConfigError(

@@ -7,20 +7,16 @@ the same ``add``/``query`` works. :class:`MemoryExperiencePool` ranks by word ov
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Protocol
 
 __all__ = [
     "ExperienceHit",
     "ExperiencePoolLike",
     "MemoryExperiencePool",
-    "nader_experience_items",
 ]
 
 
@@ -95,40 +91,3 @@ class MemoryExperiencePool:
                 scored.append(ExperienceHit(h.id, h.text, s, h.category, h.kind, h.metadata))
         scored.sort(key=lambda h: -h.score)
         return scored[:k]
-
-
-def nader_experience_items(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """Experiences distilled by NADER's Reflector, as items for ``ExperiencePool.add_many``.
-
-    Two formats: develop experience (``{model: {"inspiration", "base"|"stem"|"downsample":
-    [{"error", "experience"}]}}``: how to write a valid block, category from the error) and
-    research experience (``{inspiration: [tip, ...]}``: how to design a better block,
-    category ``degradation``). Metadata: ``team``, ``suggestion``, ``errors``, ``block``,
-    ``source="nader-log"``, ``origin`` (the model key)."""
-    from nas.agents.reflector import categorize_error
-
-    p = Path(path)
-    data = json.loads(p.read_text(encoding="utf-8"))
-    if not isinstance(data, dict):
-        raise ValueError(f"{p}: expected a JSON object of NADER experiences")
-    items: list[dict[str, Any]] = []
-    for key, value in data.items():
-        if isinstance(value, list):  # research: inspiration -> tips
-            for tip in value:
-                meta = {"team": "research", "suggestion": key, "source": "nader-log"}
-                items.append({"text": str(tip), "category": "degradation", "kind": "failure",
-                              "metadata": meta})  # fmt: skip
-            continue
-        if not isinstance(value, dict):
-            raise ValueError(f"{p}: entry {key!r} is neither a list of tips nor an object")
-        suggestion = str(value.get("inspiration", ""))
-        for block, entries in value.items():
-            if not isinstance(entries, list):
-                continue
-            for e in entries:
-                error = str(e.get("error", ""))
-                meta = {"team": "develop", "suggestion": suggestion, "errors": [error],
-                        "block": block, "source": "nader-log", "origin": key}  # fmt: skip
-                items.append({"text": str(e["experience"]), "category": categorize_error(error),
-                              "kind": "failure", "metadata": meta})  # fmt: skip
-    return items

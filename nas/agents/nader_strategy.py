@@ -9,21 +9,33 @@ isomorphic to one already proposed, are *decided* without training:
 :meth:`NaderStrategy.pop_decided` returns them as ``(Candidate, TrialRecord)`` with state
 INVALID/DUPLICATE for the controller to store and tell (never evaluate).
 
-``tell``: updates the tree (one ``events`` row ``tree_node`` per change) and lets the
-Reflector compare the child with its parent (improvement/regression experience).
+``tell``: updates the tree (one ``tree_node`` event per change, through
+:meth:`~nas.strategies.base.BaseStrategy.pop_events`: the controller stores them) and lets
+the Reflector compare the child with its parent (improvement/regression experience).
 
-``rebuild(history, tree_events=..., pending=...)`` (resume, Optuna-style) reconstructs on a
-fresh strategy, from the stored ``(Candidate, TrialRecord)`` pairs (evaluated and
-pre-decided): the modification tree (nodes in their original insertion order — the order
-of the stored ``tree_node`` events when given, else the candidates' ``created_at`` —,
-parent links, suggestions, states, accuracies, depths, agents, block texts), the
-inspirations used on every node (from each child's ``origin.suggestion``, plus the
-``used`` lists of the tree events, which also cover proposals that produced no candidate),
-the seen architecture hashes and the asked candidates. Not reconstructed: the RNG state
-(``random.Random``: restore it with ``strategy.rng.setstate(...)`` to continue the exact
-sequence), the experience pool (persistent in the store: it is not replayed, so no lesson
-is written twice), the LLM budget spent (see :func:`nas.agents.factory.nader_from_config`)
-and a budget stop. ``state_summary()`` is equal after a rebuild of the same history.
+``rebuild(history, pending, events)`` (resume, Optuna-style; the controller calls it on every
+start) reconstructs on a fresh strategy, from the stored ``(Candidate, TrialRecord)`` pairs
+(evaluated and pre-decided): the modification tree (nodes in their original insertion order
+— the order of the stored ``tree_node`` events when given, else the candidates'
+``created_at`` —, parent links, suggestions, states, accuracies, depths, agents, block
+texts), the inspirations used on every node (from each child's ``origin.suggestion``, plus
+the ``used`` lists of the tree events, which also cover proposals that produced no
+candidate), the seen architecture hashes and the asked candidates. It makes no LLM call and
+writes nothing. Not reconstructed: the RNG state (the numpy ``Generator``: the controller
+restores it with :meth:`set_random_state` from its journal), the experience pool
+(persistent in the store: it is not replayed, so no lesson is written twice), the LLM budget
+spent (see :func:`nas.agents.factory.nader_from_config`) and a budget stop.
+``state_summary()`` is equal after a rebuild of the same history.
+
+Randomness: the numpy ``Generator`` ``rng`` like every strategy; the Proposer and the
+rule-based designer get it through :class:`GeneratorRandom` (a ``random.Random`` whose
+bits come from the generator).
+
+Ids of decided designs are content hashes of stable inputs: an INVALID design's
+``arch_hash`` is ``invalid-<content_hash(parent id, inspiration, attempt, answer)>`` and a
+DUPLICATE's recipe names the original, the parent and the attempt (the number of tree
+nodes when it was made), so they are equal across processes (no ``hash()``) and distinct
+per attempt: every modifier attempt that ends without training is one candidate row.
 
 Candidates: ``arch_kind="block"``, ``arch`` = the full block file, ``arch_hash`` = the
 network's canonical hash (:func:`nas.graph.spec.arch_hash`), ``parents=(parent id,)``,
@@ -42,6 +54,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
+import numpy as np
+
 from nas.agents.designer import DESIGNER_NAME, RuleBasedDesigner
 from nas.agents.experience import ExperiencePoolLike, MemoryExperiencePool
 from nas.agents.knowledge import Inspiration, KnowledgePool
@@ -53,9 +67,37 @@ from nas.graph.block import BlockGraph, BlockRole
 from nas.graph.text import parse_blocks, serialize
 from nas.llm.budget import BudgetExceeded
 from nas.records import Candidate, Origin, TrialCost, TrialRecord, TrialState, content_hash
-from nas.strategies.base import CallOrderError, Result
+from nas.strategies.base import BaseStrategy, CallOrderError, Event, Result, as_generator
 
-__all__ = ["NaderStrategy", "block_file", "file_hash", "validate_file"]
+__all__ = ["GeneratorRandom", "NaderStrategy", "block_file", "file_hash", "validate_file"]
+
+
+class GeneratorRandom(random.Random):
+    """A ``random.Random`` drawing every bit from a numpy ``Generator`` (so the agents that
+    take a ``random.Random`` share the strategy's one generator and its saved state)."""
+
+    def __init__(self, gen: np.random.Generator) -> None:
+        self.gen = gen
+        super().__init__(0)
+
+    def seed(self, a: Any = None, version: int = 2) -> None:  # the generator is the state
+        return None
+
+    def random(self) -> float:
+        return float(self.gen.random())
+
+    def getrandbits(self, k: int) -> int:
+        if k <= 0:
+            return 0
+        nbytes = (k + 7) // 8
+        return int.from_bytes(self.gen.bytes(nbytes), "little") >> (8 * nbytes - k)
+
+    def getstate(self) -> Any:
+        return dict(self.gen.bit_generator.state)
+
+    def setstate(self, state: Any) -> None:
+        self.gen.bit_generator.state = dict(state)
+
 
 PRE_DECIDED = "nader:pre-decided"  # TrialRecord.evaluator of designs decided without training
 _RULE_SUFFIX = re.compile(r" \[rule: [^\]]*\]$")
@@ -121,14 +163,15 @@ def _validate_base(g: BlockGraph) -> list[Any]:
     return list(validate_block(g))
 
 
-class NaderStrategy:
+class NaderStrategy(BaseStrategy):
     """NADER's agent team behind ask/tell.
 
     ``base``: seed name or block file path. ``pool``: knowledge (default: built-in).
     ``experience``: an experience pool (default: in memory). ``llm``: an LLMClient, or None
     for the offline rule-based designer. ``recipe`` is copied into every candidate with the
     skeleton under ``recipe["skeleton"]``; ``max_params``/``max_flops`` (0 = none) make a
-    width search fit each design to the budget. ``sink(table, rows)`` stores tree events.
+    width search fit each design to the budget. ``rng``: the numpy generator (default:
+    seeded with ``seed``). Tree events come out of :meth:`pop_events`.
     """
 
     name = "nader"
@@ -149,15 +192,15 @@ class NaderStrategy:
         macro: Mapping[str, Any] | None = None,
         max_params: float = 0.0,
         max_flops: float = 0.0,
-        sink: Any = None,
+        rng: np.random.Generator | int | None = None,
     ) -> None:
-        self.rng = random.Random(seed)
-        self.seed = seed
+        super().__init__(rng=as_generator(seed if rng is None else rng), recipe=recipe, seed=seed)
+        self.pyrng = GeneratorRandom(self.rng)
         self.llm = llm
         self.pool = pool or KnowledgePool.builtin()
         self.experience = experience if experience is not None else MemoryExperiencePool()
         self.reflector = Reflector(self.experience, llm, k=experiences_k)
-        self.proposer = Proposer(self.pool, self.rng, llm, self.reflector, dfs_ratio, sample_size)
+        self.proposer = Proposer(self.pool, self.pyrng, llm, self.reflector, dfs_ratio, sample_size)
         self.macro = dict(macro or DEFAULT_MACRO)
         self.modifier = Modifier(
             llm, _validate_base, lambda b: validate_file(b, self.macro), retries
@@ -166,7 +209,6 @@ class NaderStrategy:
         self.recipe = dict(recipe or {})
         self.max_params = max_params
         self.max_flops = max_flops
-        self.sink = sink
         self.experiences_k = experiences_k
         self.base_blocks = block_file(base)
         self.tree = ModificationTree()
@@ -178,9 +220,14 @@ class NaderStrategy:
         self.rebuild_orphans = 0  # rebuild(): stored candidates whose parent was missing
 
     # ------------------------------------------------------------------ helpers
-    def _emit(self, table: str, rows: list[dict[str, Any]]) -> None:
-        if self.sink is not None and rows:
-            self.sink(table, rows)
+    def _tree_event(self, node: TreeNode) -> None:
+        self._event(TREE_EVENT, node.payload())
+
+    @property
+    def llm_cost_usd(self) -> float:
+        """Dollars of this strategy's LLM calls in the run (its budget resumes from the
+        store's ``llm_calls``; 0 offline)."""
+        return float(self.llm.usage.cost_usd) if self.llm is not None else 0.0
 
     def _candidate(
         self, blocks: Mapping[str, BlockGraph], parent: str | None, origin: Origin
@@ -230,7 +277,7 @@ class NaderStrategy:
                     cand.arch,
                 )
             )
-            self._emit("events", [self.tree.event_row(node)])
+            self._tree_event(node)
 
     # ------------------------------------------------------------------ protocol
     def ask(self, n: int) -> list[Candidate]:
@@ -242,7 +289,7 @@ class NaderStrategy:
             self._hashes[root.arch_hash] = root.id
             node = self.tree.add(TreeNode(root.id, None, "", "PENDING", None, 0, "seed",
                                           root.arch))  # fmt: skip
-            self._emit("events", [self.tree.event_row(node)])
+            self._tree_event(node)
             self._asked[root.id] = root
             out.append(root)
         attempts = 0
@@ -274,13 +321,17 @@ class NaderStrategy:
         if res.status != "ok" or res.blocks is None:
             # an invalid design is still a candidate record: its text is the last answer
             text = res.first_invalid.strip() or "(no block produced)"
-            bad = Candidate("block", text, f"invalid-{abs(hash(text)) % 10**12:012d}",
-                            {**self.recipe}, self.seed, (parent.id,), origin)  # fmt: skip
+            attempt = str(len(self.tree.nodes))  # distinct per attempt, equal on rebuild
+            h = content_hash(parent.id, insp.ref, attempt, text, length=20)
+            bad = Candidate("block", text, f"invalid-{h}", {**self.recipe}, self.seed,
+                            (parent.id,), origin)  # fmt: skip
             errs = res.errors + res.call_errors
-            self.reflector.on_invalid(text, errs, None, insp.text, bad.id)
+            # decided first: the attempt is a candidate row even if the Reflector's call then
+            # hits the LLM budget
             self._decide(bad, TrialState.INVALID,
                          f"no valid block after {res.turns} turns: " + " | ".join(errs)[:2000],
                          res, parent, insp.ref)  # fmt: skip
+            self.reflector.on_invalid(text, errs, None, insp.text, bad.id)
             return None
         cand = self._candidate(res.blocks, parent.id, origin)
         if res.repaired:
@@ -289,12 +340,12 @@ class NaderStrategy:
 
     def _offline(self, parent: TreeNode, blocks: dict[str, BlockGraph], base: BlockGraph,
                  insp: Inspiration) -> Candidate | None:  # fmt: skip
-        got = self.designer.design(base, insp.text, self.rng, insp.transform)
+        got = self.designer.design(base, insp.text, self.pyrng, insp.transform)
         origin = Origin("nader", DESIGNER_NAME, insp.ref, f"{DESIGNER_NAME}@1")
         if got is None:
             # no candidate record will say that this idea was tried on this node: the tree
             # event of the parent (with its ``used`` list) does, for rebuild()
-            self._emit("events", [self.tree.event_row(parent)])
+            self._tree_event(parent)
             return None
         new_base, tname = got
         stem = next(g for g in blocks.values() if g.role is BlockRole.STEM)
@@ -310,7 +361,8 @@ class NaderStrategy:
             original = self._hashes.get(cand.arch_hash, cand.id)
             # a distinct record id: the same design reached again from another parent
             cand = replace(cand, recipe={**cand.recipe, "duplicate_of": original,
-                                         "parent": parent.id})  # fmt: skip
+                                         "parent": parent.id,
+                                         "attempt": len(self.tree.nodes)})  # fmt: skip
             self._decide(
                 cand, TrialState.DUPLICATE,
                 f"isomorphic to candidate {self._hashes.get(cand.arch_hash, cand.id)}",
@@ -320,14 +372,9 @@ class NaderStrategy:
         self._hashes[cand.arch_hash] = cand.id
         node = self.tree.add(TreeNode(cand.id, parent.id, insp.ref, "PENDING", None, 0,
                                       cand.origin.agent, cand.arch))  # fmt: skip
-        self._emit("events", [self.tree.event_row(node)])
+        self._tree_event(node)
         self._asked[cand.id] = cand
         return cand
-
-    def pop_decided(self) -> list[tuple[Candidate, TrialRecord]]:
-        """Designs decided without training (INVALID, DUPLICATE) since the last call."""
-        out, self._decided = self._decided, []
-        return out
 
     def tell(self, results: Sequence[Result | TrialRecord]) -> None:
         """Learn from results of asked candidates: pairs, or bare records of asked ones."""
@@ -352,8 +399,10 @@ class NaderStrategy:
                         f"tell() for candidate {cand.id} that was never asked "
                         "(nader: call ask() first, or rebuild() to resume from history)"
                     )
+            if self.tree.nodes[cand.id].state != "PENDING":
+                raise CallOrderError(f"tell(): candidate {cand.id} was already told (nader)")
             node = self.tree.update(cand.id, rec.state.value, rec.val_acc)
-            self._emit("events", [self.tree.event_row(node)])
+            self._tree_event(node)
             if node.parent_id is not None and rec.state is TrialState.COMPLETE:
                 parent = self.tree.nodes[node.parent_id]
                 try:
@@ -372,9 +421,10 @@ class NaderStrategy:
     def rebuild(
         self,
         history: Sequence[Result],
+        pending: Sequence[Candidate] = (),
+        events: Sequence[Event] = (),
         *,
         tree_events: Iterable[Mapping[str, Any]] = (),
-        pending: Sequence[Candidate] = (),
     ) -> None:
         """Reconstruct the search state of a fresh strategy from stored results (see the
         module docstring for what is and is not reconstructed).
@@ -382,7 +432,8 @@ class NaderStrategy:
         ``history``: stored ``(Candidate, TrialRecord)`` pairs (evaluated and pre-decided,
         any order; a later record of a candidate replaces an earlier one). ``tree_events``:
         the run's ``events`` rows of kind ``tree_node`` (or their decoded payloads), in
-        stored order. ``pending``: candidates asked but not told yet (they are re-admitted
+        stored order; ``events``: the same as ``(kind, payload)`` pairs (what the controller
+        passes). ``pending``: candidates asked but not told yet (they are re-admitted
         as PENDING nodes so that their results can be told). Nothing is emitted."""
         if self.tree.root_id is not None or self._asked or self._decided:
             raise CallOrderError(
@@ -398,6 +449,7 @@ class NaderStrategy:
                 cands[cand.id] = cand
                 recs[cand.id] = None
         payloads = [_payload(e) for e in tree_events]
+        payloads += [dict(p) for k, p in events if k == TREE_EVENT]
         first: dict[str, int] = {}
         used: dict[str, set[str]] = {}
         for i, p in enumerate(payloads):

@@ -1,69 +1,35 @@
-"""A small driver: NADER with pre-decided results, on ``run_search``.
+"""A NADER run in one call, through the :class:`~nas.controller.Controller` (the only loop).
 
-:func:`run_nader` is what the controller will do once it integrates pre-decided results:
-after each ``ask`` it stores and tells ``strategy.pop_decided()`` without evaluating them.
+:func:`run_nader` is what scripts and tests use to run a NaderStrategy with an in-process
+executor: the controller stores and tells the strategy's decided (INVALID/DUPLICATE)
+designs, stores its tree events, journals and restores it like any other run — calling it
+again on the same ``run_dir`` resumes (or, for a finished run, changes nothing).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any
+import os
+from collections.abc import Callable
 
 from nas.agents.nader_strategy import NaderStrategy
+from nas.controller import Budget, Controller, RunSummary
 from nas.records import Candidate, TrialRecord
-from nas.strategies.base import Result
+from slurm.executor import InProcessExecutor
+from store.result_store import ResultStore
 
-__all__ = ["DecidingStrategy", "run_nader"]
-
-
-class DecidingStrategy:
-    """Wraps a NaderStrategy so that pre-decided records are stored and told on each ask."""
-
-    def __init__(self, inner: NaderStrategy, store: Any, run_id: str) -> None:
-        self.inner, self.store, self.run_id = inner, store, run_id
-        self.name = inner.name
-        self.decided: list[tuple[Candidate, TrialRecord]] = []
-
-    def ask(self, n: int) -> list[Candidate]:
-        out = self.inner.ask(n)
-        dec = self.inner.pop_decided()
-        if dec:
-            self.store.append("candidates", self.run_id, [c.to_row() for c, _ in dec])
-            self.store.append("trials", self.run_id, [r.to_row() for _, r in dec])
-            self.inner.tell(dec)
-            self.decided.extend(dec)
-        return out
-
-    def tell(self, results: Sequence[Result | TrialRecord]) -> None:
-        self.inner.tell(results)
-
-    def rebuild(
-        self,
-        history: Sequence[Result],
-        *,
-        tree_events: Iterable[Mapping[str, Any]] = (),
-        pending: Sequence[Candidate] = (),
-    ) -> None:
-        self.inner.rebuild(history, tree_events=tree_events, pending=pending)
-
-    def state_summary(self) -> dict[str, Any]:
-        return self.inner.state_summary()
+__all__ = ["run_nader"]
 
 
 def run_nader(
     strategy: NaderStrategy,
     evaluate: Callable[[Candidate], TrialRecord],
-    store: Any,
+    store: ResultStore,
     run_id: str,
     budget: int,
+    run_dir: str | os.PathLike[str],
     max_in_flight: int = 2,
-) -> tuple[Any, DecidingStrategy]:
-    """``budget`` evaluated candidates through ``run_search`` with an in-process executor."""
-    from nas.controller.loop import run_search
-    from slurm.executor import InProcessExecutor
-
-    wrapped = DecidingStrategy(strategy, store, run_id)
-    strategy.sink = lambda table, rows: store.append(table, run_id, rows)
-    result = run_search(wrapped, evaluate, InProcessExecutor(), store, run_id, budget,
-                        max_in_flight=max_in_flight)  # fmt: skip
-    return result, wrapped
+) -> RunSummary:
+    """``budget`` evaluated candidates of a fresh ``strategy`` in ``run_dir`` (journal)."""
+    ctl = Controller(run_dir, run_id, strategy, evaluate, InProcessExecutor(), store,
+                     Budget(budget), max_in_flight=max_in_flight, poll_interval_s=0.01)  # fmt: skip
+    return ctl.run()

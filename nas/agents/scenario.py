@@ -1,7 +1,8 @@
 """The reference NADER scenario used by tests, cassette recording and the docs: a run of
-``budget`` candidates on ``resnet_basic`` with the proxy evaluator, storing candidates,
-trials, the tree (events), experiences (real ExperiencePool, hashing embedder) and LLM
-calls in a LocalResultStore. ``llm=None`` runs the offline rule-based designer."""
+``budget`` candidates on ``resnet_basic`` with the proxy evaluator through the controller,
+storing candidates, trials, the tree (events), experiences (real ExperiencePool, hashing
+embedder) and LLM calls in a LocalResultStore under ``root``. ``llm=None`` runs the offline
+rule-based designer."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from typing import Any
 
 from nas.agents.nader_strategy import NaderStrategy
 from nas.agents.proxy_eval import ProxyEvaluator
-from nas.agents.run import DecidingStrategy, run_nader
+from nas.agents.run import run_nader
+from nas.controller import RunSummary
+from store.result_store import LocalResultStore
 
 __all__ = ["run_scenario"]
 
@@ -18,15 +21,17 @@ __all__ = ["run_scenario"]
 def run_scenario(
     root: str | os.PathLike[str], llm: Any = None, budget: int = 20, run_id: str = "nader-test",
     seed: int = 0, base: str = "resnet_basic",
-) -> tuple[Any, DecidingStrategy, Any]:  # fmt: skip
+) -> tuple[RunSummary, NaderStrategy, LocalResultStore]:  # fmt: skip
     from store.embedders import HashingEmbedder
     from store.experience import ExperiencePool
-    from store.result_store import LocalResultStore
 
     store = LocalResultStore(os.path.join(root, "tables"))
     pool = ExperiencePool(store, run_id, HashingEmbedder(), os.path.join(root, "experience"))
     if llm is not None:
-        llm.sink = llm.store_sink(store, run_id)
+        llm.sink = lambda rows: [
+            store.append("llm_calls", run_id, [r], key=f"llm-{r['call_id']}") for r in rows
+        ]
     strategy = NaderStrategy(base, llm=llm, experience=pool, seed=seed, retries=2)
-    result, wrapped = run_nader(strategy, ProxyEvaluator(), store, run_id, budget)
-    return result, wrapped, store
+    summary = run_nader(strategy, ProxyEvaluator(), store, run_id, budget,
+                        os.path.join(root, "run"))  # fmt: skip
+    return summary, strategy, store

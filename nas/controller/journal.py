@@ -53,13 +53,17 @@ def _encode(event: dict[str, Any]) -> bytes:
     return b"%08x %s\n" % (zlib.crc32(body), body)
 
 
-def _decode(line: bytes) -> dict[str, Any] | None:
+def _decode(line: bytes, seq: int = -1) -> dict[str, Any] | None:
+    """The event of ``line``; with ``seq >= 0`` only checked (CRC, ``seq``), not parsed: a
+    placeholder ``{"seq": seq}`` (the events a snapshot already covers)."""
     if not line.endswith(b"\n") or len(line) < 11 or line[8:9] != b" ":
         return None
     body = line[9:-1]
     try:
         if int(line[:8], 16) != zlib.crc32(body):
             return None
+        if seq >= 0:
+            return {"seq": seq} if body.startswith(b'{"seq":%d,' % seq) else None
         ev = json.loads(body)
     except ValueError:
         return None
@@ -75,19 +79,23 @@ class Scan:
     torn_bytes: int  # bytes after it (a torn last line), 0 when clean
 
 
-def scan(path: str | os.PathLike[str]) -> Scan:
-    """Read the valid prefix; raises :class:`JournalCorrupt` if damage is followed by data."""
+def scan(path: str | os.PathLike[str], decode_from: int = 0) -> Scan:
+    """Read the valid prefix; raises :class:`JournalCorrupt` if damage is followed by data.
+    Events before ``decode_from`` are checked but not parsed (``{"seq": n}`` placeholders:
+    a restart that folds from a snapshot needs only the tail)."""
     p = Path(path)
     if not p.exists():
         return Scan([], 0, 0)
     data = p.read_bytes()
     events: list[dict[str, Any]] = []
     pos = 0
+    last = b""
     while pos < len(data):
         end = data.find(b"\n", pos)
         line = data[pos:] if end < 0 else data[pos : end + 1]
-        ev = _decode(line)
-        if ev is None or ev["seq"] != len(events):
+        n = len(events)
+        ev = _decode(line, n if n < decode_from else -1)
+        if ev is None or ev["seq"] != n:
             rest = data[pos:]
             if rest.count(b"\n") > 1 or (rest.count(b"\n") == 1 and not rest.endswith(b"\n")):
                 raise JournalCorrupt(
@@ -95,10 +103,20 @@ def scan(path: str | os.PathLike[str]) -> Scan:
                     f"The first {len(events)} events are intact; to recover, keep them with "
                     f"`head -c {pos} {p} > {p}.fixed && mv {p}.fixed {p}` and resume."
                 )
-            return Scan(events, pos, len(data) - pos)
+            return Scan(_full_last(events, last), pos, len(data) - pos)
         events.append(ev)
+        last = line
         pos += len(line)
-    return Scan(events, pos, 0)
+    return Scan(_full_last(events, last), pos, 0)
+
+
+def _full_last(events: list[dict[str, Any]], line: bytes) -> list[dict[str, Any]]:
+    """The last event parsed even when it is before ``decode_from`` (readers look at it)."""
+    if events and len(events[-1]) == 1:
+        ev = _decode(line)
+        if ev is not None:
+            events[-1] = ev
+    return events
 
 
 def read_events(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
@@ -117,8 +135,11 @@ class Journal:
         self.syncs = 0  # fsync calls made (for the overhead benchmark)
 
     @classmethod
-    def open(cls, path: str | os.PathLike[str]) -> tuple[Journal, list[dict[str, Any]]]:
-        """Lock, read the valid events, cut off a torn tail; returns the writer and the events."""
+    def open(
+        cls, path: str | os.PathLike[str], decode_from: int = 0
+    ) -> tuple[Journal, list[dict[str, Any]]]:
+        """Lock, read the valid events, cut off a torn tail; returns the writer and the events
+        (those before ``decode_from`` as ``{"seq": n}`` placeholders, see :func:`scan`)."""
         p = Path(path)
         p.parent.mkdir(parents=True, exist_ok=True)
         lock_fd = os.open(f"{p}.lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -133,7 +154,7 @@ class Journal:
             ) from None
         os.ftruncate(lock_fd, 0)
         os.pwrite(lock_fd, f"pid {os.getpid()} on {os.uname().nodename}\n".encode(), 0)
-        s = scan(p)
+        s = scan(p, decode_from)
         fd = os.open(p, os.O_WRONLY | os.O_CREAT, 0o644)
         if s.torn_bytes:
             os.ftruncate(fd, s.valid_bytes)

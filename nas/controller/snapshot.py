@@ -1,18 +1,17 @@
-"""Atomic snapshots of the controller: folded state + (when picklable) the strategy.
+"""Atomic snapshots of the controller's journal fold (an optional speed-up).
 
-``state/snapshot-<seq>.json`` holds the fold of journal events ``0..seq`` and, if the
-strategy pickles, its bytes (base64) — so a restart replays only the journal tail after
-``seq`` into the strategy instead of the whole history. Written tmp -> fsync -> rename ->
-fsync(dir); a snapshot is also checked against its own CRC, so a damaged file is skipped
-and the previous one (the two newest are kept) or a full replay is used instead.
+``state/snapshot-<seq>.json`` holds the fold of journal events ``0..seq``, so a restart
+folds only the journal tail after ``seq``. The strategy is not in it: it is restored from
+the store on every start (:mod:`nas.controller.restore`), so nothing unpicklable (an LLM
+client, a lock) matters. Written tmp -> fsync -> rename -> fsync(dir); a snapshot is also
+checked against its own CRC, so a damaged file is skipped and the previous one (the two
+newest are kept) or the whole journal is folded instead.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import os
-import pickle
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,7 @@ from nas.controller.faults import fault_point
 
 __all__ = ["Snapshot", "load_latest", "write_snapshot"]
 
-FORMAT = 1
+FORMAT = 2  # 1 also pickled the strategy (read as a fold only)
 KEEP = 2
 
 
@@ -30,28 +29,14 @@ KEEP = 2
 class Snapshot:
     seq: int
     state: dict[str, Any]
-    strategy: Any | None  # the unpickled strategy, or None (not picklable / failed to load)
     path: Path
 
 
-def write_snapshot(state_dir: Path, seq: int, state: dict[str, Any], strategy: Any) -> Path:
-    """Write the snapshot of events ``0..seq``; returns its path. Never raises on pickling."""
+def write_snapshot(state_dir: Path, seq: int, state: dict[str, Any]) -> Path:
+    """Write the snapshot of events ``0..seq``; returns its path."""
     state_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        blob = base64.b64encode(pickle.dumps(strategy, protocol=pickle.HIGHEST_PROTOCOL)).decode()
-        pickle_error = ""
-    except Exception as e:  # an LLM client, a lock, ...: fall back to replay from the start
-        blob, pickle_error = "", f"{type(e).__name__}: {e}"
     body = json.dumps(
-        {
-            "format": FORMAT,
-            "seq": seq,
-            "state": state,
-            "strategy": blob,
-            "pickle_error": pickle_error,
-        },
-        separators=(",", ":"),
-        default=str,
+        {"format": FORMAT, "seq": seq, "state": state}, separators=(",", ":"), default=str
     ).encode()
     data = b"%08x\n%s" % (zlib.crc32(body), body)
     final = state_dir / f"snapshot-{seq:012d}.json"
@@ -81,15 +66,9 @@ def load_latest(state_dir: Path, max_seq: int | None = None) -> Snapshot | None:
             d = json.loads(body)
         except (OSError, ValueError):
             continue
-        if d.get("format") != FORMAT or (max_seq is not None and int(d["seq"]) > max_seq):
+        if d.get("format") not in (1, FORMAT) or (max_seq is not None and int(d["seq"]) > max_seq):
             continue
-        strategy = None
-        if d.get("strategy"):
-            try:
-                strategy = pickle.loads(base64.b64decode(d["strategy"]))
-            except Exception:  # code changed since: replay from the start instead
-                strategy = None
-        return Snapshot(int(d["seq"]), d["state"], strategy, path)
+        return Snapshot(int(d["seq"]), d["state"], path)
     return None
 
 

@@ -6,8 +6,10 @@ candidates (INVALID/DUPLICATE decided by the strategy itself, never trained) and
 
 =============  ==============================================================
 ``start``      a controller process started (pid, host, Slurm job id)
-``ask``        ``strategy.ask(n)`` returned ``ids``; ``cands`` holds the rows of new ids
-``decided``    a result the strategy decided without evaluation (``cand``, ``rec`` rows)
+``ask``        the strategy's ``ask(n)`` returned ``ids``; ``cands`` holds the rows of new ids,
+               ``decided`` the ``{id: {cand, rec}}`` the strategy decided without evaluation
+               (told to it in the same step), ``rng`` the generator's state after the step
+``decided``    (older journals) one decided result (``cand``, ``rec`` rows)
 ``submit``     ``ids`` were handed to the executor as ``jobs`` (same order) with ``refs``
                (job folder, position in the pack, submission time: what re-attach needs);
                ``update: true`` when the executor moved a running candidate to a new job
@@ -15,7 +17,7 @@ candidates (INVALID/DUPLICATE decided by the strategy itself, never trained) and
 ``attach``     a restarted controller re-attached ``ids`` to their running/finished ``jobs``
 ``resubmit``   ``ids`` go to the executor again (``why``: never submitted, lost, ...)
 ``result``     the trial of ``id`` is in the store (``state``, ``val_acc``, costs)
-``tell``       ``ids`` were told to the strategy
+``tell``       ``ids`` were told to the strategy (``rng``: the generator's state after it)
 ``stop``       the loop ended (``reason``: done, budget, cancelled, interrupted, exhausted)
 =============  ==============================================================
 """
@@ -39,6 +41,7 @@ class CandEntry:
     jobs: list[str] = field(default_factory=list)  # job id per submission
     refs: list[dict[str, Any]] = field(default_factory=list)  # executor ref per submission
     result: dict[str, Any] | None = None  # summary of the stored trial
+    told: int = -1  # seq of the event that told it to the strategy (-1: not yet)
 
 
 @dataclass
@@ -49,10 +52,16 @@ class RunState:
     starts: list[dict[str, Any]] = field(default_factory=list)  # start events
     stop: dict[str, Any] | None = None  # last stop event (None while running or after a crash)
     asks: int = 0
+    tells: int = 0
+    rng: dict[str, Any] | None = None  # the strategy's generator after the last ask/tell
     attached: int = 0  # candidates re-attached to their jobs by a restarted controller
     resubmitted: int = 0  # candidates submitted again (job lost, never journaled, ...)
     first_t: float = 0.0
     last_t: float = 0.0
+    # running totals (the loop reads them every turn: no pass over all candidates)
+    n_evaluated: int = 0  # candidates meant for evaluation (not decided)
+    gpu_s: float = 0.0
+    llm_usd_total: float = 0.0
 
     # ---------------------------------------------------------------- fold
     def apply(self, ev: dict[str, Any]) -> None:
@@ -69,11 +78,21 @@ class RunState:
             for cid, row in ev.get("cands", {}).items():
                 if cid not in self.cands:
                     self.cands[cid] = CandEntry(row)
+                    self.n_evaluated += 1
+            for cid, d in ev.get("decided", {}).items():
+                if cid not in self.cands:
+                    self.cands[cid] = CandEntry(d["cand"], DECIDED, result=_summary(d["rec"]),
+                                                told=self.seq)  # fmt: skip
+                    self._count(None, self.cands[cid].result)
             self.duplicates += len(ev.get("dups", []))
+            if ev.get("rng") is not None:
+                self.rng = ev["rng"]
         elif kind == "decided":
             cid = ev["cand"]["candidate_id"]
             if cid not in self.cands:
-                self.cands[cid] = CandEntry(ev["cand"], DECIDED, result=_summary(ev["rec"]))
+                self.cands[cid] = CandEntry(ev["cand"], DECIDED, result=_summary(ev["rec"]),
+                                            told=self.seq)  # fmt: skip
+                self._count(None, self.cands[cid].result)
         elif kind == "submit":
             refs = ev.get("refs") or [{}] * len(ev["ids"])
             for cid, job, ref in zip(ev["ids"], ev["jobs"], refs, strict=True):
@@ -90,18 +109,37 @@ class RunState:
             self.resubmitted += len(ev.get("ids", []))
         elif kind == "result":
             e = self.cands[ev["id"]]
-            e.result = {k: ev.get(k) for k in _SUMMARY_KEYS}
+            old, e.result = e.result, {k: ev.get(k) for k in _SUMMARY_KEYS}
+            self._count(old, e.result, gpu=e.phase != DECIDED)
             if e.phase in (ASKED, SUBMITTED):
                 e.phase = STORED
         elif kind == "tell":
+            self.tells += 1
             for cid in ev["ids"]:
                 e = self.cands[cid]
                 if e.phase == STORED:
                     e.phase = TOLD
+                    e.told = self.seq
+            if ev.get("rng") is not None:
+                self.rng = ev["rng"]
         elif kind == "stop":
             self.stop = {k: v for k, v in ev.items() if k not in ("seq",)}
 
     # ---------------------------------------------------------------- views
+    def _count(
+        self, old: dict[str, Any] | None, new: dict[str, Any] | None, gpu: bool = False
+    ) -> None:
+        for sign, r in ((-1.0, old), (1.0, new)):
+            if r:
+                self.llm_usd_total += sign * float(r.get("llm_usd") or 0.0)
+                if gpu:
+                    self.gpu_s += sign * float(r.get("gpu_s") or 0.0)
+
+    @property
+    def ops(self) -> int:
+        """Journaled strategy steps (asks and tells): the key of the next step's writes."""
+        return self.asks + self.tells
+
     def evaluated(self) -> list[CandEntry]:
         """Candidates meant for evaluation (not decided by the strategy)."""
         return [e for e in self.cands.values() if e.phase != DECIDED]
@@ -113,10 +151,10 @@ class RunState:
         return [e for e in self.evaluated() if e.result is None]
 
     def gpu_seconds(self) -> float:
-        return sum(float(e.result.get("gpu_s") or 0.0) for e in self.with_result() if e.result)
+        return self.gpu_s
 
     def llm_usd(self) -> float:
-        return sum(float(e.result.get("llm_usd") or 0.0) for e in self.cands.values() if e.result)
+        return self.llm_usd_total
 
     def best(self) -> tuple[str, dict[str, Any]] | None:
         done = [
@@ -139,6 +177,10 @@ class RunState:
     def from_json(cls, data: dict[str, Any]) -> RunState:
         s = cls(**{k: v for k, v in data.items() if k != "cands"})
         s.cands = {cid: CandEntry(**e) for cid, e in data.get("cands", {}).items()}
+        if "n_evaluated" not in data:  # a snapshot from before the running totals
+            s.n_evaluated = len(s.evaluated())
+            for e in s.cands.values():
+                s._count(None, e.result, gpu=e.phase != DECIDED)
         return s
 
 

@@ -40,6 +40,7 @@ from typing import Any
 
 from nas.llm.budget import BudgetExceeded, LLMBudget, Usage
 from nas.llm.cassette import Cassette, CassetteMiss, request_key
+from nas.llm.memo import CallMemo
 from nas.llm.prices import Price, cost_usd
 
 __all__ = ["MODES", "ChatReply", "LLMClient", "LLMError", "Message"]
@@ -187,6 +188,7 @@ class LLMClient:
         self._sdk: Any = None
         self._api_key = api_key
         self._connect_timeout_s = float(connect_timeout_s)
+        self.memo: CallMemo | None = None  # a run's memo of answered calls (nas.llm.memo)
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -296,7 +298,11 @@ class LLMClient:
             "max_tokens": max_tokens,
         }
         key = request_key("chat", self.model, msgs, params)
-        call_id = uuid.uuid4().hex[:16]
+        call_id, memo_n, known = uuid.uuid4().hex[:16], 0, None
+        if self.memo is not None:  # a restored run: answered calls are not made again
+            call_id, memo_n, known = self.memo.next(key)
+            if known is not None:
+                return self._from_memo(known, call_id)
         t0 = time.perf_counter()
         retries = 0
         cache_hit = False
@@ -321,18 +327,26 @@ class LLMClient:
                 raise
             except LLMError as err:
                 err.call_id = call_id
+                if self.memo is not None:
+                    self.memo.record(
+                        key, memo_n, {"error": {"kind": err.kind, "message": str(err)}}
+                    )
                 self._fail(call_id, agent, prompt_id, candidate_id, t0, err.kind, err, cache_hit)
                 raise
             except Exception as err:  # the SDK's errors, decoding errors
                 kind, _ = _error_kind(err)
                 if not isinstance(err, LLMError) and kind == "error":
                     kind = "bad_response" if isinstance(err, ValueError) else "error"
+                if self.memo is not None:
+                    self.memo.record(key, memo_n, {"error": {"kind": kind, "message": str(err)}})
                 self._fail(call_id, agent, prompt_id, candidate_id, t0, kind, err, cache_hit)
                 raise LLMError(kind, str(err) or type(err).__name__, call_id) from err
             finally:
                 with self._lock:
                     self._in_flight -= 1
         latency = time.perf_counter() - t0
+        if self.memo is not None:
+            self.memo.record(key, memo_n, {"response": body})
         model = model or self.model
         cost = cost_usd(self.model, tin, tout, self.prices)
         self.budget.charge(tin, tout, cost)
@@ -354,6 +368,17 @@ class LLMClient:
             )
         )
         return ChatReply(text, call_id, model, tin, tout, cost, latency, cache_hit, finish, retries)
+
+    def _from_memo(self, known: dict[str, Any], call_id: str) -> ChatReply:
+        """A call this run already made, answered from the memo (no request, no new row)."""
+        if known.get("error"):
+            e = known["error"]
+            raise LLMError(
+                str(e.get("kind", "error")), f"(restored) {e.get('message', '')}", call_id
+            )
+        text, finish, tin, tout, model = _chat_body(known["response"])
+        cost = cost_usd(self.model, tin, tout, self.prices)
+        return ChatReply(text, call_id, model or self.model, tin, tout, cost, 0.0, True, finish, 0)
 
     def _fail(
         self,

@@ -8,17 +8,29 @@ Contract (checked for every registered strategy by ``tests/contract/test_strateg
   candidates) of previously asked candidates, in any order; a record for a candidate that
   was never asked raises :class:`CallOrderError` (pyribs-style call-order guard). Failed
   records (FAILED, DIVERGED, INVALID, ...) are data: they are learned from, not raised.
-* ``rebuild(history)`` on a fresh strategy replays stored ``(Candidate, TrialRecord)`` pairs
-  (Optuna-style): the learned state afterwards equals the state of the strategy that made
-  them (``state_summary()`` compares equal). Everything a strategy learns is derived from
-  the stored candidates (arch, parents, origin) and records, so resume is the normal path.
+* ``rebuild(history, pending=(), events=())`` on a fresh strategy restores it from the
+  store (Optuna-style): ``history`` are the stored ``(Candidate, TrialRecord)`` pairs in the
+  order the strategy learned them (told results and its own decided ones), ``pending`` the
+  candidates it asked that have no result yet, ``events`` the ``(kind, payload)`` events it
+  emitted before (stored order). The learned state afterwards equals the state of the
+  strategy that made them (``state_summary()`` compares equal); it never asks, and whatever
+  it emits while rebuilding is already stored (the controller drops it). The controller
+  calls it on every start: a restart never re-asks.
 * Randomness comes only from the explicit ``numpy.random.Generator``; the same generator
-  seed and the same results give the same proposals.
-* Optional (:class:`EventSource`): ``pop_events(final=False)`` returns, and forgets, the
-  ``(kind, payload)`` events the strategy produced since the last call — e.g. LAPT's
-  ``principles`` and LLMatic's ``archive`` snapshots (payloads: docs/analysis.md). Strategies
-  stay pure: the controller calls it after each ``tell`` (and with ``final=True`` when the
-  run stops) and appends the rows to the store's ``events`` table.
+  seed and the same results give the same proposals. ``random_state()`` /
+  ``set_random_state(state)`` read and restore it (plain JSON data): the controller journals
+  it with each ask and tell, so a restored strategy continues the exact sequence.
+* ``pop_events(final=False)`` returns, and forgets, the ``(kind, payload)`` events produced
+  since the last call — e.g. LAPT's ``principles``, LLMatic's ``archive`` snapshots,
+  NADER's ``tree_node`` changes (payloads: docs/analysis.md). Strategies stay pure: the
+  controller calls it after each ``ask``/``tell`` (``final=True`` when the run stops) and
+  appends the rows to the store's ``events`` table under a deterministic key.
+* ``pop_decided()`` returns, and forgets, the candidates the strategy decided without
+  training (NADER's INVALID/DUPLICATE designs) as ``(Candidate, TrialRecord)`` pairs; the
+  controller stores them and tells them back (the strategy ignores its own decisions).
+* ``llm_cost_usd``: dollars the strategy's LLM calls cost in the run (0 offline; a client
+  built for the run resumes its budget from ``llm_calls``); the controller's
+  ``budget.llm_usd`` reads it.
 
 Example::
 
@@ -65,7 +77,17 @@ class StrategyError(ValueError):
 
 @runtime_checkable
 class Strategy(Protocol):
+    """What the controller uses of a strategy — nothing else (see the module doc)."""
+
     name: str
+    #: barrier semantics: ask a batch of ``batch_size``, wait for all of it, tell it at once
+    batch_synchronous: bool
+    batch_size: int
+
+    @property
+    def llm_cost_usd(self) -> float:
+        """Dollars spent by the strategy's LLM calls in the run (0 offline)."""
+        ...
 
     def ask(self, n: int) -> list[Candidate]:
         """Up to ``n`` new candidates (fewer when the space is exhausted)."""
@@ -75,23 +97,39 @@ class Strategy(Protocol):
         """Learn from finished evaluations of previously asked candidates."""
         ...
 
-    def rebuild(self, history: Sequence[Result]) -> None:
-        """Replay stored results into a fresh strategy (resume)."""
+    def rebuild(
+        self,
+        history: Sequence[Result],
+        pending: Sequence[Candidate] = (),
+        events: Sequence[Event] = (),
+    ) -> None:
+        """Restore a fresh strategy from the store (resume); never asks."""
         ...
 
     def state_summary(self) -> dict[str, Any]:
         """The learned state as plain data (equal after ``rebuild`` of the same history)."""
         ...
 
-
-@runtime_checkable
-class EventSource(Protocol):
-    """Optional part of the strategy protocol: events for the report (see the module doc)."""
-
     def pop_events(self, final: bool = False) -> list[Event]:
         """Events since the last call, oldest first; ``final``: the run is stopping (flush
         any periodic snapshot now)."""
         ...
+
+    def pop_decided(self) -> list[Result]:
+        """Candidates decided without training (INVALID, DUPLICATE) since the last call."""
+        ...
+
+    def random_state(self) -> dict[str, Any]:
+        """The generator's state as plain JSON data."""
+        ...
+
+    def set_random_state(self, state: Mapping[str, Any]) -> None:
+        """Continue from a state :meth:`random_state` returned."""
+        ...
+
+
+#: kept for callers that typed against the former optional part; every Strategy is one
+EventSource = Strategy
 
 
 def as_generator(rng: np.random.Generator | int | None) -> np.random.Generator:
@@ -110,6 +148,8 @@ class BaseStrategy:
     """
 
     name = "base"
+    batch_synchronous = False
+    batch_size = 0  # 0: as many as there are free slots
 
     def __init__(
         self,
@@ -126,6 +166,7 @@ class BaseStrategy:
         self.pending: dict[str, Candidate] = {}  # asked, not yet told
         self.history: list[Result] = []  # told, in tell order
         self._events: list[Event] = []  # produced, not yet popped (see pop_events)
+        self._decided: list[Result] = []  # decided without training, not yet popped
 
     # -- to implement --------------------------------------------------------------------
 
@@ -147,18 +188,30 @@ class BaseStrategy:
     # -- events --------------------------------------------------------------------------
 
     def _event(self, kind: str, payload: dict[str, Any]) -> None:
-        events = getattr(self, "_events", None)
-        if events is None:  # a strategy unpickled from a snapshot of an older version
-            events = self._events = []
-        events.append((kind, payload))
+        self._events.append((kind, payload))
 
     def pop_events(self, final: bool = False) -> list[Event]:
         """The ``(kind, payload)`` events produced since the last call (see the module doc)."""
         if final:
             self._final_events()
-        out = list(getattr(self, "_events", None) or [])
-        self._events = []
+        out, self._events = self._events, []
         return out
+
+    def pop_decided(self) -> list[Result]:
+        """Candidates decided without training since the last call (none by default)."""
+        out, self._decided = self._decided, []
+        return out
+
+    @property
+    def llm_cost_usd(self) -> float:
+        """Dollars of this strategy's LLM calls (0: no LLM)."""
+        return 0.0
+
+    def random_state(self) -> dict[str, Any]:
+        return dict(self.rng.bit_generator.state)
+
+    def set_random_state(self, state: Mapping[str, Any]) -> None:
+        self.rng.bit_generator.state = dict(state)
 
     # -- shared --------------------------------------------------------------------------
 
@@ -228,8 +281,15 @@ class BaseStrategy:
             self.history.append((cand, rec))
             self._learn(cand, rec)
 
-    def rebuild(self, history: Sequence[Result]) -> None:
-        """Replay stored results (in their stored order) into this fresh strategy."""
+    def rebuild(
+        self,
+        history: Sequence[Result],
+        pending: Sequence[Candidate] = (),
+        events: Sequence[Event] = (),
+    ) -> None:
+        """Restore this fresh strategy: replay stored results (in the order they were
+        learned), then re-admit the ``pending`` candidates so their results can be told.
+        ``events``: not needed here (everything is derived from the results)."""
         if self.history or self.pending:
             raise CallOrderError(
                 f"rebuild() needs a fresh {self.name} strategy; this one has already been used"
@@ -239,6 +299,10 @@ class BaseStrategy:
             self._on_asked(cand)
             self.history.append((cand, rec))
             self._learn(cand, rec)
+        for cand in pending:
+            self.seen.add(cand.arch_hash)
+            self.pending[cand.id] = cand
+            self._on_asked(cand)
 
     @classmethod
     def from_history(cls, history: Sequence[Result], **kwargs: Any) -> BaseStrategy:

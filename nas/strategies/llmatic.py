@@ -67,7 +67,7 @@ import numpy as np
 from nas.records import Candidate, TrialRecord, TrialState
 from nas.spaces.base import CategoricalSpace
 from nas.spaces.nb201 import NB201Space
-from nas.strategies.base import BaseStrategy, StrategyError
+from nas.strategies.base import BaseStrategy, Event, StrategyError
 from nas.strategies.llm import CompletionBudgetExceeded
 from nas.strategies.operators import OperatorError, Operators, RuleBasedOperators
 
@@ -453,9 +453,15 @@ class LLMatic(BaseStrategy):
 
     # -- tell ----------------------------------------------------------------------------
 
-    def rebuild(self, history: Sequence[tuple[Candidate, TrialRecord]]) -> None:
-        self.n_init += sum(c.origin.agent == _INIT for c, _ in history)
-        super().rebuild(history)
+    def rebuild(
+        self,
+        history: Sequence[tuple[Candidate, TrialRecord]],
+        pending: Sequence[Candidate] = (),
+        events: Sequence[Event] = (),
+    ) -> None:
+        asked = [c for c, _ in history] + list(pending)
+        self.n_init += sum(c.origin.agent == _INIT for c in asked)
+        super().rebuild(history, pending, events)
 
     def _learn(self, cand: Candidate, rec: TrialRecord) -> None:
         ok = rec.state is TrialState.COMPLETE and rec.val_acc is not None

@@ -23,7 +23,7 @@ import numpy as np
 
 from nas.records import Candidate, Origin, TrialRecord, TrialState
 from nas.spaces.base import Allowed, CategoricalSpace, SearchSpace
-from nas.strategies.base import BaseStrategy, StrategyError
+from nas.strategies.base import BaseStrategy, Event, StrategyError
 
 __all__ = ["RegularizedEvolution", "make_duplicate"]
 
@@ -161,10 +161,16 @@ class RegularizedEvolution(BaseStrategy):
                 self.n_init += 1
         return out
 
-    def rebuild(self, history: Sequence[tuple[Candidate, TrialRecord]]) -> None:
-        # live init proposals are counted in _propose (a batch sees its own); replayed here
-        self.n_init += sum(_is_init(c) for c, _ in history)
-        super().rebuild(history)
+    def rebuild(
+        self,
+        history: Sequence[tuple[Candidate, TrialRecord]],
+        pending: Sequence[Candidate] = (),
+        events: Sequence[Event] = (),
+    ) -> None:
+        # live init proposals are counted in _propose (a batch sees its own); restored here
+        asked = [c for c, _ in history] + list(pending)
+        self.n_init += sum(_is_init(c) for c in asked)
+        super().rebuild(history, pending, events)
 
     def _learn(self, cand: Candidate, rec: TrialRecord) -> None:
         if rec.state is TrialState.COMPLETE and rec.val_acc is not None:

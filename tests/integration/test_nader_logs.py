@@ -26,7 +26,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from nas.agents.experience import MemoryExperiencePool, nader_experience_items
+from nas.agents.experience import MemoryExperiencePool
+from nas.agents.nader_logs import nader_experience_items
 from nas.agents.reflector import CATEGORIES, Reflector
 from nas.graph import validate
 from nas.prompts import PromptParseError, parse_block_answer

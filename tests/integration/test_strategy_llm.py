@@ -209,7 +209,7 @@ def test_llmatic_stops_when_the_llm_budget_is_spent() -> None:
 
 def test_build_strategy_wires_the_client_into_lapt_with_store_accounting(tmp_path: Any) -> None:
     table = shared_path("data", "nb201.parquet")
-    from store.result_store import open_store
+    from store.open import open_store
 
     store = open_store(str(tmp_path / "tables"))
     with ScriptedOpenAIServer(responder=_lapt_responder) as srv:

@@ -4,7 +4,6 @@ registry."""
 from __future__ import annotations
 
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
@@ -12,7 +11,6 @@ import pytest
 
 from nas.agents.factory import budget_from_store, make_nader, nader_from_config
 from nas.agents.nader_strategy import NaderStrategy
-from nas.agents.run import DecidingStrategy
 from nas.agents.tree import TREE_EVENT
 from nas.records import Candidate, TrialRecord, TrialState
 from nas.strategies import CallOrderError, Strategy
@@ -22,10 +20,9 @@ def _score(c: Candidate) -> float:
     return 0.5 + (int(c.arch_hash[:6], 16) % 400) / 1000.0
 
 
-def _drive(s: NaderStrategy, rounds: int) -> tuple[list[Any], list[dict[str, Any]]]:
+def _drive(s: NaderStrategy, rounds: int) -> tuple[list[Any], list[Any]]:
     """ask(2)/tell rounds as the controller does; returns the stored history and events."""
-    events: list[dict[str, Any]] = []
-    s.sink = lambda table, rows: events.extend(rows) if table == "events" else None
+    events: list[Any] = []
     history: list[tuple[Candidate, TrialRecord]] = []
     for _ in range(rounds):
         cands = s.ask(2)
@@ -36,26 +33,30 @@ def _drive(s: NaderStrategy, rounds: int) -> tuple[list[Any], list[dict[str, Any
                    for c in cands]  # fmt: skip
         s.tell(results[::-1])
         history += results[::-1]
+        events += s.pop_events()
     stored = [(Candidate.from_row(c.to_row()), TrialRecord.from_row(r.to_row()))
               for c, r in history]  # fmt: skip
     return stored, events
 
 
 def test_nader_satisfies_the_strategy_protocol() -> None:
+    from nas.strategies.base import BaseStrategy
+
     s = NaderStrategy(seed=0)
-    assert isinstance(s, Strategy)
-    assert isinstance(DecidingStrategy(s, store=None, run_id="r"), Strategy)
+    assert isinstance(s, Strategy) and isinstance(s, BaseStrategy)
+    assert s.pop_decided() == [] and s.llm_cost_usd == 0.0
 
 
 def test_rebuild_reproduces_state_and_next_asks() -> None:
     a = NaderStrategy(seed=3, dfs_ratio=0.5)
     history, events = _drive(a, 5)
-    assert len(a.tree) >= 9 and all(e["kind"] == TREE_EVENT for e in events)
+    assert len(a.tree) >= 9 and all(k == TREE_EVENT for k, _ in events)
     b = NaderStrategy(seed=3, dfs_ratio=0.5)  # same config; its RNG is still at the start
-    b.rebuild(history, tree_events=events)
+    b.rebuild(history, events=events)
     assert b.state_summary() == a.state_summary()
+    assert b.pop_events() == [] and b.pop_decided() == []  # rebuilding emits nothing
     # same RNG state -> the same next candidates (and the same decisions)
-    b.rng.setstate(a.rng.getstate())
+    b.set_random_state(a.random_state())
     na, nb = a.ask(3), b.ask(3)
     assert [c.id for c in na] == [c.id for c in nb] and na
     assert [c.id for c, _ in a.pop_decided()] == [c.id for c, _ in b.pop_decided()]
@@ -97,7 +98,8 @@ def test_factory_maps_the_config(tmp_path: Path) -> None:
     assert root.seed == 4 and root.recipe["dataset"] == "demo"
     same = nader_from_config(cfg, LLMConfig(), rng=np.random.default_rng(1))
     again = nader_from_config(cfg, LLMConfig(), rng=np.random.default_rng(1))
-    assert same.rng.getstate() == again.rng.getstate()
+    assert same.random_state() == again.random_state()
+    assert same.pyrng.random() == again.pyrng.random()  # the agents draw from that generator
 
 
 def test_factory_builds_the_llm_client_and_resumes_the_budget(tmp_path: Path) -> None:
@@ -119,7 +121,7 @@ def test_factory_builds_the_llm_client_and_resumes_the_budget(tmp_path: Path) ->
     assert (s.llm.temperature, s.llm.seed, s.llm.base_url) == (0.1, 5, llm_cfg.base_url)
     assert s.llm.usage.tokens == 120 and s.llm.budget.max_tokens == 1000
     assert type(s.experience).__name__ == "ExperiencePool"
-    assert budget_from_store(SimpleNamespace(budget_tokens=0), store, "r1").usage.calls == 1
+    assert budget_from_store(LLMConfig(), store, "r1").usage.calls == 1
 
 
 def test_registered_with_the_strategy_registry() -> None:

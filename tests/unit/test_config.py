@@ -42,7 +42,7 @@ def test_wrong_type_names_the_full_key():
 
 
 def test_bad_choice_lists_values():
-    with pytest.raises(ConfigError, match="valid values: random, rea, lapt, llmatic, nader"):
+    with pytest.raises(ConfigError, match="valid values: lapt, llmatic, nader, random, rea"):
         load_config(overrides=["strategy.name=bayes"])
 
 

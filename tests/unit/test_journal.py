@@ -64,20 +64,21 @@ def test_second_writer_is_refused(tmp_path):
 def test_snapshot_round_trip_skips_damaged_and_keeps_two(tmp_path):
     state = fold([{"seq": 0, "t": 1.0, "ev": "start", "pid": 1}])
     for seq in (3, 5, 9):
-        write_snapshot(tmp_path, seq, state.to_json(), {"strategy": seq})
+        write_snapshot(tmp_path, seq, state.to_json())
     assert len(list(tmp_path.glob("snapshot-*.json"))) == 2
     snap = load_latest(tmp_path)
-    assert snap is not None and snap.seq == 9 and snap.strategy == {"strategy": 9}
+    assert snap is not None and snap.seq == 9 and snap.state["starts"][0]["pid"] == 1
     assert load_latest(tmp_path, max_seq=8).seq == 5  # the journal is shorter than seq 9
     newest = sorted(tmp_path.glob("snapshot-*.json"))[-1]
     newest.write_bytes(newest.read_bytes()[:-5])
     assert load_latest(tmp_path).seq == 5
 
 
-def test_unpicklable_strategy_snapshot_has_state_only(tmp_path):
-    write_snapshot(tmp_path, 0, fold([]).to_json(), lambda: None)
+def test_snapshot_holds_the_fold_only_never_the_strategy(tmp_path):
+    write_snapshot(tmp_path, 0, fold([]).to_json())
     snap = load_latest(tmp_path)
-    assert snap is not None and snap.strategy is None
+    assert snap is not None and not hasattr(snap, "strategy")
+    assert b"strategy" not in snap.path.read_bytes()
 
 
 def test_fold_keeps_job_refs_and_counts_attach_and_resubmit():
@@ -99,3 +100,22 @@ def test_fold_keeps_job_refs_and_counts_attach_and_resubmit():
     assert s.cands["b"].phase == "submitted"
     assert (s.attached, s.resubmitted) == (1, 1)
     assert type(s).from_json(s.to_json()).cands["b"].refs == s.cands["b"].refs
+
+
+def test_scan_parses_only_the_tail_but_checks_every_line(tmp_path):
+    from nas.controller.journal import Journal, scan
+
+    p = tmp_path / "j.jsonl"
+    j, _ = Journal.open(p)
+    for i in range(5):
+        j.append("tell", sync=False, ids=[str(i)])
+    j.close()
+    evs = scan(p, decode_from=3).events
+    assert evs[:3] == [{"seq": 0}, {"seq": 1}, {"seq": 2}]
+    assert [e["ids"] for e in evs[3:]] == [["3"], ["4"]]
+    assert scan(p, decode_from=99).events[-1]["ids"] == ["4"]  # the last one always parsed
+    raw = p.read_bytes().splitlines(keepends=True)
+    raw[1] = raw[1].replace(b'"1"', b'"x"')  # damage before decode_from: still detected
+    p.write_bytes(b"".join(raw))
+    with pytest.raises(JournalCorrupt):
+        scan(p, decode_from=3)

@@ -1,0 +1,158 @@
+"""Restore a fresh strategy from the store: what :meth:`Strategy.rebuild` gets on every start.
+
+* ``history``: the stored ``(Candidate, TrialRecord)`` pairs of every candidate the journal
+  says the strategy learned — told results and its own decided ones — in the order it
+  learned them (the journal position of their tell);
+* ``pending``: the candidates it asked that have no told result yet (ask order);
+* ``events``: the ``(kind, payload)`` events it emitted in journaled steps (stored order).
+
+The generator's state journaled with the last ``ask``/``tell`` is set afterwards, and
+whatever the strategy emits while rebuilding (events, decisions) is dropped: it is stored
+already. The strategy is never asked for a candidate it asked before.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from nas.controller.journal import Journal, read_events
+from nas.controller.recorder import Recorder, op_of_event_id
+from nas.controller.snapshot import load_latest
+from nas.controller.state import DECIDED, TOLD, RunState
+from nas.records import Candidate, TrialRecord
+from nas.strategies.base import Event, Result, Strategy
+from store.result_store import ResultStore
+
+__all__ = [
+    "Restored",
+    "discard_unjournaled",
+    "drop_unjournaled",
+    "ended_cleanly",
+    "open_and_fold",
+    "restore_inputs",
+    "restore_strategy",
+    "stored_events",
+]
+
+log = logging.getLogger("archlab.controller")
+
+
+@dataclass(frozen=True)
+class Restored:
+    history: list[Result]
+    pending: list[Candidate]
+    events: list[Event]
+    missing: list[str]  # told candidates whose record is not in the store (skipped)
+
+
+def stored_events(store: ResultStore, run_id: str, before_op: int) -> list[Event]:
+    """The strategy's stored events of steps ``< before_op``, in step order."""
+    rows = store.read("events", run_id, columns=["event_id", "kind", "payload"]).to_pylist()
+    mine = sorted(
+        (r for r in rows if 0 <= op_of_event_id(str(r["event_id"])) < before_op),
+        key=lambda r: str(r["event_id"]),
+    )
+    seen: set[str] = set()
+    out: list[Event] = []
+    for r in mine:
+        if r["event_id"] in seen:
+            continue
+        seen.add(r["event_id"])
+        out.append((str(r["kind"]), json.loads(r["payload"]) if r["payload"] else {}))
+    return out
+
+
+def restore_inputs(
+    state: RunState,
+    records: dict[str, TrialRecord],
+    cand_of: Callable[[str], Candidate],
+    events: list[Event],
+) -> Restored:
+    """``rebuild``'s arguments from the journal's fold and the store's records."""
+    told = sorted(
+        [(e.told, i, cid) for i, (cid, e) in enumerate(state.cands.items()) if e.told >= 0]
+    )
+    history: list[Result] = []
+    missing: list[str] = []
+    for _, _, cid in told:
+        rec = records.get(cid)
+        if rec is None:
+            missing.append(cid)
+            continue
+        history.append((cand_of(cid), rec))
+    pending = [
+        cand_of(cid)
+        for cid, e in state.cands.items()
+        if e.told < 0 and e.phase not in (DECIDED, TOLD)
+    ]
+    return Restored(history, pending, events, missing)
+
+
+def restore_strategy(
+    strategy: Strategy, restored: Restored, rng_state: dict[str, Any] | None
+) -> None:
+    """Rebuild ``strategy`` (fresh) from ``restored``, set its generator, drop re-emissions."""
+    if restored.missing:
+        log.warning(
+            "%d told candidate(s) have no record in the store (restored without them): %s",
+            len(restored.missing), ", ".join(restored.missing[:5]),
+        )  # fmt: skip
+    strategy.rebuild(restored.history, restored.pending, restored.events)
+    if rng_state:
+        strategy.set_random_state(rng_state)
+    strategy.pop_events()
+    strategy.pop_decided()
+
+
+def drop_unjournaled(state: RunState, recorder: Recorder) -> int:
+    """Remove what a step the journal does not have wrote (a kill between the step's writes
+    and its journal event): the controller's step files (``op >= state.ops``) and the
+    lessons the strategy's experience pool stored after the last journal event. Returns the
+    files removed. The step is made again — the same way, so the same rows come back."""
+    n = recorder.discard_after(state.ops)
+    if state.last_t:
+        n += recorder.discard_newer(("experiences",), state.last_t)
+    return n
+
+
+def open_and_fold(
+    run_dir: Path, journal: str = "journal.jsonl", state_dir: str = "state"
+) -> tuple[Journal, list[dict[str, Any]], RunState]:
+    """Open the journal (lock) and fold it from the newest usable snapshot: only the events
+    after the snapshot are parsed. Returns the writer, the events (placeholders before the
+    snapshot) and the fold."""
+    snap = load_latest(run_dir / state_dir)
+    j, events = Journal.open(run_dir / journal, decode_from=snap.seq + 1 if snap else 0)
+    if snap is not None and snap.seq < len(events):
+        state = RunState.from_json(snap.state)
+        tail = events[snap.seq + 1 :]
+    else:  # no snapshot, or one ahead of a journal cut short: fold all of it
+        if snap is not None:
+            events = read_events(run_dir / journal)
+        older = load_latest(run_dir / state_dir, max_seq=len(events) - 1)
+        state = RunState.from_json(older.state) if older else RunState()
+        tail = events[older.seq + 1 :] if older else events
+    for ev in tail:
+        state.apply(ev)
+    return j, events, state
+
+
+def ended_cleanly(events: list[dict[str, Any]]) -> bool:
+    """The last journal event is a ``stop``: no step can be half written."""
+    return bool(events) and events[-1].get("ev") == "stop"
+
+
+def discard_unjournaled(run_dir: str | Path, recorder: Recorder, journal: str = "journal.jsonl") -> int:  # fmt: skip
+    """:func:`drop_unjournaled` before the strategy is built (its experience pool reads the
+    store when it is constructed): takes the journal's lock for the time it runs, so a
+    running controller is never touched (``JournalBusy``)."""
+    j, events, state = open_and_fold(Path(run_dir), journal)
+    try:
+        return 0 if not events or ended_cleanly(events) else drop_unjournaled(state, recorder)
+    finally:
+        j.close()

@@ -1,0 +1,99 @@
+"""The one builder of a run's LLM client (NADER's agents, LAPT's learner, LLMatic's operators).
+
+:func:`run_llm_client` turns the ``llm`` config section into an :class:`LLMClient` wired to
+the run:
+
+* every call is one ``llm_calls`` row, appended under the key ``llm-<call_id>`` (call ids
+  are deterministic per run: see :mod:`nas.llm.memo`), so writing it again replaces it;
+* the budget (``llm.budget_tokens``/``budget_usd``) starts from the calls already stored in
+  ``llm_calls`` (:func:`budget_from_store`): the caps hold for the whole run across restarts;
+* with ``run_dir``, the run's :class:`~nas.llm.memo.CallMemo` answers calls the run already
+  made, so a restarted run sends no request for work that was already done.
+
+Returns None when no endpoint is configured (empty ``llm.base_url``, and not ``replay`` with
+a cassette): the strategies then use their offline designers/learners/operators.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from nas.llm.budget import LLMBudget
+from nas.llm.client import LLMClient
+from nas.llm.memo import MEMO_FILE, CallMemo
+
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = ["LLMSettings", "RowStore", "budget_from_store", "run_llm_client"]
+
+
+class LLMSettings(Protocol):
+    """The fields of the ``llm`` config section the client needs (launcher's ``LLMConfig``)."""
+
+    base_url: str
+    model: str
+    api_key_env: str
+    mode: str
+    cassette: str
+    temperature: float
+    seed: int | None
+    timeout_s: float
+    max_retries: int
+    max_concurrency: int
+    budget_tokens: int
+    budget_usd: float
+    embed_model: str
+
+
+class RowStore(Protocol):
+    """What the client needs of a result store."""
+
+    def append(self, table: str, run_id: str, rows: list[dict[str, object]], *,
+               key: str | None = None) -> str | None: ...  # fmt: skip
+
+    def read(self, table: str, run_id: str) -> pa.Table: ...
+
+
+def budget_from_store(cfg: LLMSettings, store: RowStore | None, run_id: str) -> LLMBudget:
+    """The run's LLM budget, already charged with the calls stored in ``llm_calls``."""
+    budget = LLMBudget(int(cfg.budget_tokens or 0), float(cfg.budget_usd or 0.0))
+    if store is None or not run_id:
+        return budget
+    table = store.read("llm_calls", run_id)
+    for row in table.to_pylist():
+        if row.get("status") in ("ok", "empty"):
+            budget.charge(
+                int(row.get("tokens_in") or 0),
+                int(row.get("tokens_out") or 0),
+                float(row.get("cost_usd") or 0.0),
+            )
+        else:
+            budget.charge_failure()
+    return budget
+
+
+def run_llm_client(
+    cfg: LLMSettings,
+    store: RowStore | None = None,
+    run_id: str = "",
+    run_dir: str | os.PathLike[str] | None = None,
+) -> LLMClient | None:
+    """The run's client (see the module doc), or None offline. Raises ``ValueError`` for a
+    bad ``llm.mode`` or a record/replay mode without a cassette."""
+    if not cfg.base_url and not (cfg.mode == "replay" and cfg.cassette):
+        return None
+    sink = None
+    if store is not None and run_id:
+        target = store
+
+        def sink(rows: list[dict[str, object]]) -> None:
+            for row in rows:
+                target.append("llm_calls", run_id, [row], key=f"llm-{row['call_id']}")
+
+    client = LLMClient.from_config(cfg, sink=sink, budget=budget_from_store(cfg, store, run_id))
+    if run_dir is not None:
+        client.memo = CallMemo(Path(run_dir) / MEMO_FILE)
+    return client

@@ -1,0 +1,57 @@
+"""The run's LLM call memo through the real client and the test server: a call the run
+already made is answered from the memo (no request, no new row, no budget charge), ids are
+deterministic per (request, occurrence), failures are remembered too, a torn line is
+ignored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from nas.llm.client import LLMClient, LLMError
+from nas.llm.memo import CallMemo
+from nas.llm.testing_server import Reply, ScriptedOpenAIServer
+
+pytestmark = pytest.mark.integration
+
+MSG = [{"role": "user", "content": "Task: test\nsay hi"}]
+
+
+def _client(srv: ScriptedOpenAIServer, memo: Path, rows: list[dict[str, Any]]) -> LLMClient:
+    c = LLMClient("gpt-4o-mini", base_url=srv.base_url, api_key="sk-test", max_retries=0,
+                  sink=rows.extend)  # fmt: skip
+    c.memo = CallMemo(memo)
+    return c
+
+
+def test_a_restarted_run_asks_nothing_twice(tmp_path: Path) -> None:
+    memo = tmp_path / "llm_memo.jsonl"
+    rows: list[dict[str, Any]] = []
+    with ScriptedOpenAIServer(responder=lambda req: f"answer {len(req['messages'])}") as srv:
+        first = _client(srv, memo, rows)
+        a = first.chat(MSG, agent="t")
+        b = first.chat(MSG, agent="t")  # the same request again: a second occurrence
+        assert len(srv.requests) == 2 and a.call_id != b.call_id and len(rows) == 2
+        again_rows: list[dict[str, Any]] = []
+        again = _client(srv, memo, again_rows)  # a restarted process
+        a2, b2 = again.chat(MSG, agent="t"), again.chat(MSG, agent="t")
+        assert len(srv.requests) == 2 and again_rows == []
+        assert (a2.call_id, a2.text, b2.call_id) == (a.call_id, a.text, b.call_id)
+        assert again.usage.calls == 0  # not charged again (the stored rows were)
+        c3 = again.chat(MSG, agent="t")  # a third occurrence is new: it goes out
+        assert len(srv.requests) == 3 and c3.call_id not in (a.call_id, b.call_id)
+
+
+def test_failures_are_remembered_and_a_torn_line_is_ignored(tmp_path: Path) -> None:
+    memo = tmp_path / "llm_memo.jsonl"
+    rows: list[dict[str, Any]] = []
+    with ScriptedOpenAIServer([Reply(status=400, raw_body='{"error": {"message": "bad"}}')]) as srv:
+        with pytest.raises(LLMError):
+            _client(srv, memo, rows).chat(MSG, agent="t")
+        with memo.open("a") as fh:
+            fh.write('{"key": "x", "n": 0, "resp')  # a kill while writing
+        with pytest.raises(LLMError, match="restored"):
+            _client(srv, memo, rows).chat(MSG, agent="t")
+        assert len(srv.requests) == 1
