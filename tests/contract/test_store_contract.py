@@ -291,6 +291,24 @@ def test_reads_are_idempotent(spec: StoreSpec) -> None:
     assert spec.open().read("trials", RUN).equals(first)
 
 
+def test_keyed_files_can_be_listed_and_discarded(spec: StoreSpec) -> None:
+    """What a restarted controller uses to drop the writes of an unjournaled step."""
+    s = spec.open()
+    s.append("trials", RUN, _trial_rows(2), key="ask-00000001")
+    s.append("trials", RUN, _trial_rows(2, start=2), key="ask-00000002")
+    s.append("trials", RUN, _trial_rows(1, start=4))  # not keyed: never listed
+    assert s.keys("trials", RUN, "ask-") == ["ask-00000001", "ask-00000002"]
+    s.discard("trials", RUN, ["ask-00000002", "ask-missing"])
+    assert s.keys("trials", RUN) == ["ask-00000001"]
+    assert s.read("trials", RUN).num_rows == 3
+    row = {"experience_id": "e", "category": "c", "kind": "k", "text": "t"}
+    s.append("experiences", RUN, [{**row, "created_at": 5.0}], key="exp-old")
+    s.append("experiences", RUN, [{**row, "experience_id": "f", "created_at": 9.0}],
+             key="exp-new")  # fmt: skip
+    assert s.discard_newer("experiences", RUN, after=7.0) == 1
+    assert s.read("experiences", RUN).column("experience_id").to_pylist() == ["e"]
+
+
 # --------------------------------------------------------------------------- compaction
 def test_compaction_merges_small_files_and_preserves_rows(spec: StoreSpec) -> None:
     s = spec.open()
