@@ -14,7 +14,7 @@ from nas.strategies.base import (
     as_generator,
 )
 from nas.strategies.random_search import RandomSearch
-from nas.strategies.registry import create, names, register, resolve
+from nas.strategies.registry import create, names, register, resolve, unregister
 
 __all__ = [
     "BaseStrategy",
@@ -29,4 +29,5 @@ __all__ = [
     "names",
     "register",
     "resolve",
+    "unregister",
 ]

@@ -19,7 +19,7 @@ from typing import Any
 
 from nas.strategies.base import Strategy, StrategyError
 
-__all__ = ["create", "names", "register", "resolve"]
+__all__ = ["create", "names", "register", "resolve", "unregister"]
 
 Factory = Callable[..., Strategy]
 
@@ -43,6 +43,11 @@ def register(name: str, factory: Factory | str, *, replace: bool = False) -> Non
     if name in _REGISTRY and not replace and _REGISTRY[name] != factory:
         raise StrategyError(f"strategy {name!r} is already registered (pass replace=True)")
     _REGISTRY[name] = factory
+
+
+def unregister(name: str) -> None:
+    """Forget ``name`` (a plug-in registered for a test or a session); unknown names are ignored."""
+    _REGISTRY.pop(name, None)
 
 
 def names() -> tuple[str, ...]:

@@ -4,7 +4,7 @@ controller runs and restores it like any built-in one."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ from launcher.build import TEST_EVALUATOR_ENV, build_controller, build_strategy
 from launcher.config import ConfigError, load_config
 from launcher.run import create_run
 from nas.records import Candidate, TrialRecord
-from nas.strategies import BaseStrategy, register
+from nas.strategies import BaseStrategy, register, unregister
 
 pytestmark = pytest.mark.unit
 
@@ -45,11 +45,16 @@ class FirstUnseen(BaseStrategy):
         return {"completed": self.completed}
 
 
-register("first-unseen", FirstUnseen)
+@pytest.fixture
+def first_unseen() -> Iterator[None]:
+    """The one registration; undone afterwards so other tests see only the built-in names."""
+    register("first-unseen", FirstUnseen)
+    yield
+    unregister("first-unseen")
 
 
 def test_one_registration_plugs_a_strategy_in(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, first_unseen: None
 ) -> None:
     over = [f"experiment.run_root={tmp_path}", "strategy.name=first-unseen",
             "budget.candidates=6", "executor.max_in_flight=2"]  # fmt: skip
