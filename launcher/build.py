@@ -349,13 +349,22 @@ def build_store(cfg: RunConfig, paths: RunPaths) -> Any:
 
         return LocalResultStore(uri)
     if uri.startswith("s3://"):
-        return open_store(
+        store = open_store(
             uri,
             endpoint=cfg.store.s3_endpoint or None,
             region=cfg.store.s3_region,
             path_style=cfg.store.s3_path_style,
         )
-    return open_store(uri)
+    else:
+        store = open_store(uri)
+    # [issue 18] writes ride out an outage of store.retry_s; status reads the outage file
+    from store.retry import STATUS_FILE, OutageFile, WriteRetry
+
+    if cfg.store.retry_s < 0:
+        raise ConfigError(f"store.retry_s={cfg.store.retry_s}: use seconds >= 0 (0 = no retry)")
+    store.write_retry = WriteRetry(deadline_s=cfg.store.retry_s)
+    store.outage_listener = OutageFile(paths.run_dir / STATUS_FILE)
+    return store
 
 
 def build_budget(cfg: RunConfig) -> Any:

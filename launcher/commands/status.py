@@ -86,9 +86,18 @@ def status_text(
         *p.lines(),
         f"restarts:   {st.attached} re-attached to their jobs, {st.resubmitted} resubmitted",
         f"LLM calls:  {spend} (store: every call of the run)",
+        *_store_line(paths),
         f"            {p.bar()}",
     ]
     return "\n".join(lines), bool(p.stop) or ctl == "not running"
+
+
+def _store_line(paths: Any) -> list[str]:
+    """[issue 18] The controller's store-outage report (``store_status.json``), if any."""
+    from store.retry import STATUS_FILE, read_outage
+
+    text = read_outage(paths.run_dir / STATUS_FILE)
+    return [f"store:      {text}"] if text else []
 
 
 def run_status(args: argparse.Namespace) -> int:

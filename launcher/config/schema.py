@@ -169,6 +169,7 @@ class StoreConfig:
     s3_endpoint: str = ""  # endpoint URL for MinIO/Ceph/any S3-compatible service
     s3_region: str = "us-east-1"  # region (needed even for MinIO)
     s3_path_style: bool = True  # path-style addressing (MinIO and most on-prem services)
+    retry_s: float = 600.0  # a failed write is retried (back-off + jitter) this long, then raised
 
 
 @dataclass
