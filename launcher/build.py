@@ -336,8 +336,17 @@ def build_executor(cfg: RunConfig, paths: RunPaths) -> Any:
         poll_interval_s=e.poll_interval_s,
         max_retries=e.max_retries,
         retry_user_errors=e.retry_user_errors,
-        **({"job_name": f"archlab-{paths.run_id}"[:60]} if e.kind == "slurm" else {}),
+        **(
+            {"job_name": f"archlab-{paths.run_id}"[:60], "worker_aws": worker_uses_s3(cfg)}
+            if e.kind == "slurm"
+            else {}
+        ),
     )
+
+
+def worker_uses_s3(cfg: RunConfig) -> bool:
+    """[issue 18] Whether array tasks read ``s3://`` themselves (then they get ``AWS_*``)."""
+    return any(str(x).startswith("s3://") for x in (cfg.space.table, cfg.train.data_dir))
 
 
 def build_store(cfg: RunConfig, paths: RunPaths) -> Any:

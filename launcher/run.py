@@ -193,7 +193,9 @@ def start_controller(cfg: RunConfig, paths: RunPaths, cluster: str) -> dict[str,
         script = paths.run_dir / "controller.sbatch"
         script.write_text(controller_script(cfg, paths))
         try:
-            job_id = SlurmClient().sbatch(str(script), cwd=str(paths.run_dir))
+            job_id = SlurmClient().sbatch(
+                str(script), cwd=str(paths.run_dir), env=controller_job_env(cfg)
+            )
         except (RuntimeError, OSError) as e:
             raise ConfigError(
                 f"could not submit the controller job ({e}); is Slurm reachable "
@@ -209,6 +211,19 @@ def start_controller(cfg: RunConfig, paths: RunPaths, cluster: str) -> dict[str,
         raise ConfigError(f"cluster {cluster!r}: use one of {', '.join(CLUSTERS)}")
     _write_controller_info(paths, info)
     return info
+
+
+def controller_job_env(cfg: RunConfig) -> dict[str, str]:
+    """[issue 18] The controller job's environment: the allow-list plus the secrets it uses
+    (the LLM key when ``llm.base_url`` is set; ``AWS_*`` with an ``s3://`` store or table)."""
+    from slurm.environment import job_env
+
+    uris = (cfg.store.uri, cfg.space.table, cfg.train.data_dir)
+    llm = [cfg.llm.api_key_env] if cfg.llm.base_url and cfg.llm.api_key_env else []
+    return job_env(
+        aws=any(str(u).startswith("s3://") for u in uris),
+        extra=[*cfg.executor.site.env_passthrough, *llm],
+    )
 
 
 def record_inprocess_controller(paths: RunPaths) -> None:

@@ -19,6 +19,7 @@ from submitit.core.utils import DelayedSubmission, JobPaths
 
 from slurm.backend import Backoff, BatchExecutor, Task, chunks, listdir, outcome_for_state
 from slurm.cluster import TERMINAL_STATES, JobInfo, SlurmClient
+from slurm.environment import job_env
 from slurm.executor import lost
 from slurm.runner import sidecar_path
 from slurm.sbatch import render_task_script
@@ -41,8 +42,9 @@ class SlurmExecutor(BatchExecutor):
     * **Submission**: all calls of one ``submit`` go out as one array per
       ``MaxArraySize`` tasks (read once from ``scontrol show config``), ``pack`` calls per
       task, throttled by ``site.array_throttle``; the script comes from
-      :func:`slurm.sbatch.render_task_script`; inherited ``SLURM_*`` variables are removed
-      from sbatch's environment (nested submission from inside a job).
+      :func:`slurm.sbatch.render_task_script`; the tasks get an allow-listed environment
+      (:func:`slurm.environment.job_env`: no ``OPENAI_API_KEY``, no ``AWS_*`` unless
+      ``worker_aws``, no inherited ``SLURM_*`` of a submitting job).
     * **Polling**: results are files (one directory listing per tick, no slurmctld query);
       the cluster is asked only every ``poll_interval_s`` (backing off ×1.5 up to ×6 while
       nothing changes, ±10 % jitter), with one ``sacct`` for all jobs of the executor
@@ -76,6 +78,7 @@ class SlurmExecutor(BatchExecutor):
         job_name: str = "archlab-task",
         client: SlurmClient | None = None,
         seed: int | None = None,
+        worker_aws: bool = False,
     ) -> None:
         super().__init__(
             folder,
@@ -89,6 +92,7 @@ class SlurmExecutor(BatchExecutor):
         )
         self.python = python or shlex.quote(sys.executable)
         self.job_name = job_name
+        self.worker_aws = worker_aws  # tasks get AWS_* (they read or write s3:// themselves)
         self.client = client or SlurmClient()
         import random
 
@@ -120,7 +124,8 @@ class SlurmExecutor(BatchExecutor):
         script_path = self.folder / f"staged-{uuid.uuid4().hex}.sh"
         script_path.write_text(script)
         try:
-            array_id = self.client.sbatch(str(script_path))
+            env = job_env(aws=self.worker_aws, extra=self.site.env_passthrough)
+            array_id = self.client.sbatch(str(script_path), env=env)
         except Exception:
             for p in staged:
                 p.unlink(missing_ok=True)
