@@ -1,9 +1,11 @@
 """``archlab controller RUN_DIR``: the loop a controller job runs (fresh start = resume).
 
 What ``archlab launch`` starts, and what a user's own sbatch script calls. USR2 (time limit
-near) and TERM (preemption, scancel) make it stop at the next check, leaving in-flight tasks
-running; inside a Slurm job it then requeues itself (``scontrol requeue``) unless the run
-was cancelled, and the next start re-attaches or recognises those tasks' results.
+near) and TERM make it stop at the next check, leaving in-flight tasks running;
+:mod:`nas.controller.signals` decides what follows: USR2, or a TERM after USR2 / with a
+pending preemption or requeue, requeues the Slurm job (``scontrol requeue``; the next start
+re-attaches or recognises those tasks' results); a bare TERM (``scancel``) or a cancelled
+run stops for good with ``cancelled``.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ def run_controller(args: argparse.Namespace) -> int:
     from launcher.config import ConfigError, load_config
     from launcher.run import RunPaths, create_run
     from nas.controller import CANCEL_FILE, JournalBusy
+    from nas.controller.signals import SignalPolicy
 
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
@@ -74,9 +77,15 @@ def run_controller(args: argparse.Namespace) -> int:
     paths = RunPaths(run_dir.name, run_dir)
     cfg = load_config([paths.config])
     controller = build_controller(cfg, paths)
+    # [issue 18 hook] nas/controller/signals.py tells a cancel from a requeue
+    policy = SignalPolicy.from_env(run_dir / CANCEL_FILE)
 
     def on_signal(signum: int, frame: Any) -> None:
-        controller.request_stop(signal.Signals(signum).name)
+        decision = policy.on_signal(signum)
+        logging.getLogger("archlab.controller").warning(
+            "%s: %s (%s)", signal.Signals(signum).name, decision.why, decision.detail
+        )
+        controller.request_stop(decision.why)
 
     for sig in (signal.SIGUSR2, signal.SIGTERM):
         signal.signal(sig, on_signal)
@@ -96,12 +105,7 @@ def run_controller(args: argparse.Namespace) -> int:
         flush=True,
     )
     target = _requeue_target()
-    if (
-        summary.reason.startswith("interrupted")
-        and target
-        and not args.no_requeue
-        and not (run_dir / CANCEL_FILE).exists()
-    ):
+    if policy.should_requeue(summary.reason) and target and not args.no_requeue:
         import subprocess
 
         print(f"archlab controller: requeueing Slurm job {target}", flush=True)

@@ -48,6 +48,7 @@ from typing import Any
 from nas.controller.budget import Budget
 from nas.controller.faults import fault_point
 from nas.controller.journal import Journal
+from nas.controller.signals import loop_stop_reason
 from nas.controller.snapshot import load_latest, write_snapshot
 from nas.controller.state import ASKED, DECIDED, STORED, SUBMITTED, TOLD, RunState, summary_of
 from nas.records import (
@@ -320,8 +321,10 @@ class Controller:
     # ------------------------------------------------------------------ loop
     def _loop(self) -> str:
         while True:
-            if self._stop_request:
-                return f"interrupted:{self._stop_request}"
+            # [issue 18 hook] signals.py: a cancel stops as "cancelled", other signals interrupt
+            stop = loop_stop_reason(self._stop_request, self.cancel_file.exists())
+            if stop:
+                return stop
             if self.cancel_file.exists():
                 self._cancel_in_flight()
                 return "cancelled"
