@@ -132,6 +132,7 @@ class Task:
     ident: dict[str, Any] = field(default_factory=dict)  # ref of an attached task
     records: list[dict[str, Any]] | None = None  # what _finish resolved the task with
     fallback: Outcome | None = None
+    name: str = ""  # the Slurm job name it was submitted under ("" = the executor's)
 
     def __repr__(self) -> str:
         return f"Task(job_id={self.job_id!r}, calls={len(self.calls)}, done={self.done})"

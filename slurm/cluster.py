@@ -250,6 +250,32 @@ class SlurmClient:
             return {}
         return parse_job_info(out)
 
+    def find_jobs(self, name: str, since: float) -> dict[str, JobInfo]:
+        """Every job (array task) named ``name`` submitted after unix time ``since``:
+        ``sacct --name`` (finished ones too) and ``squeue --name`` (what accounting has not
+        seen yet), merged; ``{"12_3": JobInfo, ...}``."""
+        import time as _time
+
+        out: dict[str, JobInfo] = {}
+        start = _time.strftime("%Y-%m-%dT%H:%M:%S", _time.localtime(since))
+        if self.facts().accounting:
+            self.queries += 1
+            try:
+                text = self.run(["sacct", "-X", "-n", "-P", f"--name={name}", "-S", start,
+                                 "-o", "JobID,State,Submit,JobName"])  # fmt: skip
+                out.update(parse_job_info(text))
+            except (RuntimeError, OSError, subprocess.TimeoutExpired):
+                pass
+        self.queries += 1
+        try:
+            text = self.run(["squeue", "-h", "-r", "--states=all", f"--name={name}",
+                             "-o", "%i|%T|%V|%j"])  # fmt: skip
+            for jid, info in parse_job_info(text).items():
+                out.setdefault(jid, info)
+        except (RuntimeError, OSError, subprocess.TimeoutExpired):
+            pass
+        return {j: i for j, i in out.items() if not i.name or i.name == name}
+
     def cancel(self, job_ids: Iterable[str], *, signal: str = "") -> None:
         ids = sorted(set(job_ids))
         if not ids:

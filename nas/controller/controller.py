@@ -51,6 +51,7 @@ from nas.controller.journal import Journal
 from nas.controller.signals import loop_stop_reason
 from nas.controller.snapshot import load_latest, write_snapshot
 from nas.controller.state import ASKED, DECIDED, STORED, SUBMITTED, TOLD, RunState, summary_of
+from nas.controller.submit_intent import clear_intent, recover_submission, write_intent
 from nas.records import (
     Candidate,
     RecordError,
@@ -199,6 +200,12 @@ class Controller:
                 slurm_job_id=os.environ.get("SLURM_JOB_ID", ""),
                 resumed=bool(events),
             )
+            # [issue 18 hook] a submission the journal missed (crash inside the submit window)
+            found = recover_submission(self.run_dir, self.executor, self.state)
+            if found.ids:
+                refs = [self._portable(r) for r in found.refs]
+                self._emit("submit", ids=found.ids, jobs=found.jobs, refs=refs, recovered=True)
+            clear_intent(self.run_dir)
             self._reconcile()
             reason = self._loop()
             self._store_strategy_events(final=True)
@@ -408,6 +415,7 @@ class Controller:
         cands = list(cands)
         self.to_submit = []
         fault_point("submit")
+        write_intent(self.run_dir, self.executor, [c.id for c in cands])  # [issue 18 hook]
         calls = [Call(self.evaluate, (c,), key=c.id) for c in cands]
         t = time.perf_counter()
         try:
@@ -442,6 +450,7 @@ class Controller:
         refs = [self._portable(h.ref) for h in handles]
         extra: dict[str, Any] = {"refs": refs} if any(refs) else {}
         self._emit("submit", ids=[c.id for c in cands], jobs=[h.job_id for h in handles], **extra)
+        clear_intent(self.run_dir)  # [issue 18 hook] the journal names the jobs now
         for c, h in zip(cands, handles, strict=True):
             self.in_flight[c.id] = (c, h)
             self._journaled_job[c.id] = h.job_id
