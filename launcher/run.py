@@ -240,7 +240,7 @@ def journal_locked(paths: RunPaths) -> bool:
     lock = paths.run_dir / "journal.jsonl.lock"
     if not lock.exists():
         return False
-    fd = os.open(lock, os.O_RDWR)
+    fd = os.open(lock, os.O_RDONLY)  # [issue 18] flock needs no write access: works read-only
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

@@ -56,6 +56,7 @@ def run_controller(args: argparse.Namespace) -> int:
     from launcher.config import ConfigError, load_config
     from launcher.run import RunPaths, create_run
     from nas.controller import CANCEL_FILE, JournalBusy
+    from nas.controller.journal import JournalReadOnly, writable_problem
     from nas.controller.signals import SignalPolicy
 
     logging.basicConfig(
@@ -75,6 +76,11 @@ def run_controller(args: argparse.Namespace) -> int:
             cfg0, cluster="slurm" if os.environ.get("SLURM_JOB_ID") else "local", run_dir=run_dir
         )
     paths = RunPaths(run_dir.name, run_dir)
+    # [issue 18] a read-only run directory: one line, before anything tries to write there
+    problem = writable_problem(run_dir / "journal.jsonl")
+    if problem:
+        print(f"archlab controller: {problem}", file=sys.stderr)
+        return 3
     cfg = load_config([paths.config])
     controller = build_controller(cfg, paths)
     # [issue 18 hook] nas/controller/signals.py tells a cancel from a requeue
@@ -93,7 +99,7 @@ def run_controller(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     try:
         summary = controller.run()
-    except JournalBusy as e:
+    except (JournalBusy, JournalReadOnly) as e:
         print(f"archlab controller: {e}", file=sys.stderr)
         return 3
     st = summary.state

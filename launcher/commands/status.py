@@ -102,11 +102,16 @@ def _store_line(paths: Any) -> list[str]:
 
 def run_status(args: argparse.Namespace) -> int:
     from launcher.run import find_run
+    from nas.controller.journal import JournalCorrupt
 
     paths = find_run(args.run, args.runs_root)
     live = sys.stdout.isatty() and not args.once
     if not live:
-        print(status_text(paths)[0])
+        try:
+            print(status_text(paths)[0])
+        except JournalCorrupt as e:  # [issue 18] the damage and the recovery hint, one line
+            print(f"archlab status: {e}", file=sys.stderr)
+            return 2
         return 0
     cache: dict[str, Any] = {}
     try:

@@ -220,7 +220,8 @@ class Controller:
 
     # ------------------------------------------------------------------ rebuild
     def _rebuild(self, events: list[dict[str, Any]]) -> None:
-        snap = load_latest(self.run_dir / STATE_DIR, max_seq=len(events) - 1)
+        # [issue 18 hook] events=: snapshots past a cut journal tail are set aside
+        snap = load_latest(self.run_dir / STATE_DIR, events=events)
         if snap is not None and snap.strategy is not None:
             self.state = RunState.from_json(snap.state)
             self.strategy = snap.strategy

@@ -4,7 +4,9 @@
 strategy pickles, its bytes (base64) — so a restart replays only the journal tail after
 ``seq`` into the strategy instead of the whole history. Written tmp -> fsync -> rename ->
 fsync(dir); a snapshot is also checked against its own CRC, so a damaged file is skipped
-and the previous one (the two newest are kept) or a full replay is used instead.
+and the previous one (the two newest are kept) or a full replay is used instead. A
+snapshot that does not belong to the journal as it is now (past its end, or another history
+after its tail was cut) is set aside, never loaded (:func:`load_latest` with ``events``).
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import pickle
 import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -70,8 +73,22 @@ def write_snapshot(state_dir: Path, seq: int, state: dict[str, Any], strategy: A
     return final
 
 
-def load_latest(state_dir: Path, max_seq: int | None = None) -> Snapshot | None:
-    """The newest intact snapshot with ``seq <= max_seq`` (None if there is none)."""
+def load_latest(
+    state_dir: Path,
+    max_seq: int | None = None,
+    events: Sequence[Mapping[str, Any]] | None = None,
+) -> Snapshot | None:
+    """The newest intact snapshot with ``seq <= max_seq`` (None if there is none).
+
+    With ``events`` (the journal's valid events, as the writer opened it), a snapshot must
+    also belong to *this* journal: its ``seq`` exists and the event there has the time the
+    snapshot's state recorded (``last_t``). A snapshot past the journal's end (the journal
+    lost its tail: a torn line cut, a crash before fsync, a manual repair) or from another
+    history (sequence numbers reused after such a cut) is moved aside as
+    ``stale-snapshot-*.json``, never loaded again — only the writer may pass ``events``.
+    """
+    if events is not None:
+        max_seq = len(events) - 1
     for path in sorted(state_dir.glob("snapshot-*.json"), reverse=True):
         try:
             raw = path.read_bytes()
@@ -81,7 +98,12 @@ def load_latest(state_dir: Path, max_seq: int | None = None) -> Snapshot | None:
             d = json.loads(body)
         except (OSError, ValueError):
             continue
-        if d.get("format") != FORMAT or (max_seq is not None and int(d["seq"]) > max_seq):
+        if d.get("format") != FORMAT:
+            continue
+        if events is not None and not _anchored(d, events):
+            _set_aside(path)
+            continue
+        if max_seq is not None and int(d["seq"]) > max_seq:
             continue
         strategy = None
         if d.get("strategy"):
@@ -91,6 +113,22 @@ def load_latest(state_dir: Path, max_seq: int | None = None) -> Snapshot | None:
                 strategy = None
         return Snapshot(int(d["seq"]), d["state"], strategy, path)
     return None
+
+
+def _anchored(d: dict[str, Any], events: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether snapshot ``d`` folds a prefix of ``events`` (same seq, same event time)."""
+    seq = int(d.get("seq", -1))
+    if not 0 <= seq < len(events):
+        return False
+    last_t = (d.get("state") or {}).get("last_t")
+    return last_t is None or abs(float(events[seq].get("t", 0.0)) - float(last_t)) < 1e-6
+
+
+def _set_aside(path: Path) -> None:
+    try:
+        os.replace(path, path.with_name(f"stale-{path.name}"))
+    except OSError:
+        pass
 
 
 def _fsync_dir(path: Path) -> None:
