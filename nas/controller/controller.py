@@ -330,8 +330,9 @@ class Controller:
     def _loop(self) -> str:
         while True:
             # [issue 18 hook] signals.py: a cancel stops as "cancelled", other signals interrupt
-            stop = loop_stop_reason(self._stop_request, self.cancel_file.exists())
-            if stop:
+            if self._stop_request and (
+                stop := loop_stop_reason(self._stop_request, self.cancel_file.exists())
+            ):
                 return stop
             if self.cancel_file.exists():
                 self._cancel_in_flight()
