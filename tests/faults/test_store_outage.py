@@ -1,5 +1,5 @@
 """Drill: the S3 server is killed for 60 s in the middle of a run on Slurm. The same
-controller process rides it out (store writes retry with back-off) and completes the run:
+controller process (a Slurm job) rides it out (store writes retry with back-off) and completes the run:
 one controller start, every candidate trained once, one trial row each, ``status`` said
 "unreachable since ..., retrying" during the outage."""
 
@@ -16,7 +16,8 @@ from store import open_store
 from tests.faults.helpers import (
     OwnS3,
     cancel_jobs_named,
-    controller_process,
+    job_states,
+    launch_on_slurm,
     make_run,
     need_slurm,
     wait_for,
@@ -38,8 +39,8 @@ def test_s3_outage_of_a_minute_is_ridden_out_by_the_same_controller(tmp_path, mo
     run = make_run(tmp_path, "s3out", n, 8.0, f"store.uri={uri}",
                    f"store.s3_endpoint={s3.endpoint}")  # fmt: skip
     run.env.update(s3.env())
-    proc = controller_process(run)
     try:
+        job = launch_on_slurm(run)  # the controller is a Slurm job, as on a cluster
         wait_for(lambda: len(run.results()) >= 2, 180, "two results before the outage")
         s3.kill()
         killed_at = time.time()
@@ -49,14 +50,14 @@ def test_s3_outage_of_a_minute_is_ridden_out_by_the_same_controller(tmp_path, mo
             line = next((x for x in text.splitlines() if x.startswith("store:")), "")
             if "unreachable since" in line:
                 seen_unreachable = line
-            assert proc.poll() is None, "the controller died during the outage"
+            assert not run.stops(), "the controller stopped during the outage"
             time.sleep(2)
         s3.start()
-        proc.wait(timeout=240)
-        assert proc.returncode == 0, (run.run_dir / "logs" / "controller-test.out").read_text()
+        wait_for(lambda: bool(run.stops()), 240, "the controller to finish")
+        wait_for(lambda: job_states(f"{job}_0")[-1:] == ["COMPLETED"], 60, "the job to end")
+        assert job_states(f"{job}_0") == ["COMPLETED"]  # never FAILED, never requeued
     finally:
-        if proc.poll() is None:
-            proc.kill()
+        cancel_jobs_named(f"archlab-ctl-{run.paths.run_id}")
         cancel_jobs_named(f"archlab-{run.paths.run_id}")
         s3.kill()
     assert "retrying" in seen_unreachable, "status never showed the outage"
