@@ -344,8 +344,17 @@ def build_executor(cfg: RunConfig, paths: RunPaths) -> Executor:
         poll_interval_s=e.poll_interval_s,
         max_retries=e.max_retries,
         retry_user_errors=e.retry_user_errors,
-        **({"job_name": f"archlab-{paths.run_id}"[:60]} if e.kind == "slurm" else {}),
+        **(
+            {"job_name": f"archlab-{paths.run_id}"[:60], "worker_aws": worker_uses_s3(cfg)}
+            if e.kind == "slurm"
+            else {}
+        ),
     )
+
+
+def worker_uses_s3(cfg: RunConfig) -> bool:
+    """[issue 18] Whether array tasks read ``s3://`` themselves (then they get ``AWS_*``)."""
+    return any(str(x).startswith("s3://") for x in (cfg.space.table, cfg.train.data_dir))
 
 
 def build_store(cfg: RunConfig, paths: RunPaths) -> ResultStore:
@@ -353,13 +362,22 @@ def build_store(cfg: RunConfig, paths: RunPaths) -> ResultStore:
 
     uri = cfg.store.uri or str(paths.tables)
     if uri.startswith("s3://"):
-        return open_store(
+        store = open_store(
             uri,
             endpoint=cfg.store.s3_endpoint or None,
             region=cfg.store.s3_region,
             path_style=cfg.store.s3_path_style,
         )
-    return open_store(uri)
+    else:
+        store = open_store(uri)
+    # [issue 18] writes ride out an outage of store.retry_s; status reads the outage file
+    from store.retry import STATUS_FILE, OutageFile, WriteRetry
+
+    if cfg.store.retry_s < 0:
+        raise ConfigError(f"store.retry_s={cfg.store.retry_s}: use seconds >= 0 (0 = no retry)")
+    store.write_retry = WriteRetry(deadline_s=cfg.store.retry_s)
+    store.outage_listener = OutageFile(paths.run_dir / STATUS_FILE)
+    return store
 
 
 def build_budget(cfg: RunConfig) -> Budget:

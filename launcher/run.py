@@ -193,7 +193,9 @@ def start_controller(cfg: RunConfig, paths: RunPaths, cluster: str) -> dict[str,
         script = paths.run_dir / "controller.sbatch"
         script.write_text(controller_script(cfg, paths))
         try:
-            job_id = SlurmClient().sbatch(str(script), cwd=str(paths.run_dir))
+            job_id = SlurmClient().sbatch(
+                str(script), cwd=str(paths.run_dir), env=controller_job_env(cfg)
+            )
         except (RuntimeError, OSError) as e:
             raise ConfigError(
                 f"could not submit the controller job ({e}); is Slurm reachable "
@@ -211,6 +213,19 @@ def start_controller(cfg: RunConfig, paths: RunPaths, cluster: str) -> dict[str,
     return info
 
 
+def controller_job_env(cfg: RunConfig) -> dict[str, str]:
+    """[issue 18] The controller job's environment: the allow-list plus the secrets it uses
+    (the LLM key when ``llm.base_url`` is set; ``AWS_*`` with an ``s3://`` store or table)."""
+    from slurm.environment import job_env
+
+    uris = (cfg.store.uri, cfg.space.table, cfg.train.data_dir)
+    llm = [cfg.llm.api_key_env] if cfg.llm.base_url and cfg.llm.api_key_env else []
+    return job_env(
+        aws=any(str(u).startswith("s3://") for u in uris),
+        extra=[*cfg.executor.site.env_passthrough, *llm],
+    )
+
+
 def record_inprocess_controller(paths: RunPaths) -> None:
     _write_controller_info(
         paths, {"cluster": "inprocess", "pid": os.getpid(), "host": platform.node()}
@@ -225,7 +240,7 @@ def journal_locked(paths: RunPaths) -> bool:
     lock = paths.run_dir / "journal.jsonl.lock"
     if not lock.exists():
         return False
-    fd = os.open(lock, os.O_RDWR)
+    fd = os.open(lock, os.O_RDONLY)  # [issue 18] flock needs no write access: works read-only
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

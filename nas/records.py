@@ -52,6 +52,7 @@ class TrialState(str, enum.Enum):
     DIVERGED = "DIVERGED"  # NaN/inf loss or loss above the divergence threshold
     TIMEOUT = "TIMEOUT"  # hit its time budget; ``metrics`` hold the last epoch
     PREEMPTED = "PREEMPTED"  # preempted and not resumed (retries exhausted)
+    CANCELLED = "CANCELLED"  # cancelled outside archlab every time it ran (not the architecture)
     DUPLICATE = "DUPLICATE"  # isomorphic to an already evaluated candidate; not trained
     INVALID = "INVALID"  # the architecture failed validation; not trained
 

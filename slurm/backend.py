@@ -42,20 +42,26 @@ _RETRYABLE = frozenset({OutcomeState.NODE_FAIL, OutcomeState.PREEMPTED})
 class RetryPolicy:
     """Which failed calls are submitted again, and how often.
 
-    Infrastructure failures (``NODE_FAIL``, ``PREEMPTED`` that Slurm did not requeue) are
-    retried up to ``max_retries`` times; a call that raised only with
-    ``retry_user_errors``. ``TIMEOUT`` and ``CANCELLED`` never are: a checkpointable call
-    already requeues itself at its time limit, and rerunning a plain one would time out again.
+    Infrastructure failures (``NODE_FAIL``, ``PREEMPTED`` that Slurm did not requeue, and a
+    ``CANCELLED`` the caller did not ask for — someone ``scancel``ed the task, which ends
+    like a preemption) are retried up to ``max_retries`` times; a call that raised only with
+    ``retry_user_errors``. ``TIMEOUT`` never is (a checkpointable call already requeues
+    itself at its time limit, and rerunning a plain one would time out again), nor a cancel
+    the caller requested.
     """
 
     max_retries: int = 2
     retry_user_errors: bool = False
 
-    def should_retry(self, outcome: Outcome, retries_done: int) -> bool:
+    def should_retry(
+        self, outcome: Outcome, retries_done: int, *, cancel_requested: bool = False
+    ) -> bool:
         if retries_done >= self.max_retries:
             return False
         if outcome.state in _RETRYABLE:
             return True
+        if outcome.state is OutcomeState.CANCELLED:
+            return not cancel_requested  # an external scancel: like a preemption
         return self.retry_user_errors and outcome.state is OutcomeState.FAILED
 
 
@@ -126,6 +132,7 @@ class Task:
     ident: dict[str, Any] = field(default_factory=dict)  # ref of an attached task
     records: list[dict[str, Any]] | None = None  # what _finish resolved the task with
     fallback: Outcome | None = None
+    name: str = ""  # the Slurm job name it was submitted under ("" = the executor's)
 
     def __repr__(self) -> str:
         return f"Task(job_id={self.job_id!r}, calls={len(self.calls)}, done={self.done})"
@@ -411,7 +418,7 @@ class BatchExecutor:
             )
         if task.cancelled:
             outcome = Outcome(OutcomeState.CANCELLED, error="cancelled by the caller")
-        if self.policy.should_retry(outcome, task.retries[i]):
+        if self.policy.should_retry(outcome, task.retries[i], cancel_requested=task.cancelled):
             if call is None:  # re-attached without the call: the caller submits it again
                 h.outcome = lost(
                     f"{outcome.state.value} and the call is not known here:\n{outcome.error}"

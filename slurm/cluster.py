@@ -165,7 +165,10 @@ class SlurmClient:
     sbatch_calls: int = 0
     _facts: ClusterFacts | None = field(default=None, repr=False)
 
-    def run(self, argv: list[str], *, stdin: str | None = None) -> str:
+    def run(
+        self, argv: list[str], *, stdin: str | None = None, env: Mapping[str, str] | None = None
+    ) -> str:
+        """``argv``'s stdout; ``env`` (default: this process's) loses inherited ``SLURM_*``."""
         if self.runner is not None:
             return self.runner(argv)
         proc = subprocess.run(
@@ -173,7 +176,7 @@ class SlurmClient:
             input=stdin,
             capture_output=True,
             text=True,
-            env=slurm_env(),
+            env=slurm_env(env),
             timeout=self.timeout_s,
             check=False,
         )
@@ -205,10 +208,13 @@ class SlurmClient:
                 )
         return self._facts
 
-    def sbatch(self, script_path: str, *, cwd: str | None = None) -> str:
-        """Submit a script; returns the job id (``--parsable``)."""
+    def sbatch(
+        self, script_path: str, *, cwd: str | None = None, env: Mapping[str, str] | None = None
+    ) -> str:
+        """Submit a script; returns the job id (``--parsable``). The job inherits ``env``
+        (build it with :func:`slurm.environment.job_env`: an allow-list without secrets)."""
         self.sbatch_calls += 1
-        out = self.run(["sbatch", "--parsable", script_path])
+        out = self.run(["sbatch", "--parsable", script_path], env=env)
         job_id = out.strip().split(";")[0]
         if not job_id.isdigit():
             raise RuntimeError(f"sbatch returned no job id: {out!r}")
@@ -243,6 +249,32 @@ class SlurmClient:
         except (RuntimeError, OSError, subprocess.TimeoutExpired):
             return {}
         return parse_job_info(out)
+
+    def find_jobs(self, name: str, since: float) -> dict[str, JobInfo]:
+        """Every job (array task) named ``name`` submitted after unix time ``since``:
+        ``sacct --name`` (finished ones too) and ``squeue --name`` (what accounting has not
+        seen yet), merged; ``{"12_3": JobInfo, ...}``."""
+        import time as _time
+
+        out: dict[str, JobInfo] = {}
+        start = _time.strftime("%Y-%m-%dT%H:%M:%S", _time.localtime(since))
+        if self.facts().accounting:
+            self.queries += 1
+            try:
+                text = self.run(["sacct", "-X", "-n", "-P", f"--name={name}", "-S", start,
+                                 "-o", "JobID,State,Submit,JobName"])  # fmt: skip
+                out.update(parse_job_info(text))
+            except (RuntimeError, OSError, subprocess.TimeoutExpired):
+                pass
+        self.queries += 1
+        try:
+            text = self.run(["squeue", "-h", "-r", "--states=all", f"--name={name}",
+                             "-o", "%i|%T|%V|%j"])  # fmt: skip
+            for jid, info in parse_job_info(text).items():
+                out.setdefault(jid, info)
+        except (RuntimeError, OSError, subprocess.TimeoutExpired):
+            pass
+        return {j: i for j, i in out.items() if not i.name or i.name == name}
 
     def cancel(self, job_ids: Iterable[str], *, signal: str = "") -> None:
         ids = sorted(set(job_ids))

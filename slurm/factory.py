@@ -28,7 +28,7 @@ def make_executor(
 
     ``site`` is a :class:`SiteParams` or anything with the same attributes (the launcher's
     ``SiteProfile``); ``options`` go to the backend: ``result_grace_s``, ``max_requeues``;
-    Slurm: ``job_name``, ``python``, ``client``, ``seed``; local: ``max_workers``. Options
+    Slurm: ``job_name``, ``python``, ``client``, ``seed``, ``worker_aws``; local: ``max_workers``. Options
     the chosen backend does not take are dropped (``job_name`` for local). Each executor
     writes to a fresh subfolder of ``folder``.
     """
@@ -38,7 +38,7 @@ def make_executor(
     if kind == "local":
         from slurm.local import LocalExecutor
 
-        for name in ("job_name", "python", "client", "seed"):
+        for name in ("job_name", "python", "client", "seed", "worker_aws"):
             options.pop(name, None)
         return LocalExecutor(
             folder,

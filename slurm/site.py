@@ -73,6 +73,7 @@ class SiteParams:
     signal_delay_s: int = 120  # USR2 this many seconds before the limit (checkpoint + requeue)
     array_throttle: int = 0  # "%N" on --array: at most N tasks of an array at once (0 = none)
     controller_time: str = "24:00:00"  # wall limit of the controller job (it requeues itself)
+    env_passthrough: tuple[str, ...] = ()  # extra variables jobs get (names, or prefixes + "*")
 
     @classmethod
     def from_profile(cls, profile: Any) -> SiteParams:
@@ -87,7 +88,7 @@ class SiteParams:
                 present, value = hasattr(profile, f.name), getattr(profile, f.name, None)
             if not present or value is None:
                 continue
-            if f.name in ("extra_sbatch", "setup"):
+            if f.name in ("extra_sbatch", "setup", "env_passthrough"):
                 value = tuple(str(line) for line in value)
             values[f.name] = value
         site = cls(**values)

@@ -7,11 +7,14 @@
 
 from __future__ import annotations
 
+import math
 import re
+import secrets
 import shlex
 import sys
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +22,9 @@ from submitit.core.utils import DelayedSubmission, JobPaths
 
 from slurm.backend import Backoff, BatchExecutor, Task, chunks, listdir, outcome_for_state
 from slurm.cluster import TERMINAL_STATES, JobInfo, SlurmClient
-from slurm.executor import lost
+from slurm.environment import job_env
+from slurm.executor import Call, Handle, lost
+from slurm.faults import fault_point
 from slurm.runner import sidecar_path
 from slurm.sbatch import render_task_script
 from slurm.site import SiteParams
@@ -35,14 +40,29 @@ _SUBMIT_SLACK_S = 600.0
 _FINAL_WITHOUT_RESULT = frozenset({"TIMEOUT", "DEADLINE", "OUT_OF_MEMORY"})
 
 
+def _staged_pickle(folder: Path, tag: str, index: int) -> Path:
+    """Where task ``index`` of the submission ``tag`` waits until ``sbatch`` named it."""
+    return folder / f"staged-{tag}-{index}.pkl"
+
+
+def _place_pickle(folder: Path, job_id: str, staged: Path) -> None:
+    """Put a staged task pickle where submitit's worker looks for ``job_id``."""
+    paths = JobPaths(folder, job_id=job_id)
+    # a reused job id (cluster reset) must not hand back an old result
+    paths.result_pickle.unlink(missing_ok=True)
+    sidecar_path(folder, job_id).unlink(missing_ok=True)
+    staged.rename(paths.submitted_pickle)
+
+
 class SlurmExecutor(BatchExecutor):
     """Runs calls as Slurm array tasks through submitit's worker.
 
     * **Submission**: all calls of one ``submit`` go out as one array per
       ``MaxArraySize`` tasks (read once from ``scontrol show config``), ``pack`` calls per
       task, throttled by ``site.array_throttle``; the script comes from
-      :func:`slurm.sbatch.render_task_script`; inherited ``SLURM_*`` variables are removed
-      from sbatch's environment (nested submission from inside a job).
+      :func:`slurm.sbatch.render_task_script`; the tasks get an allow-listed environment
+      (:func:`slurm.environment.job_env`: no ``OPENAI_API_KEY``, no ``AWS_*`` unless
+      ``worker_aws``, no inherited ``SLURM_*`` of a submitting job).
     * **Polling**: results are files (one directory listing per tick, no slurmctld query);
       the cluster is asked only every ``poll_interval_s`` (backing off ×1.5 up to ×6 while
       nothing changes, ±10 % jitter), with one ``sacct`` for all jobs of the executor
@@ -76,6 +96,7 @@ class SlurmExecutor(BatchExecutor):
         job_name: str = "archlab-task",
         client: SlurmClient | None = None,
         seed: int | None = None,
+        worker_aws: bool = False,
     ) -> None:
         super().__init__(
             folder,
@@ -89,58 +110,129 @@ class SlurmExecutor(BatchExecutor):
         )
         self.python = python or shlex.quote(sys.executable)
         self.job_name = job_name
+        self.worker_aws = worker_aws  # tasks get AWS_* (they read or write s3:// themselves)
         self.client = client or SlurmClient()
         import random
 
         self._backoff = Backoff(poll_interval_s, rng=random.Random(seed))
         self._next_query = time.monotonic() + poll_interval_s
         self._last_states: dict[str, str] = {}
+        self._planned = ""  # the tag plan_submission announced for the next submit
+        self._tag = ""  # the tag of the submit in progress
 
     # ------------------------------------------------------------------ submission
+    def plan_submission(self) -> dict[str, Any]:
+        """What the next :meth:`submit` will be on the cluster, for a caller's intent record
+        written *before* it (see :meth:`find_submission`): the job name every array of that
+        submit gets (unique: ``<job_name>-<tag>``), the folder, pack and array size."""
+        self._planned = self._planned or secrets.token_hex(4)
+        return {
+            "kind": self.name,
+            "name": f"{self.job_name}-{self._planned}",
+            "tag": self._planned,
+            "dir": str(self.folder),
+            "pack": self.pack,
+            "max_array": max(1, self.client.facts().max_array_size),
+        }
+
+    def submit(self, calls: Sequence[Call]) -> list[Handle]:
+        self._tag, self._planned = self._planned or secrets.token_hex(4), ""
+        try:
+            return super().submit(calls)
+        finally:
+            self._tag = ""
+
     def _launch(self, tasks: list[Task]) -> None:
         size = max(1, self.client.facts().max_array_size)
-        for batch in chunks(tasks, size):
-            self._submit_array(batch)
+        tag = self._tag or secrets.token_hex(4)  # executor retries get a name of their own
+        for k, batch in enumerate(chunks(tasks, size)):
+            self._submit_array(batch, tag, k * size)
         # first status query one interval after the newest submission
         self._next_query = time.monotonic() + self.poll_interval_s
 
-    def _submit_array(self, tasks: list[Task]) -> None:
+    def _submit_array(self, tasks: list[Task], tag: str, offset: int) -> None:
         limit_min = max(1, self.site.time_limit_s() // 60)
+        name = f"{self.job_name}-{tag}"
         staged = []
-        for task in tasks:
+        for i, task in enumerate(tasks):
             ds = DelayedSubmission(self._runner(task))
             ds.set_timeout(limit_min, self.max_requeues)
-            path = self.folder / f"staged-{uuid.uuid4().hex}.pkl"
+            path = _staged_pickle(self.folder, tag, offset + i)
             ds.dump(path)
             staged.append(path)
         command = f"{self.python} -u -m slurm.worker {shlex.quote(str(self.folder))}"
         script = render_task_script(
-            self.site, command, folder=self.folder, array_size=len(tasks), job_name=self.job_name
+            self.site, command, folder=self.folder, array_size=len(tasks), job_name=name
         )
         script_path = self.folder / f"staged-{uuid.uuid4().hex}.sh"
         script_path.write_text(script)
+        fault_point("sbatch")
         try:
-            array_id = self.client.sbatch(str(script_path))
+            env = job_env(aws=self.worker_aws, extra=self.site.env_passthrough)
+            array_id = self.client.sbatch(str(script_path), env=env)
         except Exception:
             for p in staged:
                 p.unlink(missing_ok=True)
             raise
+        fault_point("sbatched")
         script_path.rename(self.folder / f"{array_id}_submission.sh")
         now, at = time.monotonic(), time.time()
         for i, (task, path) in enumerate(zip(tasks, staged, strict=True)):
             task.job_id = task.sid = f"{array_id}_{i}"
             task.submitted_at = now
+            task.name = name
             for pos, h in enumerate(task.handles):
                 h.job_id = task.job_id
                 h.ref = self._ref(task, pos, at)
-            paths = JobPaths(self.folder, job_id=task.job_id)
-            # a reused job id (cluster reset) must not hand back an old result
-            paths.result_pickle.unlink(missing_ok=True)
-            sidecar_path(self.folder, task.job_id).unlink(missing_ok=True)
-            path.rename(paths.submitted_pickle)
+            _place_pickle(self.folder, task.job_id, path)
 
     def _ref(self, task: Task, pos: int, at: float) -> dict[str, Any]:
-        return {**super()._ref(task, pos, at), "name": self.job_name}
+        return {**super()._ref(task, pos, at), "name": task.name or self.job_name}
+
+    # ------------------------------------------------------------------ submit window
+    def find_submission(
+        self, plan: dict[str, Any], keys: Sequence[str], since: float
+    ) -> dict[str, tuple[str, dict[str, Any]]]:
+        """After a crash inside the submit window: the jobs an earlier :meth:`submit` (of
+        ``keys``, announced as ``plan`` at unix time ``since``) created on the cluster.
+
+        Finds its arrays by their unique job name (``sacct --name``, and ``squeue``); a task
+        whose pickle was not yet in place (the crash came between ``sbatch`` and the rename)
+        gets it now if it still waits for it. Returns ``{key: (job_id, ref)}`` for
+        ``attach``; tasks that cannot be completed are ``scancel``ed (they would only wait
+        and fail) and their keys left out (the caller submits them again).
+        """
+        name, tag = str(plan.get("name", "")), str(plan.get("tag", ""))
+        folder, pack = Path(str(plan.get("dir", ""))), max(1, int(plan.get("pack", 1)))
+        size = max(1, int(plan.get("max_array", 1001)))
+        if not name or not tag or not folder.is_dir():
+            return {}
+        infos = self.client.find_jobs(name, since - 3600)
+        arrays = sorted({j.split("_")[0] for j in infos}, key=int)
+        ntasks = math.ceil(len(keys) / pack)
+        found: dict[str, tuple[str, dict[str, Any]]] = {}
+        orphans: list[str] = []
+        for k, array_id in enumerate(arrays):
+            for i in range(min(size, ntasks - k * size)):
+                t = k * size + i
+                job = f"{array_id}_{i}"
+                calls = list(keys[t * pack : (t + 1) * pack])
+                submitted = JobPaths(folder, job_id=job).submitted_pickle
+                staged = _staged_pickle(folder, tag, t)
+                info = infos.get(job) or infos.get(array_id)
+                alive = info is not None and info.state not in TERMINAL_STATES
+                if not submitted.exists() and staged.exists() and alive:
+                    _place_pickle(folder, job, staged)  # finish the interrupted submission
+                if not submitted.exists():
+                    orphans.append(job)
+                    continue
+                for pos, key in enumerate(calls):
+                    ref = {"dir": str(folder), "pos": pos, "n": len(calls),
+                           "at": round(since, 3), "name": name}  # fmt: skip
+                    found[key] = (job, ref)
+        if orphans:
+            self.client.cancel(orphans)
+        return found
 
     # ------------------------------------------------------------------ re-attach
     def _sid(self, job_id: str) -> str:

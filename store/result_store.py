@@ -52,6 +52,7 @@ from store.layout import (
     partition_key,
     visible_parts,
 )
+from store.retry import OutageListener, WriteRetry, call_with_retry, is_transient
 from store.schemas import SCHEMA_VERSION, TABLES, conform, schema_for, to_table
 
 if TYPE_CHECKING:
@@ -91,6 +92,10 @@ class ResultStore(ABC):
 
     #: Threads used to read or fetch many files at once.
     io_threads: int = 8
+    #: How a write that failed transiently is tried again (store/retry.py); set per store.
+    write_retry: WriteRetry = WriteRetry()
+    #: Who hears about an outage while a write waits (the controller's status file).
+    outage_listener: OutageListener | None = None
 
     # ----------------------------------------------------------------- backend hooks
     @property
@@ -145,7 +150,15 @@ class ResultStore(ABC):
             return None
         name = part_name_for_key(key) if key else new_part_name()
         k = f"{partition_key(table, run_id)}/{name}"
-        self._put(k, _serialize(table, data))
+        body = _serialize(table, data)
+        # one object under one name: a retry replaces, never adds (see store/retry.py)
+        call_with_retry(
+            lambda: self._put(k, body),
+            self.write_retry,
+            what=k,
+            listener=self.outage_listener,
+            transient=self._transient,
+        )
         return self._url(k)
 
     def keys(self, table: str, run_id: str, prefix: str = "") -> list[str]:
@@ -182,6 +195,10 @@ class ResultStore(ABC):
                 gone.append(o.key)
         self._delete(gone)
         return len(gone)
+
+    def _transient(self, exc: BaseException) -> bool:
+        """Whether a failed write may succeed later (backends may widen this)."""
+        return is_transient(exc)
 
     # ----------------------------------------------------------------- reading
     def runs(self, table: str | None = None) -> list[str]:

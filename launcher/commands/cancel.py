@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 __all__ = ["register", "run_cancel"]
 
@@ -25,8 +26,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def run_cancel(args: argparse.Namespace) -> int:
     from launcher.run import cancel_run, find_run
+    from nas.controller.journal import writable_problem
 
     paths = find_run(args.run, args.runs_root)
+    problem = writable_problem(paths.run_dir / "journal.jsonl")  # [issue 18] one line
+    if problem:
+        print(f"archlab cancel: {problem}", file=sys.stderr)
+        return 2
     for line in cancel_run(paths, wait_s=args.wait):
         print(f"archlab cancel: {line}")
     return 0

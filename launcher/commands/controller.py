@@ -1,9 +1,11 @@
 """``archlab controller RUN_DIR``: the loop a controller job runs (fresh start = resume).
 
 What ``archlab launch`` starts, and what a user's own sbatch script calls. USR2 (time limit
-near) and TERM (preemption, scancel) make it stop at the next check, leaving in-flight tasks
-running; inside a Slurm job it then requeues itself (``scontrol requeue``) unless the run
-was cancelled, and the next start re-attaches or recognises those tasks' results.
+near) and TERM make it stop at the next check, leaving in-flight tasks running;
+:mod:`nas.controller.signals` decides what follows: USR2, or a TERM after USR2 / with a
+pending preemption or requeue, requeues the Slurm job (``scontrol requeue``; the next start
+re-attaches or recognises those tasks' results); a bare TERM (``scancel``) or a cancelled
+run stops for good with ``cancelled``.
 """
 
 from __future__ import annotations
@@ -55,6 +57,8 @@ def run_controller(args: argparse.Namespace) -> int:
     from launcher.current_run import note_run
     from launcher.run import RunPaths, create_run
     from nas.controller import CANCEL_FILE, JournalBusy
+    from nas.controller.journal import JournalReadOnly, writable_problem
+    from nas.controller.signals import SignalPolicy
 
     logging.basicConfig(
         level=logging.WARNING if args.quiet else logging.INFO,
@@ -73,12 +77,23 @@ def run_controller(args: argparse.Namespace) -> int:
             cfg0, cluster="slurm" if os.environ.get("SLURM_JOB_ID") else "local", run_dir=run_dir
         )
     paths = RunPaths(run_dir.name, run_dir)
+    # [issue 18] a read-only run directory: one line, before anything tries to write there
+    problem = writable_problem(run_dir / "journal.jsonl")
+    if problem:
+        print(f"archlab controller: {problem}", file=sys.stderr)
+        return 3
     note_run(paths.run_dir)  # Ctrl-C names the run and its resume command
     cfg = load_config([paths.config])
     controller = build_controller(cfg, paths)
+    # [issue 18 hook] nas/controller/signals.py tells a cancel from a requeue
+    policy = SignalPolicy.from_env(run_dir / CANCEL_FILE)
 
     def on_signal(signum: int, frame: Any) -> None:
-        controller.request_stop(signal.Signals(signum).name)
+        decision = policy.on_signal(signum)
+        logging.getLogger("archlab.controller").warning(
+            "%s: %s (%s)", signal.Signals(signum).name, decision.why, decision.detail
+        )
+        controller.request_stop(decision.why)
 
     for sig in (signal.SIGUSR2, signal.SIGTERM):
         signal.signal(sig, on_signal)
@@ -86,7 +101,7 @@ def run_controller(args: argparse.Namespace) -> int:
     t0 = time.monotonic()
     try:
         summary = controller.run()
-    except JournalBusy as e:
+    except (JournalBusy, JournalReadOnly) as e:
         print(f"archlab controller: {e}", file=sys.stderr)
         return 3
     st = summary.state
@@ -103,12 +118,7 @@ def run_controller(args: argparse.Namespace) -> int:
         print(failed, file=sys.stderr, flush=True)
         return 1
     target = _requeue_target()
-    if (
-        summary.reason.startswith("interrupted")
-        and target
-        and not args.no_requeue
-        and not (run_dir / CANCEL_FILE).exists()
-    ):
+    if policy.should_requeue(summary.reason) and target and not args.no_requeue:
         import subprocess
 
         print(f"archlab controller: requeueing Slurm job {target}", flush=True)

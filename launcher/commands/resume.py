@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from typing import Any
 
@@ -74,8 +75,16 @@ def run_resume(args: argparse.Namespace) -> int:
         start_controller,
     )
     from nas.controller import CANCEL_FILE
+    from nas.controller.journal import check_journal, writable_problem
 
     paths = find_run(args.run, args.runs_root)
+    # [issue 18] refuse before submitting anything: a run directory that cannot be written,
+    # or a journal damaged in the middle (the message says how to recover)
+    journal = paths.run_dir / "journal.jsonl"
+    problem = writable_problem(journal) or check_journal(journal)
+    if problem:
+        print(f"archlab resume: {problem}", file=sys.stderr)
+        return 2
     state = controller_state(paths)
     if state == "running" and _stopped(paths):
         # the controller has journaled its stop and is exiting (closing files, releasing the

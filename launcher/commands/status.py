@@ -164,18 +164,32 @@ def status_text(
         *fails,
         f"restarts:   {st.attached} re-attached to their jobs, {st.resubmitted} resubmitted",
         f"LLM calls:  {spend} (store: every call of the run)",
+        *_store_line(paths),
         f"            {p.bar()}",
     ]
     return "\n".join(lines), bool(p.stop) or ctl == "not running"
 
 
+def _store_line(paths: Any) -> list[str]:
+    """[issue 18] The controller's store-outage report (``store_status.json``), if any."""
+    from store.retry import STATUS_FILE, read_outage
+
+    text = read_outage(paths.run_dir / STATUS_FILE)
+    return [f"store:      {text}"] if text else []
+
+
 def run_status(args: argparse.Namespace) -> int:
     from launcher.run import find_run
+    from nas.controller.journal import JournalCorrupt
 
     paths = find_run(args.run, args.runs_root)
     live = sys.stdout.isatty() and not args.once
     if not live:
-        print(status_text(paths)[0])
+        try:
+            print(status_text(paths)[0])
+        except JournalCorrupt as e:  # [issue 18] the damage and the recovery hint, one line
+            print(f"archlab status: {e}", file=sys.stderr)
+            return 2
         return 0
     cache: dict[str, Any] = {}
     try:

@@ -149,6 +149,9 @@ class SiteProfile:
     signal_delay_s: int = 120  # seconds before the limit when USR2 is sent (checkpoint + requeue)
     array_throttle: int = 0  # "%N" in --array: at most N tasks running at once (0 = no throttle)
     controller_time: str = "24:00:00"  # wall limit of the controller job (it requeues itself)
+    env_passthrough: list[str] = field(
+        default_factory=list
+    )  # variables jobs get beyond the allow-list (docs/slurm.md): names, or prefixes + "*"
 
 
 @dataclass
@@ -169,6 +172,7 @@ class StoreConfig:
     s3_endpoint: str = ""  # endpoint URL for MinIO/Ceph/any S3-compatible service
     s3_region: str = "us-east-1"  # region (needed even for MinIO)
     s3_path_style: bool = True  # path-style addressing (MinIO and most on-prem services)
+    retry_s: float = 600.0  # a failed write is retried (back-off + jitter) this long, then raised
 
 
 @dataclass

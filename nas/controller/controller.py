@@ -50,8 +50,10 @@ from nas.controller.restore import (
     restore_strategy,
     stored_events,
 )
+from nas.controller.signals import loop_stop_reason
 from nas.controller.snapshot import write_snapshot
 from nas.controller.state import TOLD, RunState, summary_of
+from nas.controller.submit_intent import clear_intent, recover_submission
 from nas.records import Candidate, TrialRecord, TrialState
 from nas.strategies.base import Result, Strategy
 from slurm.executor import Executor, Handle
@@ -185,6 +187,12 @@ class Controller:
                 slurm_job_id=os.environ.get("SLURM_JOB_ID", ""),
                 resumed=bool(events),
             )
+            # [issue 18 hook] a submission the journal missed (crash inside the submit window)
+            found = recover_submission(self.run_dir, self.executor, self.state)
+            if found.ids:
+                refs = [self.dispatch.portable(r) for r in found.refs]
+                self._emit("submit", ids=found.ids, jobs=found.jobs, refs=refs, recovered=True)
+            clear_intent(self.run_dir)
             self._reconcile()
             reason = self._loop()
             final = self._steps > 0 or not prior_stop.get("final_events")
@@ -252,8 +260,11 @@ class Controller:
     # ------------------------------------------------------------------ loop
     def _loop(self) -> str:
         while True:
-            if self._stop_request:
-                return f"interrupted:{self._stop_request}"
+            # [issue 18 hook] signals.py: a cancel stops as "cancelled", other signals interrupt
+            if self._stop_request and (
+                stop := loop_stop_reason(self._stop_request, self.cancel_file.exists())
+            ):
+                return stop
             if self.cancel_file.exists():
                 self.dispatch.cancel()
                 return "cancelled"

@@ -5,54 +5,24 @@ process end it with ``SIGKILL`` (no cleanup, no flush: a real crash). Several fa
 given separated by commas. Phases (see :mod:`nas.controller.controller`):
 
 ``ask``        after ``strategy.ask`` returned, before the journal has the candidates
-``submit``     candidates journaled and stored, before ``executor.submit``
+``submit``     candidates journaled and stored, before ``executor.submit`` (the submit
+               intent is not yet written)
+``sbatch``     inside ``executor.submit`` (Slurm): the intent is written and the array
+               staged, ``sbatch`` not yet run
+``sbatched``   inside ``executor.submit`` (Slurm): ``sbatch`` returned, the tasks' pickles
+               are not yet in place (the tasks would wait for them)
 ``submitted``  after ``executor.submit``, before the journal has the job ids
 ``append``     after the result is in the store, before the journal has it
 ``tell``       after the journal has the result, before ``strategy.tell``
 ``snapshot``   snapshot written to its temporary file, before the rename
 ``journal``    in the middle of writing a journal line (leaves a torn last line)
 
-Unset (the normal case) costs one dict lookup per passage.
+Unset (the normal case) costs one dict lookup per passage. The mechanism lives in
+:mod:`slurm.faults` (the executor has fault points too); this module re-exports it.
 """
 
 from __future__ import annotations
 
-import os
-import signal
-from collections import Counter
+from slurm.faults import PHASES, die, fault_armed, fault_point
 
 __all__ = ["PHASES", "die", "fault_armed", "fault_point"]
-
-PHASES = ("ask", "submit", "submitted", "append", "tell", "snapshot", "journal")
-ENV = "ARCHLAB_FAULT"
-_passages: Counter[str] = Counter()
-
-
-def _targets() -> dict[str, int]:
-    spec = os.environ.get(ENV, "")
-    out: dict[str, int] = {}
-    for item in filter(None, (s.strip() for s in spec.split(","))):
-        phase, _, count = item.partition(":")
-        if phase not in PHASES or not count.isdigit():
-            raise ValueError(f"{ENV}={spec!r}: use phase:count with phase in {', '.join(PHASES)}")
-        out[phase] = int(count)
-    return out
-
-
-def fault_armed(phase: str) -> bool:
-    """Count one passage of ``phase``; True when this passage must end the process."""
-    if ENV not in os.environ:
-        return False
-    _passages[phase] += 1
-    return _targets().get(phase) == _passages[phase]
-
-
-def die() -> None:
-    """End this process the hard way (SIGKILL: no handlers, no buffers flushed)."""
-    os.kill(os.getpid(), signal.SIGKILL)
-
-
-def fault_point(phase: str) -> None:
-    """Die here if ``ARCHLAB_FAULT`` names this passage of ``phase``."""
-    if fault_armed(phase):
-        die()

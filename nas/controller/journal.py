@@ -37,7 +37,16 @@ from typing import Any
 
 from nas.controller.faults import die, fault_armed
 
-__all__ = ["Journal", "JournalBusy", "JournalCorrupt", "read_events", "scan"]
+__all__ = [
+    "Journal",
+    "JournalBusy",
+    "JournalCorrupt",
+    "JournalReadOnly",
+    "check_journal",
+    "read_events",
+    "scan",
+    "writable_problem",
+]
 
 
 class JournalCorrupt(RuntimeError):
@@ -46,6 +55,37 @@ class JournalCorrupt(RuntimeError):
 
 class JournalBusy(RuntimeError):
     """Another process holds the journal's writer lock (a controller is already running)."""
+
+
+class JournalReadOnly(RuntimeError):
+    """The journal's directory cannot be written (a read-only mount, no permission)."""
+
+
+def writable_problem(path: str | os.PathLike[str]) -> str:
+    """ "" when a controller can write the journal at ``path``; else one line saying why
+    (a real write test: ``access`` misses read-only mounts for root and ACLs)."""
+    d = Path(path).parent
+    probe = d / f".archlab-write-test-{os.getpid()}"
+    try:
+        fd = os.open(probe, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        os.close(fd)
+        probe.unlink()
+    except OSError as e:
+        return (
+            f"run directory {d} is not writable ({e.strerror}): running, resuming or cancelling "
+            "its controller needs a writable run directory (`archlab status` works read-only)"
+        )
+    return ""
+
+
+def check_journal(path: str | os.PathLike[str]) -> str:
+    """ "" when the journal at ``path`` can be resumed (a torn last line is fine); else the
+    damage and the recovery hint (see :func:`scan`)."""
+    try:
+        scan(path)
+    except JournalCorrupt as e:
+        return str(e)
+    return ""
 
 
 def _encode(event: dict[str, Any]) -> bytes:
@@ -141,8 +181,11 @@ class Journal:
         """Lock, read the valid events, cut off a torn tail; returns the writer and the events
         (those before ``decode_from`` as ``{"seq": n}`` placeholders, see :func:`scan`)."""
         p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        lock_fd = os.open(f"{p}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+            lock_fd = os.open(f"{p}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            raise JournalReadOnly(writable_problem(p) or f"cannot open {p}.lock") from None
         try:
             fcntl.flock(lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

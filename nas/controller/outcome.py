@@ -12,7 +12,7 @@ __all__ = ["record_from_outcome"]
 _OUTCOME_TO_STATE = {
     OutcomeState.FAILED: TrialState.FAILED,
     OutcomeState.TIMEOUT: TrialState.TIMEOUT,
-    OutcomeState.CANCELLED: TrialState.FAILED,
+    OutcomeState.CANCELLED: TrialState.CANCELLED,  # [issue 18] not a bad architecture
     OutcomeState.PREEMPTED: TrialState.PREEMPTED,
     OutcomeState.NODE_FAIL: TrialState.FAILED,
 }

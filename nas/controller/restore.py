@@ -22,7 +22,7 @@ from typing import Any
 
 from nas.controller.journal import Journal, read_events
 from nas.controller.recorder import Recorder, op_of_event_id
-from nas.controller.snapshot import load_latest
+from nas.controller.snapshot import belongs, load_latest
 from nas.controller.state import DECIDED, TOLD, RunState
 from nas.records import Candidate, TrialRecord
 from nas.strategies.base import Event, Result, Strategy
@@ -127,14 +127,16 @@ def open_and_fold(
     after the snapshot are parsed. Returns the writer, the events (placeholders before the
     snapshot) and the fold."""
     snap = load_latest(run_dir / state_dir)
-    j, events = Journal.open(run_dir / journal, decode_from=snap.seq + 1 if snap else 0)
-    if snap is not None and snap.seq < len(events):
+    # the snapshot's own event is decoded too: it must be the event the snapshot folded
+    j, events = Journal.open(run_dir / journal, decode_from=snap.seq if snap else 0)
+    if snap is not None and snap.seq < len(events) and belongs(snap, events):
         state = RunState.from_json(snap.state)
         tail = events[snap.seq + 1 :]
-    else:  # no snapshot, or one ahead of a journal cut short: fold all of it
+    else:  # no snapshot, or one past a journal cut short / from another history: fold all
         if snap is not None:
             events = read_events(run_dir / journal)
-        older = load_latest(run_dir / state_dir, max_seq=len(events) - 1)
+        # events=: snapshots past the journal's end or of another history are set aside
+        older = load_latest(run_dir / state_dir, events=events)
         state = RunState.from_json(older.state) if older else RunState()
         tail = events[older.seq + 1 :] if older else events
     for ev in tail:

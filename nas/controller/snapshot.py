@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 import os
 import zlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nas.controller.faults import fault_point
 
-__all__ = ["Snapshot", "load_latest", "write_snapshot"]
+__all__ = ["Snapshot", "belongs", "load_latest", "write_snapshot"]
 
 FORMAT = 2  # 1 also pickled the strategy (read as a fold only)
 KEEP = 2
@@ -55,8 +56,22 @@ def write_snapshot(state_dir: Path, seq: int, state: dict[str, Any]) -> Path:
     return final
 
 
-def load_latest(state_dir: Path, max_seq: int | None = None) -> Snapshot | None:
-    """The newest intact snapshot with ``seq <= max_seq`` (None if there is none)."""
+def load_latest(
+    state_dir: Path,
+    max_seq: int | None = None,
+    events: Sequence[Mapping[str, Any]] | None = None,
+) -> Snapshot | None:
+    """The newest intact snapshot with ``seq <= max_seq`` (None if there is none).
+
+    With ``events`` (the journal's valid events, as the writer opened it), a snapshot must
+    also belong to *this* journal: its ``seq`` exists and the event there has the time the
+    snapshot's state recorded (``last_t``). A snapshot past the journal's end (the journal
+    lost its tail: a torn line cut, a crash before fsync, a manual repair) or from another
+    history (sequence numbers reused after such a cut) is moved aside as
+    ``stale-snapshot-*.json``, never loaded again — only the writer may pass ``events``.
+    """
+    if events is not None:
+        max_seq = len(events) - 1
     for path in sorted(state_dir.glob("snapshot-*.json"), reverse=True):
         try:
             raw = path.read_bytes()
@@ -66,10 +81,40 @@ def load_latest(state_dir: Path, max_seq: int | None = None) -> Snapshot | None:
             d = json.loads(body)
         except (OSError, ValueError):
             continue
-        if d.get("format") not in (1, FORMAT) or (max_seq is not None and int(d["seq"]) > max_seq):
+        if d.get("format") not in (1, FORMAT):
+            continue
+        if events is not None and not _anchored(d, events):
+            _set_aside(path)
+            continue
+        if max_seq is not None and int(d["seq"]) > max_seq:
             continue
         return Snapshot(int(d["seq"]), d["state"], path)
     return None
+
+
+def belongs(snap: Snapshot, events: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether ``snap`` folds a prefix of ``events`` (the event at its ``seq`` must be decoded);
+    a snapshot that does not is moved aside as ``stale-snapshot-*.json``."""
+    if _anchored({"seq": snap.seq, "state": snap.state}, events):
+        return True
+    _set_aside(snap.path)
+    return False
+
+
+def _anchored(d: dict[str, Any], events: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether snapshot ``d`` folds a prefix of ``events`` (same seq, same event time)."""
+    seq = int(d.get("seq", -1))
+    if not 0 <= seq < len(events):
+        return False
+    last_t = (d.get("state") or {}).get("last_t")
+    return last_t is None or abs(float(events[seq].get("t", 0.0)) - float(last_t)) < 1e-6
+
+
+def _set_aside(path: Path) -> None:
+    try:
+        os.replace(path, path.with_name(f"stale-{path.name}"))
+    except OSError:
+        pass
 
 
 def _fsync_dir(path: Path) -> None:

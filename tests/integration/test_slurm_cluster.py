@@ -131,17 +131,27 @@ def test_time_limit_warning_gives_timeout(tmp_path: Path) -> None:
 
 
 def test_cancel_by_caller_and_by_scancel(tmp_path: Path) -> None:
-    ex = make(tmp_path)
+    ex = make(tmp_path, max_retries=1)
     mine, theirs, ok = ex.submit(
         [Call(T.sleep_for, (300,)), Call(T.sleep_for, (300,)), Call(T.add, (1, 2))]
     )
     ex.cancel([mine])
     assert mine.outcome is not None and mine.outcome.state is OutcomeState.CANCELLED
     time.sleep(2)
-    # someone else (an admin, the user) cancels a task: sacct tells us
-    subprocess.run(["scancel", theirs.job_id], env=slurm_env(), check=True)
+    # someone else (an admin, the user) cancels a task: sacct tells us, and since the caller
+    # did not ask for it, it is treated like a preemption: submitted again (max_retries=1)
+    first = theirs.job_id
+    subprocess.run(["scancel", first], env=slurm_env(), check=True)
+    deadline = time.monotonic() + 60
+    while theirs.job_id == first:
+        assert time.monotonic() < deadline, "the externally cancelled task was not resubmitted"
+        list(ex.as_completed([theirs], timeout_s=1))
+    assert sacct_state(first) == "CANCELLED"
+    time.sleep(2)
+    subprocess.run(["scancel", theirs.job_id], env=slurm_env(), check=True)  # again: it stays
     got = {h.key: h.outcome for h in ex.as_completed([mine, theirs, ok], timeout_s=120)}
     assert got[theirs.key] is not None and got[theirs.key].state is OutcomeState.CANCELLED
+    assert got[theirs.key].attempts == 2
     assert got[ok.key] is not None and got[ok.key].value == 3
     assert sacct_state(theirs.job_id) == "CANCELLED"
     # a task cancelled while pending never started: accounting has no record of it, and

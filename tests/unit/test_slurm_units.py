@@ -192,6 +192,12 @@ def test_retry_policy() -> None:
     assert not policy.should_retry(Outcome(OutcomeState.FAILED), 0)
     assert not policy.should_retry(Outcome(OutcomeState.TIMEOUT), 0)
     assert RetryPolicy(1, retry_user_errors=True).should_retry(Outcome(OutcomeState.FAILED), 0)
+    # an external cancel (someone scancel'ed the task) is retried like a preemption; a
+    # cancel the caller asked for never is
+    cancelled = Outcome(OutcomeState.CANCELLED)
+    assert policy.should_retry(cancelled, 1)
+    assert not policy.should_retry(cancelled, 2)
+    assert not policy.should_retry(cancelled, 0, cancel_requested=True)
 
 
 @pytest.mark.parametrize(
