@@ -54,6 +54,7 @@ from nas.controller.signals import loop_stop_reason
 from nas.controller.snapshot import write_snapshot
 from nas.controller.state import TOLD, RunState, summary_of
 from nas.controller.submit_intent import clear_intent, recover_submission
+from nas.llm.memo import memo_scope
 from nas.records import Candidate, TrialRecord, TrialState
 from nas.strategies.base import Result, Strategy
 from slurm.executor import Executor, Handle
@@ -311,17 +312,18 @@ class Controller:
         if n <= 0:
             return
         op = self.state.ops
-        cands = self.strategy.ask(n)
-        fault_point("ask")
-        p = sort_proposals(cands, self.strategy.pop_decided(), self.state.cands)
-        new, dups, decided = p.new, p.dups, p.decided
-        rows = {c.id: c.to_row() for c in new}
-        self._cand_cache.update((c.id, c) for c in new)
-        # the strategy learns its own decisions, and duplicates of told candidates (with the
-        # known metrics), in the same step
-        told_dups = [cid for cid in dups if self.state.cands[cid].phase == TOLD]
-        back = decided + [(self._cand(cid), self._duplicate_record(cid)) for cid in told_dups]
-        self._tell_strategy(back)
+        with memo_scope(f"op{op}"):  # LLM calls of this step: memoised under its op number
+            cands = self.strategy.ask(n)
+            fault_point("ask")
+            p = sort_proposals(cands, self.strategy.pop_decided(), self.state.cands)
+            new, dups, decided = p.new, p.dups, p.decided
+            rows = {c.id: c.to_row() for c in new}
+            self._cand_cache.update((c.id, c) for c in new)
+            # the strategy learns its own decisions, and duplicates of told candidates (with
+            # the known metrics), in the same step
+            told_dups = [cid for cid in dups if self.state.cands[cid].phase == TOLD]
+            back = decided + [(self._cand(cid), self._duplicate_record(cid)) for cid in told_dups]
+            self._tell_strategy(back)
         self.recorder.ask(op, new, decided)
         self.recorder.events(op, self.strategy.pop_events())
         for c, r in decided:
@@ -382,7 +384,8 @@ class Controller:
             return
         ids, self.to_tell = self.to_tell, []
         op = self.state.ops
-        self._tell_strategy([(self._cand(cid), self.records[cid]) for cid in ids])
+        with memo_scope(f"op{op}"):
+            self._tell_strategy([(self._cand(cid), self.records[cid]) for cid in ids])
         self.recorder.events(op, self.strategy.pop_events())
         self._emit("tell", sync=False, ids=ids, **self._rng_field())
         self._steps += 1

@@ -55,3 +55,25 @@ def test_failures_are_remembered_and_a_torn_line_is_ignored(tmp_path: Path) -> N
         with pytest.raises(LLMError, match="restored"):
             _client(srv, memo, rows).chat(MSG, agent="t")
         assert len(srv.requests) == 1
+
+
+def test_a_redone_step_gets_its_own_answers_whatever_the_process(tmp_path: Path) -> None:
+    """Occurrences count per controller step (memo_scope), not per process: a step made
+    again after a kill gets that step's answers, and a later step's identical request is new."""
+    from nas.llm.memo import memo_scope
+
+    memo = tmp_path / "llm_memo.jsonl"
+    rows: list[dict[str, Any]] = []
+    with ScriptedOpenAIServer(responder=lambda req: "answer") as srv:
+        first = _client(srv, memo, rows)
+        with memo_scope("op0"):
+            a = first.chat(MSG, agent="t")
+        with memo_scope("op1"):
+            b = first.chat(MSG, agent="t")  # killed before op1 was journaled
+        again = _client(srv, memo, [])
+        with memo_scope("op1"):  # op1 made again in a new process: op1's answer, no request
+            b2 = again.chat(MSG, agent="t")
+        with memo_scope("op2"):  # the next step's identical request goes out
+            c = again.chat(MSG, agent="t")
+        assert (b2.call_id, len(srv.requests)) == (b.call_id, 3)
+        assert len({a.call_id, b.call_id, c.call_id}) == 3

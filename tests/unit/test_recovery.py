@@ -29,8 +29,8 @@ def _journal(path, n):
 def test_snapshot_past_the_journal_end_is_set_aside_and_never_loaded(tmp_path):
     p, state_dir = tmp_path / "journal.jsonl", tmp_path / "state"
     events = _journal(p, 10)
-    write_snapshot(state_dir, 4, fold(events[:5]).to_json(), {"s": 4})
-    write_snapshot(state_dir, 9, fold(events).to_json(), {"s": 9})
+    write_snapshot(state_dir, 4, fold(events[:5]).to_json())
+    write_snapshot(state_dir, 9, fold(events).to_json())
     # the journal loses its last 3 lines (a torn tail cut, a manual repair)
     cut = p.read_bytes().split(b"\n")
     p.write_bytes(b"\n".join(cut[:7]) + b"\n")
@@ -52,7 +52,7 @@ def test_snapshot_of_another_history_is_set_aside(tmp_path):
     p, state_dir = tmp_path / "journal.jsonl", tmp_path / "state"
     events = _journal(p, 6)
     other = [dict(e, t=e["t"] + 100.0) for e in events]  # same seqs, other events
-    write_snapshot(state_dir, 5, fold(other).to_json(), {"s": "other"})
+    write_snapshot(state_dir, 5, fold(other).to_json())
     assert load_latest(state_dir, events=events) is None
     assert list(state_dir.glob("stale-snapshot-*.json"))
 
