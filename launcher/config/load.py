@@ -33,7 +33,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "strategy.name": ("random", "rea", "lapt", "llmatic", "nader"),
     "strategy.lapt.learner": ("statistical", "llm"),
     "train.evaluator": ("train", "table"),
-    "train.dataset": ("demo", "cifar10", "cifar100", "imagenet16", "imagefolder"),
+    "train.dataset": ("demo", "cifar10", "cifar100", "imagenet16", "imagefolder", "fashion-mnist"),
     "executor.kind": ("inprocess", "local", "slurm"),
     "llm.mode": ("live", "record", "replay"),
 }

@@ -101,7 +101,7 @@ class StrategyConfig:
 @dataclass
 class TrainConfig:
     evaluator: str = "train"  # train (real torch training) | table (benchmark lookup)
-    dataset: str = "demo"  # demo | cifar10 | cifar100 | imagenet16 | imagefolder
+    dataset: str = "demo"  # demo | cifar10 | cifar100 | imagenet16 | imagefolder | fashion-mnist
     data_dir: str = ""  # where the dataset files are (not needed for demo)
     split_file: str = ""  # optional NB201 split file for the validation split
     val_fraction: float = 0.2  # share of the training set held out for validation
