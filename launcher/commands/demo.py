@@ -17,14 +17,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "Random search over NAS-Bench-201 cells; every candidate is really trained for a few "
             "epochs on scikit-learn's digits (embedded), results go to Parquet under "
             "runs/<run_id>/tables/, and a DuckDB query prints the leaderboard. "
-            "Takes about a minute on 2 CPU cores."
+            "Takes about a minute on 2 CPU cores. With llm=local the designs come from the "
+            "project's own real model (Qwen2.5-Coder-1.5B on CPU, started by scripts/llm-up.sh; "
+            "about a minute per LLM call, 4 candidates by default)."
         ),
     )
     p.add_argument(
         "overrides",
         nargs="*",
         metavar="KEY=VALUE",
-        help="config overrides, e.g. budget.candidates=4",
+        help="config overrides, e.g. budget.candidates=4; llm=local: the local real model",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_demo)
@@ -40,7 +42,31 @@ def run_demo(args: argparse.Namespace) -> int:
     from nas.records import TrialRecord, TrialState
     from store import connect
 
-    cfg = load_config(preset=DEMO, overrides=args.overrides)
+    overrides = list(args.overrides)
+    if "llm=local" in overrides:  # the project's own model server (scripts/llm-up.sh)
+        from launcher.llm_local import (
+            LocalLLMError,
+            local_llm_overrides,
+            show_llm_progress,
+            start_local_llm,
+        )
+
+        overrides.remove("llm=local")
+        print("archlab demo: starting the local model (scripts/llm-up.sh) ...", file=sys.stderr)
+        try:
+            local = start_local_llm()
+        except LocalLLMError as e:
+            print(f"archlab demo: {e}", file=sys.stderr)
+            return 1
+        overrides = local_llm_overrides(local, overrides)
+        print(
+            f"archlab demo: {local.model} at {local.base_url} runs on the CPU: each LLM call "
+            "takes about a minute, and a design needs 2-4 calls (proposer, modifier, repairs, "
+            "stem/downsample); progress per call below.",
+            file=sys.stderr,
+        )
+        show_llm_progress()
+    cfg = load_config(preset=DEMO, overrides=overrides)
     paths = create_run(cfg, cluster=cfg.executor.kind)
     t = cfg.train
     print(f"archlab demo: run {paths.run_id} -> {paths.run_dir}")

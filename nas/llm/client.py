@@ -30,6 +30,7 @@ Example (against a local server; see :mod:`nas.llm.testing_server`)::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -45,6 +46,8 @@ from nas.llm.prices import Price, cost_usd
 __all__ = ["MODES", "ChatReply", "LLMClient", "LLMError", "Message"]
 
 MODES = ("live", "record", "replay")
+# INFO: one line when a chat call starts and one per finished call (progress of slow models)
+_log = logging.getLogger(__name__)
 Message = Mapping[str, str]
 RowSink = Callable[[list[dict[str, Any]]], Any]
 
@@ -159,6 +162,7 @@ class LLMClient:
         sink: RowSink | None = None,
         prices: Mapping[str, Price] | None = None,
         embed_model: str = "text-embedding-3-small",
+        max_tokens: int | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"llm mode {mode!r} is not one of {', '.join(MODES)}")
@@ -171,6 +175,7 @@ class LLMClient:
         self.temperature = float(temperature)
         self.seed = seed
         self.timeout_s = float(timeout_s)
+        self.max_tokens = max_tokens  # default answer cap per call (slow local models); None = none
         self.max_retries = int(max_retries)
         self.budget = budget or LLMBudget()
         self.sink = sink
@@ -239,6 +244,11 @@ class LLMClient:
 
     # ----------------------------------------------------------------- accounting
     def _emit(self, row: dict[str, Any]) -> None:
+        _log.info(
+            "llm %s %s/%s: %s in %.1f s, %d in + %d out tokens%s", row["call_id"], row["agent"],
+            row["prompt_id"], row["status"], row["latency_s"], row["tokens_in"],
+            row["tokens_out"], f" ({row['error'][:120]})" if row["error"] else "",
+        )  # fmt: skip
         if self.sink is not None:
             self.sink([row])
 
@@ -293,10 +303,11 @@ class LLMClient:
         params: dict[str, Any] = {
             "temperature": self.temperature if temperature is None else float(temperature),
             "seed": self.seed if seed is None else seed,
-            "max_tokens": max_tokens,
+            "max_tokens": self.max_tokens if max_tokens is None else max_tokens,
         }
         key = request_key("chat", self.model, msgs, params)
         call_id = uuid.uuid4().hex[:16]
+        _log.info("llm %s %s/%s: calling %s", call_id, agent, prompt_id, self.model)
         t0 = time.perf_counter()
         retries = 0
         cache_hit = False
