@@ -30,6 +30,7 @@ LLM_UP = Path(__file__).resolve().parents[1] / "scripts" / "llm-up.sh"
 # Config defaults for the local CPU model; the user's own overrides come after and win.
 LOCAL_LLM_OVERRIDES = (
     "llm.timeout_s=600",
+    "llm.max_tokens=512",
     "llm.max_retries=0",
     "llm.max_concurrency=1",
     "strategy.nader.modifier_retries=1",

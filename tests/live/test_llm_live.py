@@ -28,7 +28,7 @@ from nas.strategies.operators import LLMOperators
 from nas.strategies.principles import LLMPrincipleLearner, SourceTask
 from tests.live.conftest import LiveModel
 
-pytestmark = [pytest.mark.llm_live, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.llm_live, pytest.mark.timeout(1200)]
 
 SPACE = NB201Space()
 
@@ -56,7 +56,7 @@ def _summary(rows: list[dict[str, Any]]) -> str:
 
 def test_nader_modifier_conversation_with_repairs(live_model: LiveModel) -> None:
     rows: list[dict[str, Any]] = []
-    client = live_model.client(rows, temperature=0.7, max_tokens=450)
+    client = live_model.client(rows, temperature=0.7, max_tokens=400)
     nader = NaderStrategy("resnet_basic", llm=client, retries=1)  # the run's own wiring
     t0 = time.perf_counter()
     res = nader.modifier.modify(
@@ -89,7 +89,8 @@ def test_nader_modifier_conversation_with_repairs(live_model: LiveModel) -> None
         assert res.first_invalid or res.call_errors
     live_model.outcomes.append(
         f"nader modifier: {res.status}, repaired={res.repaired}, {_summary(rows)}, "
-        f"{secs:.0f} s wall; errors: {(res.errors + res.call_errors)[:2]}"
+        f"{secs:.0f} s wall; errors: {(res.errors + res.call_errors)[:2]}; "
+        f"first invalid answer: {res.first_invalid[:300]!r}"
     )
 
 
@@ -103,10 +104,10 @@ def _source() -> SourceTask:
 
 def test_lapt_learns_principles_from_the_real_model(live_model: LiveModel) -> None:
     rows: list[dict[str, Any]] = []
-    client = live_model.client(rows, max_tokens=500)
+    client = live_model.client(rows, max_tokens=400)
     learner = LLMPrincipleLearner(LLMCompletion(client, "lapt"), temperature=0.2)
     t0 = time.perf_counter()
-    s = LAPT(source=_source(), learner=learner, top_k=5, adapt_every=10, rng=0)
+    s = LAPT(source=_source(), learner=learner, top_k=4, adapt_every=10, rng=0)
     secs = time.perf_counter() - t0
     _check_rows(rows, live_model, "lapt")
     assert [r["prompt_id"] for r in rows] == ["lapt_principles@1"]
@@ -128,7 +129,7 @@ def test_lapt_learns_principles_from_the_real_model(live_model: LiveModel) -> No
 def test_llmatic_mutation_by_the_real_model(live_model: LiveModel) -> None:
     rows: list[dict[str, Any]] = []
     # a duplicate child makes LLMatic ask again: the token budget bounds the calls (~3)
-    client = live_model.client(rows, max_tokens=300, budget=LLMBudget(max_tokens=2500))
+    client = live_model.client(rows, max_tokens=200, budget=LLMBudget(max_tokens=1200))
     s = LLMatic(operators=LLMOperators(LLMCompletion(client, "llmatic")),
                 rng=np.random.default_rng(0), niches=10, init_size=1,
                 mutation_prob=1.0)  # fmt: skip
