@@ -6,7 +6,8 @@
 #   curl "$ARCHLAB_LLM_BASE_URL/models"
 #
 # Steps, each skipped when already done (idempotent; a warm call with the server up takes
-# well under a second, a cold start with everything installed ~5 s):
+# well under a second, even while the server is busy with a long answer; a cold start with
+# everything installed ~5-10 s):
 #   1. the server in its own venv ($dir/venv): llama-cpp-python[server]==0.3.36 built from
 #      source with portable CPU flags (a native build dies with SIGILL on CPUs that advertise
 #      AMX they cannot run). The first build takes ~12 min on 2 cores; pip caches the built
@@ -70,6 +71,17 @@ running() {
   st=${st##*) }
   [ "${st%% *}" != Z ] && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q llama_cpp.server
 }
+# listener_pid PORT: the pid listening on 127.0.0.1:PORT ("" when none or unknown).
+listener_pid() {
+  command -v ss >/dev/null 2>&1 || return 0
+  ss -ltnpH "sport = :$1" 2>/dev/null | sed -n 's/.*pid=\([0-9]*\).*/\1/p' | head -n 1
+}
+# our_server PID: the process is a llama_cpp.server serving our model alias. (A busy server
+# does not answer /v1/models until its current completion ends, which can take minutes, so
+# "is it ours and up" is decided from the process, not from an HTTP probe.)
+our_server() {
+  running "$1" && tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q -- "--model_alias $alias "
+}
 port_free() {
   python3 -c 'import socket,sys; s=socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1); s.bind(("127.0.0.1", int(sys.argv[1])))' "$1" 2>/dev/null
 }
@@ -77,10 +89,13 @@ port_free() {
 # ---- warm path: the server this script started earlier still answers
 if [ "${1:-}" != "--install-only" ] && [ -f "$dir/server.pid" ] && [ -f "$dir/port" ]; then
   pid=$(cat "$dir/server.pid"); p=$(cat "$dir/port")
-  if running "$pid" && ours_on "$p"; then
-    emit "$p"; exit 0
+  if running "$pid"; then
+    lp=$(listener_pid "$p")
+    if [ "$lp" = "$pid" ] || { [ -z "$lp" ] && ours_on "$p"; }; then
+      emit "$p"; exit 0
+    fi
+    die "the model server (pid $pid) runs but does not listen on 127.0.0.1:$p; see $dir/server.log, or restart it: bash scripts/llm-down.sh && bash scripts/llm-up.sh"
   fi
-  running "$pid" && kill "$pid" 2>/dev/null || true
   rm -f "$dir/server.pid" "$dir/port"
 fi
 
@@ -150,7 +165,8 @@ install_model
 
 # ---- 3. the server
 if ! port_free "$port"; then
-  if ours_on "$port"; then
+  lp=$(listener_pid "$port")
+  if { [ -n "$lp" ] && our_server "$lp"; } || ours_on "$port"; then
     # An archlab model server started from another checkout (or ARCHLAB_LLM_DIR): reuse it.
     log "port $port already serves $alias (an archlab model server not started from $dir); reusing it — llm-down.sh here will not stop it"
     emit "$port"; exit 0
@@ -159,6 +175,7 @@ if ! port_free "$port"; then
   die "port $port is in use by something that is not an archlab model server${other:+ (it serves models: $other)}. Free it, or choose another port: ARCHLAB_LLM_PORT=8766 bash scripts/llm-up.sh"
 fi
 
+[ -f "$dir/server.log" ] && mv -f "$dir/server.log" "$dir/server.log.1"
 log "starting llama_cpp.server on 127.0.0.1:$port ($alias, n_ctx $n_ctx, $threads thread(s)); log: $dir/server.log"
 setsid "$venv/bin/python" -m llama_cpp.server --model "$gguf" --model_alias "$alias" \
   --host 127.0.0.1 --port "$port" --n_ctx "$n_ctx" --n_threads "$threads" \
