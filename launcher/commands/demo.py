@@ -19,7 +19,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "runs/<run_id>/tables/, and a DuckDB query prints the leaderboard. "
             "Takes about a minute on 2 CPU cores. With llm=local the designs come from the "
             "project's own real model (Qwen2.5-Coder-1.5B on CPU, started by scripts/llm-up.sh; "
-            "about a minute per LLM call, 4 candidates by default)."
+            "about a minute per LLM call, minutes per design, 4 candidates by default)."
         ),
     )
     p.add_argument(
@@ -60,9 +60,10 @@ def run_demo(args: argparse.Namespace) -> int:
             return 1
         overrides = local_llm_overrides(local, overrides)
         print(
-            f"archlab demo: {local.model} at {local.base_url} runs on the CPU: each LLM call "
-            "takes about a minute, and a design needs 2-4 calls (proposer, modifier, repairs, "
-            "stem/downsample); progress per call below.",
+            f"archlab demo: {local.model} at {local.base_url} runs on the CPU: one LLM call "
+            "takes about a minute (several when other jobs share the cores), and a design "
+            "takes 3-5 calls (proposer ranking, modifier, a repair, then stem/downsample, or "
+            "the reflector when it stays invalid): minutes per design. Progress per call below.",
             file=sys.stderr,
         )
         show_llm_progress()
