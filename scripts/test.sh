@@ -13,14 +13,25 @@ ruff format --check . || exit 1
 echo "== mypy"
 mypy || exit 1
 
+# Optional data: Fashion-MNIST from Debian (its real-file test skips when it is absent).
+if [ ! -d /usr/share/datasets/fashion-mnist ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "== installing dataset-fashion-mnist (Debian)"
+  { apt-get install -y -q dataset-fashion-mnist || { apt-get update -q && apt-get install -y -q dataset-fashion-mnist; }; } \
+    >.work/apt-fashion-mnist.log 2>&1 || echo "   not installed (its test will skip): $(tail -n 1 .work/apt-fashion-mnist.log)"
+fi
+
 # Services: each script prints the environment its clients need (KEY=VALUE lines);
 # a service that cannot start here leaves its tests to skip with the reason.
+# llm: the local real model (scripts/llm-up.sh); its first setup builds llama-cpp-python
+# from source (~12 min on 2 cores), later ones start in seconds; tests marked llm_live.
 started=()
-for svc in slurm s3 chromium; do
+for svc in slurm s3 chromium llm; do
   up="scripts/${svc}-up.sh"
   [ -x "$up" ] || continue
   echo "== starting $svc"
+  t0=$SECONDS
   if out=$(bash "$up" 2>.work/${svc}-up.err); then
+    [ "$svc" = llm ] && echo "   llm up in $((SECONDS - t0)) s"
     while IFS= read -r line; do
       case "$line" in *=*) export "$line" ;; esac
     done <<<"$out"

@@ -20,14 +20,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "Results go to Parquet under runs/<run_id>/tables/ and a DuckDB query prints the "
             "leaderboard. Takes well under a minute on 2 CPU cores. KEY=VALUE overrides the "
             "preset (configs/demo.yaml holds the same values). A progress bar shows on "
-            "stderr when it is a terminal. Exits 1 when no candidate completed."
+            "stderr when it is a terminal. Exits 1 when no candidate completed. "
+            "With llm=local the designs come from the project's own real model "
+            "(Qwen2.5-Coder-1.5B on CPU, started by scripts/llm-up.sh; about a minute per LLM "
+            "call, minutes per design, 4 candidates by default)."
         ),
     )
     p.add_argument(
         "overrides",
         nargs="*",
         metavar="KEY=VALUE",
-        help="config overrides, e.g. budget.candidates=4",
+        help="config overrides, e.g. budget.candidates=4; llm=local: the local real model",
     )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=run_demo)
@@ -44,7 +47,32 @@ def run_demo(args: argparse.Namespace) -> int:
     from nas.records import TrialRecord, TrialState
     from store import connect
 
-    cfg = load_config(preset=DEMO, overrides=args.overrides, check=True)
+    overrides = list(args.overrides)
+    if "llm=local" in overrides:  # the project's own model server (scripts/llm-up.sh)
+        from launcher.llm_local import (
+            LocalLLMError,
+            local_llm_overrides,
+            show_llm_progress,
+            start_local_llm,
+        )
+
+        overrides.remove("llm=local")
+        print("archlab demo: starting the local model (scripts/llm-up.sh) ...", file=sys.stderr)
+        try:
+            local = start_local_llm()
+        except LocalLLMError as e:
+            print(f"archlab demo: {e}", file=sys.stderr)
+            return 1
+        overrides = local_llm_overrides(local, overrides)
+        print(
+            f"archlab demo: {local.model} at {local.base_url} runs on the CPU: one LLM call "
+            "takes about a minute (several when other jobs share the cores), and a design "
+            "takes 3-5 calls (proposer ranking, modifier, a repair, then stem/downsample, or "
+            "the reflector when it stays invalid): minutes per design. Progress per call below.",
+            file=sys.stderr,
+        )
+        show_llm_progress()
+    cfg = load_config(preset=DEMO, overrides=overrides, check=True)
     paths = create_run(cfg, cluster=cfg.executor.kind)
     note_run(paths.run_dir)  # Ctrl-C names the run and its resume command
     t = cfg.train

@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--dataset",
         default="demo",
-        help="demo | cifar10 | cifar100 | imagenet16 | imagefolder (default: demo)",
+        help="demo | cifar10 | cifar100 | imagenet16 | imagefolder | fashion-mnist (default: demo)",
     )
     p.add_argument("--data-dir", default="", help="folder holding the data set (not for demo)")
     p.add_argument("--split-file", default="", help="NB201 split file for the validation split")

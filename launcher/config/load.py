@@ -32,7 +32,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "space.macro": ("nb201", "stages"),
     "strategy.lapt.learner": ("statistical", "llm"),
     "train.evaluator": ("train", "table"),
-    "train.dataset": ("demo", "cifar10", "cifar100", "imagenet16", "imagefolder"),
+    "train.dataset": ("demo", "cifar10", "cifar100", "imagenet16", "imagefolder", "fashion-mnist"),
     "executor.kind": ("inprocess", "local", "slurm"),
     "llm.mode": ("live", "record", "replay"),
 }

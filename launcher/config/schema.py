@@ -101,7 +101,7 @@ class StrategyConfig:
 @dataclass
 class TrainConfig:
     evaluator: str = "train"  # train (real torch training) | table (benchmark lookup)
-    dataset: str = "demo"  # demo | cifar10 | cifar100 | imagenet16 | imagefolder
+    dataset: str = "demo"  # demo | cifar10 | cifar100 | imagenet16 | imagefolder | fashion-mnist
     data_dir: str = ""  # where the dataset files are (not needed for demo)
     split_file: str = ""  # optional NB201 split file for the validation split
     val_fraction: float = 0.2  # share of the training set held out for validation
@@ -185,6 +185,9 @@ class LLMConfig:
     temperature: float = 0.7  # sampling temperature (really sent)
     seed: int | None = None  # sampling seed sent to the endpoint, when it supports one
     timeout_s: float = 60.0  # per-request timeout
+    max_tokens: int = (
+        0  # answer cap per call (0 = none); a local CPU model needs one (runaway answers)
+    )
     max_retries: int = 4  # retries on 429/5xx/timeouts, honouring Retry-After
     max_concurrency: int = 4  # calls in flight at once
     budget_tokens: int = 0  # hard cap on tokens (0 = none); the run stops cleanly at it

@@ -30,6 +30,7 @@ DATASETS: dict[str, tuple[str, ...]] = {
     "cifar100": ("cifar100", "cifar-100"),
     "imagenet16": ("imagenet16", "imagenet16-120", "imagenet-16-120", "imagenet16_120"),
     "imagefolder": ("imagefolder", "image-folder", "folder"),
+    "fashion-mnist": ("fashion-mnist", "fashion_mnist", "fashionmnist", "fmnist"),
 }
 
 
@@ -51,7 +52,8 @@ def load_dataset(
     split_file: str = "",
     image_size: int = 0,
 ) -> Splits:
-    """Load a data set by name (``demo`` needs no ``data_dir``).
+    """Load a data set by name (``demo`` needs no ``data_dir``; ``fashion-mnist`` defaults to
+    the Debian package's ``/usr/share/datasets/fashion-mnist``).
 
     ``seed`` draws the validation split (a stratified ``val_fraction`` of the training set)
     unless ``split_file`` (NB201 format, see :mod:`nas.data.splits`) fixes it. ``image_size``
@@ -69,6 +71,8 @@ def load_dataset(
         from nas.data.cifar import load_cifar100 as loader
     elif canon == "imagenet16":
         from nas.data.imagenet16 import load_imagenet16 as loader
+    elif canon == "fashion-mnist":  # data_dir "" = the Debian package's folder
+        from nas.data.fashion_mnist import load_fashion_mnist as loader
     else:
         from nas.data.imagefolder import load_imagefolder as loader
     return loader(data_dir, val_fraction, seed=seed, split_file=split_file, image_size=image_size)

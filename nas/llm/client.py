@@ -30,6 +30,7 @@ Example (against a local server; see :mod:`nas.llm.testing_server`)::
 from __future__ import annotations
 
 import json
+import logging
 import os
 import threading
 import time
@@ -46,6 +47,8 @@ from nas.llm.prices import Price, cost_usd
 __all__ = ["MODES", "ChatReply", "LLMClient", "LLMError", "Message"]
 
 MODES = ("live", "record", "replay")
+# INFO: one line when a chat call starts and one per finished call (progress of slow models)
+_log = logging.getLogger(__name__)
 Message = Mapping[str, str]
 RowSink = Callable[[list[dict[str, Any]]], Any]
 
@@ -160,6 +163,7 @@ class LLMClient:
         sink: RowSink | None = None,
         prices: Mapping[str, Price] | None = None,
         embed_model: str = "text-embedding-3-small",
+        max_tokens: int | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"llm mode {mode!r} is not one of {', '.join(MODES)}")
@@ -172,6 +176,7 @@ class LLMClient:
         self.temperature = float(temperature)
         self.seed = seed
         self.timeout_s = float(timeout_s)
+        self.max_tokens = max_tokens  # default answer cap per call (slow local models); None = none
         self.max_retries = int(max_retries)
         self.budget = budget or LLMBudget()
         self.sink = sink
@@ -205,6 +210,7 @@ class LLMClient:
             temperature=cfg.temperature,
             seed=cfg.seed,
             timeout_s=cfg.timeout_s,
+            max_tokens=cfg.max_tokens or None,
             max_retries=cfg.max_retries,
             max_concurrency=cfg.max_concurrency,
             budget=budget or LLMBudget(cfg.budget_tokens, cfg.budget_usd),
@@ -241,6 +247,11 @@ class LLMClient:
 
     # ----------------------------------------------------------------- accounting
     def _emit(self, row: dict[str, Any]) -> None:
+        _log.info(
+            "llm %s %s/%s: %s in %.1f s, %d in + %d out tokens%s", row["call_id"], row["agent"],
+            row["prompt_id"], row["status"], row["latency_s"], row["tokens_in"],
+            row["tokens_out"], f" ({row['error'][:120]})" if row["error"] else "",
+        )  # fmt: skip
         if self.sink is not None:
             self.sink([row])
 
@@ -295,7 +306,7 @@ class LLMClient:
         params: dict[str, Any] = {
             "temperature": self.temperature if temperature is None else float(temperature),
             "seed": self.seed if seed is None else seed,
-            "max_tokens": max_tokens,
+            "max_tokens": self.max_tokens if max_tokens is None else max_tokens,
         }
         key = request_key("chat", self.model, msgs, params)
         call_id, memo_n, known = uuid.uuid4().hex[:16], 0, None
@@ -303,6 +314,7 @@ class LLMClient:
             call_id, memo_n, known = self.memo.next(key)
             if known is not None:
                 return self._from_memo(known, call_id)
+        _log.info("llm %s %s/%s: calling %s", call_id, agent, prompt_id, self.model)
         t0 = time.perf_counter()
         retries = 0
         cache_hit = False
