@@ -22,7 +22,7 @@ from nas.llm.budget import BudgetExceeded
 from nas.llm.client import LLMError
 from nas.prompts import PromptParseError, load_prompt, parse_block_answer
 
-__all__ = ["Modifier", "ModifyResult", "normalize_file"]
+__all__ = ["Modifier", "ModifyResult", "base_checker", "normalize_file"]
 
 Validate = Callable[[BlockGraph], list[Any]]
 ValidateFile = Callable[[Mapping[str, BlockGraph]], list[Any]]
@@ -54,6 +54,26 @@ def normalize_file(base: BlockGraph, stem: BlockGraph, down: BlockGraph) -> dict
         f"{name}_stem": stem.renamed(f"{name}_stem"),
         f"{name}_downsample": down.renamed(f"{name}_downsample"),
     }
+
+
+def base_checker(macro: Mapping[str, Any]) -> Validate:
+    """``validate_base`` for a run whose skeleton is ``macro`` (``kind``, ``width``,
+    ``widths``, ``depths``...): the block alone at 64 channels, then in the skeleton at every
+    width and resolution it runs (an SE block's ``C/16`` is 0 at C=8), so the Modifier
+    repairs the base before any stem/downsample is derived from it."""
+    from nas.graph.skeleton_check import check_in_skeleton
+    from nas.graph.spec import ArchSpec
+    from nas.graph.validate import validate_block
+
+    m: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in macro.items()}
+
+    def check(g: BlockGraph) -> list[Any]:
+        errors: list[Any] = list(validate_block(g))
+        if errors:
+            return errors
+        return list(check_in_skeleton(g, spec=ArchSpec(base=g, **m)))
+
+    return check
 
 
 def _split(blocks: Mapping[str, BlockGraph]) -> tuple[BlockGraph, BlockGraph, BlockGraph]:

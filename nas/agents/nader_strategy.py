@@ -45,7 +45,7 @@ from typing import Any
 from nas.agents.designer import DESIGNER_NAME, RuleBasedDesigner
 from nas.agents.experience import ExperiencePoolLike, MemoryExperiencePool
 from nas.agents.knowledge import Inspiration, KnowledgePool
-from nas.agents.modifier import Modifier, ModifyResult, normalize_file
+from nas.agents.modifier import Modifier, ModifyResult, base_checker, normalize_file
 from nas.agents.proposer import Proposer
 from nas.agents.reflector import Reflector
 from nas.agents.tree import TREE_EVENT, ModificationTree, TreeNode
@@ -160,7 +160,7 @@ class NaderStrategy:
         self.proposer = Proposer(self.pool, self.rng, llm, self.reflector, dfs_ratio, sample_size)
         self.macro = dict(macro or DEFAULT_MACRO)
         self.modifier = Modifier(
-            llm, _validate_base, lambda b: validate_file(b, self.macro), retries
+            llm, base_checker(self.macro), lambda b: validate_file(b, self.macro), retries
         )
         self.designer = RuleBasedDesigner(_validate_base)
         self.recipe = dict(recipe or {})

@@ -13,6 +13,7 @@ A rule violation raises :class:`OpError` with the validator's ``rule``, a messag
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -44,6 +45,7 @@ class OpError(ValueError):
 
 
 _REQUIRED = object()
+_SIZE_SYMBOL = re.compile(r"(?<![A-Za-z_])[HW](?![A-Za-z_0-9])")
 
 
 @dataclass(frozen=True)
@@ -240,6 +242,14 @@ def resolve_args(
     out: dict[str, Any] = {}
     for a in spec.args:
         raw = by_name.get(a.name)
+        if raw is not None and _SIZE_SYMBOL.search(raw):
+            raise OpError(
+                "symbol",
+                f"{spec.name}({a.name}={raw}) depends on the feature-map size; the block runs "
+                "at several resolutions (32x32, 16x16, 8x8), so this layer would change with it",
+                "H and W may only appear in reshape/repeat sizes: use a fixed kernel_size "
+                "(3, 5, 7), AdaptiveAvgPool2d(output_size=1) or mean(dim=(2,3)) for a global view",
+            )
         if raw is None:
             out[a.name] = a.default
         elif a.kind == "expr":
