@@ -11,7 +11,7 @@ import json
 import os
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -20,6 +20,7 @@ __all__ = [
     "ExperienceHit",
     "ExperiencePoolLike",
     "MemoryExperiencePool",
+    "dedupe",
     "nader_experience_items",
 ]
 
@@ -32,6 +33,7 @@ class ExperiencePoolLike(Protocol):
         kind: str,
         metadata: Mapping[str, Any] | None = None,
         candidate_id: str | None = None,
+        key: str | None = None,
     ) -> str: ...
 
     def query(self, text: str, k: int = 5, where: Mapping[str, Any] | None = None) -> list[Any]: ...
@@ -46,6 +48,18 @@ class ExperienceHit:
     kind: str
     metadata: dict[str, Any] = field(default_factory=dict)
     candidate_id: str | None = None
+
+
+def dedupe(tips: Sequence[str]) -> list[str]:
+    """``tips`` without repeats (compared case- and whitespace-insensitively), order kept."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for t in tips:
+        key = " ".join(t.lower().split())
+        if key and key not in seen:
+            seen.add(key)
+            out.append(t.strip())
+    return out
 
 
 def _words(text: str) -> set[str]:
@@ -66,11 +80,12 @@ class MemoryExperiencePool:
         kind: str,
         metadata: Mapping[str, Any] | None = None,
         candidate_id: str | None = None,
+        key: str | None = None,
     ) -> str:
+        """Like :meth:`store.experience.ExperiencePool.add`: ranked by ``key`` when given."""
         eid = f"exp-{uuid.uuid4().hex[:20]}"
-        self.items.append(
-            ExperienceHit(eid, text, 0.0, category, kind, dict(metadata or {}), candidate_id)
-        )
+        meta = {**dict(metadata or {}), **({"key": key} if key else {})}
+        self.items.append(ExperienceHit(eid, text, 0.0, category, kind, meta, candidate_id))
         return eid
 
     def query(
@@ -90,7 +105,10 @@ class MemoryExperiencePool:
         scored = []
         for h in self.items:
             if ok(h):
-                w = _words(h.text + " " + str(h.metadata.get("suggestion", "")))
+                key = h.metadata.get("key")
+                w = _words(
+                    str(key) if key else h.text + " " + str(h.metadata.get("suggestion", ""))
+                )
                 s = len(q & w) / max(1, len(q | w))
                 scored.append(ExperienceHit(h.id, h.text, s, h.category, h.kind, h.metadata))
         scored.sort(key=lambda h: -h.score)
@@ -103,8 +121,9 @@ def nader_experience_items(path: str | os.PathLike[str]) -> list[dict[str, Any]]
     Two formats: develop experience (``{model: {"inspiration", "base"|"stem"|"downsample":
     [{"error", "experience"}]}}``: how to write a valid block, category from the error) and
     research experience (``{inspiration: [tip, ...]}``: how to design a better block,
-    category ``degradation``). Metadata: ``team``, ``suggestion``, ``errors``, ``block``,
-    ``source="nader-log"``, ``origin`` (the model key)."""
+    category ``degradation``). Metadata: ``team``, ``suggestion``, ``errors``, ``role``
+    (``base``/``stem``/``downsample``), ``source="imported"``, ``origin`` (the model key and
+    file). Keyed by the suggestion (``key``), as NADER retrieves them."""
     from nas.agents.reflector import categorize_error
 
     p = Path(path)
@@ -115,9 +134,10 @@ def nader_experience_items(path: str | os.PathLike[str]) -> list[dict[str, Any]]
     for key, value in data.items():
         if isinstance(value, list):  # research: inspiration -> tips
             for tip in value:
-                meta = {"team": "research", "suggestion": key, "source": "nader-log"}
+                meta = {"team": "research", "suggestion": key, "source": "imported",
+                        "origin": p.name}  # fmt: skip
                 items.append({"text": str(tip), "category": "degradation", "kind": "failure",
-                              "metadata": meta})  # fmt: skip
+                              "metadata": meta, "key": key})  # fmt: skip
             continue
         if not isinstance(value, dict):
             raise ValueError(f"{p}: entry {key!r} is neither a list of tips nor an object")
@@ -128,7 +148,8 @@ def nader_experience_items(path: str | os.PathLike[str]) -> list[dict[str, Any]]
             for e in entries:
                 error = str(e.get("error", ""))
                 meta = {"team": "develop", "suggestion": suggestion, "errors": [error],
-                        "block": block, "source": "nader-log", "origin": key}  # fmt: skip
+                        "role": block, "source": "imported", "origin": f"{p.name}:{key}"}  # fmt: skip
                 items.append({"text": str(e["experience"]), "category": categorize_error(error),
-                              "kind": "failure", "metadata": meta})  # fmt: skip
+                              "kind": "failure", "metadata": meta,
+                              "key": suggestion or None})  # fmt: skip
     return items

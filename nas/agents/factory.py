@@ -19,18 +19,21 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from types import SimpleNamespace
 from typing import Any
 
 from nas.agents.experience import ExperiencePoolLike, MemoryExperiencePool
-from nas.agents.knowledge import KnowledgePool
+from nas.agents.knowledge import KnowledgePool, builtin_pool_notice
 from nas.agents.nader_strategy import NaderStrategy
 from nas.llm.budget import LLMBudget
 from nas.llm.client import LLMClient
 
 __all__ = ["budget_from_store", "make_nader", "nader_from_config", "nader_llm"]
+
+log = logging.getLogger(__name__)
 
 # the defaults of launcher.config.schema (NaderConfig, LLMConfig), for callers without one
 _NADER_DEFAULTS = {"dfs_ratio": 0.5, "modifier_retries": 3, "experiences_k": 5, "knowledge": ""}
@@ -98,14 +101,17 @@ def nader_from_config(
     lc = _cfg(cfg_llm, _LLM_DEFAULTS)
     pool = KnowledgePool.load(n.knowledge) if n.knowledge else KnowledgePool.builtin()
     client = llm if llm is not None else nader_llm(lc, store, run_id)
+    if client is not None and not n.knowledge:
+        log.warning(builtin_pool_notice(len(pool.items)))
     if experience is None:
         if store is not None and run_id and experience_dir is not None:
             from store.embedders import make_embedder
             from store.experience import ExperiencePool
 
             embedder = make_embedder(
-                lc.embed_model, base_url=lc.base_url or None, api_key_env=lc.api_key_env
-            )
+                lc.embed_model, base_url=lc.base_url or None, api_key_env=lc.api_key_env,
+                llm=client,
+            )  # fmt: skip
             experience = ExperiencePool(store, run_id, embedder, experience_dir)
         else:
             experience = MemoryExperiencePool()

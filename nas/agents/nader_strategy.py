@@ -28,12 +28,13 @@ and a budget stop. ``state_summary()`` is equal after a rebuild of the same hist
 Candidates: ``arch_kind="block"``, ``arch`` = the full block file, ``arch_hash`` = the
 network's canonical hash (:func:`nas.graph.spec.arch_hash`), ``parents=(parent id,)``,
 ``origin=Origin("nader", "modifier"|"rule-based-designer", "<id>: <inspiration>",
-"modifier@1")``. When :class:`~nas.llm.budget.BudgetExceeded` is raised, ``ask`` returns
+"modifier@2", fallback)``. When :class:`~nas.llm.budget.BudgetExceeded` is raised, ``ask`` returns
 what it has and every later ``ask`` returns ``[]``: the run ends cleanly.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -52,11 +53,13 @@ from nas.agents.tree import TREE_EVENT, ModificationTree, TreeNode
 from nas.graph.block import BlockGraph, BlockRole
 from nas.graph.text import parse_blocks, serialize
 from nas.llm.budget import BudgetExceeded
+from nas.prompts import load_prompt
 from nas.records import Candidate, Origin, TrialCost, TrialRecord, TrialState, content_hash
 from nas.strategies.base import CallOrderError, Result
 
 __all__ = ["NaderStrategy", "block_file", "file_hash", "validate_file"]
 
+_REFLECTED = (TrialState.COMPLETE, TrialState.FAILED, TrialState.DIVERGED, TrialState.TIMEOUT)
 PRE_DECIDED = "nader:pre-decided"  # TrialRecord.evaluator of designs decided without training
 _RULE_SUFFIX = re.compile(r" \[rule: [^\]]*\]$")
 
@@ -160,8 +163,9 @@ class NaderStrategy:
         self.proposer = Proposer(self.pool, self.rng, llm, self.reflector, dfs_ratio, sample_size)
         self.macro = dict(macro or DEFAULT_MACRO)
         self.modifier = Modifier(
-            llm, base_checker(self.macro), lambda b: validate_file(b, self.macro), retries
-        )
+            llm, base_checker(self.macro), lambda b: validate_file(b, self.macro), retries,
+            skeleton=str(self.macro.get("kind", "stages")),
+        )  # fmt: skip
         self.designer = RuleBasedDesigner(_validate_base)
         self.recipe = dict(recipe or {})
         self.max_params = max_params
@@ -175,6 +179,9 @@ class NaderStrategy:
         self._asked: dict[str, Candidate] = {}
         self._decided: list[tuple[Candidate, TrialRecord]] = []
         self.agent = "modifier" if llm is not None else DESIGNER_NAME
+        self._steps = 0  # proposal steps made (names the llm_calls rows' step)
+        self._att: Any = None  # the LLM attribution of the step in progress
+        self._pick = ("", "")  # (dfs|bfs, ranking outcome) of the step in progress
         self.rebuild_orphans = 0  # rebuild(): stored candidates whose parent was missing
 
     # ------------------------------------------------------------------ helpers
@@ -209,10 +216,11 @@ class NaderStrategy:
     def _decide(self, cand: Candidate, state: TrialState, error: str, res: ModifyResult | None,
                 parent: TreeNode | None, suggestion: str) -> None:  # fmt: skip
         now = time.time()
-        cost = TrialCost(
-            llm_tokens_in=res.tokens_in if res else 0,
-            llm_tokens_out=res.tokens_out if res else 0,
-            llm_cost_usd=res.cost_usd if res else 0.0,
+        att = self._att
+        cost = TrialCost(  # every request of the step when attributed, else the Modifier's
+            llm_tokens_in=att.tokens_in if att is not None else (res.tokens_in if res else 0),
+            llm_tokens_out=att.tokens_out if att is not None else (res.tokens_out if res else 0),
+            llm_cost_usd=att.cost_usd if att is not None else (res.cost_usd if res else 0.0),
         )
         rec = TrialRecord(cand.id, state, cost=cost, error=error, evaluator=PRE_DECIDED,
                           started_at=now, finished_at=now)  # fmt: skip
@@ -228,6 +236,8 @@ class NaderStrategy:
                     0,
                     cand.origin.agent,
                     cand.arch,
+                    how=self._pick[0],
+                    ranking=self._pick[1],
                 )
             )
             self._emit("events", [self.tree.event_row(node)])
@@ -260,31 +270,57 @@ class NaderStrategy:
         return out
 
     def _one(self) -> Candidate | None:
+        if self.llm is None:
+            return self._step()
+        self._steps += 1
+        # every request of the step (proposer, modifier, reflector, embeddings) is written
+        # naming the candidate it produced (or the INVALID/DUPLICATE record of the attempt)
+        with self.llm.scope(f"nader-{self.seed}-{len(self.tree)}-{self._steps}") as att:
+            self._att = att
+            try:
+                return self._step()
+            finally:
+                self._att = None
+
+    def _step(self) -> Candidate | None:
         prop = self.proposer.propose(self.tree)
         if prop is None:
             return None
         parent, insp = prop.node, prop.inspiration
+        self._pick = (prop.how, prop.ranked_by)
         parent_blocks = parse_blocks(parent.blocks_text)
         base = next(g for g in parent_blocks.values() if g.role is BlockRole.BASE)
         if self.llm is None:
             return self._offline(parent, parent_blocks, base, insp)
-        exps = self.reflector.retrieve(insp.text, "develop", self.experiences_k)
-        res = self.modifier.modify(parent_blocks, insp.text, exps)
-        origin = Origin("nader", "modifier", insp.ref, "modifier@1")
+        k = self.experiences_k
+        res = self.modifier.modify(
+            parent_blocks, insp.text, self.reflector.retrieve(insp.text, "develop", k, "base"),
+            research=self.reflector.retrieve(insp.text, "research", k),
+            derive_experiences=self.reflector.retrieve(insp.text, "develop", k, "derive"),
+        )  # fmt: skip
+        fallback = "; ".join(
+            x for x in ("" if prop.ranked_by == "llm" else prop.ranked_by, res.fallback) if x
+        )
+        origin = Origin("nader", "modifier", insp.ref, load_prompt("modifier").ref, fallback)
         if res.status != "ok" or res.blocks is None:
             # an invalid design is still a candidate record: its text is the last answer
             text = res.first_invalid.strip() or "(no block produced)"
             bad = Candidate("block", text, f"invalid-{abs(hash(text)) % 10**12:012d}",
                             {**self.recipe}, self.seed, (parent.id,), origin)  # fmt: skip
+            if self._att is not None:
+                self._att.candidate_id = bad.id
             errs = res.errors + res.call_errors
-            self.reflector.on_invalid(text, errs, None, insp.text, bad.id)
+            self.reflector.on_invalid(text, errs, None, insp.text, bad.id, res.first_role)
             self._decide(bad, TrialState.INVALID,
                          f"no valid block after {res.turns} turns: " + " | ".join(errs)[:2000],
                          res, parent, insp.ref)  # fmt: skip
             return None
         cand = self._candidate(res.blocks, parent.id, origin)
+        if self._att is not None:
+            self._att.candidate_id = cand.id
         if res.repaired:
-            self.reflector.on_invalid(res.first_invalid, res.errors, res.text, insp.text, cand.id)
+            self.reflector.on_invalid(res.first_invalid, res.errors, res.text, insp.text, cand.id,
+                                      res.first_role)  # fmt: skip
         return self._admit(cand, res, parent, insp)
 
     def _offline(self, parent: TreeNode, blocks: dict[str, BlockGraph], base: BlockGraph,
@@ -319,7 +355,8 @@ class NaderStrategy:
             return None
         self._hashes[cand.arch_hash] = cand.id
         node = self.tree.add(TreeNode(cand.id, parent.id, insp.ref, "PENDING", None, 0,
-                                      cand.origin.agent, cand.arch))  # fmt: skip
+                                      cand.origin.agent, cand.arch, how=self._pick[0],
+                                      ranking=self._pick[1]))  # fmt: skip
         self._emit("events", [self.tree.event_row(node)])
         self._asked[cand.id] = cand
         return cand
@@ -354,17 +391,19 @@ class NaderStrategy:
                     )
             node = self.tree.update(cand.id, rec.state.value, rec.val_acc)
             self._emit("events", [self.tree.event_row(node)])
-            if node.parent_id is not None and rec.state is TrialState.COMPLETE:
+            if node.parent_id is not None and rec.state in _REFLECTED:
                 parent = self.tree.nodes[node.parent_id]
+                scope = (
+                    self.llm.scope(f"nader-reflect-{cand.id}", cand.id)
+                    if self.llm is not None
+                    else contextlib.nullcontext()
+                )
                 try:
-                    self.reflector.on_result(
-                        node.suggestion,
-                        parent.val_acc,
-                        rec.val_acc,
-                        parent.blocks_text,
-                        node.blocks_text,
-                        cand.id,
-                    )
+                    with scope:
+                        self.reflector.on_result(
+                            node.suggestion, parent.val_acc, rec.val_acc, parent.blocks_text,
+                            node.blocks_text, cand.id, state=rec.state.value, error=rec.error,
+                        )  # fmt: skip
                 except BudgetExceeded as e:  # fmt: skip
                     self.stopped = str(e)
 
@@ -400,12 +439,14 @@ class NaderStrategy:
         payloads = [_payload(e) for e in tree_events]
         first: dict[str, int] = {}
         used: dict[str, set[str]] = {}
+        picks: dict[str, tuple[str, str]] = {}  # how the step that made each node picked
         for i, p in enumerate(payloads):
             if p is None:
                 continue
             cid = str(p.get("candidate_id"))
             first.setdefault(cid, i)
             used.setdefault(cid, set()).update(str(u) for u in p.get("used") or ())
+            picks[cid] = (str(p.get("how") or ""), str(p.get("ranking") or ""))
         order = sorted(cands, key=lambda c: (first.get(c, len(payloads)), cands[c].created_at))
         todo = list(order)
         while todo:
@@ -428,6 +469,9 @@ class NaderStrategy:
         for cid, ids in used.items():
             if cid in self.tree.nodes:
                 self.tree.nodes[cid].used |= ids
+        for cid, (how, ranking) in picks.items():
+            if cid in self.tree.nodes:
+                self.tree.nodes[cid].how, self.tree.nodes[cid].ranking = how, ranking
 
     def _replay_node(self, cand: Candidate, rec: TrialRecord | None, parent: str | None) -> None:
         suggestion = _RULE_SUFFIX.sub("", cand.origin.suggestion)
