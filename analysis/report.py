@@ -141,6 +141,33 @@ def build_report(
                 "cum_usd",
             ],
         )
+        if data.llm_per_architecture:
+            first = data.llm_per_architecture[0]
+            body += (
+                "<h3>Tokens and dollars per trained architecture</h3>"
+                + _note(
+                    f"{first['run_tokens']} tokens, ${first['run_usd']} over "
+                    f"{first['architectures']} trained architectures: "
+                    f"{first['tokens_per_architecture']} tokens and "
+                    f"${first['usd_per_architecture']} per architecture "
+                    f"({first['unattributed_requests']} of {first['run_requests']} requests "
+                    "name no candidate)"
+                )
+                + _table(
+                    data.llm_per_architecture,
+                    [
+                        "eval_index",
+                        "candidate_id",
+                        "state",
+                        "val_acc",
+                        "requests",
+                        "tokens_in",
+                        "tokens_out",
+                        "usd",
+                        "trial_tokens",
+                    ],
+                )
+            )
         if data.llm_by_agent:
             body += "<h3>By agent and model</h3>" + _table(
                 data.llm_by_agent,

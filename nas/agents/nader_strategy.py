@@ -182,6 +182,7 @@ class NaderStrategy:
         self._steps = 0  # proposal steps made (names the llm_calls rows' step)
         self._att: Any = None  # the LLM attribution of the step in progress
         self._pick = ("", "")  # (dfs|bfs, ranking outcome) of the step in progress
+        self._llm_costs: dict[str, tuple[int, int, float]] = {}
         self.rebuild_orphans = 0  # rebuild(): stored candidates whose parent was missing
 
     # ------------------------------------------------------------------ helpers
@@ -347,6 +348,8 @@ class NaderStrategy:
             # a distinct record id: the same design reached again from another parent
             cand = replace(cand, recipe={**cand.recipe, "duplicate_of": original,
                                          "parent": parent.id})  # fmt: skip
+            if self._att is not None:
+                self._att.candidate_id = cand.id
             self._decide(
                 cand, TrialState.DUPLICATE,
                 f"isomorphic to candidate {self._hashes.get(cand.arch_hash, cand.id)}",
@@ -354,12 +357,24 @@ class NaderStrategy:
             )  # fmt: skip
             return None
         self._hashes[cand.arch_hash] = cand.id
+        if self._att is not None:  # what its trial record should carry (see llm_cost_of)
+            self._llm_costs[cand.id] = (
+                self._att.tokens_in, self._att.tokens_out, self._att.cost_usd
+            )  # fmt: skip
         node = self.tree.add(TreeNode(cand.id, parent.id, insp.ref, "PENDING", None, 0,
                                       cand.origin.agent, cand.arch, how=self._pick[0],
                                       ranking=self._pick[1]))  # fmt: skip
         self._emit("events", [self.tree.event_row(node)])
         self._asked[cand.id] = cand
         return cand
+
+    def llm_cost_of(self, candidate_id: str) -> tuple[int, int, float]:
+        """``(tokens_in, tokens_out, usd)`` of every LLM request of the step that produced
+        asked candidate ``candidate_id`` (0s for the seed, offline designs and rebuilt
+        candidates): the controller adds it to the candidate's trial record, so the trials'
+        token sums equal ``llm_calls``' (reflections on results excepted: they follow the
+        trial)."""
+        return self._llm_costs.get(candidate_id, (0, 0, 0.0))
 
     def pop_decided(self) -> list[tuple[Candidate, TrialRecord]]:
         """Designs decided without training (INVALID, DUPLICATE) since the last call."""

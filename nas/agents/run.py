@@ -7,6 +7,7 @@ after each ``ask`` it stores and tells ``strategy.pop_decided()`` without evalua
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from nas.agents.nader_strategy import NaderStrategy
@@ -64,6 +65,13 @@ def run_nader(
 
     wrapped = DecidingStrategy(strategy, store, run_id)
     strategy.sink = lambda table, rows: store.append(table, run_id, rows)
-    result = run_search(wrapped, evaluate, InProcessExecutor(), store, run_id, budget,
-                        max_in_flight=max_in_flight)  # fmt: skip
+
+    def evaluate_with_llm_cost(cand: Candidate) -> TrialRecord:
+        rec = evaluate(cand)
+        tin, tout, usd = strategy.llm_cost_of(cand.id)
+        cost = replace(rec.cost, llm_tokens_in=tin, llm_tokens_out=tout, llm_cost_usd=usd)
+        return replace(rec, cost=cost)
+
+    result = run_search(wrapped, evaluate_with_llm_cost, InProcessExecutor(), store, run_id,
+                        budget, max_in_flight=max_in_flight)  # fmt: skip
     return result, wrapped
