@@ -26,6 +26,7 @@ COMMANDS: tuple[str, ...] = (
     "runs",
     "sbatch",
     "bench",
+    "knowledge",
 )
 
 
