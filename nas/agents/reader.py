@@ -12,6 +12,7 @@ LLM a keyword filter and sentence extraction stand in (``source="rule-based"``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import urllib.parse
@@ -134,10 +135,14 @@ class Reader:
         try:
             reply = self.llm.chat(t.render(title=paper.title, abstract=paper.abstract[:3000]),
                                   agent="reader", prompt_id=t.ref)  # fmt: skip
-            return parse_yes_no(reply.text)
         except BudgetExceeded:
             raise
-        except (LLMError, PromptParseError):
+        except LLMError:
+            return False
+        try:
+            return parse_yes_no(reply.text)
+        except PromptParseError as e:
+            self.llm.mark_fallback(reply.call_id, f"paper skipped ({e.reason} answer)")
             return False
 
     def extract(self, paper: Paper) -> list[str]:
@@ -149,10 +154,14 @@ class Reader:
         try:
             reply = self.llm.chat(t.render(title=paper.title, method=method), agent="reader",
                                   prompt_id=t.ref)  # fmt: skip
-            return parse_list(reply.text, min_items=0)[: self.max_per_paper]
         except BudgetExceeded:
             raise
-        except (LLMError, PromptParseError):
+        except LLMError:
+            return []
+        try:
+            return parse_list(reply.text, min_items=0)[: self.max_per_paper]
+        except PromptParseError as e:
+            self.llm.mark_fallback(reply.call_id, f"no inspiration kept ({e.reason} answer)")
             return []
 
     def build_pool(self, papers: list[Paper]) -> KnowledgePool:
@@ -265,10 +274,16 @@ def build_knowledge(
                 continue
             report.papers += len(papers)
             for paper in papers:
-                if not reader.relevant(paper):
+                # the LLM rows of one paper name it as their step (and any fallback)
+                scope = (
+                    llm.scope(f"reader:{paper.id}") if llm is not None else contextlib.nullcontext()
+                )
+                with scope:
+                    texts = reader.extract(paper) if reader.relevant(paper) else None
+                if texts is None:
                     continue
                 report.relevant += 1
-                for text in reader.extract(paper):
+                for text in texts:
                     report.extracted += 1
                     items.append(Inspiration(f"{f.stem}-{report.extracted}", text, paper.id,
                                              f"reader:{'llm' if llm else 'rule-based'}"))  # fmt: skip

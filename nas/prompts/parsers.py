@@ -11,6 +11,7 @@ back on a repair turn.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from nas.graph.text import ParseError, parse_blocks, serialize
@@ -56,14 +57,35 @@ class BlockAnswer:
         return list(self.blocks)
 
 
+_TRAILING_COMMENT = re.compile(r"^(\s*(?:\d+\s*:.*?\)|\d+\s*:\s*\w+|-?\d+\s*->\s*-?\d+))\s*(?:#|//).*$",
+                               re.M)  # fmt: skip
+_EDGE_CHAIN = re.compile(r"^(\s*)(-?\d+(?:\s*->\s*-?\d+){2,})\s*$", re.M)
+
+
+def _expand_chain(m: re.Match[str]) -> str:
+    ids = [x.strip() for x in m.group(2).split("->")]
+    return "\n".join(f"{m.group(1)}{a}->{b}" for a, b in itertools.pairwise(ids))
+
+
 def parse_block_answer(text: str, expect: int | None = None) -> BlockAnswer:
     """Block text from an answer: the fenced code blocks holding ``##name##`` headers, else
     the lines from the first header on. ``expect``: the number of blocks wanted (None = any
     >= 1). Raises :class:`PromptParseError` for an empty answer, prose without a block, a
-    syntax error (line and column within the block text) or the wrong number of blocks."""
+    syntax error (line and column within the block text) or the wrong number of blocks.
+
+    What real models write around the format is read: ``###Name###`` headers, code fences
+    with a language tag, chatter before and after, trailing ``# comments`` on node and
+    edge lines, and edge chains ``0->2->3`` (read as ``0->2`` and ``2->3``).
+
+        >>> parse_block_answer("Sure!\\n```text\\n##b##\\n0:input\\n1:output\\n"
+        ...                    "2:ReLU  # activation\\n0->2->1\\n```\\nDone.").text
+        '##b##\\n0:input\\n1:output\\n2:ReLU\\n0->2\\n2->1\\n'
+    """
     if not text or not text.strip():
         raise PromptParseError("empty", "the answer is empty: reply with the block in ```...```")
     text = _LOOSE_HEADER.sub(r"\1##\2##", text)
+    text = _TRAILING_COMMENT.sub(r"\1", text)
+    text = _EDGE_CHAIN.sub(_expand_chain, text)
     fenced = [m.group(1) for m in _FENCE.finditer(text) if _HEADER.search(m.group(1))]
     if fenced:
         body = "\n".join(fenced)

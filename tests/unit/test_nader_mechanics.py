@@ -108,3 +108,15 @@ def test_dfs_walks_improving_edges_to_an_unexpanded_leaf_as_the_authors_do() -> 
     node, how = t.select(random.Random(0), dfs_ratio=1.0)
     assert (node.id, how) == ("root", "dfs")
     assert t.select(random.Random(0), dfs_ratio=0.0)[1] == "bfs"
+
+
+def test_block_answers_as_real_models_write_them() -> None:
+    from nas.prompts import parse_block_answer
+
+    answer = (
+        "Here is the modified block with an SE gate:\n\n```python\n"
+        "###B###\n0: input\n1: output\n2:Conv2d(out_channels=C,kernel_size=3)  # 3x3 conv\n"
+        "3:ReLU // activation\n0 -> 2 -> 3\n3->1\n```\n\nThis keeps the identity path."
+    )
+    ans = parse_block_answer(answer)
+    assert ans.names == ["B"] and ans.text.endswith("0->2\n2->3\n3->1\n")
