@@ -57,9 +57,13 @@ class BlockAnswer:
         return list(self.blocks)
 
 
-_TRAILING_COMMENT = re.compile(r"^(\s*(?:\d+\s*:.*?\)|\d+\s*:\s*\w+|-?\d+\s*->\s*-?\d+))\s*(?:#|//).*$",
-                               re.M)  # fmt: skip
-_EDGE_CHAIN = re.compile(r"^(\s*)(-?\d+(?:\s*->\s*-?\d+){2,})\s*$", re.M)
+# a node or edge line followed by "  # comment" or "// comment" (never across lines)
+_TRAILING_COMMENT = re.compile(
+    r"^([ \t]*(?:\d+[ \t]*:[^\n#]*?\)|\d+[ \t]*:[ \t]*\w+|-?\d+[ \t]*->[ \t]*-?\d+))"
+    r"(?:[ \t]+#|[ \t]*//)[^\n]*$",
+    re.M,
+)
+_EDGE_CHAIN = re.compile(r"^([ \t]*)(-?\d+(?:[ \t]*->[ \t]*-?\d+){2,})[ \t]*$", re.M)
 
 
 def _expand_chain(m: re.Match[str]) -> str:

@@ -120,3 +120,5 @@ def test_block_answers_as_real_models_write_them() -> None:
     )
     ans = parse_block_answer(answer)
     assert ans.names == ["B"] and ans.text.endswith("0->2\n2->3\n3->1\n")
+    two = "```\n##B_stem##\n0:input\n1:output\n0->1\n##B_downsample##\n0:input\n1:output\n0->1\n```"
+    assert parse_block_answer(two).names == ["B_stem", "B_downsample"]  # headers survive
