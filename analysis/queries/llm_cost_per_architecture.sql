@@ -1,11 +1,11 @@
 -- llm_cost_per_architecture: LLM tokens and dollars per trained architecture, the paper's
 -- cost figure (NADER reports 12.7K tokens and $0.046 per architecture). One row per trained
 -- candidate (not pre-decided INVALID/DUPLICATE designs): the requests that named it in
--- llm_calls (its proposal step: proposer, modifier with repairs and derive, develop
--- reflection, embeddings — and the research reflection on its result), and the run's totals
+-- llm_calls (its proposal step: the research reflection on earlier results, proposer,
+-- modifier with repairs and derive, develop reflection, embeddings), and the run's totals
 -- divided by the number of trained architectures (every request, failed attempts and the
 -- calls of designs that were never trained included). trial_tokens is what its trial record
--- carries (the step's requests; a reflection happens after the trial is stored).
+-- carries (the same requests when the controller adds the strategy's llm_cost_of).
 WITH calls AS (
     SELECT
         run_id,

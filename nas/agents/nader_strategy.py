@@ -34,7 +34,6 @@ what it has and every later ``ask`` returns ``[]``: the run ends cleanly.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import random
 import re
@@ -183,6 +182,7 @@ class NaderStrategy:
         self._att: Any = None  # the LLM attribution of the step in progress
         self._pick = ("", "")  # (dfs|bfs, ranking outcome) of the step in progress
         self._llm_costs: dict[str, tuple[int, int, float]] = {}
+        self._lessons: list[tuple[Any, ...]] = []  # told results awaiting LLM reflection
         self.rebuild_orphans = 0  # rebuild(): stored candidates whose parent was missing
 
     # ------------------------------------------------------------------ helpers
@@ -283,7 +283,13 @@ class NaderStrategy:
             finally:
                 self._att = None
 
+    def _reflect(self, lesson: tuple[Any, ...]) -> None:
+        sug, p_acc, c_acc, p_text, c_text, cid, state, error = lesson
+        self.reflector.on_result(sug, p_acc, c_acc, p_text, c_text, cid, state=state, error=error)
+
     def _step(self) -> Candidate | None:
+        while self._lessons:  # research reflection on results told since the last step
+            self._reflect(self._lessons.pop(0))
         prop = self.proposer.propose(self.tree)
         if prop is None:
             return None
@@ -408,19 +414,12 @@ class NaderStrategy:
             self._emit("events", [self.tree.event_row(node)])
             if node.parent_id is not None and rec.state in _REFLECTED:
                 parent = self.tree.nodes[node.parent_id]
-                scope = (
-                    self.llm.scope(f"nader-reflect-{cand.id}", cand.id)
-                    if self.llm is not None
-                    else contextlib.nullcontext()
-                )
-                try:
-                    with scope:
-                        self.reflector.on_result(
-                            node.suggestion, parent.val_acc, rec.val_acc, parent.blocks_text,
-                            node.blocks_text, cand.id, state=rec.state.value, error=rec.error,
-                        )  # fmt: skip
-                except BudgetExceeded as e:  # fmt: skip
-                    self.stopped = str(e)
+                lesson = (node.suggestion, parent.val_acc, rec.val_acc, parent.blocks_text,
+                          node.blocks_text, cand.id, rec.state.value, rec.error)  # fmt: skip
+                if self.llm is None:
+                    self._reflect(lesson)
+                else:  # reflected at the start of the next step: its rows, its trial's cost
+                    self._lessons.append(lesson)
 
     # ------------------------------------------------------------------ resume
     def rebuild(

@@ -176,7 +176,10 @@ class Reflector:
     ) -> list[str]:
         """A trained modification -> research experience keyed by the suggestion: an
         improvement is a ``success``; a regression, or a training that ended ``FAILED``,
-        ``DIVERGED`` or ``TIMEOUT`` (``state``, with its ``error``), gives research tips."""
+        ``DIVERGED`` or ``TIMEOUT`` (``state``, with its ``error``), gives research tips.
+        ``candidate_id`` (the trained candidate) goes on the experiences; the LLM call is
+        attributed by the caller's :meth:`~nas.llm.LLMClient.scope` (NADER reflects at the
+        start of the next proposal step, whose candidate the lesson serves)."""
         if parent_acc is None or (child_acc is None and state == "COMPLETE"):
             return []
         meta = {"team": "research", "suggestion": suggestion, "parent_acc": parent_acc,
@@ -195,9 +198,9 @@ class Reflector:
         )
         tips: list[tuple[str, str]] = []
         if self.llm is not None:
-            tips = self._llm_tips(
+            tips = self._llm_tips(  # the call belongs to the step in progress (its scope)
                 "reflector_degrade",
-                candidate_id,
+                "",
                 parent_block=parent_text,
                 parent_acc=f"{parent_acc:.4f}",
                 child_block=child_text,
