@@ -430,11 +430,15 @@ def infer_shape(key: str, a: Mapping[str, Any], ins: Sequence[Shape]) -> Shape:
         cin, cout, k, g = x[1], a["out_channels"], a["kernel_size"], a["groups"]
         s, d = a["stride"], a["dilation"]
         if cout < 1 or k < 1 or s < 1 or d < 1 or g < 1:
+            small = cout < 1 or g < 1
             raise OpError(
                 "bad-arg",
                 f"Conv2d needs positive out_channels, kernel_size, stride, dilation, groups; "
-                f"got {cout}, {k}, {s}, {d}, {g}",
-                "check the expressions against the channel count",
+                f"got {cout}, {k}, {s}, {d}, {g} at C={cin}",
+                f"a fraction of C (e.g. C/16) is 0 at C={cin}, and the network runs this block "
+                "at its smallest width too: use a smaller divisor (C/4) or a fixed count"
+                if small
+                else "check the expressions against the channel count",
             )
         if cin % g or cout % g:
             raise OpError(

@@ -95,6 +95,7 @@ def test_base_block_checked_at_every_width_before_derive() -> None:
     assert validate(se) == []  # alone at 64 channels C/16 = 4
     errs = check_in_skeleton(se, kind="nb201", width=8)
     assert errs and "[as stage1.block0" in errs[0].message
+    assert errs[0].rule == "bad-arg" and "smaller divisor" in errs[0].hint
     check = base_checker({"kind": "nb201", "width": 8})
     assert check(se) and not base_checker({"kind": "nb201", "width": 16})(se)
 
