@@ -122,3 +122,18 @@ def test_block_answers_as_real_models_write_them() -> None:
     assert ans.names == ["B"] and ans.text.endswith("0->2\n2->3\n3->1\n")
     two = "```\n##B_stem##\n0:input\n1:output\n0->1\n##B_downsample##\n0:input\n1:output\n0->1\n```"
     assert parse_block_answer(two).names == ["B_stem", "B_downsample"]  # headers survive
+
+
+def test_se_block_with_c_over_16_is_repaired_before_any_derive_call() -> None:
+    se = (
+        "```\n##ResNetBasic##\n0:input\n1:output\n2:AdaptiveAvgPool2d(output_size=1)\n"
+        "3:Conv2d(out_channels=C/16,kernel_size=1)\n4:ReLU\n5:Conv2d(out_channels=C,kernel_size=1)\n"
+        "6:Sigmoid\n7:Mul\n0->2\n2->3\n3->4\n4->5\n5->6\n6->7\n0->7\n7->1\n```"
+    )
+    llm = _Recorder(se)
+    mod = Modifier(llm, base_checker({"kind": "nb201", "width": 8}), lambda b: [], retries=1,
+                   skeleton="nb201")  # fmt: skip
+    res = mod.modify(seed_blocks("resnet_basic"), "add a squeeze-and-excitation gate")
+    tasks = [m[-1]["content"].split("\n", 1)[0] for m in llm.sent]
+    assert tasks == ["Task: modifier", "Task: modifier_repair"]  # no modifier_derive
+    assert res.status == "invalid" and "C=8" in llm.sent[1][-1]["content"]
