@@ -6,12 +6,17 @@ produced — LAPT learns its principles again, a NADER ask cut short by a kill i
 gets no request and ``llm_calls`` no second row:
 
 * every chat request gets a deterministic call id, ``content_hash(request key, n)`` where
-  ``n`` counts the earlier requests with the same key in this process (the client's
-  ``llm_calls`` row is keyed by it, so re-writing it replaces the row);
+  ``n`` counts the earlier requests with the same key in this process — inside an
+  attribution scope (``LLMClient.scope``: a NADER step) the key names the step, so ``n``
+  counts within the step and a later step's identical request is a new call after a
+  restart too (the client's ``llm_calls`` row is keyed by the id, a retried attempt's row by
+  ``<id>-a<attempt>``, so re-writing them replaces the rows);
 * before a request goes out, the memo is asked for ``(key, n)``; a hit is served from the
-  memo (no request, no row, no budget charge: the stored row was charged when the budget was
-  read from ``llm_calls``); a miss goes to the endpoint, and the final response — or the
-  final error — is appended to the memo file (one JSON line, flushed before the answer is
+  memo (no request, no budget charge: the stored row was charged when the budget was
+  read from ``llm_calls``; inside a scope the recorded rows are emitted again under their
+  own keys, because a step cut short by a kill held them unwritten — no new row); a miss
+  goes to the endpoint, and the final response — or the final error — with the call's rows
+  is appended to the memo file (one JSON line, flushed before the answer is
   used, so a ``kill -9`` right after keeps it).
 
 The memo lives in the run directory (``<run_dir>/llm_memo.jsonl``) beside the journal; a
