@@ -9,6 +9,7 @@ import pytest
 
 from launcher.build import build_strategy, nader_macro
 from launcher.config import load_config
+from launcher.config.schema import NaderConfig
 from nas.agents.factory import nader_from_config
 from nas.graph import cost
 from nas.graph.spec import spec_from_blocks
@@ -38,9 +39,9 @@ def test_nb201_config_is_the_papers_setting() -> None:
 def test_an_llm_run_on_the_builtin_pool_says_so(caplog: pytest.LogCaptureFixture) -> None:
     llm = LLMClient("gpt-4o-mini", base_url="http://127.0.0.1:9/v1", api_key="x")
     with caplog.at_level(logging.WARNING, logger="nas.agents.factory"):
-        nader_from_config(None, None, llm=llm)
+        nader_from_config(NaderConfig(), None, client=llm)
     assert any("built-in knowledge pool (12 ideas" in r.message for r in caplog.records)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="nas.agents.factory"):
-        nader_from_config(None, None)  # offline: the built-in pool is what it is made for
+        nader_from_config(NaderConfig(), None)  # offline: the built-in pool is what it is made for
     assert not caplog.records
