@@ -64,6 +64,7 @@ class RunData:
     failures_by_proposer: list[Row] = field(default_factory=list)
     llm_by_agent: list[Row] = field(default_factory=list)
     llm_per_improvement: list[Row] = field(default_factory=list)
+    llm_per_architecture: list[Row] = field(default_factory=list)
     llm_calls: list[Row] = field(default_factory=list)  # created_at, cost_usd, tokens
     tree: list[TreeNode] = field(default_factory=list)
     tree_from_events: bool = False
@@ -99,6 +100,7 @@ def collect(con: duckdb.DuckDBPyConnection, run_id: str) -> RunData:
     d.failures_by_proposer = _where_run(fetch(con, "failures_by_proposer"), run_id)
     d.llm_by_agent = _where_run(fetch(con, "llm_cost_by_agent"), run_id)
     d.llm_per_improvement = _where_run(fetch(con, "llm_cost_per_improvement"), run_id)
+    d.llm_per_architecture = _where_run(fetch(con, "llm_cost_per_architecture"), run_id)
     rid = run_id.replace("'", "''")
     d.llm_calls = fetch(
         con,

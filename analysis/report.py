@@ -200,6 +200,22 @@ def build_report(
              "tokens_since_previous", "usd_since_previous", "cum_tokens", "cum_usd"],
         ) + _table(data.llm_by_agent, ["agent", "model", "calls", "errors", "cache_hits",
                                         "tokens_in", "tokens_out", "usd", "mean_latency_s"]))  # fmt: skip
+        if data.llm_per_architecture:
+            first = data.llm_per_architecture[0]
+            body += _details(
+                "Tokens and dollars per trained architecture",
+                _note(
+                    f"{first['run_tokens']} tokens, ${first['run_usd']} over "
+                    f"{first['architectures']} trained architectures: "
+                    f"{first['tokens_per_architecture']} tokens and "
+                    f"${first['usd_per_architecture']} per architecture "
+                    f"({first['unattributed_requests']} of {first['run_requests']} requests "
+                    "name no candidate)"
+                )
+                + _table(data.llm_per_architecture, ["eval_index", "candidate_id", "state",
+                         "val_acc", "requests", "tokens_in", "tokens_out", "usd",
+                         "trial_tokens"]),
+            )  # fmt: skip
         body = _grid(body)
     add("llm-cost", "LLM cost", body)
     if len(runs) > 1 or len({r["strategy"] for r in comparison}) > 1:

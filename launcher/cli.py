@@ -29,6 +29,7 @@ COMMANDS: tuple[str, ...] = (
     "sbatch",
     "compact",
     "bench",
+    "knowledge",
 )
 
 

@@ -80,6 +80,7 @@ class Origin:
     agent: str = ""  # e.g. "modifier", "rule-based-designer", "mutation"
     suggestion: str = ""  # the inspiration/suggestion applied, if any
     prompt: str = ""  # prompt id/version used, if any
+    fallback: str = ""  # what an agent did instead of an unusable LLM answer, if anything
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,7 @@ class Candidate:
             "origin_agent": self.origin.agent,
             "origin_suggestion": self.origin.suggestion,
             "origin_prompt": self.origin.prompt,
+            "origin_fallback": self.origin.fallback or None,
             "created_at": self.created_at,
         }
 
@@ -156,6 +158,7 @@ class Candidate:
                 agent=str(row.get("origin_agent") or ""),
                 suggestion=str(row.get("origin_suggestion") or ""),
                 prompt=str(row.get("origin_prompt") or ""),
+                fallback=str(row.get("origin_fallback") or ""),
             ),
             created_at=float(row.get("created_at") or 0.0),
         )

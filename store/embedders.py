@@ -202,6 +202,39 @@ class OpenAIEmbedder:
         return f"OpenAIEmbedder(model={self.model!r}, base_url={self.base_url!r})"
 
 
+class LLMClientEmbedder:
+    """Embeddings through an :class:`nas.llm.LLMClient` (its ``embed_model``): every request
+    is an ``llm_calls`` row (retries included, attributed to the step that made it) and
+    counts against the run's LLM budget — what NADER's runs use when an endpoint is set."""
+
+    def __init__(self, llm: Any, agent: str = "embedder") -> None:
+        self.llm = llm
+        self.agent = agent
+        self._dim: int | None = None
+
+    @property
+    def name(self) -> str:
+        return f"openai:{self.llm.embed_model}"
+
+    @property
+    def dim(self) -> int:
+        if self._dim is None:
+            self.embed(["dimension probe"])
+        assert self._dim is not None
+        return self._dim
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        texts = [t if t.strip() else " " for t in texts]
+        if not texts:
+            return np.zeros((0, self._dim or 0), dtype=np.float32)
+        out = np.asarray(self.llm.embed(texts, agent=self.agent), dtype=np.float32)
+        self._dim = int(out.shape[1])
+        return out
+
+    def __repr__(self) -> str:
+        return f"LLMClientEmbedder(model={self.llm.embed_model!r})"
+
+
 class LocalModelEmbedder:
     """A sentence-transformers model shipped in a PyPI package, loaded offline on first use.
 
@@ -267,11 +300,16 @@ class LocalModelEmbedder:
 
 
 def make_embedder(
-    spec: str = "", *, base_url: str | None = None, api_key_env: str = "OPENAI_API_KEY"
+    spec: str = "",
+    *,
+    base_url: str | None = None,
+    api_key_env: str = "OPENAI_API_KEY",
+    llm: Any = None,
 ) -> Embedder:
     """The embedder named by ``llm.embed_model``: ``""``/``"hashing"`` -> hashing (384-d),
     ``"hashing:D"`` -> hashing with D dimensions, ``"local"`` or ``"local:PACKAGE"`` -> the
-    packaged local model, anything else -> that model at the OpenAI-compatible ``base_url``."""
+    packaged local model, anything else -> that model at the OpenAI-compatible ``base_url``
+    (through ``llm``, an LLMClient, when given: accounted in ``llm_calls``)."""
     if spec in ("", "hashing"):
         return HashingEmbedder()
     if spec.startswith("hashing:"):
@@ -280,4 +318,7 @@ def make_embedder(
         return LocalModelEmbedder()
     if spec.startswith("local:"):
         return LocalModelEmbedder(spec.split(":", 1)[1])
+    if llm is not None:
+        llm.embed_model = spec
+        return LLMClientEmbedder(llm)
     return OpenAIEmbedder(spec, base_url=base_url, api_key_env=api_key_env)

@@ -124,14 +124,18 @@ class ExperiencePool:
         kind: str,
         metadata: Mapping[str, Any] | None = None,
         candidate_id: str | None = None,
+        key: str | None = None,
     ) -> str:
-        """Store one experience and index it; returns its id."""
+        """Store one experience and index it under ``key`` (default: its text); returns its
+        id. NADER keys experience by the suggestion it was learned on, so that a new
+        suggestion finds the tips of similar suggestions whatever words the tips use."""
         item = {"text": text, "category": category, "kind": kind, "metadata": metadata}
-        return self.add_many([{**item, "candidate_id": candidate_id}])[0]
+        return self.add_many([{**item, "candidate_id": candidate_id, "key": key}])[0]
 
     def add_many(self, items: Sequence[Mapping[str, Any]]) -> list[str]:
         """Store many experiences (dicts with ``text``, ``category``, ``kind`` and optional
-        ``metadata``, ``candidate_id``) as one file and index them; returns their ids."""
+        ``metadata``, ``candidate_id``, ``key`` — the text embedded for retrieval, kept as
+        ``metadata.key``) as one file and index them; returns their ids."""
         if not items:
             return []
         for i, it in enumerate(items):
@@ -145,9 +149,13 @@ class ExperiencePool:
             return all_ids
         ids, items = list(fresh), list(fresh.values())
         texts = [str(it["text"]) for it in items]
-        raw = self._embed(texts)
+        keys = [str(it.get("key") or it["text"]) for it in items]
+        raw = self._embed(keys)
         now = time.time()
-        meta = [dict(it.get("metadata") or {}) for it in items]
+        meta = [
+            {**dict(it.get("metadata") or {}), **({"key": str(it["key"])} if it.get("key") else {})}
+            for it in items
+        ]
         rows = [
             {
                 "experience_id": eid,
@@ -315,15 +323,16 @@ class ExperiencePool:
         if rows.num_rows == 0:
             return
         texts = rows.column("text").to_pylist()
+        meta = [_loads(m) for m in rows.column("metadata").to_pylist()]
+        keys = [str(m.get("key") or t) for m, t in zip(meta, texts, strict=True)]
         vecs, have = _stored_vectors(rows, self.embedder.name)
         todo = np.flatnonzero(~have)
         if todo.size:
-            fresh = self._embed([texts[i] for i in todo])
+            fresh = self._embed([keys[i] for i in todo])
             if vecs.shape[1] != fresh.shape[1]:
                 vecs = np.zeros((len(texts), fresh.shape[1]), np.float32)
             vecs[todo] = fresh
         ids = rows.column("experience_id").to_pylist()
-        meta = [_loads(m) for m in rows.column("metadata").to_pylist()]
         self._insert(ids, _normalize(vecs), rows.select([*_FIELDS, "text"]).to_pylist(), meta)
 
     # ----------------------------------------------------------------- index internals
@@ -550,7 +559,8 @@ def _stored_vectors(rows: pa.Table, embedder: str) -> tuple[np.ndarray, np.ndarr
 
 def _experience_id(item: Mapping[str, Any]) -> str:
     """A deterministic id from the experience's content (candidate, category, kind, text,
-    metadata): writing the same lesson again (a restarted run) finds it already stored."""
+    metadata, retrieval key): writing the same lesson again (a restarted run) finds it already
+    stored."""
     parts = [
         str(item.get("candidate_id") or ""),
         str(item.get("category") or ""),
@@ -558,4 +568,6 @@ def _experience_id(item: Mapping[str, Any]) -> str:
         str(item["text"]),
         json.dumps(dict(item.get("metadata") or {}), sort_keys=True, default=str),
     ]
+    if item.get("key"):  # a lesson indexed under another key is another experience
+        parts.append(str(item["key"]))
     return "exp-" + hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:20]

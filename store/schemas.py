@@ -9,6 +9,8 @@ Changelog:
     1 — candidates, trials, epochs, llm_calls, experiences, events.
     2 — experiences: ``embedder`` and ``embedding`` (the vector, so the hnswlib index is a
         cache rebuilt without calling the embedder again).
+    3 — llm_calls: ``step``, ``attempt``, ``retried``, ``fallback`` (every HTTP request is a
+        row; an unusable answer's replacement is named); candidates: ``origin_fallback``.
 
 Readers accept files of any version up to ``SCHEMA_VERSION`` (missing columns read as null)
 and refuse newer ones with :class:`SchemaVersionError` (upgrade archlab).
@@ -23,7 +25,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _common = [pa.field("schema_version", pa.int32(), nullable=False)]
 
@@ -41,6 +43,7 @@ CANDIDATES = pa.schema(
         pa.field("origin_suggestion", pa.string()),
         pa.field("origin_prompt", pa.string()),
         pa.field("created_at", pa.float64()),  # unix seconds
+        pa.field("origin_fallback", pa.string()),  # an agent's fallback that made it, if any
         *_common,
     ]
 )
@@ -104,6 +107,10 @@ LLM_CALLS = pa.schema(
         pa.field("error", pa.string()),
         pa.field("candidate_id", pa.string()),  # candidate this call helped produce, if any
         pa.field("created_at", pa.float64()),
+        pa.field("step", pa.string()),  # the proposal step it served (LLMClient.scope)
+        pa.field("attempt", pa.int32()),  # 1, 2, ...: one row per HTTP request
+        pa.field("retried", pa.bool_()),  # a failed attempt followed by another
+        pa.field("fallback", pa.string()),  # what replaced an unusable answer, if anything
         *_common,
     ]
 )

@@ -28,14 +28,15 @@ def _load(args: argparse.Namespace) -> tuple[Any, list[dict[str, Any]]]:
     from nas.graph import ParseError, parse_blocks
 
     try:
-        return parse_blocks(_read(args.file)), []
+        return parse_blocks(_read(args.file), source=args.file), []
     except ParseError as e:
         return None, [
             {
-                "block": "",
+                "block": e.block,
                 "node": None,
                 "rule": "parse",
-                "message": f"line {e.line}, col {e.col}: {e.reason}",
+                "message": f"{e.source}: line {e.line}, col {e.col}: {e.reason}",
+                "file": e.source,
                 "hint": e.hint,
                 "line": e.line,
                 "col": e.col,
@@ -69,18 +70,21 @@ def _spec(args: argparse.Namespace, blocks: Any) -> Any:
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from nas.graph import validate
+    from nas.graph.skeleton_check import check_file_blocks
 
     blocks, errors = _load(args)
     if blocks is not None:
-        for g in blocks.values():
-            errors += [e.to_dict() for e in validate(g, channels=args.channels)]
+        errors += [
+            e.to_dict()
+            for e in check_file_blocks(blocks, skeleton=args.skeleton, channels=args.channels)
+        ]
     valid = not errors
     text = (
         "valid"
         if valid
         else "\n".join(
-            f"{e['block']}{' node ' + str(e['node']) if e['node'] is not None else ''}: "
+            f"{e['block'] or args.file}"
+            f"{' node ' + str(e['node']) if e['node'] is not None else ''}: "
             f"[{e['rule']}] {e['message']}\n  fix: {e['hint']}"
             for e in errors
         )
@@ -223,6 +227,13 @@ def register(sub: Any) -> None:
     q = add("validate", "check every block of FILE; exit 0 valid, 1 invalid")
     q.add_argument("file", help="block file ('-' for stdin)")
     q.add_argument("--channels", type=int, default=64, help="width to check lone blocks at")
+    q.add_argument(
+        "--skeleton",
+        choices=("nb201", "stages", "imagenet"),
+        default="",
+        help="also check the blocks inside this skeleton: its stem/downsample spatial "
+        "contract and the base block at every width and resolution it runs",
+    )
     q.set_defaults(func=_validate)
 
     q = add("hash", "canonical (isomorphism-invariant) hash of every block of FILE")

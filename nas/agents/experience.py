@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -17,6 +17,7 @@ __all__ = [
     "ExperienceHit",
     "ExperiencePoolLike",
     "MemoryExperiencePool",
+    "dedupe",
 ]
 
 
@@ -28,6 +29,7 @@ class ExperiencePoolLike(Protocol):
         kind: str,
         metadata: Mapping[str, Any] | None = None,
         candidate_id: str | None = None,
+        key: str | None = None,
     ) -> str: ...
 
     def query(self, text: str, k: int = 5, where: Mapping[str, Any] | None = None) -> list[Any]: ...
@@ -42,6 +44,18 @@ class ExperienceHit:
     kind: str
     metadata: dict[str, Any] = field(default_factory=dict)
     candidate_id: str | None = None
+
+
+def dedupe(tips: Sequence[str]) -> list[str]:
+    """``tips`` without repeats (compared case- and whitespace-insensitively), order kept."""
+    seen: set[str] = set()
+    out: list[str] = []
+    for t in tips:
+        key = " ".join(t.lower().split())
+        if key and key not in seen:
+            seen.add(key)
+            out.append(t.strip())
+    return out
 
 
 def _words(text: str) -> set[str]:
@@ -62,11 +76,12 @@ class MemoryExperiencePool:
         kind: str,
         metadata: Mapping[str, Any] | None = None,
         candidate_id: str | None = None,
+        key: str | None = None,
     ) -> str:
+        """Like :meth:`store.experience.ExperiencePool.add`: ranked by ``key`` when given."""
         eid = f"exp-{uuid.uuid4().hex[:20]}"
-        self.items.append(
-            ExperienceHit(eid, text, 0.0, category, kind, dict(metadata or {}), candidate_id)
-        )
+        meta = {**dict(metadata or {}), **({"key": key} if key else {})}
+        self.items.append(ExperienceHit(eid, text, 0.0, category, kind, meta, candidate_id))
         return eid
 
     def query(
@@ -86,7 +101,10 @@ class MemoryExperiencePool:
         scored = []
         for h in self.items:
             if ok(h):
-                w = _words(h.text + " " + str(h.metadata.get("suggestion", "")))
+                key = h.metadata.get("key")
+                w = _words(
+                    str(key) if key else h.text + " " + str(h.metadata.get("suggestion", ""))
+                )
                 s = len(q & w) / max(1, len(q | w))
                 scored.append(ExperienceHit(h.id, h.text, s, h.category, h.kind, h.metadata))
         scored.sort(key=lambda h: -h.score)

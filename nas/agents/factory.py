@@ -19,6 +19,7 @@ module wires no store sink. :func:`make_nader` is the registry factory
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -26,12 +27,14 @@ from typing import Any, Protocol
 import numpy as np
 
 from nas.agents.experience import ExperiencePoolLike, MemoryExperiencePool
-from nas.agents.knowledge import KnowledgePool
+from nas.agents.knowledge import KnowledgePool, builtin_pool_notice
 from nas.agents.nader_strategy import NaderStrategy
 from nas.llm.client import LLMClient
 from nas.llm.run_client import LLMSettings, budget_from_store, run_llm_client
 
 __all__ = ["NaderSettings", "budget_from_store", "make_nader", "nader_from_config"]
+
+log = logging.getLogger(__name__)
 
 
 class NaderSettings(Protocol):
@@ -67,6 +70,8 @@ def nader_from_config(
     pool = KnowledgePool.load(n.knowledge) if n.knowledge else KnowledgePool.builtin()
     if client is None and cfg_llm is not None:
         client = run_llm_client(cfg_llm, store, run_id, run_dir)
+    if client is not None and not n.knowledge:
+        log.warning(builtin_pool_notice(len(pool.items)))
     if experience is None:
         if store is not None and run_id and experience_dir is not None:
             from store.embedders import make_embedder
@@ -74,9 +79,9 @@ def nader_from_config(
 
             if cfg_llm is None:
                 embedder = make_embedder("")
-            else:
+            else:  # through the run's client: embedding requests are llm_calls rows too
                 embedder = make_embedder(cfg_llm.embed_model, base_url=cfg_llm.base_url or None,
-                                         api_key_env=cfg_llm.api_key_env)  # fmt: skip
+                                         api_key_env=cfg_llm.api_key_env, llm=client)  # fmt: skip
             experience = ExperiencePool(store, run_id, embedder, experience_dir)
         else:
             experience = MemoryExperiencePool()

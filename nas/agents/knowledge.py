@@ -20,7 +20,17 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-__all__ = ["Inspiration", "KnowledgePool"]
+__all__ = ["Inspiration", "KnowledgePool", "builtin_pool_notice"]
+
+
+def builtin_pool_notice(n: int) -> str:
+    """What an LLM run on the built-in pool says at start (NADER's own pool has 5,411)."""
+    return (
+        f"NADER runs with an LLM on archlab's built-in knowledge pool ({n} ideas, one per "
+        "rule-based transformation), not on papers: build a pool with `archlab knowledge "
+        "build SOURCES... -o POOL.jsonl` (or use NADER's published inspirations_*.json) and "
+        "set strategy.nader.knowledge=POOL"
+    )
 
 
 @dataclass(frozen=True)

@@ -16,13 +16,21 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from nas.agents.experience import dedupe
 from nas.graph.block import BlockGraph, BlockRole
 from nas.graph.text import serialize
 from nas.llm.budget import BudgetExceeded
 from nas.llm.client import LLMError
 from nas.prompts import PromptParseError, load_prompt, parse_block_answer
 
-__all__ = ["Modifier", "ModifyResult", "normalize_file"]
+__all__ = [
+    "Modifier",
+    "ModifyResult",
+    "base_checker",
+    "dedupe",
+    "derive_examples",
+    "normalize_file",
+]
 
 Validate = Callable[[BlockGraph], list[Any]]
 ValidateFile = Callable[[Mapping[str, BlockGraph]], list[Any]]
@@ -40,6 +48,9 @@ class ModifyResult:
     tokens_out: int = 0
     cost_usd: float = 0.0
     call_errors: list[str] = field(default_factory=list)  # LLM call failures met
+    first_role: str = "base"  # where the first invalid answer was: base | derive
+    fallback: str = ""  # what was done instead of an unusable answer (derive -> kept blocks)
+    last_call_id: str = ""  # the last LLM call's id (to mark a fallback on its row)
 
     @property
     def text(self) -> str:
@@ -56,6 +67,26 @@ def normalize_file(base: BlockGraph, stem: BlockGraph, down: BlockGraph) -> dict
     }
 
 
+def base_checker(macro: Mapping[str, Any]) -> Validate:
+    """``validate_base`` for a run whose skeleton is ``macro`` (``kind``, ``width``,
+    ``widths``, ``depths``...): the block alone at 64 channels, then in the skeleton at every
+    width and resolution it runs (an SE block's ``C/16`` is 0 at C=8), so the Modifier
+    repairs the base before any stem/downsample is derived from it."""
+    from nas.graph.skeleton_check import check_in_skeleton
+    from nas.graph.spec import ArchSpec
+    from nas.graph.validate import validate_block
+
+    m: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in macro.items()}
+
+    def check(g: BlockGraph) -> list[Any]:
+        errors: list[Any] = list(validate_block(g))
+        if errors:
+            return errors
+        return list(check_in_skeleton(g, spec=ArchSpec(base=g, **m)))
+
+    return check
+
+
 def _split(blocks: Mapping[str, BlockGraph]) -> tuple[BlockGraph, BlockGraph, BlockGraph]:
     base = next(g for g in blocks.values() if g.role is BlockRole.BASE)
     stem = next(g for g in blocks.values() if g.role is BlockRole.STEM)
@@ -63,8 +94,36 @@ def _split(blocks: Mapping[str, BlockGraph]) -> tuple[BlockGraph, BlockGraph, Bl
     return base, stem, down
 
 
+EXAMPLE_SEEDS = ("resnet_basic", "convnext", "inception")
+LAYOUT_RULES = (
+    "4. LN and Linear act on the LAST dim: on a (B,C,H,W) map put permute(0,2,3,1) before "
+    "and permute(0,3,1,2) after them (or use BN / a 1x1 Conv2d).\n"
+    "5. Conv2d, BN and pools read channels at dim 1: a channels-last tensor goes back with "
+    "permute(0,3,1,2) first. reshape never moves channels: permute before it.\n"
+    "6. Channel expressions must stay >= 1 at every width the network uses (it runs the block "
+    "at C, 2C and 4C, e.g. 16, 32, 64): C/16 is 0 at C=8."
+)
+
+
+def _bullets(tips: Sequence[str]) -> str:
+    return "\n".join(f"- {t}" for t in dedupe(tips)) or "- (none yet)"
+
+
+def derive_examples(names: Sequence[str] = EXAMPLE_SEEDS) -> str:
+    """Example block files (base + stem + downsample) for the derive prompt."""
+    from nas.graph.seeds import seed_blocks
+
+    return "\n".join(
+        f"Example {i}:\n```\n{serialize(seed_blocks(n)).strip()}\n```"
+        for i, n in enumerate(names, 1)
+    )
+
+
 class Modifier:
-    """``validate_base(g)`` and ``validate_file(blocks)`` return error lists (empty = valid)."""
+    """``validate_base(g)`` and ``validate_file(blocks)`` return error lists (empty = valid).
+
+    ``skeleton``: the macro kind the network runs in (its spatial contract goes into the
+    derive prompt, see :mod:`nas.graph.skeleton`)."""
 
     def __init__(
         self,
@@ -72,16 +131,18 @@ class Modifier:
         validate_base: Validate,
         validate_file: ValidateFile,
         retries: int = 3,
-        ops: Sequence[str] = (),
+        skeleton: str = "stages",
     ) -> None:
+        from nas.graph.catalogue import block_definition
+        from nas.graph.skeleton import contract_for
+
         self.llm = llm
         self.validate_base = validate_base
         self.validate_file = validate_file
         self.retries = retries
-        self.ops = ", ".join(ops) or (
-            "Conv2d, BN, LN, ReLU, GELU, SiLU, Sigmoid, Add, Mul, concat, AdaptiveAvgPool2d, "
-            "AvgPool2d, MaxPool2d, Linear, permute, DropPath, Identity, mean, max"
-        )
+        self.definition = block_definition()
+        self.contract = contract_for(skeleton)
+        self.examples = derive_examples()
 
     def _call(self, res: ModifyResult, msgs: list[dict[str, str]], ref: str, cid: str) -> str:
         res.turns += 1
@@ -92,6 +153,7 @@ class Modifier:
         except LLMError as e:
             res.call_errors.append(str(e))
             return ""
+        res.last_call_id = reply.call_id
         res.tokens_in += reply.tokens_in
         res.tokens_out += reply.tokens_out
         res.cost_usd += reply.cost_usd
@@ -104,6 +166,7 @@ class Modifier:
         ref: str,
         cid: str,
         check: Callable[[str], tuple[Any, list[str]]],
+        role: str = "base",
     ) -> Any:
         """Ask, check, repair up to ``retries`` times; the checked value or None."""
         repair = load_prompt("modifier_repair")
@@ -121,6 +184,7 @@ class Modifier:
             res.errors = errors
             if not res.first_invalid:
                 res.first_invalid = answer
+                res.first_role = role
             msgs = [
                 *msgs,
                 {"role": "assistant", "content": answer or "(empty answer)"},
@@ -134,15 +198,22 @@ class Modifier:
         inspiration: str,
         experiences: Sequence[str] = (),
         candidate_id: str = "",
+        research: Sequence[str] = (),
+        derive_experiences: Sequence[str] = (),
     ) -> ModifyResult:
+        """``experiences``: correctness (develop) tips for the base block; ``research``:
+        performance tips; ``derive_experiences``: correctness tips for stem/downsample blocks.
+        Repeated tips are sent once."""
         res = ModifyResult("invalid")
         base, stem, down = _split(blocks)
         tmpl = load_prompt("modifier")
         msgs = tmpl.render(
+            definition=self.definition,
+            rules=LAYOUT_RULES,
             block=serialize(base).strip(),
             inspiration=inspiration,
-            experiences="\n".join(f"- {e}" for e in experiences) or "- (none yet)",
-            ops=self.ops,
+            dev_experiences=_bullets(experiences),
+            res_experiences=_bullets(research),
         )
 
         def check_base(answer: str) -> tuple[BlockGraph | None, list[str]]:
@@ -162,6 +233,10 @@ class Modifier:
         first_errors = list(res.errors)
         derive = load_prompt("modifier_derive")
         dmsgs = derive.render(
+            definition=self.definition,
+            contract="\n".join(f"{i}. {r}" for i, r in enumerate(self.contract.rules(), 1)),
+            examples=self.examples,
+            experiences=_bullets(derive_experiences),
             block=serialize(new_base).strip(),
             stem=serialize(stem).strip(),
             downsample=serialize(down).strip(),
@@ -178,7 +253,7 @@ class Modifier:
             f = normalize_file(new_base, roles[BlockRole.STEM], roles[BlockRole.DOWNSAMPLE])
             return f, [str(e) for e in self.validate_file(f)]
 
-        derived = self._converse(res, dmsgs, derive.ref, candidate_id, check_file)
+        derived = self._converse(res, dmsgs, derive.ref, candidate_id, check_file, "derive")
         if derived is None:
             kept = normalize_file(new_base, stem, down)
             errs = [str(e) for e in self.validate_file(kept)]
@@ -186,6 +261,9 @@ class Modifier:
                 res.errors = errs
                 return res
             derived = kept
+            res.fallback = "kept the parent's stem/downsample (derive failed)"
+            if res.last_call_id:
+                self.llm.mark_fallback(res.last_call_id, res.fallback)
         res.status = "ok"
         res.blocks = derived
         res.errors = first_errors if res.repaired else []

@@ -19,8 +19,9 @@ def nader_experience_items(path: str | os.PathLike[str]) -> list[dict[str, Any]]
     Two formats: develop experience (``{model: {"inspiration", "base"|"stem"|"downsample":
     [{"error", "experience"}]}}``: how to write a valid block, category from the error) and
     research experience (``{inspiration: [tip, ...]}``: how to design a better block,
-    category ``degradation``). Metadata: ``team``, ``suggestion``, ``errors``, ``block``,
-    ``source="nader-log"``, ``origin`` (the model key)."""
+    category ``degradation``). Metadata: ``team``, ``suggestion``, ``errors``, ``role``
+    (``base``/``stem``/``downsample``), ``source="imported"``, ``origin`` (the model key and
+    file). Keyed by the suggestion (``key``), as NADER retrieves them."""
     p = Path(path)
     data = json.loads(p.read_text(encoding="utf-8"))
     if not isinstance(data, dict):
@@ -29,9 +30,10 @@ def nader_experience_items(path: str | os.PathLike[str]) -> list[dict[str, Any]]
     for key, value in data.items():
         if isinstance(value, list):  # research: inspiration -> tips
             for tip in value:
-                meta = {"team": "research", "suggestion": key, "source": "nader-log"}
+                meta = {"team": "research", "suggestion": key, "source": "imported",
+                        "origin": p.name}  # fmt: skip
                 items.append({"text": str(tip), "category": "degradation", "kind": "failure",
-                              "metadata": meta})  # fmt: skip
+                              "metadata": meta, "key": key})  # fmt: skip
             continue
         if not isinstance(value, dict):
             raise ValueError(f"{p}: entry {key!r} is neither a list of tips nor an object")
@@ -42,7 +44,8 @@ def nader_experience_items(path: str | os.PathLike[str]) -> list[dict[str, Any]]
             for e in entries:
                 error = str(e.get("error", ""))
                 meta = {"team": "develop", "suggestion": suggestion, "errors": [error],
-                        "block": block, "source": "nader-log", "origin": key}  # fmt: skip
+                        "role": block, "source": "imported", "origin": f"{p.name}:{key}"}  # fmt: skip
                 items.append({"text": str(e["experience"]), "category": categorize_error(error),
-                              "kind": "failure", "metadata": meta})  # fmt: skip
+                              "kind": "failure", "metadata": meta,
+                              "key": suggestion or None})  # fmt: skip
     return items

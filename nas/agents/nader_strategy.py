@@ -20,8 +20,11 @@ start) reconstructs on a fresh strategy, from the stored ``(Candidate, TrialReco
 ``created_at`` —, parent links, suggestions, states, accuracies, depths, agents, block
 texts), the inspirations used on every node (from each child's ``origin.suggestion``, plus
 the ``used`` lists of the tree events, which also cover proposals that produced no
-candidate), the seen architecture hashes and the asked candidates. It makes no LLM call and
-writes nothing. Not reconstructed: the RNG state (the numpy ``Generator``: the controller
+candidate), the seen architecture hashes and the asked candidates, and from the ``nader_step``/
+``nader_lesson``/``nader_reflected`` events the step count, the LLM cost of every asked
+candidate (:meth:`NaderStrategy.llm_cost_of`) and the research reflections deferred to a
+step that had not run yet (reflected at the start of the next step, as without the
+restart). It makes no LLM call and writes nothing. Not reconstructed: the RNG state (the numpy ``Generator``: the controller
 restores it with :meth:`set_random_state` from its journal), the experience pool
 (persistent in the store: it is not replayed, so no lesson is written twice), the LLM budget
 spent (see :func:`nas.agents.factory.nader_from_config`) and a budget stop.
@@ -40,7 +43,7 @@ per attempt: every modifier attempt that ends without training is one candidate 
 Candidates: ``arch_kind="block"``, ``arch`` = the full block file, ``arch_hash`` = the
 network's canonical hash (:func:`nas.graph.spec.arch_hash`), ``parents=(parent id,)``,
 ``origin=Origin("nader", "modifier"|"rule-based-designer", "<id>: <inspiration>",
-"modifier@1")``. When :class:`~nas.llm.budget.BudgetExceeded` is raised, ``ask`` returns
+"modifier@2", fallback)``. When :class:`~nas.llm.budget.BudgetExceeded` is raised, ``ask`` returns
 what it has and every later ``ask`` returns ``[]``: the run ends cleanly.
 """
 
@@ -51,7 +54,7 @@ import random
 import re
 import time
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -59,13 +62,15 @@ import numpy as np
 from nas.agents.designer import DESIGNER_NAME, RuleBasedDesigner
 from nas.agents.experience import ExperiencePoolLike, MemoryExperiencePool
 from nas.agents.knowledge import Inspiration, KnowledgePool
-from nas.agents.modifier import Modifier, ModifyResult, normalize_file
+from nas.agents.modifier import Modifier, ModifyResult, base_checker, normalize_file
 from nas.agents.proposer import Proposer
 from nas.agents.reflector import Reflector
 from nas.agents.tree import TREE_EVENT, ModificationTree, TreeNode
 from nas.graph.block import BlockGraph, BlockRole
 from nas.graph.text import parse_blocks, serialize
 from nas.llm.budget import BudgetExceeded
+from nas.llm.client import Attribution
+from nas.prompts import load_prompt
 from nas.records import Candidate, Origin, TrialCost, TrialRecord, TrialState, content_hash
 from nas.strategies.base import BaseStrategy, CallOrderError, Event, Result, as_generator
 
@@ -99,6 +104,10 @@ class GeneratorRandom(random.Random):
         self.gen.bit_generator.state = dict(state)
 
 
+_REFLECTED = (TrialState.COMPLETE, TrialState.FAILED, TrialState.DIVERGED, TrialState.TIMEOUT)
+STEP_EVENT = "nader_step"  # one LLM step ended: its number, candidate and LLM cost
+LESSON_EVENT = "nader_lesson"  # a told result whose research reflection waits for a step
+REFLECTED_EVENT = "nader_reflected"  # that reflection ran (in the step stored with it)
 PRE_DECIDED = "nader:pre-decided"  # TrialRecord.evaluator of designs decided without training
 _RULE_SUFFIX = re.compile(r" \[rule: [^\]]*\]$")
 
@@ -203,8 +212,9 @@ class NaderStrategy(BaseStrategy):
         self.proposer = Proposer(self.pool, self.pyrng, llm, self.reflector, dfs_ratio, sample_size)
         self.macro = dict(macro or DEFAULT_MACRO)
         self.modifier = Modifier(
-            llm, _validate_base, lambda b: validate_file(b, self.macro), retries
-        )
+            llm, base_checker(self.macro), lambda b: validate_file(b, self.macro), retries,
+            skeleton=str(self.macro.get("kind", "stages")),
+        )  # fmt: skip
         self.designer = RuleBasedDesigner(_validate_base)
         self.recipe = dict(recipe or {})
         self.max_params = max_params
@@ -217,6 +227,11 @@ class NaderStrategy(BaseStrategy):
         self._asked: dict[str, Candidate] = {}
         self._decided: list[tuple[Candidate, TrialRecord]] = []
         self.agent = "modifier" if llm is not None else DESIGNER_NAME
+        self._steps = 0  # proposal steps made (names the llm_calls rows' step)
+        self._att: Attribution | None = None  # the LLM attribution of the step in progress
+        self._pick = ("", "")  # (dfs|bfs, ranking outcome) of the step in progress
+        self._llm_costs: dict[str, tuple[int, int, float]] = {}
+        self._lessons: list[_Lesson] = []  # told results awaiting LLM reflection
         self.rebuild_orphans = 0  # rebuild(): stored candidates whose parent was missing
 
     # ------------------------------------------------------------------ helpers
@@ -256,10 +271,11 @@ class NaderStrategy(BaseStrategy):
     def _decide(self, cand: Candidate, state: TrialState, error: str, res: ModifyResult | None,
                 parent: TreeNode | None, suggestion: str) -> None:  # fmt: skip
         now = time.time()
-        cost = TrialCost(
-            llm_tokens_in=res.tokens_in if res else 0,
-            llm_tokens_out=res.tokens_out if res else 0,
-            llm_cost_usd=res.cost_usd if res else 0.0,
+        att = self._att
+        cost = TrialCost(  # every request of the step when attributed, else the Modifier's
+            llm_tokens_in=att.tokens_in if att is not None else (res.tokens_in if res else 0),
+            llm_tokens_out=att.tokens_out if att is not None else (res.tokens_out if res else 0),
+            llm_cost_usd=att.cost_usd if att is not None else (res.cost_usd if res else 0.0),
         )
         rec = TrialRecord(cand.id, state, cost=cost, error=error, evaluator=PRE_DECIDED,
                           started_at=now, finished_at=now)  # fmt: skip
@@ -275,6 +291,8 @@ class NaderStrategy(BaseStrategy):
                     0,
                     cand.origin.agent,
                     cand.arch,
+                    how=self._pick[0],
+                    ranking=self._pick[1],
                 )
             )
             self._tree_event(node)
@@ -307,17 +325,61 @@ class NaderStrategy(BaseStrategy):
         return out
 
     def _one(self) -> Candidate | None:
+        if self.llm is None:
+            return self._step()
+        self._steps += 1
+        # every request of the step (proposer, modifier, reflector, embeddings) is written
+        # naming the candidate it produced (or the INVALID/DUPLICATE record of the attempt)
+        step = self._steps
+        with self.llm.scope(f"nader-{self.seed}-{len(self.tree)}-{step}") as att:
+            self._att = att
+            try:
+                return self._step()
+            finally:
+                self._att = None
+                self._step_done(step, att)
+
+    def _step_done(self, step: int, att: Attribution) -> None:
+        """The step's LLM cost, for :meth:`llm_cost_of` and (as a ``nader_step`` event) for
+        :meth:`rebuild`: the step count and the cost of candidates asked before a restart."""
+        cid = att.candidate_id
+        cost = (att.tokens_in, att.tokens_out, att.cost_usd)
+        if cid in self._asked:
+            self._llm_costs[cid] = cost
+        self._event(STEP_EVENT, {"step": step, "candidate_id": cid, "tokens_in": cost[0],
+                                 "tokens_out": cost[1], "cost_usd": cost[2]})  # fmt: skip
+
+    def _reflect(self, lesson: _Lesson) -> None:
+        node = self.tree.nodes[lesson.candidate_id]
+        parent_text = self.tree.nodes[node.parent_id].blocks_text if node.parent_id else ""
+        self.reflector.on_result(lesson.suggestion, lesson.parent_acc, lesson.acc, parent_text,
+                                 node.blocks_text, lesson.candidate_id, state=lesson.state,
+                                 error=lesson.error)  # fmt: skip
+        if self.llm is not None:  # a restore from here on does not reflect it again
+            self._event(REFLECTED_EVENT, {"candidate_id": lesson.candidate_id})
+
+    def _step(self) -> Candidate | None:
+        while self._lessons:  # research reflection on results told since the last step
+            self._reflect(self._lessons.pop(0))
         prop = self.proposer.propose(self.tree)
         if prop is None:
             return None
         parent, insp = prop.node, prop.inspiration
+        self._pick = (prop.how, prop.ranked_by)
         parent_blocks = parse_blocks(parent.blocks_text)
         base = next(g for g in parent_blocks.values() if g.role is BlockRole.BASE)
         if self.llm is None:
             return self._offline(parent, parent_blocks, base, insp)
-        exps = self.reflector.retrieve(insp.text, "develop", self.experiences_k)
-        res = self.modifier.modify(parent_blocks, insp.text, exps)
-        origin = Origin("nader", "modifier", insp.ref, "modifier@1")
+        k = self.experiences_k
+        res = self.modifier.modify(
+            parent_blocks, insp.text, self.reflector.retrieve(insp.text, "develop", k, "base"),
+            research=self.reflector.retrieve(insp.text, "research", k),
+            derive_experiences=self.reflector.retrieve(insp.text, "develop", k, "derive"),
+        )  # fmt: skip
+        fallback = "; ".join(
+            x for x in ("" if prop.ranked_by == "llm" else prop.ranked_by, res.fallback) if x
+        )
+        origin = Origin("nader", "modifier", insp.ref, load_prompt("modifier").ref, fallback)
         if res.status != "ok" or res.blocks is None:
             # an invalid design is still a candidate record: its text is the last answer
             text = res.first_invalid.strip() or "(no block produced)"
@@ -325,17 +387,22 @@ class NaderStrategy(BaseStrategy):
             h = content_hash(parent.id, insp.ref, attempt, text, length=20)
             bad = Candidate("block", text, f"invalid-{h}", {**self.recipe}, self.seed,
                             (parent.id,), origin)  # fmt: skip
+            if self._att is not None:
+                self._att.candidate_id = bad.id
             errs = res.errors + res.call_errors
-            # decided first: the attempt is a candidate row even if the Reflector's call then
-            # hits the LLM budget
-            self._decide(bad, TrialState.INVALID,
-                         f"no valid block after {res.turns} turns: " + " | ".join(errs)[:2000],
-                         res, parent, insp.ref)  # fmt: skip
-            self.reflector.on_invalid(text, errs, None, insp.text, bad.id)
+            try:  # the Reflector first, so the decided record carries its tokens too
+                self.reflector.on_invalid(text, errs, None, insp.text, bad.id, res.first_role)
+            finally:  # and decided even if its call hits the LLM budget: one row per attempt
+                self._decide(bad, TrialState.INVALID,
+                             f"no valid block after {res.turns} turns: " + " | ".join(errs)[:2000],
+                             res, parent, insp.ref)  # fmt: skip
             return None
         cand = self._candidate(res.blocks, parent.id, origin)
+        if self._att is not None:
+            self._att.candidate_id = cand.id
         if res.repaired:
-            self.reflector.on_invalid(res.first_invalid, res.errors, res.text, insp.text, cand.id)
+            self.reflector.on_invalid(res.first_invalid, res.errors, res.text, insp.text, cand.id,
+                                      res.first_role)  # fmt: skip
         return self._admit(cand, res, parent, insp)
 
     def _offline(self, parent: TreeNode, blocks: dict[str, BlockGraph], base: BlockGraph,
@@ -363,6 +430,8 @@ class NaderStrategy(BaseStrategy):
             cand = replace(cand, recipe={**cand.recipe, "duplicate_of": original,
                                          "parent": parent.id,
                                          "attempt": len(self.tree.nodes)})  # fmt: skip
+            if self._att is not None:
+                self._att.candidate_id = cand.id
             self._decide(
                 cand, TrialState.DUPLICATE,
                 f"isomorphic to candidate {self._hashes.get(cand.arch_hash, cand.id)}",
@@ -371,10 +440,19 @@ class NaderStrategy(BaseStrategy):
             return None
         self._hashes[cand.arch_hash] = cand.id
         node = self.tree.add(TreeNode(cand.id, parent.id, insp.ref, "PENDING", None, 0,
-                                      cand.origin.agent, cand.arch))  # fmt: skip
+                                      cand.origin.agent, cand.arch, how=self._pick[0],
+                                      ranking=self._pick[1]))  # fmt: skip
         self._tree_event(node)
         self._asked[cand.id] = cand
         return cand
+
+    def llm_cost_of(self, candidate_id: str) -> tuple[int, int, float]:
+        """``(tokens_in, tokens_out, usd)`` of every LLM request of the step that produced
+        asked candidate ``candidate_id`` (0s for the seed and offline designs): the
+        controller's recorder adds it to the candidate's trial record, so the trials' token
+        sums equal ``llm_calls``'. Restored by :meth:`rebuild` from the ``nader_step``
+        events, so a candidate asked before a restart still carries its step's cost."""
+        return self._llm_costs.get(candidate_id, (0, 0, 0.0))
 
     def tell(self, results: Sequence[Result | TrialRecord]) -> None:
         """Learn from results of asked candidates: pairs, or bare records of asked ones."""
@@ -403,19 +481,15 @@ class NaderStrategy(BaseStrategy):
                 raise CallOrderError(f"tell(): candidate {cand.id} was already told (nader)")
             node = self.tree.update(cand.id, rec.state.value, rec.val_acc)
             self._tree_event(node)
-            if node.parent_id is not None and rec.state is TrialState.COMPLETE:
+            if node.parent_id is not None and rec.state in _REFLECTED:
                 parent = self.tree.nodes[node.parent_id]
-                try:
-                    self.reflector.on_result(
-                        node.suggestion,
-                        parent.val_acc,
-                        rec.val_acc,
-                        parent.blocks_text,
-                        node.blocks_text,
-                        cand.id,
-                    )
-                except BudgetExceeded as e:  # fmt: skip
-                    self.stopped = str(e)
+                lesson = _Lesson(node.suggestion, parent.val_acc, rec.val_acc, cand.id,
+                                 rec.state.value, rec.error or "")  # fmt: skip
+                if self.llm is None:
+                    self._reflect(lesson)
+                else:  # reflected at the start of the next step: its rows, its trial's cost
+                    self._lessons.append(lesson)
+                    self._event(LESSON_EVENT, lesson.payload())  # rebuild() re-queues it
 
     # ------------------------------------------------------------------ resume
     def rebuild(
@@ -452,12 +526,14 @@ class NaderStrategy(BaseStrategy):
         payloads += [dict(p) for k, p in events if k == TREE_EVENT]
         first: dict[str, int] = {}
         used: dict[str, set[str]] = {}
+        picks: dict[str, tuple[str, str]] = {}  # how the step that made each node picked
         for i, p in enumerate(payloads):
             if p is None:
                 continue
             cid = str(p.get("candidate_id"))
             first.setdefault(cid, i)
             used.setdefault(cid, set()).update(str(u) for u in p.get("used") or ())
+            picks[cid] = (str(p.get("how") or ""), str(p.get("ranking") or ""))
         order = sorted(cands, key=lambda c: (first.get(c, len(payloads)), cands[c].created_at))
         todo = list(order)
         while todo:
@@ -480,6 +556,30 @@ class NaderStrategy(BaseStrategy):
         for cid, ids in used.items():
             if cid in self.tree.nodes:
                 self.tree.nodes[cid].used |= ids
+        for cid, (how, ranking) in picks.items():
+            if cid in self.tree.nodes:
+                self.tree.nodes[cid].how, self.tree.nodes[cid].ranking = how, ranking
+        self._rebuild_steps(events)
+
+    def _rebuild_steps(self, events: Sequence[Event]) -> None:
+        """The LLM steps' state from the stored events: the step count (the next step's
+        name), each asked candidate's step cost (:meth:`llm_cost_of`) and the told results
+        whose research reflection was deferred to a step that never ran (they are reflected
+        at the start of the next step, as in the run that stored them)."""
+        lessons: dict[str, _Lesson] = {}
+        for kind, p in events:
+            if kind == STEP_EVENT:
+                self._steps = max(self._steps, int(p["step"]))
+                cid = str(p.get("candidate_id") or "")
+                if cid in self._asked:
+                    self._llm_costs[cid] = (int(p["tokens_in"]), int(p["tokens_out"]),
+                                            float(p["cost_usd"]))  # fmt: skip
+            elif kind == LESSON_EVENT:
+                lesson = _Lesson.from_payload(p)
+                lessons[lesson.candidate_id] = lesson
+            elif kind == REFLECTED_EVENT:
+                lessons.pop(str(p["candidate_id"]), None)
+        self._lessons = [x for x in lessons.values() if x.candidate_id in self.tree.nodes]
 
     def _replay_node(self, cand: Candidate, rec: TrialRecord | None, parent: str | None) -> None:
         suggestion = _RULE_SUFFIX.sub("", cand.origin.suggestion)
@@ -511,6 +611,27 @@ class NaderStrategy(BaseStrategy):
                 for n in self.tree.nodes.values()
             ],
         }
+
+
+@dataclass(frozen=True)
+class _Lesson:
+    """A told result awaiting the Reflector's research reflection (the texts of the child
+    and its parent come from the tree when it runs)."""
+
+    suggestion: str
+    parent_acc: float | None
+    acc: float | None
+    candidate_id: str
+    state: str
+    error: str
+
+    def payload(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_payload(cls, p: Mapping[str, Any]) -> _Lesson:
+        return cls(str(p["suggestion"]), p.get("parent_acc"), p.get("acc"),
+                   str(p["candidate_id"]), str(p["state"]), str(p.get("error") or ""))  # fmt: skip
 
 
 def _payload(event: Mapping[str, Any]) -> dict[str, Any] | None:

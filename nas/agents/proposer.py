@@ -76,10 +76,17 @@ class Proposer:
             )
             try:
                 reply = self.llm.chat(msgs, agent="proposer", prompt_id=t.ref)
-                chosen, ranked_by = sample[parse_ranking(reply.text, len(sample))[0]], "llm"
             except BudgetExceeded:
                 raise
-            except (LLMError, PromptParseError) as e:
-                ranked_by = f"random (rank failed: {str(e)[:120]})"
+            except LLMError as e:
+                ranked_by = f"random (rank call failed: {e.kind})"
+                self.llm.mark_fallback(e.call_id, "random inspiration")
+            else:
+                try:
+                    chosen = sample[parse_ranking(reply.text, len(sample))[0]]
+                    ranked_by = "llm"
+                except PromptParseError as e:
+                    ranked_by = f"random (rank failed: {e.reason}: {str(e)[:100]})"
+                    self.llm.mark_fallback(reply.call_id, f"random inspiration ({e.reason})")
         node.used.add(chosen.id)
         return Proposal(node, chosen, how, ranked_by)

@@ -12,6 +12,7 @@ LLM a keyword filter and sentence extraction stand in (``source="rule-based"``).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import urllib.parse
@@ -26,7 +27,16 @@ from nas.llm.budget import BudgetExceeded
 from nas.llm.client import LLMError
 from nas.prompts import PromptParseError, load_prompt, parse_list, parse_yes_no
 
-__all__ = ["Paper", "Reader", "fetch_arxiv", "load_corpus", "method_section", "parse_arxiv_atom"]
+__all__ = [
+    "BuildReport",
+    "Paper",
+    "Reader",
+    "build_knowledge",
+    "fetch_arxiv",
+    "load_corpus",
+    "method_section",
+    "parse_arxiv_atom",
+]
 
 _KEYWORDS = re.compile(r"convolution|attention|residual|architecture|block|layer|kernel", re.I)
 
@@ -125,10 +135,14 @@ class Reader:
         try:
             reply = self.llm.chat(t.render(title=paper.title, abstract=paper.abstract[:3000]),
                                   agent="reader", prompt_id=t.ref)  # fmt: skip
-            return parse_yes_no(reply.text)
         except BudgetExceeded:
             raise
-        except (LLMError, PromptParseError):
+        except LLMError:
+            return False
+        try:
+            return parse_yes_no(reply.text)
+        except PromptParseError as e:
+            self.llm.mark_fallback(reply.call_id, f"paper skipped ({e.reason} answer)")
             return False
 
     def extract(self, paper: Paper) -> list[str]:
@@ -140,10 +154,14 @@ class Reader:
         try:
             reply = self.llm.chat(t.render(title=paper.title, method=method), agent="reader",
                                   prompt_id=t.ref)  # fmt: skip
-            return parse_list(reply.text, min_items=0)[: self.max_per_paper]
         except BudgetExceeded:
             raise
-        except (LLMError, PromptParseError):
+        except LLMError:
+            return []
+        try:
+            return parse_list(reply.text, min_items=0)[: self.max_per_paper]
+        except PromptParseError as e:
+            self.llm.mark_fallback(reply.call_id, f"no inspiration kept ({e.reason} answer)")
             return []
 
     def build_pool(self, papers: list[Paper]) -> KnowledgePool:
@@ -181,3 +199,107 @@ def fetch_arxiv(query: str, max_results: int = 50, timeout_s: float = 30.0) -> l
     url = f"http://export.arxiv.org/api/query?{q}"
     with urllib.request.urlopen(url, timeout=timeout_s) as resp:
         return parse_arxiv_atom(resp.read().decode("utf-8"))
+
+
+@dataclass
+class BuildReport:
+    """What :func:`build_knowledge` read and made (printed by ``archlab knowledge build``)."""
+
+    reader: str  # "llm" or "rule-based (no endpoint: keyword filter, sentence extraction)"
+    papers: int = 0
+    relevant: int = 0
+    extracted: int = 0
+    imported: int = 0  # inspirations taken as they are from pool files (NADER's format)
+    duplicates: int = 0  # repeated texts dropped
+    sources: list[str] | None = None
+
+    def summary(self) -> str:
+        return (
+            f"{self.extracted + self.imported - self.duplicates} inspirations: "
+            f"{self.extracted} extracted from {self.relevant} relevant of {self.papers} papers "
+            f"by the {self.reader} reader, {self.imported} imported from pool files, "
+            f"{self.duplicates} repeats dropped"
+        )
+
+
+def _is_pool_file(path: Path) -> bool:
+    """NADER's ``inspirations_*.json``/``proposals_*.json``, or a pool JSONL of ours: rows
+    with an ``inspiration``/``proposal`` field, or ``text`` without ``title``/``abstract``."""
+    if path.suffix not in (".json", ".jsonl"):
+        return False
+    try:
+        rows = _json_rows(path)
+    except ValueError:
+        return False
+    first = rows[0] if rows and isinstance(rows[0], dict) else {}
+    return bool(
+        "inspiration" in first
+        or "proposal" in first
+        or ("text" in first and "title" not in first and "abstract" not in first)
+    )
+
+
+def build_knowledge(
+    sources: list[str | Path], llm: Any = None, max_per_paper: int = 5
+) -> tuple[KnowledgePool, BuildReport]:
+    """One knowledge pool from ``sources``: corpus files or folders (JSONL/JSON papers, arXiv
+    metadata dumps, Markdown/text papers, arXiv API ``.xml`` responses) go through the
+    Reader (LLM filter and extraction when ``llm`` is given, else keywords); pool files
+    (NADER's published ``inspirations_*.json``, a pool JSONL) are imported as they are.
+    Ids are kept when unique, else prefixed with the file name; repeated texts are dropped."""
+    reader = Reader(llm, max_per_paper)
+    report = BuildReport(
+        "llm"
+        if llm is not None
+        else "rule-based (no endpoint: keyword filter, sentence extraction)",
+        sources=[str(s) for s in sources],
+    )
+    items: list[Inspiration] = []
+    for src in sources:
+        p = Path(src)
+        if not p.exists():
+            raise FileNotFoundError(f"knowledge source {p} does not exist")
+        files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+        for f in files:
+            if _is_pool_file(f):
+                got = KnowledgePool.load(f).items
+                report.imported += len(got)
+                items.extend(got)
+                continue
+            if f.suffix == ".xml":
+                papers = parse_arxiv_atom(f.read_text(encoding="utf-8"))
+            elif f.suffix in (".txt", ".md", ".json", ".jsonl"):
+                papers = load_corpus(f)
+            else:
+                continue
+            report.papers += len(papers)
+            for paper in papers:
+                # the LLM rows of one paper name it as their step (and any fallback)
+                scope = (
+                    llm.scope(f"reader:{paper.id}") if llm is not None else contextlib.nullcontext()
+                )
+                with scope:
+                    texts = reader.extract(paper) if reader.relevant(paper) else None
+                if texts is None:
+                    continue
+                report.relevant += 1
+                for text in texts:
+                    report.extracted += 1
+                    items.append(Inspiration(f"{f.stem}-{report.extracted}", text, paper.id,
+                                             f"reader:{'llm' if llm else 'rule-based'}"))  # fmt: skip
+    seen_ids: set[str] = set()
+    seen_texts: set[str] = set()
+    out: list[Inspiration] = []
+    for it in items:
+        norm = " ".join(it.text.lower().split())
+        if norm in seen_texts:
+            report.duplicates += 1
+            continue
+        seen_texts.add(norm)
+        iid = it.id if it.id not in seen_ids else f"{Path(it.source).stem}:{it.id}"
+        n = 2
+        while iid in seen_ids:
+            iid, n = f"{it.id}~{n}", n + 1
+        seen_ids.add(iid)
+        out.append(Inspiration(iid, it.text, it.paper_id, it.source, it.transform))
+    return KnowledgePool(out), report

@@ -55,16 +55,23 @@ class ScriptedDesignerLLM:
         if task == "proposer_rank":
             n = len(re.findall(r"^\d+\. ", last, re.M))
             order = sorted(range(1, n + 1), key=lambda i: _h(f"{key}-{i}"))[:3]
+            if key % 4 == 1:  # NADER's own answer format, as its authors' prompt asks
+                return (
+                    "Ranked by usefulness.\n<response>" + ",".join(map(str, order)) + "</response>"
+                )
             return "The first idea fits the block best.\nRANKING: " + ", ".join(map(str, order))
         if task in ("reflector_invalid", "reflector_degrade"):
             low = last.lower()
             cat = "shape mismatch" if "shape" in low else "invalid connection"
             if task == "reflector_degrade":
                 cat = "degradation"
-            return (
-                f"TIP [{cat}]: Check every branch's shape before merging; change one thing "
-                "at a time and keep the identity path."
+            tip = (
+                "Check every branch's shape before merging; change one thing at a time and "
+                "keep the identity path."
             )
+            if key % 3 == 1:  # NADER's reflector format
+                return f"The error comes from a merge.\n<tip>{tip}</tip>"
+            return f"TIP [{cat}]: {tip}"
         if task == "reader_filter":
             rel = re.search(r"conv|attention|residual|block|architecture|network", last, re.I)
             return "It proposes an architectural idea.\nANSWER: " + ("yes" if rel else "no")
@@ -76,7 +83,9 @@ class ScriptedDesignerLLM:
 
     def _modify(self, prompt: str, key: int, allow_fault: bool) -> str:
         blocks = _FENCE.findall(prompt)
-        insp = re.search(r"Inspiration to apply: (.*)", prompt)
+        insp = re.search(r"Inspiration to apply: (.*)", prompt) or re.search(
+            r"###Proposal###\n(.*)", prompt
+        )
         if not blocks or not insp:
             return "Please send the block and the inspiration."
         try:

@@ -1,12 +1,18 @@
 """The modification tree: root = base design, node = a design with its metrics, edge = the
 suggestion applied to the parent.
 
-Candidate selection mixes depth-first (deepen the best improving path) and breadth-first
-(cover under-explored nodes) with probability ``dfs_ratio`` of DFS per pick.
+Candidate selection mixes depth-first and breadth-first with probability ``dfs_ratio`` of
+DFS per pick. DFS is the NADER authors' (``BlockGraphManagement.search``): from the root,
+follow the *improving* edges (children trained to a higher accuracy than their parent),
+best child first, down to a node that has no trained child yet, and pick it; a node whose
+trained children are all worse is a dead end (backtrack); when every path ends so, pick the
+root. BFS covers under-explored nodes (fewest children, shallowest).
 
 Storage: one ``events`` row per node change, ``kind="tree_node"``, payload
-``{candidate_id, parent_id, suggestion, val_acc, state, depth, agent, used}`` (canonical
-JSON; ``used``: the inspiration ids tried on the node so far);
+``{candidate_id, parent_id, suggestion, val_acc, state, depth, agent, used, how, ranking}``
+(canonical JSON; ``used``: the inspiration ids tried on the node so far; ``how``: ``dfs`` or
+``bfs``, the pick of the parent that produced this node; ``ranking``: ``llm`` when the
+Proposer's ranking parsed, else what was done instead, e.g. ``random (rank failed: ...)``);
 :func:`load_tree` folds them (last payload per node wins) back into a tree for the report,
 and :meth:`ModificationTree.render` draws it as text.
 """
@@ -39,9 +45,13 @@ class TreeNode:
     blocks_text: str = ""  # the block file (not stored in the event payload)
     children: list[str] = field(default_factory=list)
     used: set[str] = field(default_factory=set)  # inspiration ids tried on this node
+    how: str = ""  # how the parent was picked for the step that made this node: dfs | bfs
+    ranking: str = ""  # the Proposer's ranking outcome of that step (llm | random ...)
 
     def payload(self) -> dict[str, Any]:
         return {
+            "how": self.how,
+            "ranking": self.ranking,
             "candidate_id": self.id,
             "parent_id": self.parent_id,
             "suggestion": self.suggestion,
@@ -97,23 +107,37 @@ class ModificationTree:
         if not pool:
             raise LookupError("the tree is empty")
         if rng.random() < dfs_ratio:
-            improving = [
-                n
-                for n in pool
-                if n.parent_id is None
-                or (
-                    n.val_acc is not None
-                    and (self.nodes[n.parent_id].val_acc is None
-                         or n.val_acc >= (self.nodes[n.parent_id].val_acc or 0.0))
-                )
-            ]  # fmt: skip
-            best = max(improving or pool, key=lambda n: (n.val_acc or 0.0, n.depth))
-            return best, "dfs"
+            return self.dfs_pick(), "dfs"
         least = min(len(n.children) for n in pool)
         cands = [n for n in pool if len(n.children) == least]
         shallow = min(n.depth for n in cands)
         cands = [n for n in cands if n.depth == shallow]
         return cands[rng.randrange(len(cands))], "bfs"
+
+    def _trained(self, n: TreeNode) -> list[TreeNode]:
+        kids = (self.nodes[c] for c in n.children)
+        return [c for c in kids if c.state == "COMPLETE" and c.val_acc is not None]
+
+    def dfs_pick(self) -> TreeNode:
+        """The authors' DFS: walk improving edges (best first) to a node without a trained
+        child; the root when every path dead-ends (or nothing is trained yet)."""
+        root = self.root
+
+        def walk(n: TreeNode) -> TreeNode | None:
+            trained = self._trained(n)
+            better = sorted(
+                (c for c in trained if n.val_acc is not None and (c.val_acc or 0.0) > n.val_acc),
+                key=lambda c: -(c.val_acc or 0.0),
+            )
+            if better:
+                for c in better:
+                    got = walk(c)
+                    if got is not None:
+                        return got
+                return None
+            return None if trained else n
+
+        return walk(root) or root
 
     def best(self) -> TreeNode | None:
         done = [n for n in self.nodes.values() if n.state == "COMPLETE" and n.val_acc is not None]
@@ -176,6 +200,8 @@ def tree_from_payloads(payloads: list[dict[str, Any]]) -> ModificationTree:
                         int(p.get("depth") or 0),
                         str(p.get("agent") or ""),
                         used={str(u) for u in p.get("used") or ()},
+                        how=str(p.get("how") or ""),
+                        ranking=str(p.get("ranking") or ""),
                     )
                 )
                 pending.remove(cid)

@@ -41,7 +41,7 @@ from nas.controller.journal import Journal
 from nas.controller.outcome import record_from_outcome
 from nas.controller.proposals import sort_proposals
 from nas.controller.reconcile import plan
-from nas.controller.recorder import Recorder
+from nas.controller.recorder import Recorder, with_llm_cost
 from nas.controller.restore import (
     drop_unjournaled,
     ended_cleanly,
@@ -359,6 +359,7 @@ class Controller:
     def _finish(self, cand: Candidate, rec: TrialRecord) -> None:
         cid = cand.id
         if cid not in self.records:
+            rec = with_llm_cost(rec, self.strategy.llm_cost_of(cid))
             self.recorder.trial(rec)
             self.records[cid] = rec
         else:

@@ -27,18 +27,32 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 from nas.records import Candidate, TrialRecord, canonical_json
 from nas.strategies.base import Event
 from store.result_store import ResultStore
 
-__all__ = ["STRATEGY_EVENT_PREFIX", "Recorder", "op_of_event_id"]
+__all__ = ["STRATEGY_EVENT_PREFIX", "Recorder", "op_of_event_id", "with_llm_cost"]
 
 log = logging.getLogger("archlab.controller")
 
 STRATEGY_EVENT_PREFIX = "se-"
 _STEP_KEYS = (("candidates", "ask-"), ("trials", "decided-"), ("events", "strategy-events-"))
+
+
+def with_llm_cost(rec: TrialRecord, llm_cost: tuple[int, int, float]) -> TrialRecord:
+    """``rec`` with the LLM cost of the strategy step that produced its candidate added
+    (``Strategy.llm_cost_of``): the trained trial carries what designing it cost, so the
+    trials' token sums equal ``llm_calls``' for strategies that attribute their requests."""
+    tin, tout, usd = llm_cost
+    if not (tin or tout or usd):
+        return rec
+    c = rec.cost
+    cost = replace(c, llm_tokens_in=c.llm_tokens_in + tin, llm_tokens_out=c.llm_tokens_out + tout,
+                   llm_cost_usd=c.llm_cost_usd + usd)  # fmt: skip
+    return replace(rec, cost=cost)
 
 
 def op_of_event_id(event_id: str) -> int:
@@ -71,6 +85,7 @@ class Recorder:
         self._append("trials", [r.to_row() for _, r in decided], f"decided-{op:08d}")
 
     def trial(self, rec: TrialRecord) -> None:
+        """One evaluated candidate's record (with its LLM cost: :func:`with_llm_cost`)."""
         self._append("trials", [rec.to_row()], f"trial-{rec.candidate_id}")
         self._append("epochs", rec.epoch_rows(), f"epochs-{rec.candidate_id}")
 

@@ -19,6 +19,7 @@ from typing import Any
 from nas.graph.block import BlockGraph
 from nas.graph.macro import Head, Plan, analyze_layer, plan
 from nas.graph.ops import Shape, node_cost
+from nas.graph.skeleton import CONTRACTS
 from nas.graph.spec import ArchSpec
 from nas.graph.validate import Analysis, GraphError, analyze
 
@@ -70,8 +71,9 @@ class Cost:
 def _plan_errors(spec: ArchSpec, p: Plan) -> list[GraphError]:
     errors = [GraphError("spec", None, "macro", m, h) for m, h in p.problems]
     seen: set[tuple[str, int | None, str, str]] = set()
+    contract = CONTRACTS.get(spec.kind)
     for layer in p.layers:
-        an = analyze_layer(layer.graph, layer.input_shapes, layer.dim, layer.role)
+        an = analyze_layer(layer.graph, layer.input_shapes, layer.dim, layer.role, contract)
         for e in an.errors:
             key = (e.block, e.node, e.rule, e.message)
             if key not in seen:

@@ -11,6 +11,7 @@ from functools import cache, lru_cache
 
 from nas.graph.block import BlockGraph, BlockRole
 from nas.graph.ops import Shape
+from nas.graph.skeleton import CONTRACTS, SpatialContract
 from nas.graph.spec import MACRO_KINDS, ArchSpec
 from nas.graph.text import parse_block
 from nas.graph.validate import Analysis, analyze
@@ -101,11 +102,15 @@ def default_downsample(kind: str) -> BlockGraph:
 
 @lru_cache(maxsize=4096)
 def analyze_layer(
-    graph: BlockGraph, input_shapes: tuple[Shape, ...], dim: int, role: BlockRole
+    graph: BlockGraph,
+    input_shapes: tuple[Shape, ...],
+    dim: int,
+    role: BlockRole,
+    contract: SpatialContract | None = None,
 ) -> Analysis:
     """:func:`analyze`, memoised (a network repeats each block at a few widths); treat the
-    result as read-only."""
-    return analyze(graph, input_shapes, dim, role)
+    result as read-only. ``contract``: the skeleton's spatial contract."""
+    return analyze(graph, input_shapes, dim, role, contract=contract)
 
 
 @dataclass(frozen=True)
@@ -172,7 +177,7 @@ def plan(spec: ArchSpec, batch: int = 2, input_shape: tuple[int, ...] | None = N
     layers: list[Layer] = []
     x: Shape = (batch, c_img, h, w)
     layers.append(Layer("stem", stem, BlockRole.STEM, (x,), widths[0]))
-    an = analyze_layer(stem, (x,), widths[0], BlockRole.STEM)
+    an = analyze_layer(stem, (x,), widths[0], BlockRole.STEM, CONTRACTS.get(spec.kind))
     out = an.output_shape
     x = out if (an.ok and out is not None) else (batch, widths[0], h, w)
     for s, (width, depth) in enumerate(zip(widths, depths, strict=False), start=1):

@@ -13,6 +13,7 @@ A rule violation raises :class:`OpError` with the validator's ``rule``, a messag
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -44,6 +45,7 @@ class OpError(ValueError):
 
 
 _REQUIRED = object()
+_SIZE_SYMBOL = re.compile(r"(?<![A-Za-z_])[HW](?![A-Za-z_0-9])")
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,59 @@ class OpSpec:
     commutative: bool = False
     doc: str = ""
     aliases: tuple[str, ...] = ()
+    shape: str = ""  # semantics and shape rule, for the prompts' op catalogue
+
+
+# What every op means and does to shapes: the op catalogue of the agents' prompts is generated
+# from this table and the argument specs below (nas.graph.catalogue), so the validator and
+# the prompts cannot disagree.
+_SHAPES: dict[str, str] = {
+    "Conv2d": "2-D convolution. (B,C,H,W) -> (B,out_channels,H/stride,W/stride) with 'same' "
+    "padding dilation*(kernel_size-1)//2; groups must divide C and out_channels (groups=C: "
+    "depthwise); needs channels at dim 1",
+    "Linear": "fully connected layer over the LAST dim: (...,D) -> (...,out_channels). On a "
+    "(B,C,H,W) map the last dim is W, so write permute(0,2,3,1) -> Linear -> permute(0,3,1,2) "
+    "or use a 1x1 Conv2d; after a global pool, reshape(B,C) first",
+    "AvgPool2d": "average pooling: (B,C,H,W) -> (B,C,H/stride,W/stride); stride defaults to "
+    "kernel_size; padding at most kernel_size/2 (not counted in the average)",
+    "MaxPool2d": "max pooling: (B,C,H,W) -> (B,C,H/stride,W/stride); stride defaults to "
+    "kernel_size",
+    "AdaptiveAvgPool2d": "average-pools to a fixed size: (B,C,H,W) -> (B,C,output_size,"
+    "output_size); output_size=1 is global pooling",
+    "AdaptiveMaxPool2d": "max-pools to a fixed size: (B,C,H,W) -> (B,C,output_size,output_size)",
+    "BN": "batch normalization over dim 1 (channels) of (B,C) or (B,C,H,W); shape unchanged",
+    "LN": "layer normalization over the LAST dim; shape unchanged. It needs channels last: "
+    "permute(0,2,3,1) -> LN -> permute(0,3,1,2) (as ConvNeXt does); LN directly on (B,C,H,W) "
+    "normalises the width and is rejected",
+    "ReLU": "activation; shape unchanged",
+    "GELU": "activation; shape unchanged",
+    "Sigmoid": "activation (gates in attention); shape unchanged",
+    "SiLU": "activation (swish); shape unchanged",
+    "Tanh": "activation; shape unchanged",
+    "DropPath": "stochastic depth on a residual branch (prob default: the trainer's rate); "
+    "shape unchanged",
+    "Dropout": "dropout; shape unchanged",
+    "Identity": "passes its input on; shape unchanged",
+    "Zero": "all zeros of the input's shape",
+    "Add": "elementwise sum of 2 or more inputs with PyTorch broadcasting ((B,C,H,W) + "
+    "(B,C,1,1) is fine); equal channels and spatial size otherwise",
+    "Mul": "elementwise product of 2 or more inputs with broadcasting (attention gates: "
+    "(B,C,H,W) * (B,C,1,1) or (B,1,H,W))",
+    "concat": "joins 2 or more inputs along dim (default 1, channels): all other dims equal; "
+    "the channel counts add up (C/2 + C/2 = C)",
+    "mean": "average over dim (an int or a tuple, e.g. (2,3)); keepdim=True keeps size-1 dims "
+    "for broadcasting; never dim 0 (the batch)",
+    "max": "maximum over dim (an int or a tuple); keepdim as for mean",
+    "sum": "sum over dim (an int or a tuple); keepdim as for mean",
+    "softmax": "softmax along dim; shape unchanged",
+    "flatten": "merges dims start_dim..last into one: (B,C,H,W) -> (B,C*H*W) at start_dim=1",
+    "permute": "reorders all dims, keeping 0 (the batch) first: permute(0,2,3,1) turns "
+    "(B,C,H,W) into (B,H,W,C), permute(0,3,1,2) back",
+    "reshape": "new sizes with the same element count, B first, at most one -1; it never "
+    "moves data between axes: (B,C,H,W) -> (B,H*W,C) needs permute(0,2,3,1) before "
+    "reshape(B,H*W,C)",
+    "repeat": "tiles the tensor: one count per dim, e.g. repeat(1,1,H,W) on (B,C,1,1)",
+}
 
 
 def _a(name: str, kind: str, default: Any = _REQUIRED, *aliases: str) -> ArgSpec:
@@ -132,6 +187,12 @@ _SPECS: tuple[OpSpec, ...] = (
     OpSpec("repeat", 1, varargs="expr", doc="repeat(1,1,2,2)"),
 )
 
+_SPECS = tuple(
+    OpSpec(s.name, s.arity, s.args, s.varargs, s.commutative, s.doc, s.aliases,
+           _SHAPES.get(s.name, s.doc))
+    for s in _SPECS
+)  # fmt: skip
+
 OPS: dict[str, OpSpec] = {}
 for _s in _SPECS:
     OPS[_s.name.lower()] = _s
@@ -146,6 +207,11 @@ def lookup_op(name: str) -> OpSpec | None:
 
 def known_op_names() -> list[str]:
     return [s.name for s in _SPECS]
+
+
+def op_specs() -> tuple[OpSpec, ...]:
+    """Every op in table order (``input``/``output`` first)."""
+    return _SPECS
 
 
 # --- argument resolution -----------------------------------------------------------------
@@ -240,6 +306,14 @@ def resolve_args(
     out: dict[str, Any] = {}
     for a in spec.args:
         raw = by_name.get(a.name)
+        if raw is not None and _SIZE_SYMBOL.search(raw):
+            raise OpError(
+                "symbol",
+                f"{spec.name}({a.name}={raw}) depends on the feature-map size; the block runs "
+                "at several resolutions (32x32, 16x16, 8x8), so this layer would change with it",
+                "H and W may only appear in reshape/repeat sizes: use a fixed kernel_size "
+                "(3, 5, 7), AdaptiveAvgPool2d(output_size=1) or mean(dim=(2,3)) for a global view",
+            )
         if raw is None:
             out[a.name] = a.default
         elif a.kind == "expr":
@@ -356,11 +430,15 @@ def infer_shape(key: str, a: Mapping[str, Any], ins: Sequence[Shape]) -> Shape:
         cin, cout, k, g = x[1], a["out_channels"], a["kernel_size"], a["groups"]
         s, d = a["stride"], a["dilation"]
         if cout < 1 or k < 1 or s < 1 or d < 1 or g < 1:
+            small = cout < 1 or g < 1
             raise OpError(
                 "bad-arg",
                 f"Conv2d needs positive out_channels, kernel_size, stride, dilation, groups; "
-                f"got {cout}, {k}, {s}, {d}, {g}",
-                "check the expressions against the channel count",
+                f"got {cout}, {k}, {s}, {d}, {g} at C={cin}",
+                f"a fraction of C (e.g. C/16) is 0 at C={cin}, and the network runs this block "
+                "at its smallest width too: use a smaller divisor (C/4) or a fixed count"
+                if small
+                else "check the expressions against the channel count",
             )
         if cin % g or cout % g:
             raise OpError(

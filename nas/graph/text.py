@@ -36,14 +36,41 @@ _NODE = re.compile(r"^(?P<idx>\d+)\s*:\s*(?P<op>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<re
 
 
 class ParseError(ValueError):
-    """A line of block text that cannot be read; ``line`` and ``col`` are 1-based."""
+    """A line of block text that cannot be read; ``line`` and ``col`` are 1-based, ``block``
+    the block being read (empty before the first header), ``source`` the file (if known).
 
-    def __init__(self, message: str, line: int, col: int, hint: str = "") -> None:
+    ``str(e)`` reads ``FILE: block 'X', line 4, col 1: reason (hint)``."""
+
+    def __init__(
+        self,
+        message: str,
+        line: int,
+        col: int,
+        hint: str = "",
+        block: str = "",
+        source: str = "",
+    ) -> None:
         self.line = line
         self.col = col
         self.hint = hint
         self.reason = message
-        super().__init__(f"line {line}, col {col}: {message}" + (f" ({hint})" if hint else ""))
+        self.block = block
+        self.source = source
+        where = (f"{source}: " if source else "") + (f"block {block!r}, " if block else "")
+        super().__init__(
+            f"{where}line {line}, col {col}: {message}" + (f" ({hint})" if hint else "")
+        )
+
+    def located(self, block: str = "", source: str = "") -> ParseError:
+        """The same error with the block and/or file filled in."""
+        return ParseError(
+            self.reason,
+            self.line,
+            self.col,
+            self.hint,
+            block or self.block,
+            source or self.source,
+        )
 
 
 def _split_args(text: str, line: int, col0: int) -> list[tuple[str | None, str]]:
@@ -122,9 +149,18 @@ def _parse_node(text: str, line: int, indent: int) -> Node:
     return Node(int(m.group("idx")), m.group("op"), tuple(args), has_parens)
 
 
-def parse_blocks(text: str) -> dict[str, BlockGraph]:
+def parse_blocks(text: str, source: str = "") -> dict[str, BlockGraph]:
     """Every block in ``text``, by name, in file order. Raises :class:`ParseError` naming the
-    line and column of the first line that is not a header, node, edge, comment or blank."""
+    file (``source``), block, line and column of the first line that is not a header, node,
+    edge, comment or blank."""
+    state: dict[str, str] = {"block": ""}
+    try:
+        return _parse_blocks(text, state)
+    except ParseError as e:
+        raise e.located(state["block"], source) from None
+
+
+def _parse_blocks(text: str, state: dict[str, str]) -> dict[str, BlockGraph]:
     blocks: dict[str, BlockGraph] = {}
     name: str | None = None
     nodes: list[Node] = []
@@ -150,6 +186,7 @@ def parse_blocks(text: str) -> dict[str, BlockGraph]:
                 )
             close()
             name = m.group("name")
+            state["block"] = name
             if name in blocks:
                 raise ParseError(
                     f"block {name!r} appears twice",

@@ -20,8 +20,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from nas.graph import layout as lay
 from nas.graph.block import INPUT_OPS, OUTPUT_OP, BlockGraph, BlockRole
 from nas.graph.ops import OpError, Shape, infer_shape, known_op_names, lookup_op, resolve_args
+from nas.graph.skeleton import SpatialContract
 
 __all__ = [
     "Analysis",
@@ -74,6 +76,7 @@ class Analysis:
     input_shapes: tuple[Shape, ...]
     nodes: list[ResolvedNode] = field(default_factory=list)  # topological order
     errors: list[GraphError] = field(default_factory=list)
+    layouts: dict[int, lay.Layout] = field(default_factory=dict)  # per node, see nas.graph.layout
 
     @property
     def ok(self) -> bool:
@@ -295,12 +298,15 @@ def analyze(
     *,
     channels: int = DEFAULT_CHANNELS,
     spatial: int = DEFAULT_SPATIAL,
+    contract: SpatialContract | None = None,
 ) -> Analysis:
     """Check ``g`` and infer its shapes.
 
     ``input_shapes``: one ``(B, C, H, W)`` per input node (``input``, or ``input1``,
     ``input2``); ``dim``: the block's output width. Both default from the role
-    (:func:`block_input_shapes` with ``channels`` and ``spatial``).
+    (:func:`block_input_shapes` with ``channels`` and ``spatial``). ``contract``: the
+    skeleton's spatial contract (:mod:`nas.graph.skeleton`); None checks a stem only for
+    not enlarging the image.
     """
     role = role or g.role
     errors, order = _structure(g)
@@ -340,6 +346,7 @@ def analyze(
                 )
                 continue
             shapes[k] = tuple(input_shapes[pos])
+            an.layouts[k] = lay.input_layout(shapes[k])
             an.nodes.append(ResolvedNode(k, node.kind, {}, (), (), shapes[k]))
             continue
         if any(s not in shapes for s in srcs):
@@ -349,6 +356,7 @@ def analyze(
         try:
             args = resolve_args(spec, node.args, binding)
             out = infer_shape(key, args, in_shapes)
+            an.layouts[k] = lay.step(key, args, [an.layouts[s] for s in srcs], in_shapes, out)
         except OpError as e:
             an.errors.append(_err(g, k, e.rule, f"{node.text}: {e.message}", e.hint))
             continue
@@ -356,11 +364,28 @@ def analyze(
         an.nodes.append(ResolvedNode(k, key, args, srcs, in_shapes, out))
     out_shape = an.output_shape
     if out_shape is not None:
-        _contract(an, role, out_shape)
+        _contract(an, role, out_shape, contract)
     return an
 
 
-def _contract(an: Analysis, role: BlockRole, out: Shape) -> None:
+def _resizers(an: Analysis) -> str:
+    """The nodes that change the feature-map size, e.g. "node 3 Conv2d(...) 32x32->16x16"."""
+    parts = []
+    for n in an.nodes:
+        if not n.in_shapes or len(n.shape) != 4 or any(len(s) != 4 for s in n.in_shapes):
+            continue
+        x = n.in_shapes[0]
+        if n.shape[2:] != x[2:]:
+            text = an.graph.node(n.index).text
+            parts.append(
+                f"node {n.index} {text} turns {x[2]}x{x[3]} into {n.shape[2]}x{n.shape[3]}"
+            )
+    return "; ".join(parts[:3])
+
+
+def _contract(
+    an: Analysis, role: BlockRole, out: Shape, contract: SpatialContract | None = None
+) -> None:
     g, b = an.graph, an.binding
     out_node = g.output_nodes[0].index
     B, C, H, W, dim = b["B"], b["C"], b["H"], b["W"], b["dim"]
@@ -386,10 +411,28 @@ def _contract(an: Analysis, role: BlockRole, out: Shape) -> None:
             "set the last layer's out_channels to dim (or C for a base block)",
         )
         return
+    out_layout = an.layouts.get(out_node)
+    if out_layout is not None and len(out_layout) == 4:
+        kinds = [lay.kind(a) for a in out_layout]
+        if kinds[1] not in lay.CHANNEL_KINDS or not all(k in lay.SPATIAL_KINDS for k in kinds[2:]):
+            an.errors.append(
+                _err(
+                    g,
+                    out_node,
+                    "layout",
+                    f"the {role.value} block's output has the right size but is laid out "
+                    f"({','.join(kinds)}), not (B,C,H,W)",
+                    "permute(0,3,1,2) a channels-last tensor back to (B,C,H,W) before the output",
+                )
+            )
+            return
+    where = _resizers(an)
     if role is BlockRole.BASE and out[2:] != (H, W):
         fail(
             f"the input's spatial size {H}x{W}",
-            "use stride=1 everywhere in a base block; downsampling belongs to the downsample block",
+            (f"{where}. " if where else "")
+            + "A base block keeps H and W: stride=1 everywhere, kernel_size fixed (3, 5, 7, "
+            "never H or W), pools with stride=1; downsampling belongs to the downsample block",
         )
     elif role is BlockRole.DOWNSAMPLE and (
         out[2] not in (H // 2, (H + 1) // 2) or out[3] not in (W // 2, (W + 1) // 2)
@@ -398,6 +441,28 @@ def _contract(an: Analysis, role: BlockRole, out: Shape) -> None:
             f"half the spatial size ({H // 2}x{W // 2})",
             "downsample exactly once by 2, e.g. one stride=2 conv or a 2x2 pool on every path",
         )
+    elif role is BlockRole.STEM and contract is not None and contract.stem_factor is not None:
+        want = contract.stem_size(H)
+        if out[2] != want or out[3] != contract.stem_size(W):
+            f = contract.stem_factor
+            what = "the image size" if f == 1 else f"1/{f} of the image size"
+            fix = (
+                "use stride=1 everywhere in the stem: this skeleton downsamples only in its "
+                "downsample blocks (an ImageNet-style /4 stem loses 15/16 of a 32x32 image)"
+                if f == 1
+                else f"reduce by exactly {f}, e.g. Conv2d(out_channels=dim,kernel_size={f},stride={f})"
+            )
+            an.errors.append(
+                _err(
+                    g,
+                    out_node,
+                    "contract",
+                    f"in the {contract.name} skeleton a stem block must output {what} "
+                    f"({want}x{contract.stem_size(W)} for a {H}x{W} image); this one outputs "
+                    f"{out[2]}x{out[3]}" + (f" ({where})" if where else ""),
+                    fix,
+                )
+            )
     elif role is BlockRole.STEM and (out[2] > H or out[3] > W):
         fail(f"at most the image size {H}x{W}", "a stem keeps or reduces the spatial size")
 

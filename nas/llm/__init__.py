@@ -2,12 +2,13 @@
 
 from nas.llm.budget import BudgetExceeded, LLMBudget, Usage
 from nas.llm.cassette import Cassette, CassetteMiss, request_key
-from nas.llm.client import MODES, ChatReply, LLMClient, LLMError
+from nas.llm.client import MODES, Attribution, ChatReply, LLMClient, LLMError
 from nas.llm.prices import DEFAULT_PRICES, Price, cost_usd, price_for
 
 __all__ = [
     "DEFAULT_PRICES",
     "MODES",
+    "Attribution",
     "BudgetExceeded",
     "Cassette",
     "CassetteMiss",

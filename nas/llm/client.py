@@ -5,8 +5,10 @@ vLLM (``http://host:8000/v1``), Ollama (``http://host:11434/v1``) or a llama.cpp
 What it adds around the SDK:
 
 * explicit timeouts (connect 5 s, read ``timeout_s``) and retries (``max_retries``) with
-  exponential backoff that honours ``Retry-After``/``retry-after-ms`` on 408/409/429/5xx and
-  on timeouts — done by the SDK's own retry loop, whose count is reported per call;
+  exponential backoff that honours ``Retry-After``/``retry-after-ms`` on 408/409/429/5xx,
+  timeouts and connection errors — done by this client (the SDK's hidden retry loop is off:
+  ``max_retries=0``), so **every HTTP request is one ``llm_calls`` row** (``attempt``
+  1, 2, ...; ``retried`` on the attempts that were followed by another);
 * a concurrency cap (a semaphore: at most ``max_concurrency`` calls in flight);
 * per-call accounting — tokens in/out as the endpoint reports them, dollars from the price
   table, latency, status — as a row of the store's ``llm_calls`` table (``sink``), for
@@ -14,8 +16,13 @@ What it adds around the SDK:
 * a hard budget (:class:`~nas.llm.budget.LLMBudget`): :class:`BudgetExceeded` is raised
   *before* a call once the cap is spent, so the caller stops cleanly;
 * three modes: ``live``; ``record`` (live, and every final response is written to the
-  cassette); ``replay`` (responses come from the cassette only, a miss raises
-  :class:`~nas.llm.cassette.CassetteMiss`; no network).
+  cassette with the failed attempts before it); ``replay`` (responses come from the cassette
+  only — the recorded failed attempts are replayed as rows, without waiting — a miss raises
+  :class:`~nas.llm.cassette.CassetteMiss`; no network);
+* attribution (:meth:`LLMClient.scope`): the rows of one proposal step are held until the
+  step knows which candidate it produced, then written naming it (``candidate_id``) and the
+  step (``step``); :meth:`LLMClient.mark_fallback` notes on a call's row that its answer was
+  unusable and what was done instead (``fallback``).
 
 Temperature and seed are really sent (``seed=None`` is omitted: not every server has it).
 
@@ -29,14 +36,16 @@ Example (against a local server; see :mod:`nas.llm.testing_server`)::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
+import random
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from nas.llm.budget import BudgetExceeded, LLMBudget, Usage
@@ -44,13 +53,45 @@ from nas.llm.cassette import Cassette, CassetteMiss, request_key
 from nas.llm.memo import CallMemo
 from nas.llm.prices import Price, cost_usd
 
-__all__ = ["MODES", "ChatReply", "LLMClient", "LLMError", "Message"]
+__all__ = ["MODES", "Attribution", "ChatReply", "LLMClient", "LLMError", "Message"]
+
+log = logging.getLogger(__name__)
 
 MODES = ("live", "record", "replay")
 # INFO: one line when a chat call starts and one per finished call (progress of slow models)
 _log = logging.getLogger(__name__)
 Message = Mapping[str, str]
 RowSink = Callable[[list[dict[str, Any]]], Any]
+RETRYABLE = ("rate_limit", "server_error", "timeout", "connection", "http_408", "http_409")
+MAX_BACKOFF_S = 120.0
+
+
+@dataclass
+class Attribution:
+    """The LLM requests of one step (see :meth:`LLMClient.scope`): set ``candidate_id`` once
+    the step knows the candidate they served; the rows are written when the scope closes.
+    ``tokens_in``/``tokens_out``/``cost_usd`` sum every request of the step (retried
+    attempts and embeddings included) — what the candidate's trial record should carry."""
+
+    step: str
+    candidate_id: str = ""
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def tokens_in(self) -> int:
+        return sum(int(r["tokens_in"] or 0) for r in self.rows)
+
+    @property
+    def tokens_out(self) -> int:
+        return sum(int(r["tokens_out"] or 0) for r in self.rows)
+
+    @property
+    def cost_usd(self) -> float:
+        return sum(float(r["cost_usd"] or 0.0) for r in self.rows)
+
+    @property
+    def fallbacks(self) -> list[str]:
+        return [str(r["fallback"]) for r in self.rows if r.get("fallback")]
 
 
 class LLMError(RuntimeError):
@@ -74,10 +115,10 @@ class ChatReply:
     tokens_in: int
     tokens_out: int
     cost_usd: float
-    latency_s: float  # wall seconds including the SDK's retries and backoff
+    latency_s: float  # wall seconds including the retries and backoff
     cache_hit: bool  # served from a replay cassette
     finish_reason: str
-    retries: int  # HTTP retries the SDK made (429/5xx/timeouts)
+    retries: int  # HTTP retries this client made (429/5xx/timeouts), each one its own row
 
     @property
     def tokens(self) -> int:
@@ -105,6 +146,22 @@ def _error_kind(err: BaseException) -> tuple[str, int]:
     if status:
         return f"http_{status}", status
     return "error", 0
+
+
+def _wait_s(err: BaseException, attempt: int) -> float:
+    """Seconds before the next attempt: ``retry-after-ms`` / ``Retry-After`` when the server
+    sent one (at most MAX_BACKOFF_S), else exponential backoff 0.5 s * 2^attempt with jitter."""
+    headers: Any = getattr(getattr(err, "response", None), "headers", None) or {}
+    try:
+        ms = headers.get("retry-after-ms")
+        if ms is not None:
+            return min(MAX_BACKOFF_S, float(ms) / 1000.0)
+        sec = headers.get("retry-after")
+        if sec is not None:
+            return min(MAX_BACKOFF_S, float(sec))
+    except (TypeError, ValueError):
+        pass
+    return min(8.0, 0.5 * 2.0**attempt) * (0.75 + 0.5 * random.random())
 
 
 def _chat_body(body: Any) -> tuple[str, str, int, int, str]:
@@ -194,6 +251,9 @@ class LLMClient:
         self._api_key = api_key
         self._connect_timeout_s = float(connect_timeout_s)
         self.memo: CallMemo | None = None  # a run's memo of answered calls (nas.llm.memo)
+        self._local = threading.local()  # the open attribution scopes of this thread
+        self.unscoped_fallbacks: list[tuple[str, str]] = []  # marked after the row was written
+        self.sleep: Callable[[float], None] = time.sleep  # backoff waits (tests may shorten)
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -241,18 +301,66 @@ class LLMClient:
                 api_key=key,
                 base_url=self.base_url or None,
                 timeout=httpx2.Timeout(self.timeout_s, connect=self._connect_timeout_s),
-                max_retries=self.max_retries,
+                max_retries=0,  # retries are ours: every attempt is one llm_calls row
             )
         return self._sdk
 
     # ----------------------------------------------------------------- accounting
+    def _scopes(self) -> list[Attribution]:
+        stack: list[Attribution] | None = getattr(self._local, "stack", None)
+        if stack is None:
+            stack = self._local.stack = []
+        return stack
+
+    @contextlib.contextmanager
+    def scope(self, step: str, candidate_id: str = "") -> Iterator[Attribution]:
+        """Attribute every request made inside (this thread) to ``step``; rows are written
+        when the scope closes, with ``candidate_id`` as set on the yielded
+        :class:`Attribution` by then (a call's own ``candidate_id`` argument wins). Nested
+        scopes pass their rows to the enclosing one.
+
+            with llm.scope("nader-step-3") as att:
+                ...                      # proposer, modifier, embedding calls
+                att.candidate_id = cand.id
+        """
+        att = Attribution(step, candidate_id)
+        stack = self._scopes()
+        stack.append(att)
+        try:
+            yield att
+        finally:
+            stack.pop()
+            for r in att.rows:
+                r["candidate_id"] = r["candidate_id"] or att.candidate_id or None
+            if stack:
+                stack[-1].rows.extend(att.rows)
+            elif att.rows and self.sink is not None:
+                self.sink(list(att.rows))
+
+    def mark_fallback(self, call_id: str, what: str) -> None:
+        """Note on call ``call_id``'s row that its answer was unusable and ``what`` was done
+        instead (e.g. ``random ranking (missing)``). The row must still be held by an open
+        :meth:`scope`; otherwise the note is kept in ``unscoped_fallbacks`` and logged."""
+        for att in reversed(self._scopes()):
+            for r in att.rows:
+                if r["call_id"] == call_id:
+                    r["fallback"] = what
+                    return
+        self.unscoped_fallbacks.append((call_id, what))
+        log.warning("LLM call %s: fallback %r noted outside a scope (row already written)",
+                    call_id, what)  # fmt: skip
+
     def _emit(self, row: dict[str, Any]) -> None:
         _log.info(
             "llm %s %s/%s: %s in %.1f s, %d in + %d out tokens%s", row["call_id"], row["agent"],
             row["prompt_id"], row["status"], row["latency_s"], row["tokens_in"],
             row["tokens_out"], f" ({row['error'][:120]})" if row["error"] else "",
         )  # fmt: skip
-        if self.sink is not None:
+        stack = self._scopes()
+        if stack:
+            row["step"] = row.get("step") or stack[-1].step
+            stack[-1].rows.append(row)
+        elif self.sink is not None:
             self.sink([row])
 
     def _row(
@@ -269,6 +377,8 @@ class LLMClient:
         cache_hit: bool,
         status: str,
         error: str,
+        attempt: int = 1,
+        retried: bool = False,
     ) -> dict[str, Any]:
         return {
             "call_id": call_id,
@@ -283,8 +393,36 @@ class LLMClient:
             "status": status,
             "error": error,
             "candidate_id": candidate_id or None,
+            "step": None,
+            "attempt": attempt,
+            "retried": retried,
+            "fallback": None,
             "created_at": time.time(),
         }
+
+    def _attempt_row(
+        self,
+        a: Mapping[str, Any],
+        call_id: str,
+        attempt: int,
+        agent: str,
+        prompt_id: str,
+        candidate_id: str,
+        model: str,
+        cache_hit: bool,
+    ) -> dict[str, Any]:
+        """The row of a failed attempt that was retried (no tokens: nothing was returned),
+        emitted now. Its id, ``<call_id>-a<attempt>``, derives from the call's (deterministic
+        with a memo), so a restarted run writes it under the same key."""
+        row = self._row(
+            f"{call_id}-a{attempt}", agent, prompt_id, candidate_id, model, 0, 0, 0.0,
+            float(a.get("latency_s", 0.0)), cache_hit, str(a["kind"]),
+            f"attempt {attempt}, retried after {float(a.get('wait_s', 0.0)):.2f}s: "
+            f"{a.get('message', '')}"[:2000],
+            attempt=attempt, retried=True,
+        )  # fmt: skip
+        self._emit(row)
+        return row
 
     # ----------------------------------------------------------------- chat
     def chat(
@@ -310,14 +448,21 @@ class LLMClient:
         }
         key = request_key("chat", self.model, msgs, params)
         call_id, memo_n, known = uuid.uuid4().hex[:16], 0, None
+        memo_key = self._memo_key(key)
         if self.memo is not None:  # a restored run: answered calls are not made again
-            call_id, memo_n, known = self.memo.next(key)
+            call_id, memo_n, known = self.memo.next(memo_key)
             if known is not None:
                 return self._from_memo(known, call_id)
         _log.info("llm %s %s/%s: calling %s", call_id, agent, prompt_id, self.model)
         t0 = time.perf_counter()
-        retries = 0
         cache_hit = False
+        tries = {"n": 1}  # the attempt number of the final request
+        made: list[dict[str, Any]] = []  # the rows of the retried attempts, for the memo
+
+        def retried(a: dict[str, Any]) -> None:
+            made.append(self._attempt_row(a, call_id, tries["n"], agent, prompt_id, candidate_id,
+                                          self.model, cache_hit))  # fmt: skip
+
         with self._sem:
             with self._lock:
                 self._in_flight += 1
@@ -327,62 +472,88 @@ class LLMClient:
                     assert self.cassette is not None
                     exchange = self.cassette.lookup(key, f"chat {agent}/{prompt_id}")
                     cache_hit = True
+                    for a in exchange.get("attempts", []):
+                        retried(a)
+                        tries["n"] += 1
                     if exchange.get("error"):
                         e = exchange["error"]
                         raise LLMError(e.get("kind", "error"), f"(replayed) {e.get('message', '')}")
                     body = exchange["response"]
                 else:
-                    body, retries = self._live_chat(msgs, params, key)
+                    body = self._live_chat(msgs, params, key, retried, tries)
                 text, finish, tin, tout, model = _chat_body(body)
             except CassetteMiss as err:
                 self._fail(call_id, agent, prompt_id, candidate_id, t0, "cassette_miss", err, True)
                 raise
             except LLMError as err:
                 err.call_id = call_id
+                row = self._fail(call_id, agent, prompt_id, candidate_id, t0, err.kind, err,
+                                 cache_hit, tries["n"], emit=False)  # fmt: skip
                 if self.memo is not None:
-                    self.memo.record(
-                        key, memo_n, {"error": {"kind": err.kind, "message": str(err)}}
-                    )
-                self._fail(call_id, agent, prompt_id, candidate_id, t0, err.kind, err, cache_hit)
+                    self.memo.record(memo_key, memo_n, {"error": {"kind": err.kind, "message": str(err)},
+                                                   "rows": _memo_rows([*made, row])})  # fmt: skip
+                self._emit(row)
                 raise
             except Exception as err:  # the SDK's errors, decoding errors
                 kind, _ = _error_kind(err)
                 if not isinstance(err, LLMError) and kind == "error":
                     kind = "bad_response" if isinstance(err, ValueError) else "error"
+                row = self._fail(call_id, agent, prompt_id, candidate_id, t0, kind, err,
+                                 cache_hit, tries["n"], emit=False)  # fmt: skip
                 if self.memo is not None:
-                    self.memo.record(key, memo_n, {"error": {"kind": kind, "message": str(err)}})
-                self._fail(call_id, agent, prompt_id, candidate_id, t0, kind, err, cache_hit)
+                    self.memo.record(memo_key, memo_n, {"error": {"kind": kind, "message": str(err)},
+                                                   "rows": _memo_rows([*made, row])})  # fmt: skip
+                self._emit(row)
                 raise LLMError(kind, str(err) or type(err).__name__, call_id) from err
             finally:
                 with self._lock:
                     self._in_flight -= 1
         latency = time.perf_counter() - t0
-        if self.memo is not None:
-            self.memo.record(key, memo_n, {"response": body})
         model = model or self.model
         cost = cost_usd(self.model, tin, tout, self.prices)
         self.budget.charge(tin, tout, cost)
         status = "ok" if text.strip() else "empty"
-        self._emit(
-            self._row(
-                call_id,
-                agent,
-                prompt_id,
-                candidate_id,
-                model,
-                tin,
-                tout,
-                cost,
-                latency,
-                cache_hit,
-                status,
-                "" if status == "ok" else "the reply has no content",
-            )
+        row = self._row(
+            call_id,
+            agent,
+            prompt_id,
+            candidate_id,
+            model,
+            tin,
+            tout,
+            cost,
+            latency,
+            cache_hit,
+            status,
+            "" if status == "ok" else "the reply has no content",
+            attempt=tries["n"],
         )
-        return ChatReply(text, call_id, model, tin, tout, cost, latency, cache_hit, finish, retries)
+        if self.memo is not None:  # before the row and the answer are used (a kill after)
+            self.memo.record(memo_key, memo_n, {"response": body, "rows": _memo_rows([*made, row])})
+        self._emit(row)
+        return ChatReply(
+            text, call_id, model, tin, tout, cost, latency, cache_hit, finish, tries["n"] - 1
+        )
+
+    def _memo_key(self, key: str) -> str:
+        """The memo's key of a request: inside an attribution :meth:`scope` it names the
+        scope's step too, so occurrences are counted per step (a step made again after a
+        restart meets its own answers; a later step sending the same request is a new call,
+        even though the process's counts started again), else the request key alone."""
+        stack = self._scopes()
+        return f"{stack[-1].step}\x1f{key}" if stack else key
 
     def _from_memo(self, known: dict[str, Any], call_id: str) -> ChatReply:
-        """A call this run already made, answered from the memo (no request, no new row)."""
+        """A call this run already made, answered from the memo (no request, no new row).
+
+        Inside an attribution :meth:`scope` the call's rows (its retried attempts and its
+        final request, as recorded) are emitted again under their own call ids: a step cut
+        short by a kill held them unwritten, and the step made again needs them to attribute
+        its cost. Their keys (``llm-<call_id>``) replace any copy already stored, so a
+        restart adds no row."""
+        if self._scopes():
+            for r in known.get("rows") or []:
+                self._emit({**r, "step": None})
         if known.get("error"):
             e = known["error"]
             raise LLMError(
@@ -402,26 +573,68 @@ class LLMClient:
         kind: str,
         err: BaseException,
         cache_hit: bool,
-    ) -> None:
+        attempt: int = 1,
+        *,
+        emit: bool = True,
+    ) -> dict[str, Any]:
+        """Charge a failed call and make its row (emitted unless ``emit=False``)."""
         self.budget.charge_failure()
         latency = time.perf_counter() - t0
         msg = str(err)[:2000]
-        self._emit(
-            self._row(
-                call_id, agent, prompt_id, candidate_id, self.model, 0, 0, 0.0, latency,
-                cache_hit, kind, msg,
-            )
+        row = self._row(
+            call_id, agent, prompt_id, candidate_id, self.model, 0, 0, 0.0, latency,
+            cache_hit, kind, msg, attempt=attempt,
         )  # fmt: skip
+        if emit:
+            self._emit(row)
+        return row
+
+    def _with_retries(
+        self,
+        send: Callable[[], Any],
+        retried: Callable[[dict[str, Any]], None],
+        tries: dict[str, int],
+    ) -> tuple[Any, list[dict[str, Any]]]:
+        """``send()`` up to ``1 + max_retries`` times; each failed attempt that is retried is
+        reported to ``retried`` (one row) after its backoff wait. Returns the result and the
+        failed attempts; raises the last error."""
+        attempts: list[dict[str, Any]] = []
+        while True:
+            t = time.perf_counter()
+            try:
+                return send(), attempts
+            except LLMError:
+                raise
+            except Exception as err:
+                kind, status = _error_kind(err)
+                if kind not in RETRYABLE or len(attempts) >= self.max_retries:
+                    raise
+                wait = _wait_s(err, len(attempts))
+                a = {"kind": kind, "status": status, "message": str(err)[:500],
+                     "latency_s": time.perf_counter() - t, "wait_s": wait}  # fmt: skip
+                attempts.append(a)
+                retried(a)
+                tries["n"] += 1
+                self.sleep(wait)
 
     def _live_chat(
-        self, msgs: list[dict[str, str]], params: dict[str, Any], key: str
-    ) -> tuple[Any, int]:
+        self, msgs: list[dict[str, str]], params: dict[str, Any], key: str,
+        retried: Callable[[dict[str, Any]], None], tries: dict[str, int],
+    ) -> Any:  # fmt: skip
         sdk = self._client()
         kwargs: dict[str, Any] = {"model": self.model, "messages": msgs}
         kwargs.update({k: v for k, v in params.items() if v is not None})
         request = {"model": self.model, "messages": msgs, **params}
+        attempts: list[dict[str, Any]] = []
+
+        def failed(a: dict[str, Any]) -> None:
+            attempts.append(a)
+            retried(a)
+
         try:
-            raw = sdk.chat.completions.with_raw_response.create(**kwargs)
+            raw, _ = self._with_retries(
+                lambda: sdk.chat.completions.with_raw_response.create(**kwargs), failed, tries
+            )
         except Exception as err:
             kind, status = _error_kind(err)
             if self.mode == "record" and self.cassette is not None and kind != "error":
@@ -429,6 +642,7 @@ class LLMClient:
                     key,
                     {
                         "request": request,
+                        "attempts": _portable(attempts),
                         "error": {"kind": kind, "status": status, "message": str(err)[:500]},
                     },
                 )
@@ -440,43 +654,73 @@ class LLMClient:
             snippet = raw.http_response.text[:200]
             raise LLMError("bad_response", f"response is not JSON: {snippet!r}") from err
         if self.mode == "record" and self.cassette is not None:
-            self.cassette.add(key, {"request": request, "response": body})
+            self.cassette.add(
+                key, {"request": request, "attempts": _portable(attempts), "response": body}
+            )
             self.cassette.save()
-        return body, int(raw.retries_taken)
+        return body
 
     # ----------------------------------------------------------------- embeddings
-    def embed(self, texts: Sequence[str], *, agent: str = "embedder") -> list[list[float]]:
-        """Embedding vectors of ``texts`` (same modes, accounting and budget as chat)."""
+    def embed(
+        self, texts: Sequence[str], *, agent: str = "embedder", candidate_id: str = ""
+    ) -> list[list[float]]:
+        """Embedding vectors of ``texts`` (same modes, retries, accounting, attribution and
+        budget as chat; each request is one ``llm_calls`` row with prompt id ``embeddings``)."""
         self.budget.check()
         key = request_key("embeddings", self.embed_model, list(texts), {})
         call_id = uuid.uuid4().hex[:16]
+        if self.memo is not None:  # not answered from the memo, but the same id on a restart
+            call_id = self.memo.next(self._memo_key(key))[0]
         t0 = time.perf_counter()
         cache_hit = self.mode == "replay"
+        tries = {"n": 1}
+
+        def retried(a: dict[str, Any]) -> None:
+            self._attempt_row(a, call_id, tries["n"], agent, "embeddings", candidate_id,
+                              self.embed_model, cache_hit)  # fmt: skip
+
         with self._sem:
             try:
                 if self.mode == "replay":
                     assert self.cassette is not None
                     exchange = self.cassette.lookup(key, "embeddings")
+                    for a in exchange.get("attempts", []):
+                        retried(a)
+                        tries["n"] += 1
                     if exchange.get("error"):
                         raise LLMError(exchange["error"].get("kind", "error"), "(replayed)")
                     body = exchange["response"]
                 else:
-                    raw = self._client().embeddings.with_raw_response.create(
-                        model=self.embed_model, input=list(texts)
+                    sdk = self._client()
+                    attempts: list[dict[str, Any]] = []
+
+                    def failed(a: dict[str, Any]) -> None:
+                        attempts.append(a)
+                        retried(a)
+
+                    raw, _ = self._with_retries(
+                        lambda: sdk.embeddings.with_raw_response.create(
+                            model=self.embed_model, input=list(texts)
+                        ),
+                        failed,
+                        tries,
                     )
                     body = json.loads(raw.http_response.text)
                     if self.mode == "record" and self.cassette is not None:
                         self.cassette.add(
                             key,
                             {"request": {"model": self.embed_model, "input": list(texts)},
-                             "response": body},
+                             "attempts": _portable(attempts), "response": body},
                         )  # fmt: skip
                         self.cassette.save()
                 data = sorted(body["data"], key=lambda d: int(d.get("index", 0)))
                 vectors = [[float(x) for x in d["embedding"]] for d in data]
             except Exception as err:
                 kind = err.kind if isinstance(err, LLMError) else _error_kind(err)[0]
-                self._fail(call_id, agent, "embeddings", "", t0, kind, err, cache_hit)
+                if isinstance(err, CassetteMiss):
+                    kind = "cassette_miss"
+                self._fail(call_id, agent, "embeddings", candidate_id, t0, kind, err, cache_hit,
+                           tries["n"])  # fmt: skip
                 if isinstance(err, LLMError | CassetteMiss):
                     raise
                 raise LLMError(kind, str(err), call_id) from err
@@ -484,13 +728,22 @@ class LLMClient:
         cost = cost_usd(self.embed_model, tin, 0, self.prices)
         self.budget.charge(tin, 0, cost)
         latency = time.perf_counter() - t0
-        self._emit(
-            self._row(
-                call_id, agent, "embeddings", "", self.embed_model, tin, 0, cost, latency,
-                cache_hit, "ok", "",
-            )
+        row = self._row(
+            call_id, agent, "embeddings", candidate_id, self.embed_model, tin, 0, cost, latency,
+            cache_hit, "ok", "", attempt=tries["n"],
         )  # fmt: skip
+        self._emit(row)
         return vectors
+
+
+def _portable(attempts: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Failed attempts as stored in a cassette (no timings: replay does not wait)."""
+    return [{"kind": a["kind"], "status": a["status"], "message": a["message"]} for a in attempts]
+
+
+def _memo_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """A call's rows as the memo keeps them (what the scope adds later left out)."""
+    return [{**r, "step": None, "fallback": None} for r in rows]
 
 
 __all__ += ["BudgetExceeded", "CassetteMiss"]

@@ -13,10 +13,15 @@ gets no request and ``llm_calls`` no second row:
   client's ``llm_calls`` row is keyed by the id, so re-writing it replaces the row);
 * calls made outside any step — a strategy's ``rebuild`` re-deriving what it learned — take
   the recorded answers of their key in the order the run received them;
+* inside an attribution scope (``LLMClient.scope``: a NADER step) the request key also
+  names that step; a retried attempt's row is keyed ``<id>-a<attempt>``, so re-writing the
+  rows replaces them;
 * before a request goes out, the memo is asked for ``(key, n)``; a hit is served from the
-  memo (no request, no row, no budget charge: the stored row was charged when the budget was
-  read from ``llm_calls``); a miss goes to the endpoint, and the final response — or the
-  final error — is appended to the memo file (one JSON line, flushed before the answer is
+  memo (no request, no budget charge: the stored row was charged when the budget was
+  read from ``llm_calls``; inside a scope the recorded rows are emitted again under their
+  own keys, because a step cut short by a kill held them unwritten — no new row); a miss
+  goes to the endpoint, and the final response — or the final error — with the call's rows
+  is appended to the memo file (one JSON line, flushed before the answer is
   used, so a ``kill -9`` right after keeps it).
 
 The memo lives in the run directory (``<run_dir>/llm_memo.jsonl``) beside the journal; a

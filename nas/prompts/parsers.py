@@ -11,6 +11,7 @@ back on a repair turn.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from nas.graph.text import ParseError, parse_blocks, serialize
@@ -56,14 +57,39 @@ class BlockAnswer:
         return list(self.blocks)
 
 
+# a node or edge line followed by "  # comment" or "// comment" (never across lines)
+_TRAILING_COMMENT = re.compile(
+    r"^([ \t]*(?:\d+[ \t]*:[^\n#]*?\)|\d+[ \t]*:[ \t]*\w+|-?\d+[ \t]*->[ \t]*-?\d+))"
+    r"(?:[ \t]+#|[ \t]*//)[^\n]*$",
+    re.M,
+)
+_EDGE_CHAIN = re.compile(r"^([ \t]*)(-?\d+(?:[ \t]*->[ \t]*-?\d+){2,})[ \t]*$", re.M)
+
+
+def _expand_chain(m: re.Match[str]) -> str:
+    ids = [x.strip() for x in m.group(2).split("->")]
+    return "\n".join(f"{m.group(1)}{a}->{b}" for a, b in itertools.pairwise(ids))
+
+
 def parse_block_answer(text: str, expect: int | None = None) -> BlockAnswer:
     """Block text from an answer: the fenced code blocks holding ``##name##`` headers, else
     the lines from the first header on. ``expect``: the number of blocks wanted (None = any
     >= 1). Raises :class:`PromptParseError` for an empty answer, prose without a block, a
-    syntax error (line and column within the block text) or the wrong number of blocks."""
+    syntax error (line and column within the block text) or the wrong number of blocks.
+
+    What real models write around the format is read: ``###Name###`` headers, code fences
+    with a language tag, chatter before and after, trailing ``# comments`` on node and
+    edge lines, and edge chains ``0->2->3`` (read as ``0->2`` and ``2->3``).
+
+        >>> parse_block_answer("Sure!\\n```text\\n##b##\\n0:input\\n1:output\\n"
+        ...                    "2:ReLU  # activation\\n0->2->1\\n```\\nDone.").text
+        '##b##\\n0:input\\n1:output\\n2:ReLU\\n0->2\\n2->1\\n'
+    """
     if not text or not text.strip():
         raise PromptParseError("empty", "the answer is empty: reply with the block in ```...```")
     text = _LOOSE_HEADER.sub(r"\1##\2##", text)
+    text = _TRAILING_COMMENT.sub(r"\1", text)
+    text = _EDGE_CHAIN.sub(_expand_chain, text)
     fenced = [m.group(1) for m in _FENCE.finditer(text) if _HEADER.search(m.group(1))]
     if fenced:
         body = "\n".join(fenced)
@@ -99,27 +125,39 @@ def parse_block_answer(text: str, expect: int | None = None) -> BlockAnswer:
     return ans
 
 
-_RANK = re.compile(r"RANKING\s*:\s*([0-9][0-9,\s>]*)", re.I)
+_RANK = re.compile(r"RANKING\s*:\s*\**\s*([0-9][0-9,\s>]*)", re.I)
+# NADER's own answer format: "<response>3,1,2</response>" (its proposer prompt asks for it)
+_RESPONSE = re.compile(r"<response>\s*([^<]*?)\s*</response>", re.I | re.S)
 
 
 def parse_ranking(text: str, n: int) -> list[int]:
-    """0-based indices from ``RANKING: 3, 1, 2`` (1-based in the answer); each in [1, n],
-    no repeats, at least one. Raises :class:`PromptParseError` otherwise."""
+    """0-based indices from ``RANKING: 3, 1, 2`` or NADER's ``<response>3,1,2</response>``
+    (1-based in the answer); each in [1, n], no repeats, at least one. Raises
+    :class:`PromptParseError` otherwise.
+
+        >>> parse_ranking("I would pick ... <response>2, 3,1</response>", n=3)
+        [1, 2, 0]
+    """
     if not text or not text.strip():
         raise PromptParseError("empty", "the answer is empty: end with 'RANKING: i, j, ...'")
     m = _RANK.search(text)
-    if not m:
+    tagged = _RESPONSE.findall(text)
+    if m:
+        listed = m.group(1)
+    elif tagged and re.fullmatch(r"[\sp#0-9,;>]+", tagged[-1]):
+        listed = tagged[-1]
+    else:
         raise PromptParseError(
             "missing",
             "no 'RANKING:' line: end the answer with 'RANKING: i, j, ...'",
             _excerpt(text),
         )
-    nums = [int(x) for x in re.findall(r"\d+", m.group(1))]
+    nums = [int(x) for x in re.findall(r"\d+", listed)]
     if not nums:
-        raise PromptParseError("missing", "'RANKING:' lists no numbers", _excerpt(m.group(0)))
+        raise PromptParseError("missing", "'RANKING:' lists no numbers", _excerpt(listed))
     bad = [x for x in nums if not 1 <= x <= n]
     if bad:
-        raise PromptParseError("range", f"ranking numbers {bad} are outside 1..{n}", m.group(0))
+        raise PromptParseError("range", f"ranking numbers {bad} are outside 1..{n}", listed)
     out: list[int] = []
     for x in nums:
         if x - 1 not in out:
@@ -156,11 +194,21 @@ def parse_list(text: str, min_items: int = 1) -> list[str]:
     return items
 
 
-_TIP = re.compile(r"^\s*TIP(?:\s*\[(?P<cat>[^\]]+)\])?\s*:\s*(?P<text>.*\S)\s*$", re.I)
+_TIP = re.compile(
+    r"^\s*[-*]?\s*\**TIP\**(?:\s*\[(?P<cat>[^\]]+)\])?\s*\**\s*:\s*\**\s*(?P<text>.*\S)\s*$", re.I
+)
+# NADER's reflector answers: "<tip>...</tip>" (develop) and "<suggestion>...</suggestion>"
+# (research); no category
+_TAGGED_TIP = re.compile(r"<(tip|suggestion)>\s*(.*?)\s*</\1>", re.I | re.S)
 
 
 def parse_tips(text: str) -> list[tuple[str, str]]:
-    """``TIP [category]: text`` lines -> ``[(category, text)]`` (category may be empty)."""
+    """``TIP [category]: text`` lines -> ``[(category, text)]`` (category may be empty); also
+    NADER's ``<tip>text</tip>`` / ``<suggestion>text</suggestion>`` (category empty).
+
+        >>> parse_tips("Analysis ... <tip>Permute to channels-last before LN.</tip>")
+        [('', 'Permute to channels-last before LN.')]
+    """
     if not text or not text.strip():
         raise PromptParseError("empty", "the answer is empty: reply with 'TIP [category]: ...'")
     tips = [
@@ -168,6 +216,8 @@ def parse_tips(text: str) -> list[tuple[str, str]]:
         for ln in text.splitlines()
         if (m := _TIP.match(ln))
     ]
+    if not tips:
+        tips = [("", " ".join(t.split())) for _, t in _TAGGED_TIP.findall(text) if t.strip()]
     if not tips:
         raise PromptParseError(
             "missing", "no 'TIP [category]: ...' line in the answer", _excerpt(text)

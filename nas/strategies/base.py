@@ -119,6 +119,12 @@ class Strategy(Protocol):
         """Candidates decided without training (INVALID, DUPLICATE) since the last call."""
         ...
 
+    def llm_cost_of(self, candidate_id: str) -> tuple[int, int, float]:
+        """``(tokens_in, tokens_out, usd)`` of the LLM requests that produced asked
+        candidate ``candidate_id``: the controller adds them to its trial record (so the
+        trials' sums equal ``llm_calls``' for strategies that attribute their calls)."""
+        ...
+
     def random_state(self) -> dict[str, Any]:
         """The generator's state as plain JSON data."""
         ...
@@ -206,6 +212,10 @@ class BaseStrategy:
     def llm_cost_usd(self) -> float:
         """Dollars of this strategy's LLM calls (0: no LLM)."""
         return 0.0
+
+    def llm_cost_of(self, candidate_id: str) -> tuple[int, int, float]:
+        """No LLM cost attributed to single candidates (strategies that attribute override)."""
+        return (0, 0, 0.0)
 
     def random_state(self) -> dict[str, Any]:
         return dict(self.rng.bit_generator.state)

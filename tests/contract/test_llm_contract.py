@@ -7,7 +7,8 @@
   with no server (``base_url`` points at a closed port: any network use would fail).
 
 Each mode must give the same parsed answers, the same ``llm_calls`` rows (columns of the
-store schema; agent, prompt id, candidate id, status, tokens), send/key temperature and
+store schema; agent, prompt id, candidate id, status, tokens, attempt — one row per HTTP
+request, a retried 500 included: replay replays the recorded attempts), send/key temperature and
 seed, and stop on the budget after the same call. A request that is not in the cassette
 fails loudly in replay (:class:`CassetteMiss`, a ``cassette_miss`` row) and reaches the
 endpoint in the other modes.
@@ -63,15 +64,16 @@ class Step:
     agent: str
     prompt: str
     slots: dict[str, Any]
-    replies: tuple[Reply, ...]  # several = retried by the SDK (429/5xx) before the last
+    replies: tuple[Reply, ...]  # several = retried by the client (429/5xx) before the last
     parse: Callable[[str], Any]
     expected: Any  # parsed answer, or the LLMError kind / PromptParseError reason
     candidate_id: str = ""
     temperature: float | None = None  # per-call override
+    version: int | None = 1  # the client is tested, not the prompts: pinned texts
 
 
 def _messages(step: Step) -> list[dict[str, str]]:
-    return load_prompt(step.prompt).render(**step.slots)
+    return load_prompt(step.prompt, step.version).render(**step.slots)
 
 
 STEPS: tuple[Step, ...] = (
@@ -130,7 +132,8 @@ STEPS: tuple[Step, ...] = (
     ),
 )  # fmt: skip
 
-ROW_KEYS = ("agent", "prompt_id", "candidate_id", "status", "tokens_in", "tokens_out", "model")
+ROW_KEYS = ("agent", "prompt_id", "candidate_id", "status", "tokens_in", "tokens_out", "model",
+            "attempt", "retried")  # fmt: skip
 
 
 def _script(steps: tuple[Step, ...] = STEPS) -> list[Reply]:
@@ -148,7 +151,7 @@ def _client(mode: str, base_url: str, cassette: Path | None, store: Any, run_id:
 
 def _run_step(llm: LLMClient, step: Step) -> Any:
     """The parsed answer, or the failure kind (LLMError.kind / PromptParseError.reason)."""
-    t = load_prompt(step.prompt)
+    t = load_prompt(step.prompt, step.version)
     try:
         reply = llm.chat(_messages(step), agent=step.agent, prompt_id=t.ref,
                          candidate_id=step.candidate_id, temperature=step.temperature)  # fmt: skip
@@ -263,9 +266,14 @@ def test_same_accounting_rows(conv: Conversation) -> None:
         tin, tout = _expected_tokens(s)
         status = "server_error" if s.expected == "server_error" else (
             "empty" if s.expected == "empty" else "ok")  # fmt: skip
-        want.append({"agent": s.agent, "prompt_id": f"{s.prompt}@1",
-                     "candidate_id": s.candidate_id or None, "status": status,
-                     "tokens_in": tin, "tokens_out": tout, "model": MODEL})  # fmt: skip
+        base = {"agent": s.agent, "prompt_id": f"{s.prompt}@1",
+                "candidate_id": s.candidate_id or None, "model": MODEL}  # fmt: skip
+        for i, r in enumerate(s.replies[:-1], start=1):  # retried attempts: a row each
+            kind = "server_error" if r.status >= 500 else "rate_limit"
+            want.append({**base, "status": kind, "tokens_in": 0, "tokens_out": 0,
+                         "attempt": i, "retried": True})  # fmt: skip
+        want.append({**base, "status": status, "tokens_in": tin, "tokens_out": tout,
+                     "attempt": len(s.replies), "retried": False})  # fmt: skip
     assert [{k: r[k] for k in ROW_KEYS} for r in rows] == want
     assert all(r["cache_hit"] is (conv.env.mode == "replay") for r in rows)
     assert all(r["error"] for r in rows if r["status"] != "ok")
@@ -334,6 +342,7 @@ def test_budget_stops_after_the_same_call(env: Env) -> None:
             done.append(_run_step(llm, s))
     assert done == [s.expected for s in STEPS[:3]]
     assert llm.usage.tokens == cap and llm.budget.exhausted
-    assert len(_rows(env.store)) == 3  # the refused call never happened: no row
+    # one row per HTTP request (the 429 included); the refused call never happened: no row
+    assert len(_rows(env.store)) == sum(len(s.replies) for s in STEPS[:3])
     if env.server is not None:
         assert len(env.server.requests) == sum(len(s.replies) for s in STEPS[:3])

@@ -77,3 +77,42 @@ def test_a_redone_step_gets_its_own_answers_whatever_the_process(tmp_path: Path)
             c = again.chat(MSG, agent="t")
         assert (b2.call_id, len(srv.requests)) == (b.call_id, 3)
         assert len({a.call_id, b.call_id, c.call_id}) == 3
+
+
+def test_retried_attempts_have_derived_ids_and_a_step_made_again_rewrites_its_rows(
+    tmp_path: Path,
+) -> None:
+    # a 429 then an answer: two rows, the attempt's id derived from the call's (memo) id; the
+    # same step made again after a restart sends nothing and emits the same rows (same keys)
+    memo = tmp_path / "llm_memo.jsonl"
+    rows: list[dict[str, Any]] = []
+    script = [Reply.rate_limited("0.01"), Reply.text("hi")]
+    with ScriptedOpenAIServer(script, responder=lambda req: "hi") as srv:
+        first = LLMClient("gpt-4o-mini", base_url=srv.base_url, api_key="sk-test",
+                          max_retries=2, sink=rows.extend)  # fmt: skip
+        first.sleep = lambda s: None
+        first.memo = CallMemo(memo)
+        with first.scope("step-1") as att:
+            reply = first.chat(MSG, agent="t")
+            att.candidate_id = "cand-1"
+        assert len(srv.requests) == 2
+        assert [r["call_id"] for r in rows] == [f"{reply.call_id}-a1", reply.call_id]
+        assert [(r["attempt"], r["retried"], r["step"]) for r in rows] == [
+            (1, True, "step-1"), (2, False, "step-1")
+        ]  # fmt: skip
+        again_rows: list[dict[str, Any]] = []
+        again = LLMClient("gpt-4o-mini", base_url=srv.base_url, api_key="sk-test",
+                          max_retries=2, sink=again_rows.extend)  # fmt: skip
+        again.memo = CallMemo(memo)
+        with again.scope("step-1") as att2:
+            assert again.chat(MSG, agent="t").call_id == reply.call_id
+            att2.candidate_id = "cand-1"
+        assert len(srv.requests) == 2  # nothing sent again
+        strip = ("created_at", "latency_s")
+        assert [{k: v for k, v in r.items() if k not in strip} for r in again_rows] == [
+            {k: v for k, v in r.items() if k not in strip} for r in rows
+        ]
+        assert att2.tokens_in == att.tokens_in > 0  # the step's cost is the same
+        with again.scope("step-2"):  # a later step sending the same request: a new call
+            assert again.chat(MSG, agent="t").call_id != reply.call_id
+        assert len(srv.requests) == 3

@@ -137,10 +137,11 @@ def test_distilled_experiences_in_the_real_pool(tmp_path: Path) -> None:
     assert [h.score for h in hits] == sorted((h.score for h in hits), reverse=True)
     assert all(h.category in CATEGORIES and h.metadata["team"] == "develop" for h in hits)
     assert sum(h.category == "channel mismatch" for h in hits) >= 3
-    # an experience's own text finds itself first
-    probe = develop[7]["text"]
+    # experience is keyed by its suggestion (as NADER indexes d['inspiration']): the
+    # suggestion an experience was learned on finds it first
+    probe = develop[7]["metadata"]["suggestion"]
     top = pool.query(probe, k=5)[0]
-    assert top.text == probe and top.score > 0.99
+    assert top.metadata["suggestion"] == probe and top.score > 0.99
     # the Reflector's retrieval on the same pool: 5 texts per suggestion, per team
     refl = Reflector(pool, llm=None, k=5)
     assert len(refl.retrieve(query, "develop")) == 5

@@ -177,7 +177,10 @@ def test_llmatic_llm_operators_through_the_real_client() -> None:
     assert {r["agent"] for r in rows} == {"llmatic"}
     assert {r["prompt_id"] for r in rows} <= {"llmatic_mutate@1", "llmatic_crossover@1"}
     statuses = [r["status"] for r in rows]
-    assert statuses[:2] == ["ok", "server_error"] and statuses.count("ok") == len(rows) - 1
+    # every HTTP request is a row: the retried 500 (attempt 1) and the final one (attempt 2)
+    assert statuses[:3] == ["ok", "server_error", "server_error"]
+    assert statuses.count("ok") == len(rows) - 2
+    assert [(r["attempt"], r["retried"]) for r in rows[1:3]] == [(1, True), (2, False)]
     # prose and the failed call were recorded and replaced by the rule-based operator
     assert "lacks lines for edge 1<-0" in s.operator_failures[0]
     assert "LLM call failed" in s.operator_failures[1]

@@ -27,9 +27,10 @@ from tests.conftest import shared_path
 
 def test_prompts_render_and_refuse_holes() -> None:
     assert set(list_prompts()) >= {"modifier", "modifier_repair", "proposer_rank", "reader_filter"}
-    t = load_prompt("modifier")
+    t = load_prompt("modifier", 1)
     msgs = t.render(block="##b##", inspiration="x", experiences="-", ops="ReLU")
     assert t.ref == "modifier@1" and "{{" not in msgs[-1]["content"]
+    assert load_prompt("modifier").ref == "modifier@2"  # the newest version by default
     with pytest.raises(TemplateError, match="missing slots"):
         t.render(block="##b##")
 

@@ -1,0 +1,47 @@
+"""The paper's NB201 setting as a shipped config, and the built-in-pool notice."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from launcher.build import build_strategy, nader_macro
+from launcher.config import load_config
+from launcher.config.schema import NaderConfig
+from nas.agents.factory import nader_from_config
+from nas.graph import cost
+from nas.graph.spec import spec_from_blocks
+from nas.graph.text import parse_blocks
+from nas.llm import LLMClient
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_nb201_config_is_the_papers_setting() -> None:
+    cfg = load_config([REPO / "configs" / "nader_nb201_cifar100.yaml"])
+    assert nader_macro(cfg) == {"kind": "nb201", "width": 16, "cells": 5}
+    assert (cfg.budget.max_params, cfg.budget.max_flops) == (1.5e6, 2.0e8)
+    assert (cfg.train.epochs, cfg.train.batch_size, cfg.train.lr) == (200, 256, 0.1)
+    s = build_strategy(cfg)
+    (root,) = s.ask(1)
+    skel = root.recipe["skeleton"]
+    blocks = parse_blocks(root.arch)
+    spec = spec_from_blocks(blocks, kind="nb201", width=int(skel["width"]), cells=5,
+                            num_classes=100)  # fmt: skip
+    c = cost(spec)
+    assert c.params <= 1.5e6 and c.macs <= 2.0e8, c
+
+
+def test_an_llm_run_on_the_builtin_pool_says_so(caplog: pytest.LogCaptureFixture) -> None:
+    llm = LLMClient("gpt-4o-mini", base_url="http://127.0.0.1:9/v1", api_key="x")
+    with caplog.at_level(logging.WARNING, logger="nas.agents.factory"):
+        nader_from_config(NaderConfig(), None, client=llm)
+    assert any("built-in knowledge pool (12 ideas" in r.message for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="nas.agents.factory"):
+        nader_from_config(NaderConfig(), None)  # offline: the built-in pool is what it is made for
+    assert not caplog.records
