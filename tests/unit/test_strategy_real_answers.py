@@ -105,3 +105,28 @@ def test_llmatic_v2_prompts_state_the_rules_the_real_model_broke() -> None:
         assert "To delete a layer, keep its line and set it to none." in p
         assert "A residual connection is skip_connect on an existing position." in p
     assert "Instruction: Delete a layer" in m
+
+
+def test_llmatic_gives_an_llm_that_repeats_its_parent_four_calls_per_proposal() -> None:
+    # the real model often answered its parent unchanged; every such child was already
+    # proposed, and LLMatic asked again up to max_tries (40) times per proposal
+    import numpy as np
+
+    from nas.records import TrialRecord, TrialState
+    from nas.strategies.llmatic import LLMatic
+
+    calls: list[str] = []
+
+    def parrot(prompt: str, temperature: float) -> str:
+        calls.append(str(prompt))
+        head = "Network A:\n" if "Network A:\n" in prompt else "Network:\n"
+        return str(prompt).split(head)[-1].split("\n\n")[0]  # the parent, or network A
+
+    s = LLMatic(operators=LLMOperators(parrot), rng=np.random.default_rng(0), init_size=5)
+    for i in range(8):
+        [c] = s.ask(1)
+        s.tell([TrialRecord(c.id, TrialState.COMPLETE, metrics={"val_acc": 0.5 + 0.01 * i})])
+    assert 0 < len(calls) <= 4 * 3  # 3 proposals after the 5 random cells
+    assert sum("were already proposed; rule-based operator" in f for f in s.operator_failures) == 3
+    agents = [c.origin.agent for c, _ in s.history[5:]]
+    assert all(a.startswith("rule-based-operators:") and a.endswith("(fallback)") for a in agents)
