@@ -308,7 +308,9 @@ def _fmt(x: float | None, nd: int = 1) -> str:
 
 
 def write_markdown(res: dict[str, Any], path: Path) -> str:
-    cfg = res["config"]
+    cfg = dict(res["config"])
+    for part in ("lapt", "llmatic"):  # each part's own settings (parts may run separately)
+        cfg.update(res.get(part, {}).get("config", {}))
     L: list[str] = ["# LAPT and LLMatic with a real local LLM (NAS-Bench-201 table)", ""]
     L.append(
         f"Model `{cfg['model']}` ({cfg['model_note']}) at `{cfg['base_url']}` through the real "
@@ -324,7 +326,7 @@ def write_markdown(res: dict[str, Any], path: Path) -> str:
             f"Source ImageNet16-120 (200-epoch validation, top-50), REA inside the refined "
             f"space (population 10, tournament 3, adaptation every 10), budget "
             f"{cfg['lapt_budget']} evaluations, seeds {cfg['seeds']}, LLM learner temperature "
-            f"{cfg['lapt_temperature']}, max_tokens {cfg['lapt_max_tokens']}. "
+            f"{cfg['lapt_temperature']}, max_tokens {cfg['lapt_max_tokens'] or 'none'}. "
             f"`evals_to_best_val`: evaluation at which the space's best-validation cell was "
             f"first evaluated (a miss counts at the budget). A run stops once it is reached "
             f"(nothing after it can change either figure). Temperature-0 prompts already "
@@ -455,7 +457,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     ap.add_argument(
         "--machine",
-        default=f"{platform.machine()}, 2 CPU cores shared with other work (load ~9-10)",
+        default=f"{platform.machine()}, 2 CPU cores shared with other helpers' work (load average 5-10)",
     )
     ap.add_argument("--mode", choices=("record", "replay"), default="record")
     ap.add_argument("--cassette", default=str(OUT / "real_llm_cassette.json"))
@@ -552,6 +554,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.lapt_max_tokens or None,
             say,
         )
+        lapt["config"] = {
+            k: res["config"][k] for k in ("lapt_budget", "lapt_temperature", "lapt_max_tokens")
+        }
         res["lapt"] = lapt
         c = call_stats(log.of("lapt/"), args.price_in, args.price_out)
         c["designed"] = sum(
@@ -576,6 +581,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             say,
             args.llmatic_wall_s,
         )
+        llmatic["config"] = {
+            k: res["config"][k] for k in ("llmatic_budget", "llmatic_max_tokens", "timeout_s")
+        }
         res["llmatic"] = llmatic
         c = call_stats(log.of("llmatic/"), args.price_in, args.price_out)
         c["designed"] = sum(s["designed"] for s in llmatic["seeds"])
