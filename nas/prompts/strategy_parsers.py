@@ -12,7 +12,8 @@ and what is valid; none guesses.
   operation IDs = indices into the position's choices). Raises :class:`PrincipleParseError`.
 * :func:`parse_network_answer` (parser ``llmatic_network``): one ``position: choice`` line per
   position (bullets, backticks and trailing punctuation tolerated; a repeated position must
-  repeat the same choice). Raises :class:`NetworkParseError`.
+  repeat the same choice; a line naming a position the space lacks, e.g. ``edge 4<-0:
+  skip_connect``, is an ``unknown`` error, not ignored). Raises :class:`NetworkParseError`.
 
     >>> from nas.spaces import NASBenchMacroSpace
     >>> sp = NASBenchMacroSpace()
@@ -227,16 +228,27 @@ def parse_network_answer(answer: str, space: CategoricalSpace) -> str:
             "the answer is empty: write one 'position: choice' line per position", "empty"
         )
     names = {p.name: i for i, p in enumerate(space.positions)}
+    kinds = {n.split(" ")[0] for n in names}  # "edge", "layer": how positions are named
+    ops = {c for p in space.positions for c in p.choices}
     vals: dict[int, str] = {}
     for line in answer.splitlines():
         m = _LINE.match(line.strip().strip("`*").strip())
         if not m:
             continue
         name = m.group("name").strip("`* ")
+        value = m.group("value").strip("`*,.;'\"")
         if name not in names:
+            if name.split(" ")[0] in kinds and value in ops:
+                # a position the space lacks (a real model wrote "edge 4<-0: skip_connect"
+                # for "add a residual connection"): reading the rest as the network would
+                # silently drop the change the answer meant
+                raise NetworkParseError(
+                    f"position {name!r} is not in the space; positions are: {', '.join(names)}",
+                    "unknown",
+                    line.strip(),
+                )
             continue
         i = names[name]
-        value = m.group("value").strip("`*,.;'\"")
         choices = space.positions[i].choices
         if value not in choices:
             raise NetworkParseError(

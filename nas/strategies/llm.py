@@ -17,9 +17,9 @@ offline counterpart and record it; :class:`CompletionBudgetExceeded` (the LLM bu
 spent) — additionally, the strategy stops proposing, so the run ends cleanly.
 
     >>> p = render_prompt("llmatic_mutate", space="- a: x, y", network="a: x",
-    ...                   instruction="Change one layer.")
+    ...                   instruction="Change one layer.", rules="Rules: write a.")
     >>> p.ref, p.messages[0]["role"], "Change one layer." in p
-    ('llmatic_mutate@1', 'system', True)
+    ('llmatic_mutate@2', 'system', True)
 """
 
 from __future__ import annotations

@@ -27,6 +27,10 @@ Each proposal after the ``init_size`` random networks:
    drawn from the whole archive; after half, the child is varied once more by the same
    prompt (a longer step); in the last quarter by a prompt drawn at random (the candidate
    names the prompt it used). The kind stays what was decided.
+   LLM operators get ``operator_tries`` (4) calls per proposal; when their children were
+   all proposed before (a small model often repeats its parent), the rule-based operator
+   makes the remaining attempts, agent ``rule-based-operators:<kind>(fallback)``, recorded
+   once per proposal in ``operator_failures``.
 4. After ``max_tries`` unseen-child attempts the proposal is a uniform random cell,
    ``Origin.agent`` "random-fallback" — counted in the ``variation`` event.
 
@@ -83,6 +87,12 @@ __all__ = [
 
 _INIT = "random-init"
 _FALLBACK = "random-fallback"
+
+
+class _RulesTakeOver(Exception):
+    """The operators' tries for this proposal are spent: the rule-based operator answers."""
+
+
 _PROMPT = re.compile(r"^p(\d+)@T([0-9.]+)$")
 
 
@@ -268,6 +278,7 @@ class LLMatic(BaseStrategy):
         random_prompt_prob: float = 0.2,
         parents_top: int = 3,
         max_tries: int = 40,
+        operator_tries: int = 4,
     ) -> None:
         space = space if space is not None else NB201Space()
         if not isinstance(space, CategoricalSpace):
@@ -280,8 +291,11 @@ class LLMatic(BaseStrategy):
             raise StrategyError(f"mutation_prob={mutation_prob} must be in [0, 1]")
         if not 0.0 <= random_prompt_prob <= 1.0:
             raise StrategyError(f"random_prompt_prob={random_prompt_prob} must be in [0, 1]")
-        if parents_top < 1 or max_tries < 1:
-            raise StrategyError(f"parents_top={parents_top} and max_tries={max_tries} must be >= 1")
+        if parents_top < 1 or max_tries < 1 or operator_tries < 1:
+            raise StrategyError(
+                f"parents_top={parents_top}, max_tries={max_tries} and "
+                f"operator_tries={operator_tries} must be >= 1"
+            )
         lo, hi = temperature_bounds
         if not (0.0 <= lo < hi and lo <= init_temperature <= hi):
             raise StrategyError(
@@ -299,6 +313,7 @@ class LLMatic(BaseStrategy):
         self.random_prompt_prob = float(random_prompt_prob)
         self.parents_top = int(parents_top)
         self.max_tries = int(max_tries)
+        self.operator_tries = int(operator_tries)
         self.init_size = int(init_size)
         self.bounds = descriptor_bounds(space, cvt_seed)
         reach = np.array(
@@ -373,10 +388,19 @@ class LLMatic(BaseStrategy):
     # -- ask -----------------------------------------------------------------------------
 
     def _child(
-        self, kind: str, parent: Elite, partner: Elite | None, pid: int, temp: float
+        self,
+        kind: str,
+        parent: Elite,
+        partner: Elite | None,
+        pid: int,
+        temp: float,
+        rules: bool = False,
     ) -> tuple[str, str]:
-        """(child arch, agent) from the operators, or the rule-based fallback on an error."""
+        """(child arch, agent) from the operators, or the rule-based fallback on an error
+        (or when ``rules``: the operators' tries for this proposal are spent)."""
         try:
+            if rules:
+                raise _RulesTakeOver
             if partner is not None:
                 child = self.operators.crossover(
                     self.cspace, parent.payload, partner.payload, pid, temp, self.rng
@@ -384,8 +408,9 @@ class LLMatic(BaseStrategy):
             else:
                 child = self.operators.mutate(self.cspace, parent.payload, pid, temp, self.rng)
             return child, f"{self.operators.name}:{kind}"
-        except OperatorError as e:
-            self.operator_failures.append(f"{kind} of {parent.key}: {e}")
+        except (OperatorError, _RulesTakeOver) as e:
+            if not rules:
+                self.operator_failures.append(f"{kind} of {parent.key}: {e}")
             rb = RuleBasedOperators()
             if partner is not None:
                 child = rb.crossover(
@@ -403,6 +428,7 @@ class LLMatic(BaseStrategy):
         kind = "crossover" if crossover else "mutation"
         top = self._top(elites)
         quarter = max(1, self.max_tries // 4)
+        calls = 0  # operator (LLM) calls of this proposal
         for attempt in range(self.max_tries):
             # the fittest first; once their neighbourhood looks explored, the whole archive,
             # then children carried further by the same prompt (a longer step), then by
@@ -418,10 +444,28 @@ class LLMatic(BaseStrategy):
             if crossover:
                 others = [e for e in elites if e.key != parent.key]
                 partner = others[int(self.rng.integers(len(others)))]
-            child, agent = self._child(kind, parent, partner, pid, temp)
+            # an LLM that keeps answering cells already proposed (a small model repeats its
+            # parent) gets operator_tries calls per proposal, then the rule-based operator
+            # takes over (recorded as a fallback): 40 slow calls for one cell is no search
+            rules = not isinstance(self.operators, RuleBasedOperators) and (
+                calls >= self.operator_tries
+            )
+            if rules and calls == self.operator_tries:
+                calls += 1  # recorded once per proposal
+                self.operator_failures.append(
+                    f"{kind}: {self.operator_tries} children of {self.operators.name} were "
+                    "already proposed; rule-based operator for the remaining tries"
+                )
+            calls += 0 if rules else 1
+            child, agent = self._child(kind, parent, partner, pid, temp, rules)
             for _ in range(min(level, 2) - 1):
                 step = Elite(parent.key, child, parent.fitness, parent.descriptor)
-                child, _agent = self._child("mutation", step, None, pid, temp)
+                rules = rules or (
+                    not isinstance(self.operators, RuleBasedOperators)
+                    and calls >= self.operator_tries
+                )
+                calls += 0 if rules else 1
+                child, _agent = self._child("mutation", step, None, pid, temp, rules)
             parents = (parent.key,) if partner is None else (parent.key, partner.key)
             c = self._make(child, parents=parents, agent=agent, prompt=prompt)
             if c is not None:

@@ -262,12 +262,32 @@ class LLMOperators:
     def _space_text(space: CategoricalSpace) -> str:
         return "\n".join(f"- {p.name}: one of {', '.join(p.choices)}" for p in space.positions)
 
+    @staticmethod
+    def rules(space: CategoricalSpace) -> str:
+        """The answer's rules (templates v2). A real small model (Qwen2.5-Coder-1.5B) left
+        out the line of a layer it was told to delete, and added positions the space lacks
+        ("edge 4<-0: skip_connect") for "add a residual connection"; both made the answer
+        unusable or a copy of its parent. The rules name the exact positions and, where the
+        space has an empty choice, how a layer is deleted."""
+        names = [p.name for p in space.positions]
+        text = (
+            f"Rules: write exactly these {len(names)} positions, each once, in this order: "
+            f"{', '.join(names)}. There are no other positions; never leave one out."
+        )
+        empty = [c for c in space.positions[0].choices if c in ("none", "zero")]
+        if empty and all(empty[0] in p.choices for p in space.positions):
+            text += f" To delete a layer, keep its line and set it to {empty[0]}."
+        if "skip_connect" in space.positions[0].choices:
+            text += " A residual connection is skip_connect on an existing position."
+        return text
+
     def mutate_prompt(self, space: CategoricalSpace, arch: str, prompt_id: int) -> PromptText:
         return render_prompt(
             "llmatic_mutate",
             space=self._space_text(space),
             network=space.describe(arch),
             instruction=self.prompts[prompt_id % len(self.prompts)],
+            rules=self.rules(space),
         )
 
     def crossover_prompt(self, space: CategoricalSpace, a: str, b: str) -> PromptText:
@@ -276,6 +296,7 @@ class LLMOperators:
             space=self._space_text(space),
             network_a=space.describe(a),
             network_b=space.describe(b),
+            rules=self.rules(space),
         )
 
     def mutate(

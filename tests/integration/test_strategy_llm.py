@@ -175,7 +175,7 @@ def test_llmatic_llm_operators_through_the_real_client() -> None:
     assert len(s.history) == 12
     assert {_task(r) for r in reqs} <= {"llmatic_mutate", "llmatic_crossover"}
     assert {r["agent"] for r in rows} == {"llmatic"}
-    assert {r["prompt_id"] for r in rows} <= {"llmatic_mutate@1", "llmatic_crossover@1"}
+    assert {r["prompt_id"] for r in rows} <= {"llmatic_mutate@2", "llmatic_crossover@2"}
     statuses = [r["status"] for r in rows]
     # every HTTP request is a row: the retried 500 (attempt 1) and the final one (attempt 2)
     assert statuses[:3] == ["ok", "server_error", "server_error"]

@@ -172,9 +172,9 @@ def test_templates_render_with_ref_and_messages() -> None:
         assert load_prompt(tid).parser == parser
     ops = LLMOperators(lambda p, t: "")
     m = ops.mutate_prompt(SPACE, from_ops(["none"] * 6), 1)
-    assert m.ref == "llmatic_mutate@1" and "Instruction: Add a convolutional layer" in m
+    assert m.ref == "llmatic_mutate@2" and "Instruction: Add a convolutional layer" in m
     c = ops.crossover_prompt(SPACE, from_ops(["none"] * 6), from_ops(["skip_connect"] * 6))
-    assert c.ref == "llmatic_crossover@1" and "Network B:\nedge 1<-0: skip_connect" in c
+    assert c.ref == "llmatic_crossover@2" and "Network B:\nedge 1<-0: skip_connect" in c
 
 
 def test_principles_parser_reads_markdown_parts() -> None:
@@ -249,10 +249,10 @@ class _FakeClient:
 def test_adapter_sends_messages_with_prompt_id_and_maps_errors() -> None:
     client = _FakeClient(["ok", LLMError("server_error", "boom"), BudgetExceeded("spent"), "x"])
     complete = LLMCompletion(client, "lapt")
-    p = render_prompt("llmatic_mutate", space="s", network="n", instruction="i")
+    p = render_prompt("llmatic_mutate", space="s", network="n", instruction="i", rules="r")
     assert complete(p, 0.3) == "ok"
     call = client.calls[0]
-    assert call["agent"] == "lapt" and call["prompt_id"] == "llmatic_mutate@1"
+    assert call["agent"] == "lapt" and call["prompt_id"] == "llmatic_mutate@2"
     assert call["temperature"] == 0.3 and call["messages"][0]["role"] == "system"
     with pytest.raises(CompletionError, match="boom") as e:
         complete(p, 0.3)
