@@ -132,6 +132,8 @@ class Modifier:
         validate_file: ValidateFile,
         retries: int = 3,
         skeleton: str = "stages",
+        max_tokens: int | None = None,
+        repair_temperature: float | None = None,
     ) -> None:
         from nas.graph.catalogue import block_definition
         from nas.graph.skeleton import contract_for
@@ -140,14 +142,25 @@ class Modifier:
         self.validate_base = validate_base
         self.validate_file = validate_file
         self.retries = retries
+        self.max_tokens = max_tokens  # answer cap per call (None: the server's default)
+        # repair turns sampled at this temperature: a greedy (temperature 0) model answers a
+        # repair turn with its first answer again (measured with Qwen2.5-Coder-1.5B)
+        self.repair_temperature = repair_temperature
         self.definition = block_definition()
         self.contract = contract_for(skeleton)
         self.examples = derive_examples()
 
-    def _call(self, res: ModifyResult, msgs: list[dict[str, str]], ref: str, cid: str) -> str:
+    def _call(
+        self, res: ModifyResult, msgs: list[dict[str, str]], ref: str, cid: str, repair: bool
+    ) -> str:
         res.turns += 1
+        opts: dict[str, Any] = {}
+        if self.max_tokens is not None:
+            opts["max_tokens"] = self.max_tokens
+        if repair and self.repair_temperature is not None:
+            opts["temperature"] = self.repair_temperature
         try:
-            reply = self.llm.chat(msgs, agent="modifier", prompt_id=ref, candidate_id=cid)
+            reply = self.llm.chat(msgs, agent="modifier", prompt_id=ref, candidate_id=cid, **opts)
         except BudgetExceeded:
             raise
         except LLMError as e:
@@ -171,7 +184,7 @@ class Modifier:
         """Ask, check, repair up to ``retries`` times; the checked value or None."""
         repair = load_prompt("modifier_repair")
         for turn in range(self.retries + 1):
-            answer = self._call(res, msgs, ref if turn == 0 else repair.ref, cid)
+            answer = self._call(res, msgs, ref if turn == 0 else repair.ref, cid, turn > 0)
             if not answer and res.call_errors and turn < self.retries:
                 errors = [f"(the LLM call failed: {res.call_errors[-1][:200]})"]
                 value = None

@@ -14,9 +14,12 @@ tests/fixtures/llm/nad_bench.json``.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nas.agents.designer import CATALOGUE, DESIGNER_NAME, RuleBasedDesigner, Transformation
@@ -27,7 +30,7 @@ from nas.agents.reflector import Reflector
 from nas.graph.block import BlockGraph, BlockRole
 from nas.graph.hashing import canonical_hash
 
-__all__ = ["BenchReport", "TaskResult", "register_nad", "run_bench"]
+__all__ = ["REAL5", "BenchReport", "TaskResult", "parse_tasks", "register_nad", "run_bench"]
 
 SEEDS = ("resnet_basic", "resnet_bottleneck", "inception", "convnext", "se_resnet")
 
@@ -44,6 +47,9 @@ class TaskResult:
     tokens_in: int
     tokens_out: int
     error: str = ""
+    seconds: float = 0.0  # wall time of the task (all its LLM calls)
+    call_errors: int = 0  # LLM calls that failed (timeouts, HTTP errors) in the task
+    fallback: str = ""  # what the Modifier did instead of an unusable answer
 
 
 @dataclass
@@ -100,6 +106,38 @@ def _quality(base: BlockGraph, new: BlockGraph | None, t: Transformation) -> boo
     return all(k in kinds for k in t.adds)
 
 
+Task = tuple[str, str, str]  # (seed block, transformation, level)
+
+# The real-model plan: one task per seed block (a slow local model answers a modifier call in
+# minutes), transformations and levels varied so that every seed gets a different edit.
+REAL5: tuple[Task, ...] = (
+    ("resnet_basic", "se_attention", "micro"),
+    ("resnet_bottleneck", "gelu", "macro"),
+    ("inception", "residual", "micro"),
+    ("convnext", "large_kernel", "macro"),
+    ("se_resnet", "parallel_branch", "micro"),
+)
+
+
+def parse_tasks(spec: str) -> tuple[Task, ...]:
+    """``seed:transform:level,...`` or ``real5`` -> tasks; names are checked."""
+    if spec.strip() == "real5":
+        return REAL5
+    out: list[Task] = []
+    for item in filter(None, (x.strip() for x in spec.split(","))):
+        parts = item.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"--tasks item {item!r}: write seed:transform:level (or 'real5')")
+        s, t, level = parts
+        if s not in SEEDS or t not in CATALOGUE or level not in ("macro", "micro"):
+            raise ValueError(
+                f"--tasks item {item!r}: seed one of {', '.join(SEEDS)}; transform one of "
+                f"{', '.join(CATALOGUE)}; level macro or micro"
+            )
+        out.append((s, t, level))
+    return tuple(out)
+
+
 def run_bench(
     llm: Any = None,
     seeds: tuple[str, ...] = SEEDS,
@@ -107,45 +145,73 @@ def run_bench(
     retries: int = 3,
     reflect: bool = True,
     seed: int = 0,
+    tasks: tuple[Task, ...] = (),
+    max_tokens: int | None = None,
+    repair_temperature: float | None = None,
+    progress: Callable[[TaskResult], None] | None = None,
 ) -> BenchReport:
-    """Run every task; ``llm=None`` uses the rule-based designer."""
+    """Run every task (``tasks``, else every seed x transformation x level); ``llm=None``
+    uses the rule-based designer. ``max_tokens`` caps each answer; ``repair_temperature``
+    samples repair turns (a greedy model repeats its first answer); ``progress`` sees each
+    task's result as it is done."""
     t0 = time.perf_counter()
     mode = DESIGNER_NAME if llm is None else f"llm:{llm.mode}"
     report = BenchReport(mode)
     pool = MemoryExperiencePool()
-    reflector = Reflector(pool, llm) if reflect else None
-    modifier = Modifier(llm, _validate_base, validate_file, retries)
+    reflector = Reflector(pool, llm, max_tokens=max_tokens) if reflect else None
+    modifier = Modifier(llm, _validate_base, validate_file, retries, max_tokens=max_tokens,
+                        repair_temperature=repair_temperature)  # fmt: skip
     designer = RuleBasedDesigner(_validate_base)
     rng = random.Random(seed)
-    for s in seeds:
+    plan = tasks or tuple((s, t, level) for s in seeds for t in CATALOGUE for level in levels)
+    for s, tname, level in plan:
         blocks = block_file(s)
         base = next(g for g in blocks.values() if g.role is BlockRole.BASE)
-        for t in CATALOGUE.values():
-            for level in levels:
-                text = t.idea if level == "macro" else t.instruction
-                if llm is None:
-                    got = designer.design(base, text, rng, t.name)
-                    new = got[0] if got else None
-                    ok = new is not None and not validate_file(
-                        normalize_file(new, blocks[f"{base.name}_stem"],
-                                       blocks[f"{base.name}_downsample"]))  # fmt: skip
-                    report.results.append(
-                        TaskResult(s, t.name, level, ok, _quality(base, new, t), 0, False, 0, 0)
-                    )
-                    continue  # fmt: skip
-                exps = reflector.retrieve(text, "develop") if reflector else []
-                res = modifier.modify(blocks, text, exps)
-                new = res.blocks[base.name] if res.blocks else None
-                if reflector and (res.repaired or res.status != "ok"):
-                    reflector.on_invalid(res.first_invalid, res.errors + res.call_errors,
-                                         res.text or None, text)  # fmt: skip
-                report.results.append(
-                    TaskResult(s, t.name, level, res.status == "ok", _quality(base, new, t),
-                               res.turns, res.repaired, res.tokens_in, res.tokens_out,
-                               "; ".join(res.errors)[:300] if res.status != "ok" else "")
-                )  # fmt: skip
+        t = CATALOGUE[tname]
+        t1 = time.perf_counter()
+        text = t.idea if level == "macro" else t.instruction
+        if llm is None:
+            got = designer.design(base, text, rng, t.name)
+            new = got[0] if got else None
+            ok = new is not None and not validate_file(
+                normalize_file(new, blocks[f"{base.name}_stem"], blocks[f"{base.name}_downsample"])
+            )
+            report.results.append(
+                TaskResult(s, t.name, level, ok, _quality(base, new, t), 0, False, 0, 0,
+                           seconds=time.perf_counter() - t1)
+            )  # fmt: skip
+            continue
+        exps = reflector.retrieve(text, "develop") if reflector else []
+        res = modifier.modify(blocks, text, exps)
+        new = res.blocks[base.name] if res.blocks else None
+        r_in, r_out = (reflector.tokens_in, reflector.tokens_out) if reflector else (0, 0)
+        if reflector and (res.repaired or res.status != "ok"):
+            reflector.on_invalid(res.first_invalid, res.errors + res.call_errors,
+                                 res.text or None, text)  # fmt: skip
+        r_in, r_out = (
+            (reflector.tokens_in - r_in, reflector.tokens_out - r_out) if reflector else (0, 0)
+        )
+        report.results.append(
+            TaskResult(s, t.name, level, res.status == "ok", _quality(base, new, t),
+                       res.turns, res.repaired, res.tokens_in + r_in, res.tokens_out + r_out,
+                       "; ".join(res.errors + res.call_errors)[:300] if res.status != "ok" else "",
+                       time.perf_counter() - t1, len(res.call_errors), res.fallback)
+        )  # fmt: skip
+        if progress is not None:
+            progress(report.results[-1])
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _stamp_cassette(path: str, meta: dict[str, Any]) -> None:
+    """Write ``recorded_with`` (model, settings, machine, command) into a recorded cassette;
+    the cassette reader ignores the key, a reader of the file sees who answered."""
+    p = Path(path)
+    if not p.exists():
+        return
+    data = json.loads(p.read_text(encoding="utf-8"))
+    data["recorded_with"] = meta
+    p.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
 def _main(args: argparse.Namespace) -> int:
@@ -155,14 +221,42 @@ def _main(args: argparse.Namespace) -> int:
     if args.mode != "offline":
         llm = LLMClient(args.model, base_url=args.base_url or None, mode=args.mode,
                         cassette=args.cassette or None, temperature=args.temperature,
-                        seed=0)  # fmt: skip
+                        seed=0, timeout_s=args.timeout, max_retries=args.http_retries)  # fmt: skip
     seeds = tuple(args.seeds.split(",")) if args.seeds else SEEDS
-    report = run_bench(llm, seeds=seeds, retries=args.retries, reflect=not args.no_reflector)
+    tasks = parse_tasks(args.tasks) if args.tasks else ()
+    rows: list[dict[str, Any]] = []
+
+    def progress(r: TaskResult) -> None:
+        rows.append(asdict(r))
+        print(f"[nad] {r.seed}/{r.transform}/{r.level}: executable={r.executable} "
+              f"quality={r.quality} turns={r.turns} tokens={r.tokens_in}+{r.tokens_out} "
+              f"{r.seconds:.0f}s {r.error[:160]}", flush=True)  # fmt: skip
+        if args.json:
+            Path(args.json).write_text(json.dumps({"partial": True, "tasks": rows}, indent=1))
+
+    report = run_bench(llm, seeds=seeds, retries=args.retries, reflect=not args.no_reflector,
+                       tasks=tasks, max_tokens=args.max_tokens or None,
+                       repair_temperature=args.repair_temperature,
+                       progress=progress)  # fmt: skip
     md = report.to_markdown()
     print(md)
+    settings = {
+        "model": args.model, "base_url": args.base_url, "temperature": args.temperature,
+        "repair_temperature": args.repair_temperature, "max_tokens": args.max_tokens,
+        "timeout_s": args.timeout, "retries": args.retries, "seed": 0,
+        "tasks": [list(t) for t in tasks], "reflector": not args.no_reflector,
+    }  # fmt: skip
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
             fh.write(md)
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({"settings": settings, "summary": report.summary(),
+                        "tasks": [asdict(r) for r in report.results]}, indent=1) + "\n",
+            encoding="utf-8",
+        )  # fmt: skip
+    if args.mode == "record" and args.cassette:
+        _stamp_cassette(args.cassette, {**settings, "note": args.note})
     return 0
 
 
@@ -180,5 +274,19 @@ def register_nad(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--retries", type=int, default=3, help="repair turns per step")
     p.add_argument("--no-reflector", action="store_true")
     p.add_argument("--out", default="", help="write the markdown report here")
+    p.add_argument("--json", default="", help="write per-task rows + summary here (as they come)")
+    p.add_argument(
+        "--tasks", default="", help="seed:transform:level,... or 'real5' (one task per seed block)"
+    )
+    p.add_argument("--timeout", type=float, default=60.0, help="read timeout per call, s")
+    p.add_argument("--http-retries", type=int, default=4, help="HTTP retries per call")
+    p.add_argument("--max-tokens", type=int, default=0, help="answer cap per call (0 = none)")
+    p.add_argument(
+        "--repair-temperature",
+        type=float,
+        default=None,
+        help="temperature of repair turns (default: --temperature)",
+    )
+    p.add_argument("--note", default="", help="recorded_with.note of a recorded cassette")
     p.set_defaults(func=_main)
     return p
