@@ -24,11 +24,12 @@ from typing import Any
 
 from nas.agents.designer import CATALOGUE, DESIGNER_NAME, RuleBasedDesigner, Transformation
 from nas.agents.experience import MemoryExperiencePool
-from nas.agents.modifier import Modifier, normalize_file
+from nas.agents.modifier import Modifier, ModifyResult, normalize_file
 from nas.agents.nader_strategy import _validate_base, block_file, validate_file
 from nas.agents.reflector import Reflector
 from nas.graph.block import BlockGraph, BlockRole
 from nas.graph.hashing import canonical_hash
+from nas.llm.cassette import Cassette, CassetteMiss
 
 __all__ = ["REAL5", "BenchReport", "TaskResult", "parse_tasks", "register_nad", "run_bench"]
 
@@ -50,6 +51,7 @@ class TaskResult:
     seconds: float = 0.0  # wall time of the task (all its LLM calls)
     call_errors: int = 0  # LLM calls that failed (timeouts, HTTP errors) in the task
     fallback: str = ""  # what the Modifier did instead of an unusable answer
+    trimmed: str = ""  # what was left out of the prompts to fit the model's context
 
 
 @dataclass
@@ -138,6 +140,25 @@ def parse_tasks(spec: str) -> tuple[Task, ...]:
     return tuple(out)
 
 
+def _llm_task(
+    modifier: Modifier,
+    reflector: Reflector | None,
+    blocks: dict[str, BlockGraph],
+    text: str,
+    exps: list[str],
+) -> tuple[ModifyResult, int, int]:
+    """One task with the model: modify (+ repairs, derive), then reflect on an invalid or
+    repaired design. Returns the result and the Reflector's tokens in and out."""
+    res = modifier.modify(blocks, text, exps)
+    r_in, r_out = (reflector.tokens_in, reflector.tokens_out) if reflector else (0, 0)
+    if reflector and (res.repaired or res.status != "ok"):
+        reflector.on_invalid(res.first_invalid, res.errors + res.call_errors,
+                             res.text or None, text)  # fmt: skip
+    if reflector:
+        return res, reflector.tokens_in - r_in, reflector.tokens_out - r_out
+    return res, 0, 0
+
+
 def run_bench(
     llm: Any = None,
     seeds: tuple[str, ...] = SEEDS,
@@ -149,18 +170,24 @@ def run_bench(
     max_tokens: int | None = None,
     repair_temperature: float | None = None,
     progress: Callable[[TaskResult], None] | None = None,
+    context_tokens: int | None = None,
+    fill_llm: Any = None,
 ) -> BenchReport:
     """Run every task (``tasks``, else every seed x transformation x level); ``llm=None``
     uses the rule-based designer. ``max_tokens`` caps each answer; ``repair_temperature``
     samples repair turns (a greedy model repeats its first answer); ``progress`` sees each
-    task's result as it is done."""
+    task's result as it is done; ``context_tokens``: the model's window (prompts are reduced
+    by rule to fit, :mod:`nas.prompts.fit`). ``fill_llm``: with a replaying ``llm``, a
+    recording client on the same cassette that re-runs live each task whose conversation
+    the cassette does not hold (prompts changed since it was recorded)."""
     t0 = time.perf_counter()
     mode = DESIGNER_NAME if llm is None else f"llm:{llm.mode}"
     report = BenchReport(mode)
     pool = MemoryExperiencePool()
     reflector = Reflector(pool, llm, max_tokens=max_tokens) if reflect else None
     modifier = Modifier(llm, _validate_base, validate_file, retries, max_tokens=max_tokens,
-                        repair_temperature=repair_temperature)  # fmt: skip
+                        repair_temperature=repair_temperature,
+                        context_tokens=context_tokens)  # fmt: skip
     designer = RuleBasedDesigner(_validate_base)
     rng = random.Random(seed)
     plan = tasks or tuple((s, t, level) for s in seeds for t in CATALOGUE for level in levels)
@@ -182,20 +209,27 @@ def run_bench(
             )  # fmt: skip
             continue
         exps = reflector.retrieve(text, "develop") if reflector else []
-        res = modifier.modify(blocks, text, exps)
+        try:
+            res, r_in, r_out = _llm_task(modifier, reflector, blocks, text, exps)
+        except CassetteMiss:
+            if fill_llm is None:
+                raise
+            modifier.llm = fill_llm
+            if reflector:
+                reflector.llm = fill_llm
+            try:
+                res, r_in, r_out = _llm_task(modifier, reflector, blocks, text, exps)
+            finally:
+                modifier.llm = llm
+                if reflector:
+                    reflector.llm = llm
         new = res.blocks[base.name] if res.blocks else None
-        r_in, r_out = (reflector.tokens_in, reflector.tokens_out) if reflector else (0, 0)
-        if reflector and (res.repaired or res.status != "ok"):
-            reflector.on_invalid(res.first_invalid, res.errors + res.call_errors,
-                                 res.text or None, text)  # fmt: skip
-        r_in, r_out = (
-            (reflector.tokens_in - r_in, reflector.tokens_out - r_out) if reflector else (0, 0)
-        )
         report.results.append(
             TaskResult(s, t.name, level, res.status == "ok", _quality(base, new, t),
                        res.turns, res.repaired, res.tokens_in + r_in, res.tokens_out + r_out,
                        "; ".join(res.errors + res.call_errors)[:300] if res.status != "ok" else "",
-                       time.perf_counter() - t1, len(res.call_errors), res.fallback)
+                       time.perf_counter() - t1, len(res.call_errors), res.fallback,
+                       "; ".join(res.trimmed))
         )  # fmt: skip
         if progress is not None:
             progress(report.results[-1])
@@ -214,14 +248,46 @@ def _stamp_cassette(path: str, meta: dict[str, Any]) -> None:
     p.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
+class _UsedCassette(Cassette):
+    """A cassette that remembers the keys this run replayed or recorded (``fill`` mode
+    keeps only those: the exchanges of conversations that changed are dropped)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.used: set[str] = set()
+
+    def lookup(self, key: str, describe: str = "") -> dict[str, Any]:
+        got = super().lookup(key, describe)
+        self.used.add(key)
+        return got
+
+    def add(self, key: str, exchange: dict[str, Any]) -> None:
+        self.used.add(key)
+        super().add(key, exchange)
+
+    def prune(self) -> int:
+        """Drop the exchanges this run did not use; their number."""
+        stale = [k for k in self.entries if k not in self.used]
+        for k in stale:
+            del self.entries[k]
+        self.save()
+        return len(stale)
+
+
 def _main(args: argparse.Namespace) -> int:
     from nas.llm import LLMClient
 
-    llm = None
+    llm = fill = None
     if args.mode != "offline":
-        llm = LLMClient(args.model, base_url=args.base_url or None, mode=args.mode,
-                        cassette=args.cassette or None, temperature=args.temperature,
-                        seed=0, timeout_s=args.timeout, max_retries=args.http_retries)  # fmt: skip
+        opts: dict[str, Any] = {"base_url": args.base_url or None, "temperature": args.temperature,
+                                "seed": 0, "timeout_s": args.timeout,
+                                "max_retries": args.http_retries}  # fmt: skip
+        if args.mode == "fill":
+            cassette = _UsedCassette(args.cassette)
+            llm = LLMClient(args.model, mode="replay", cassette=cassette, **opts)
+            fill = LLMClient(args.model, mode="record", cassette=cassette, **opts)
+        else:
+            llm = LLMClient(args.model, mode=args.mode, cassette=args.cassette or None, **opts)
     seeds = tuple(args.seeds.split(",")) if args.seeds else SEEDS
     tasks = parse_tasks(args.tasks) if args.tasks else ()
     rows: list[dict[str, Any]] = []
@@ -237,7 +303,10 @@ def _main(args: argparse.Namespace) -> int:
     report = run_bench(llm, seeds=seeds, retries=args.retries, reflect=not args.no_reflector,
                        tasks=tasks, max_tokens=args.max_tokens or None,
                        repair_temperature=args.repair_temperature,
+                       context_tokens=args.context or None, fill_llm=fill,
                        progress=progress)  # fmt: skip
+    if args.mode == "fill" and llm is not None and isinstance(llm.cassette, _UsedCassette):
+        print(f"[nad] fill: dropped {llm.cassette.prune()} stale exchanges", flush=True)
     md = report.to_markdown()
     print(md)
     settings = {
@@ -245,6 +314,7 @@ def _main(args: argparse.Namespace) -> int:
         "repair_temperature": args.repair_temperature, "max_tokens": args.max_tokens,
         "timeout_s": args.timeout, "retries": args.retries, "seed": 0,
         "tasks": [list(t) for t in tasks], "reflector": not args.no_reflector,
+        "context_tokens": args.context or None,
     }  # fmt: skip
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
@@ -255,7 +325,7 @@ def _main(args: argparse.Namespace) -> int:
                         "tasks": [asdict(r) for r in report.results]}, indent=1) + "\n",
             encoding="utf-8",
         )  # fmt: skip
-    if args.mode == "record" and args.cassette:
+    if args.mode in ("record", "fill") and args.cassette:
         _stamp_cassette(args.cassette, {**settings, "note": args.note})
     return 0
 
@@ -265,7 +335,12 @@ def register_nad(subparsers: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "nad", help="NAD benchmark: Modifier (+Reflector) on seed blocks"
     )
-    p.add_argument("--mode", choices=("offline", "replay", "record", "live"), default="offline")
+    p.add_argument(
+        "--mode",
+        choices=("offline", "replay", "record", "live", "fill"),
+        default="offline",
+        help="fill: replay the cassette, re-record live the tasks it does not hold",
+    )
     p.add_argument("--cassette", default="", help="cassette file (replay/record)")
     p.add_argument("--base-url", default="", help="OpenAI-compatible endpoint (live/record)")
     p.add_argument("--model", default="gpt-4o-mini")
@@ -286,6 +361,12 @@ def register_nad(subparsers: Any) -> argparse.ArgumentParser:
         type=float,
         default=None,
         help="temperature of repair turns (default: --temperature)",
+    )
+    p.add_argument(
+        "--context",
+        type=int,
+        default=0,
+        help="the model's context window in tokens: prompts are reduced to fit",
     )
     p.add_argument("--note", default="", help="recorded_with.note of a recorded cassette")
     p.set_defaults(func=_main)
