@@ -31,7 +31,15 @@ from nas.graph.block import BlockGraph, BlockRole
 from nas.graph.hashing import canonical_hash
 from nas.llm.cassette import Cassette, CassetteMiss
 
-__all__ = ["REAL5", "BenchReport", "TaskResult", "parse_tasks", "register_nad", "run_bench"]
+__all__ = [
+    "REAL5",
+    "BenchReport",
+    "TaskResult",
+    "load_report",
+    "parse_tasks",
+    "register_nad",
+    "run_bench",
+]
 
 SEEDS = ("resnet_basic", "resnet_bottleneck", "inception", "convnext", "se_resnet")
 
@@ -78,6 +86,36 @@ class BenchReport:
         out["seconds"] = round(self.seconds, 2)
         return out
 
+    def tasks_markdown(self) -> str:
+        """One row per task (executable, quality, repairs, tokens, seconds) and the totals."""
+        lines = [
+            "| seed block | transformation | level | executable | quality (reference) | turns "
+            "| repaired | failed calls | tokens in | tokens out | seconds | last errors |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in self.results:
+            err = r.error.replace("|", "/").replace("\n", " ")[:140]
+            lines.append(
+                f"| {r.seed} | {r.transform} | {r.level} | {'yes' if r.executable else 'no'} "
+                f"| {'yes' if r.quality else 'no'} | {r.turns} | {'yes' if r.repaired else 'no'} "
+                f"| {r.call_errors} | {r.tokens_in} | {r.tokens_out} | {r.seconds:.0f} | {err} |"
+            )
+        n = len(self.results) or 1
+        tin = sum(r.tokens_in for r in self.results)
+        tout = sum(r.tokens_out for r in self.results)
+        secs = sum(r.seconds for r in self.results)
+        lines.append(
+            f"| **total** | | | {sum(r.executable for r in self.results)}/{len(self.results)} "
+            f"| {sum(r.quality for r in self.results)}/{len(self.results)} "
+            f"| {sum(r.turns for r in self.results)} | {sum(r.repaired for r in self.results)} "
+            f"| {sum(r.call_errors for r in self.results)} | {tin} | {tout} | {secs:.0f} | |"
+        )
+        lines.append(
+            f"| **per task** | | | | | {sum(r.turns for r in self.results) / n:.1f} | | "
+            f"| {tin / n:.0f} | {tout / n:.0f} | {secs / n:.0f} | |"
+        )
+        return "\n".join(lines) + "\n"
+
     def to_markdown(self) -> str:
         s = self.summary()
         lines = [
@@ -99,6 +137,15 @@ class BenchReport:
                 f"| {seed} | {self._rate(rows, 'executable'):.1%} | {self._rate(rows, 'quality'):.1%} |"
             )
         return "\n".join(lines) + "\n"
+
+
+def load_report(path: str | Path) -> BenchReport:
+    """A report from the ``--json`` file of a run (also a partial one, written as tasks end)."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    names = set(TaskResult.__dataclass_fields__)
+    rows = [TaskResult(**{k: v for k, v in r.items() if k in names}) for r in data["tasks"]]
+    mode = str(data.get("summary", {}).get("mode", "llm:record"))
+    return BenchReport(mode, rows, float(data.get("summary", {}).get("seconds", 0.0)))
 
 
 def _quality(base: BlockGraph, new: BlockGraph | None, t: Transformation) -> bool:
@@ -307,7 +354,7 @@ def _main(args: argparse.Namespace) -> int:
                        progress=progress)  # fmt: skip
     if args.mode == "fill" and llm is not None and isinstance(llm.cassette, _UsedCassette):
         print(f"[nad] fill: dropped {llm.cassette.prune()} stale exchanges", flush=True)
-    md = report.to_markdown()
+    md = report.to_markdown() + ("\n" + report.tasks_markdown() if tasks else "")
     print(md)
     settings = {
         "model": args.model, "base_url": args.base_url, "temperature": args.temperature,

@@ -125,7 +125,8 @@ def parse_block_answer(text: str, expect: int | None = None) -> BlockAnswer:
     return ans
 
 
-_RANK = re.compile(r"RANKING\s*:\s*\**\s*([0-9][0-9,\s>]*)", re.I)
+# "RANKING: 3, 1, 2", also as small models write it: "**RANKING:** [3, 1, 2]", "#3 > #1"
+_RANK = re.compile(r"RANKING\s*\**\s*:\s*\**\s*\[?\s*(#?[0-9][0-9,#\s>]*)", re.I)
 # NADER's own answer format: "<response>3,1,2</response>" (its proposer prompt asks for it)
 _RESPONSE = re.compile(r"<response>\s*([^<]*?)\s*</response>", re.I | re.S)
 
@@ -195,7 +196,8 @@ def parse_list(text: str, min_items: int = 1) -> list[str]:
 
 
 _TIP = re.compile(
-    r"^\s*[-*]?\s*\**TIP\**(?:\s*\[(?P<cat>[^\]]+)\])?\s*\**\s*:\s*\**\s*(?P<text>.*\S)\s*$", re.I
+    r"^\s*(?:[-*]|\d+[.)])?\s*\**TIP\**(?:\s*\[(?P<cat>[^\]]+)\])?\s*\**\s*:\s*\**\s*(?P<text>.*\S)\s*$",
+    re.I,
 )
 # NADER's reflector answers: "<tip>...</tip>" (develop) and "<suggestion>...</suggestion>"
 # (research); no category

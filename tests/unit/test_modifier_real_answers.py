@@ -160,3 +160,14 @@ def test_a_long_repair_conversation_drops_its_oldest_failed_turns() -> None:
     assert out[:2] == msgs[:2] and out[-2:] == msgs[-2:]
     assert fits(out, 8192, 1024) and len(out) < len(msgs)
     assert trim_conversation(msgs, None, 1024) == msgs
+
+
+def test_ranking_and_tips_as_small_models_number_and_bold_them() -> None:
+    from nas.prompts import parse_ranking, parse_tips
+
+    assert parse_ranking("**RANKING:** [3, 1, 2]", 3) == [2, 0, 1]
+    assert parse_ranking("Ranking: #2 > #1", 2) == [1, 0]
+    assert parse_tips("1. TIP [invalid connection]: Keep edges.\n2. **TIP [shape]:** Use C.") == [
+        ("invalid connection", "Keep edges."),
+        ("shape", "Use C."),
+    ]
