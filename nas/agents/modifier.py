@@ -12,6 +12,7 @@ exceptions (except :class:`~nas.llm.budget.BudgetExceeded`, which stops the run)
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -112,6 +113,17 @@ LAYOUT_RULES = (
 _MODIFY_REDUCTIONS = ("research tips", "correctness tips", "op explanations")
 _DERIVE_REDUCTIONS = ("correctness tips", "examples 2 and 3", "examples", "op explanations")
 _OMITTED = "- (omitted to fit the context)"
+
+
+def _kept(base: BlockGraph, new: BlockGraph) -> float:
+    """The share of the base block's operations (by kind, with repeats) still in ``new``."""
+    want = Counter(n.kind for n in base.nodes if n.kind not in _IO)
+    have = Counter(n.kind for n in new.nodes)
+    total = sum(want.values())
+    return sum(min(c, have[k]) for k, c in want.items()) / total if total else 1.0
+
+
+_IO = ("input", "input1", "input2", "output")
 
 
 def _bullets(tips: Sequence[str]) -> str:
@@ -302,7 +314,16 @@ class Modifier:
                     f"the block is unchanged: apply the proposal to ##{base.name}## (add or "
                     f"change its nodes and edges): {inspiration[:300]}"
                 ]
-            return g, [str(e) for e in self.validate_base(g)]
+            errors = [str(e) for e in self.validate_base(g)]
+            if errors and _kept(base, g) < 0.5:  # a small model dropped the block, kept the module
+                errors.insert(
+                    0,
+                    f"the answer lost most of the original ##{base.name}## (it has "
+                    f"{len(g.nodes)} nodes, the original {len(base.nodes)}): keep the original "
+                    "block's nodes and edges and add the proposal's nodes to it. The original "
+                    f"block:\n```\n{serialize(base).strip()}\n```",
+                )
+            return g, errors
 
         new_base = self._converse(res, msgs, tmpl.ref, candidate_id, check_base)
         if new_base is None:

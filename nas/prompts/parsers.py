@@ -196,7 +196,10 @@ def parse_list(text: str, min_items: int = 1) -> list[str]:
 
 
 _TIP = re.compile(
-    r"^\s*(?:[-*]|\d+[.)])?\s*\**TIP\**(?:\s*\[(?P<cat>[^\]]+)\])?\s*\**\s*:\s*\**\s*(?P<text>.*\S)\s*$",
+    r"^\s*(?:[-*]|\d+[.)])?\s*\**TIP\**"
+    # "[category]", or the category without brackets ("TIP invalid connection: ...")
+    r"(?:\s*\[(?P<cat>[^\]]+)\]|[ \t]+(?P<bare>[A-Za-z][A-Za-z ]{0,30}?))?"
+    r"\s*\**\s*:\s*\**\s*(?P<text>.*\S)\s*$",
     re.I,
 )
 # NADER's reflector answers: "<tip>...</tip>" (develop) and "<suggestion>...</suggestion>"
@@ -214,7 +217,7 @@ def parse_tips(text: str) -> list[tuple[str, str]]:
     if not text or not text.strip():
         raise PromptParseError("empty", "the answer is empty: reply with 'TIP [category]: ...'")
     tips = [
-        ((m.group("cat") or "").strip().lower(), m.group("text").strip())
+        ((m.group("cat") or m.group("bare") or "").strip().lower(), m.group("text").strip())
         for ln in text.splitlines()
         if (m := _TIP.match(ln))
     ]

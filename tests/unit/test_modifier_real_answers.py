@@ -171,3 +171,43 @@ def test_ranking_and_tips_as_small_models_number_and_bold_them() -> None:
         ("invalid connection", "Keep edges."),
         ("shape", "Use C."),
     ]
+
+
+# resnet_basic + se_attention, repair turn 1 (temperature 0.7) after the two-block error: the
+# module alone, with an op name the validator does not know (recorded, 42 output tokens)
+REAL_MODULE_ONLY = """```
+##ResNetBasic##
+0:input
+1:output
+2:GlobalAveragePool
+3:Identity
+4:ReLU
+0->2
+2->3
+3->4
+```"""
+
+# the Reflector's answer on that failure (recorded, 135 output tokens): categories without
+# the brackets the prompt asks for
+REAL_TIPS = """TIP invalid connection: ResNetBasic node 0 (input) never reaches the output -- feed \
+it forward, e.g. add '0->DST' into an Add/concat, or delete it
+
+TIP unknown operation: ResNetBasic node 2 (AvgPool2d(kernel_size=1)) never reaches the output \
+-- feed it forward, e.g. add '2->DST' into an Add/concat, or delete it"""
+
+
+def test_an_answer_that_lost_the_block_gets_the_original_restated() -> None:
+    llm = _Scripted(REAL_SPLIT_MODULE, REAL_MODULE_ONLY)
+    res = _modifier(llm).modify(seed_blocks("resnet_basic"), SE_TASK)
+    assert res.status == "invalid" and res.turns == 2
+    err = res.errors[0]
+    assert err.startswith("the answer lost most of the original ##ResNetBasic## (it has 5 nodes")
+    assert "7:Add" in err and "0->7" in err  # the original block, whole
+
+
+def test_a_real_models_tips_without_brackets_are_read() -> None:
+    from nas.prompts import parse_tips
+
+    tips = parse_tips(REAL_TIPS)
+    assert [c for c, _ in tips] == ["invalid connection", "unknown operation"]
+    assert tips[0][1].startswith("ResNetBasic node 0 (input) never reaches the output")
