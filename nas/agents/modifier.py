@@ -12,16 +12,19 @@ exceptions (except :class:`~nas.llm.budget.BudgetExceeded`, which stops the run)
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from nas.agents.experience import dedupe
 from nas.graph.block import BlockGraph, BlockRole
+from nas.graph.hashing import canonical_hash
 from nas.graph.text import serialize
 from nas.llm.budget import BudgetExceeded
 from nas.llm.client import LLMError
 from nas.prompts import PromptParseError, load_prompt, parse_block_answer
+from nas.prompts.fit import compact_definition, fits, trim_conversation
 
 __all__ = [
     "Modifier",
@@ -51,6 +54,7 @@ class ModifyResult:
     first_role: str = "base"  # where the first invalid answer was: base | derive
     fallback: str = ""  # what was done instead of an unusable answer (derive -> kept blocks)
     last_call_id: str = ""  # the last LLM call's id (to mark a fallback on its row)
+    trimmed: list[str] = field(default_factory=list)  # what was left out to fit the context
 
     @property
     def text(self) -> str:
@@ -105,6 +109,23 @@ LAYOUT_RULES = (
 )
 
 
+# what goes first when a prompt does not fit the context (in this order; blocks stay whole)
+_MODIFY_REDUCTIONS = ("research tips", "correctness tips", "op explanations")
+_DERIVE_REDUCTIONS = ("correctness tips", "examples 2 and 3", "examples", "op explanations")
+_OMITTED = "- (omitted to fit the context)"
+
+
+def _kept(base: BlockGraph, new: BlockGraph) -> float:
+    """The share of the base block's operations (by kind, with repeats) still in ``new``."""
+    want = Counter(n.kind for n in base.nodes if n.kind not in _IO)
+    have = Counter(n.kind for n in new.nodes)
+    total = sum(want.values())
+    return sum(min(c, have[k]) for k, c in want.items()) / total if total else 1.0
+
+
+_IO = ("input", "input1", "input2", "output")
+
+
 def _bullets(tips: Sequence[str]) -> str:
     return "\n".join(f"- {t}" for t in dedupe(tips)) or "- (none yet)"
 
@@ -132,6 +153,9 @@ class Modifier:
         validate_file: ValidateFile,
         retries: int = 3,
         skeleton: str = "stages",
+        max_tokens: int | None = None,
+        repair_temperature: float | None = None,
+        context_tokens: int | None = None,
     ) -> None:
         from nas.graph.catalogue import block_definition
         from nas.graph.skeleton import contract_for
@@ -140,24 +164,56 @@ class Modifier:
         self.validate_base = validate_base
         self.validate_file = validate_file
         self.retries = retries
+        self.max_tokens = max_tokens  # answer cap per call (None: the server's default)
+        # repair turns sampled at this temperature: a greedy (temperature 0) model answers a
+        # repair turn with its first answer again (measured with Qwen2.5-Coder-1.5B)
+        self.repair_temperature = repair_temperature
+        # the model's window: prompts are reduced by rule to fit it (nas.prompts.fit)
+        self.context_tokens = context_tokens
         self.definition = block_definition()
         self.contract = contract_for(skeleton)
         self.examples = derive_examples()
 
-    def _call(self, res: ModifyResult, msgs: list[dict[str, str]], ref: str, cid: str) -> str:
+    def _call(
+        self, res: ModifyResult, msgs: list[dict[str, str]], ref: str, cid: str, repair: bool
+    ) -> tuple[str, str] | None:
+        """(text, finish reason) of one call, or None when the call failed (recorded)."""
         res.turns += 1
+        opts: dict[str, Any] = {}
+        if self.max_tokens is not None:
+            opts["max_tokens"] = self.max_tokens
+        if repair and self.repair_temperature is not None:
+            opts["temperature"] = self.repair_temperature
         try:
-            reply = self.llm.chat(msgs, agent="modifier", prompt_id=ref, candidate_id=cid)
+            reply = self.llm.chat(msgs, agent="modifier", prompt_id=ref, candidate_id=cid, **opts)
         except BudgetExceeded:
             raise
         except LLMError as e:
             res.call_errors.append(str(e))
-            return ""
+            return None
         res.last_call_id = reply.call_id
         res.tokens_in += reply.tokens_in
         res.tokens_out += reply.tokens_out
         res.cost_usd += reply.cost_usd
-        return str(reply.text)
+        return str(reply.text), str(reply.finish_reason or "")
+
+    def _concrete(self, errors: list[str], answer: str, finish: str, previous: str) -> list[str]:
+        """What a small model needs said outright: its answer was cut off at the answer cap,
+        or it repeated its previous answer word for word."""
+        if not errors:
+            return errors
+        out = list(errors)
+        if finish == "length":
+            out.insert(
+                0,
+                f"your answer was cut off at the {self.max_tokens or 'maximum'}-token limit: "
+                "reply with only the block (no explanation, no comments)",
+            )
+        if previous and " ".join(answer.split()) == " ".join(previous.split()):
+            out.insert(
+                0, "your answer is the same as your previous one: change the lines named below"
+            )
+        return out
 
     def _converse(
         self,
@@ -170,13 +226,21 @@ class Modifier:
     ) -> Any:
         """Ask, check, repair up to ``retries`` times; the checked value or None."""
         repair = load_prompt("modifier_repair")
+        previous = ""
         for turn in range(self.retries + 1):
-            answer = self._call(res, msgs, ref if turn == 0 else repair.ref, cid)
-            if not answer and res.call_errors and turn < self.retries:
+            fitted = trim_conversation(msgs, self.context_tokens, self.max_tokens)
+            if len(fitted) < len(msgs):
+                res.trimmed.append(f"{role}: dropped {len(msgs) - len(fitted)} old repair messages")
+                msgs = fitted
+            got = self._call(res, msgs, ref if turn == 0 else repair.ref, cid, turn > 0)
+            answer, finish = got or ("", "")
+            if got is None:
                 errors = [f"(the LLM call failed: {res.call_errors[-1][:200]})"]
                 value = None
             else:
                 value, errors = check(answer)
+                errors = self._concrete(errors, answer, finish, previous)
+            previous = answer
             if value is not None and not errors:
                 if turn > 0:
                     res.repaired = True
@@ -207,14 +271,27 @@ class Modifier:
         res = ModifyResult("invalid")
         base, stem, down = _split(blocks)
         tmpl = load_prompt("modifier")
-        msgs = tmpl.render(
-            definition=self.definition,
-            rules=LAYOUT_RULES,
-            block=serialize(base).strip(),
-            inspiration=inspiration,
-            dev_experiences=_bullets(experiences),
-            res_experiences=_bullets(research),
-        )
+        tips, research_tips = _bullets(experiences), _bullets(research)
+        definition = self.definition
+        for step in ("", *_MODIFY_REDUCTIONS):
+            if step == "research tips":
+                research_tips = _OMITTED
+            elif step == "correctness tips":
+                tips = _OMITTED
+            elif step == "op explanations":
+                definition = compact_definition(self.definition)
+            if step:
+                res.trimmed.append(f"base: {step}")
+            msgs = tmpl.render(
+                definition=definition,
+                rules=LAYOUT_RULES,
+                block=serialize(base).strip(),
+                inspiration=inspiration,
+                dev_experiences=tips,
+                res_experiences=research_tips,
+            )
+            if fits(msgs, self.context_tokens, self.max_tokens):
+                break
 
         def check_base(answer: str) -> tuple[BlockGraph | None, list[str]]:
             try:
@@ -224,23 +301,58 @@ class Modifier:
             cands = [g for g in ans.blocks.values() if g.role is BlockRole.BASE]
             if not cands:
                 return None, ["no base block in the answer (only stem/downsample blocks)"]
+            if len(cands) > 1:  # a small model writes the new module as a block of its own
+                names = ", ".join(g.name for g in cands)
+                return None, [
+                    f"the answer has {len(cands)} blocks ({names}); write ONE block "
+                    f"##{base.name}## that contains the whole modified block, the new "
+                    "operations as nodes of it, connected to its other nodes by edges"
+                ]
             g = cands[0].renamed(base.name)
-            return g, [str(e) for e in self.validate_base(g)]
+            if canonical_hash(g) == canonical_hash(base):
+                return None, [
+                    f"the block is unchanged: apply the proposal to ##{base.name}## (add or "
+                    f"change its nodes and edges): {inspiration[:300]}"
+                ]
+            errors = [str(e) for e in self.validate_base(g)]
+            if errors and _kept(base, g) < 0.5:  # a small model dropped the block, kept the module
+                errors.insert(
+                    0,
+                    f"the answer lost most of the original ##{base.name}## (it has "
+                    f"{len(g.nodes)} nodes, the original {len(base.nodes)}): keep the original "
+                    "block's nodes and edges and add the proposal's nodes to it. The original "
+                    f"block:\n```\n{serialize(base).strip()}\n```",
+                )
+            return g, errors
 
         new_base = self._converse(res, msgs, tmpl.ref, candidate_id, check_base)
         if new_base is None:
             return res
         first_errors = list(res.errors)
         derive = load_prompt("modifier_derive")
-        dmsgs = derive.render(
-            definition=self.definition,
-            contract="\n".join(f"{i}. {r}" for i, r in enumerate(self.contract.rules(), 1)),
-            examples=self.examples,
-            experiences=_bullets(derive_experiences),
-            block=serialize(new_base).strip(),
-            stem=serialize(stem).strip(),
-            downsample=serialize(down).strip(),
-        )
+        tips, examples, definition = _bullets(derive_experiences), self.examples, self.definition
+        for step in ("", *_DERIVE_REDUCTIONS):
+            if step == "correctness tips":
+                tips = _OMITTED
+            elif step == "examples 2 and 3":
+                examples = derive_examples(EXAMPLE_SEEDS[:1])
+            elif step == "examples":
+                examples = "(omitted to fit the context)"
+            elif step == "op explanations":
+                definition = compact_definition(self.definition)
+            if step:
+                res.trimmed.append(f"derive: {step}")
+            dmsgs = derive.render(
+                definition=definition,
+                contract="\n".join(f"{i}. {r}" for i, r in enumerate(self.contract.rules(), 1)),
+                examples=examples,
+                experiences=tips,
+                block=serialize(new_base).strip(),
+                stem=serialize(stem).strip(),
+                downsample=serialize(down).strip(),
+            )
+            if fits(dmsgs, self.context_tokens, self.max_tokens):
+                break
 
         def check_file(answer: str) -> tuple[dict[str, BlockGraph] | None, list[str]]:
             try:

@@ -14,20 +14,32 @@ tests/fixtures/llm/nad_bench.json``.
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from nas.agents.designer import CATALOGUE, DESIGNER_NAME, RuleBasedDesigner, Transformation
 from nas.agents.experience import MemoryExperiencePool
-from nas.agents.modifier import Modifier, normalize_file
+from nas.agents.modifier import Modifier, ModifyResult, normalize_file
 from nas.agents.nader_strategy import _validate_base, block_file, validate_file
 from nas.agents.reflector import Reflector
 from nas.graph.block import BlockGraph, BlockRole
 from nas.graph.hashing import canonical_hash
+from nas.llm.cassette import Cassette, CassetteMiss
 
-__all__ = ["BenchReport", "TaskResult", "register_nad", "run_bench"]
+__all__ = [
+    "REAL5",
+    "BenchReport",
+    "TaskResult",
+    "load_report",
+    "parse_tasks",
+    "register_nad",
+    "run_bench",
+]
 
 SEEDS = ("resnet_basic", "resnet_bottleneck", "inception", "convnext", "se_resnet")
 
@@ -44,6 +56,10 @@ class TaskResult:
     tokens_in: int
     tokens_out: int
     error: str = ""
+    seconds: float = 0.0  # wall time of the task (all its LLM calls)
+    call_errors: int = 0  # LLM calls that failed (timeouts, HTTP errors) in the task
+    fallback: str = ""  # what the Modifier did instead of an unusable answer
+    trimmed: str = ""  # what was left out of the prompts to fit the model's context
 
 
 @dataclass
@@ -70,6 +86,36 @@ class BenchReport:
         out["seconds"] = round(self.seconds, 2)
         return out
 
+    def tasks_markdown(self) -> str:
+        """One row per task (executable, quality, repairs, tokens, seconds) and the totals."""
+        lines = [
+            "| seed block | transformation | level | executable | quality (reference) | turns "
+            "| repaired | failed calls | tokens in | tokens out | seconds | last errors |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for r in self.results:
+            err = r.error.replace("|", "/").replace("\n", " ")[:140]
+            lines.append(
+                f"| {r.seed} | {r.transform} | {r.level} | {'yes' if r.executable else 'no'} "
+                f"| {'yes' if r.quality else 'no'} | {r.turns} | {'yes' if r.repaired else 'no'} "
+                f"| {r.call_errors} | {r.tokens_in} | {r.tokens_out} | {r.seconds:.0f} | {err} |"
+            )
+        n = len(self.results) or 1
+        tin = sum(r.tokens_in for r in self.results)
+        tout = sum(r.tokens_out for r in self.results)
+        secs = sum(r.seconds for r in self.results)
+        lines.append(
+            f"| **total** | | | {sum(r.executable for r in self.results)}/{len(self.results)} "
+            f"| {sum(r.quality for r in self.results)}/{len(self.results)} "
+            f"| {sum(r.turns for r in self.results)} | {sum(r.repaired for r in self.results)} "
+            f"| {sum(r.call_errors for r in self.results)} | {tin} | {tout} | {secs:.0f} | |"
+        )
+        lines.append(
+            f"| **per task** | | | | | {sum(r.turns for r in self.results) / n:.1f} | | "
+            f"| {tin / n:.0f} | {tout / n:.0f} | {secs / n:.0f} | |"
+        )
+        return "\n".join(lines) + "\n"
+
     def to_markdown(self) -> str:
         s = self.summary()
         lines = [
@@ -93,11 +139,71 @@ class BenchReport:
         return "\n".join(lines) + "\n"
 
 
+def load_report(path: str | Path) -> BenchReport:
+    """A report from the ``--json`` file of a run (also a partial one, written as tasks end)."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    names = set(TaskResult.__dataclass_fields__)
+    rows = [TaskResult(**{k: v for k, v in r.items() if k in names}) for r in data["tasks"]]
+    mode = str(data.get("summary", {}).get("mode", "llm:record"))
+    return BenchReport(mode, rows, float(data.get("summary", {}).get("seconds", 0.0)))
+
+
 def _quality(base: BlockGraph, new: BlockGraph | None, t: Transformation) -> bool:
     if new is None or canonical_hash(new) == canonical_hash(base):
         return False
     kinds = {n.kind for n in new.nodes}
     return all(k in kinds for k in t.adds)
+
+
+Task = tuple[str, str, str]  # (seed block, transformation, level)
+
+# The real-model plan: one task per seed block (a slow local model answers a modifier call in
+# minutes), transformations and levels varied so that every seed gets a different edit.
+REAL5: tuple[Task, ...] = (
+    ("resnet_basic", "se_attention", "micro"),
+    ("resnet_bottleneck", "gelu", "macro"),
+    ("inception", "residual", "micro"),
+    ("convnext", "large_kernel", "macro"),
+    ("se_resnet", "parallel_branch", "micro"),
+)
+
+
+def parse_tasks(spec: str) -> tuple[Task, ...]:
+    """``seed:transform:level,...`` or ``real5`` -> tasks; names are checked."""
+    if spec.strip() == "real5":
+        return REAL5
+    out: list[Task] = []
+    for item in filter(None, (x.strip() for x in spec.split(","))):
+        parts = item.split(":")
+        if len(parts) != 3:
+            raise ValueError(f"--tasks item {item!r}: write seed:transform:level (or 'real5')")
+        s, t, level = parts
+        if s not in SEEDS or t not in CATALOGUE or level not in ("macro", "micro"):
+            raise ValueError(
+                f"--tasks item {item!r}: seed one of {', '.join(SEEDS)}; transform one of "
+                f"{', '.join(CATALOGUE)}; level macro or micro"
+            )
+        out.append((s, t, level))
+    return tuple(out)
+
+
+def _llm_task(
+    modifier: Modifier,
+    reflector: Reflector | None,
+    blocks: dict[str, BlockGraph],
+    text: str,
+    exps: list[str],
+) -> tuple[ModifyResult, int, int]:
+    """One task with the model: modify (+ repairs, derive), then reflect on an invalid or
+    repaired design. Returns the result and the Reflector's tokens in and out."""
+    res = modifier.modify(blocks, text, exps)
+    r_in, r_out = (reflector.tokens_in, reflector.tokens_out) if reflector else (0, 0)
+    if reflector and (res.repaired or res.status != "ok"):
+        reflector.on_invalid(res.first_invalid, res.errors + res.call_errors,
+                             res.text or None, text)  # fmt: skip
+    if reflector:
+        return res, reflector.tokens_in - r_in, reflector.tokens_out - r_out
+    return res, 0, 0
 
 
 def run_bench(
@@ -107,62 +213,167 @@ def run_bench(
     retries: int = 3,
     reflect: bool = True,
     seed: int = 0,
+    tasks: tuple[Task, ...] = (),
+    max_tokens: int | None = None,
+    repair_temperature: float | None = None,
+    progress: Callable[[TaskResult], None] | None = None,
+    context_tokens: int | None = None,
+    fill_llm: Any = None,
 ) -> BenchReport:
-    """Run every task; ``llm=None`` uses the rule-based designer."""
+    """Run every task (``tasks``, else every seed x transformation x level); ``llm=None``
+    uses the rule-based designer. ``max_tokens`` caps each answer; ``repair_temperature``
+    samples repair turns (a greedy model repeats its first answer); ``progress`` sees each
+    task's result as it is done; ``context_tokens``: the model's window (prompts are reduced
+    by rule to fit, :mod:`nas.prompts.fit`). ``fill_llm``: with a replaying ``llm``, a
+    recording client on the same cassette that re-runs live each task whose conversation
+    the cassette does not hold (prompts changed since it was recorded)."""
     t0 = time.perf_counter()
     mode = DESIGNER_NAME if llm is None else f"llm:{llm.mode}"
     report = BenchReport(mode)
     pool = MemoryExperiencePool()
-    reflector = Reflector(pool, llm) if reflect else None
-    modifier = Modifier(llm, _validate_base, validate_file, retries)
+    reflector = Reflector(pool, llm, max_tokens=max_tokens) if reflect else None
+    modifier = Modifier(llm, _validate_base, validate_file, retries, max_tokens=max_tokens,
+                        repair_temperature=repair_temperature,
+                        context_tokens=context_tokens)  # fmt: skip
     designer = RuleBasedDesigner(_validate_base)
     rng = random.Random(seed)
-    for s in seeds:
+    plan = tasks or tuple((s, t, level) for s in seeds for t in CATALOGUE for level in levels)
+    for s, tname, level in plan:
         blocks = block_file(s)
         base = next(g for g in blocks.values() if g.role is BlockRole.BASE)
-        for t in CATALOGUE.values():
-            for level in levels:
-                text = t.idea if level == "macro" else t.instruction
-                if llm is None:
-                    got = designer.design(base, text, rng, t.name)
-                    new = got[0] if got else None
-                    ok = new is not None and not validate_file(
-                        normalize_file(new, blocks[f"{base.name}_stem"],
-                                       blocks[f"{base.name}_downsample"]))  # fmt: skip
-                    report.results.append(
-                        TaskResult(s, t.name, level, ok, _quality(base, new, t), 0, False, 0, 0)
-                    )
-                    continue  # fmt: skip
-                exps = reflector.retrieve(text, "develop") if reflector else []
-                res = modifier.modify(blocks, text, exps)
-                new = res.blocks[base.name] if res.blocks else None
-                if reflector and (res.repaired or res.status != "ok"):
-                    reflector.on_invalid(res.first_invalid, res.errors + res.call_errors,
-                                         res.text or None, text)  # fmt: skip
-                report.results.append(
-                    TaskResult(s, t.name, level, res.status == "ok", _quality(base, new, t),
-                               res.turns, res.repaired, res.tokens_in, res.tokens_out,
-                               "; ".join(res.errors)[:300] if res.status != "ok" else "")
-                )  # fmt: skip
+        t = CATALOGUE[tname]
+        t1 = time.perf_counter()
+        text = t.idea if level == "macro" else t.instruction
+        if llm is None:
+            got = designer.design(base, text, rng, t.name)
+            new = got[0] if got else None
+            ok = new is not None and not validate_file(
+                normalize_file(new, blocks[f"{base.name}_stem"], blocks[f"{base.name}_downsample"])
+            )
+            report.results.append(
+                TaskResult(s, t.name, level, ok, _quality(base, new, t), 0, False, 0, 0,
+                           seconds=time.perf_counter() - t1)
+            )  # fmt: skip
+            continue
+        exps = reflector.retrieve(text, "develop") if reflector else []
+        try:
+            res, r_in, r_out = _llm_task(modifier, reflector, blocks, text, exps)
+        except CassetteMiss:
+            if fill_llm is None:
+                raise
+            modifier.llm = fill_llm
+            if reflector:
+                reflector.llm = fill_llm
+            try:
+                res, r_in, r_out = _llm_task(modifier, reflector, blocks, text, exps)
+            finally:
+                modifier.llm = llm
+                if reflector:
+                    reflector.llm = llm
+        new = res.blocks[base.name] if res.blocks else None
+        report.results.append(
+            TaskResult(s, t.name, level, res.status == "ok", _quality(base, new, t),
+                       res.turns, res.repaired, res.tokens_in + r_in, res.tokens_out + r_out,
+                       "; ".join(res.errors + res.call_errors)[:300] if res.status != "ok" else "",
+                       time.perf_counter() - t1, len(res.call_errors), res.fallback,
+                       "; ".join(res.trimmed))
+        )  # fmt: skip
+        if progress is not None:
+            progress(report.results[-1])
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _stamp_cassette(path: str, meta: dict[str, Any]) -> None:
+    """Write ``recorded_with`` (model, settings, machine, command) into a recorded cassette;
+    the cassette reader ignores the key, a reader of the file sees who answered."""
+    p = Path(path)
+    if not p.exists():
+        return
+    data = json.loads(p.read_text(encoding="utf-8"))
+    data["recorded_with"] = meta
+    p.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+
+
+class _UsedCassette(Cassette):
+    """A cassette that remembers the keys this run replayed or recorded (``fill`` mode
+    keeps only those: the exchanges of conversations that changed are dropped)."""
+
+    def __init__(self, path: str) -> None:
+        super().__init__(path)
+        self.used: set[str] = set()
+
+    def lookup(self, key: str, describe: str = "") -> dict[str, Any]:
+        got = super().lookup(key, describe)
+        self.used.add(key)
+        return got
+
+    def add(self, key: str, exchange: dict[str, Any]) -> None:
+        self.used.add(key)
+        super().add(key, exchange)
+
+    def prune(self) -> int:
+        """Drop the exchanges this run did not use; their number."""
+        stale = [k for k in self.entries if k not in self.used]
+        for k in stale:
+            del self.entries[k]
+        self.save()
+        return len(stale)
 
 
 def _main(args: argparse.Namespace) -> int:
     from nas.llm import LLMClient
 
-    llm = None
+    llm = fill = None
     if args.mode != "offline":
-        llm = LLMClient(args.model, base_url=args.base_url or None, mode=args.mode,
-                        cassette=args.cassette or None, temperature=args.temperature,
-                        seed=0)  # fmt: skip
+        opts: dict[str, Any] = {"base_url": args.base_url or None, "temperature": args.temperature,
+                                "seed": 0, "timeout_s": args.timeout,
+                                "max_retries": args.http_retries}  # fmt: skip
+        if args.mode == "fill":
+            cassette = _UsedCassette(args.cassette)
+            llm = LLMClient(args.model, mode="replay", cassette=cassette, **opts)
+            fill = LLMClient(args.model, mode="record", cassette=cassette, **opts)
+        else:
+            llm = LLMClient(args.model, mode=args.mode, cassette=args.cassette or None, **opts)
     seeds = tuple(args.seeds.split(",")) if args.seeds else SEEDS
-    report = run_bench(llm, seeds=seeds, retries=args.retries, reflect=not args.no_reflector)
-    md = report.to_markdown()
+    tasks = parse_tasks(args.tasks) if args.tasks else ()
+    rows: list[dict[str, Any]] = []
+
+    def progress(r: TaskResult) -> None:
+        rows.append(asdict(r))
+        print(f"[nad] {r.seed}/{r.transform}/{r.level}: executable={r.executable} "
+              f"quality={r.quality} turns={r.turns} tokens={r.tokens_in}+{r.tokens_out} "
+              f"{r.seconds:.0f}s {r.error[:160]}", flush=True)  # fmt: skip
+        if args.json:
+            Path(args.json).write_text(json.dumps({"partial": True, "tasks": rows}, indent=1))
+
+    report = run_bench(llm, seeds=seeds, retries=args.retries, reflect=not args.no_reflector,
+                       tasks=tasks, max_tokens=args.max_tokens or None,
+                       repair_temperature=args.repair_temperature,
+                       context_tokens=args.context or None, fill_llm=fill,
+                       progress=progress)  # fmt: skip
+    if args.mode == "fill" and llm is not None and isinstance(llm.cassette, _UsedCassette):
+        print(f"[nad] fill: dropped {llm.cassette.prune()} stale exchanges", flush=True)
+    md = report.to_markdown() + ("\n" + report.tasks_markdown() if tasks else "")
     print(md)
+    settings = {
+        "model": args.model, "base_url": args.base_url, "temperature": args.temperature,
+        "repair_temperature": args.repair_temperature, "max_tokens": args.max_tokens,
+        "timeout_s": args.timeout, "retries": args.retries, "seed": 0,
+        "tasks": [list(t) for t in tasks], "reflector": not args.no_reflector,
+        "context_tokens": args.context or None,
+    }  # fmt: skip
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
             fh.write(md)
+    if args.json:
+        Path(args.json).write_text(
+            json.dumps({"settings": settings, "summary": report.summary(),
+                        "tasks": [asdict(r) for r in report.results]}, indent=1) + "\n",
+            encoding="utf-8",
+        )  # fmt: skip
+    if args.mode in ("record", "fill") and args.cassette:
+        _stamp_cassette(args.cassette, {**settings, "note": args.note})
     return 0
 
 
@@ -171,7 +382,12 @@ def register_nad(subparsers: Any) -> argparse.ArgumentParser:
     p: argparse.ArgumentParser = subparsers.add_parser(
         "nad", help="NAD benchmark: Modifier (+Reflector) on seed blocks"
     )
-    p.add_argument("--mode", choices=("offline", "replay", "record", "live"), default="offline")
+    p.add_argument(
+        "--mode",
+        choices=("offline", "replay", "record", "live", "fill"),
+        default="offline",
+        help="fill: replay the cassette, re-record live the tasks it does not hold",
+    )
     p.add_argument("--cassette", default="", help="cassette file (replay/record)")
     p.add_argument("--base-url", default="", help="OpenAI-compatible endpoint (live/record)")
     p.add_argument("--model", default="gpt-4o-mini")
@@ -180,5 +396,25 @@ def register_nad(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--retries", type=int, default=3, help="repair turns per step")
     p.add_argument("--no-reflector", action="store_true")
     p.add_argument("--out", default="", help="write the markdown report here")
+    p.add_argument("--json", default="", help="write per-task rows + summary here (as they come)")
+    p.add_argument(
+        "--tasks", default="", help="seed:transform:level,... or 'real5' (one task per seed block)"
+    )
+    p.add_argument("--timeout", type=float, default=60.0, help="read timeout per call, s")
+    p.add_argument("--http-retries", type=int, default=4, help="HTTP retries per call")
+    p.add_argument("--max-tokens", type=int, default=0, help="answer cap per call (0 = none)")
+    p.add_argument(
+        "--repair-temperature",
+        type=float,
+        default=None,
+        help="temperature of repair turns (default: --temperature)",
+    )
+    p.add_argument(
+        "--context",
+        type=int,
+        default=0,
+        help="the model's context window in tokens: prompts are reduced to fit",
+    )
+    p.add_argument("--note", default="", help="recorded_with.note of a recorded cassette")
     p.set_defaults(func=_main)
     return p

@@ -85,9 +85,12 @@ def categorize_error(text: str) -> str:
 class Reflector:
     """``pool``: where experiences go (``add``/``query``); ``llm``: an LLMClient or None."""
 
-    def __init__(self, pool: ExperiencePoolLike, llm: Any = None, k: int = 5) -> None:
+    def __init__(
+        self, pool: ExperiencePoolLike, llm: Any = None, k: int = 5, max_tokens: int | None = None
+    ) -> None:
         self.pool = pool
         self.llm = llm
+        self.max_tokens = max_tokens  # answer cap per call (None: the server's default)
         self.k = k
         self.tokens_in = 0
         self.tokens_out = 0
@@ -99,9 +102,10 @@ class Reflector:
     def _llm_tips(self, prompt: str, candidate_id: str, **slots: Any) -> list[tuple[str, str]]:
         t = load_prompt(prompt)
         msgs = t.render(categories=", ".join(CATEGORIES), **slots)
+        opts: dict[str, Any] = {} if self.max_tokens is None else {"max_tokens": self.max_tokens}
         try:
             reply = self.llm.chat(
-                msgs, agent="reflector", prompt_id=t.ref, candidate_id=candidate_id
+                msgs, agent="reflector", prompt_id=t.ref, candidate_id=candidate_id, **opts
             )
         except BudgetExceeded:
             raise

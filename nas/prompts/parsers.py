@@ -125,7 +125,8 @@ def parse_block_answer(text: str, expect: int | None = None) -> BlockAnswer:
     return ans
 
 
-_RANK = re.compile(r"RANKING\s*:\s*\**\s*([0-9][0-9,\s>]*)", re.I)
+# "RANKING: 3, 1, 2", also as small models write it: "**RANKING:** [3, 1, 2]", "#3 > #1"
+_RANK = re.compile(r"RANKING\s*\**\s*:\s*\**\s*\[?\s*(#?[0-9][0-9,#\s>]*)", re.I)
 # NADER's own answer format: "<response>3,1,2</response>" (its proposer prompt asks for it)
 _RESPONSE = re.compile(r"<response>\s*([^<]*?)\s*</response>", re.I | re.S)
 
@@ -195,7 +196,11 @@ def parse_list(text: str, min_items: int = 1) -> list[str]:
 
 
 _TIP = re.compile(
-    r"^\s*[-*]?\s*\**TIP\**(?:\s*\[(?P<cat>[^\]]+)\])?\s*\**\s*:\s*\**\s*(?P<text>.*\S)\s*$", re.I
+    r"^\s*(?:[-*]|\d+[.)])?\s*\**TIP\**"
+    # "[category]", or the category without brackets ("TIP invalid connection: ...")
+    r"(?:\s*\[(?P<cat>[^\]]+)\]|[ \t]+(?P<bare>[A-Za-z][A-Za-z ]{0,30}?))?"
+    r"\s*\**\s*:\s*\**\s*(?P<text>.*\S)\s*$",
+    re.I,
 )
 # NADER's reflector answers: "<tip>...</tip>" (develop) and "<suggestion>...</suggestion>"
 # (research); no category
@@ -212,7 +217,7 @@ def parse_tips(text: str) -> list[tuple[str, str]]:
     if not text or not text.strip():
         raise PromptParseError("empty", "the answer is empty: reply with 'TIP [category]: ...'")
     tips = [
-        ((m.group("cat") or "").strip().lower(), m.group("text").strip())
+        ((m.group("cat") or m.group("bare") or "").strip().lower(), m.group("text").strip())
         for ln in text.splitlines()
         if (m := _TIP.match(ln))
     ]

@@ -64,7 +64,7 @@ def test_derive_prompt_has_examples_and_the_skeletons_spatial_contract() -> None
     llm = _Recorder("```\n" + "\n".join(str(base).splitlines()) + "\n```")
     from nas.graph.text import serialize
 
-    llm.answer = "```\n" + serialize(base) + "```"  # a valid base block, no stem/downsample
+    llm.answer = "```\n" + serialize(base).replace("ReLU", "GELU") + "```"  # valid, changed
     mod = Modifier(llm, lambda g: [], lambda b: [], retries=0, skeleton="nb201")
     res = mod.modify(blocks, "use GELU")
     assert len(llm.sent) == 2  # modify, then derive (which fails: the blocks are kept)
