@@ -58,6 +58,7 @@ from nas.llm.memo import memo_scope
 from nas.records import Candidate, TrialRecord, TrialState
 from nas.strategies.base import Result, Strategy
 from slurm.executor import Executor, Handle
+from store.empty_tables import write_schema_files
 from store.result_store import ResultStore
 
 __all__ = ["CANCEL_FILE", "Controller", "RunSummary", "record_from_outcome"]
@@ -449,5 +450,7 @@ class Controller:
         self._results_since_compact = 0
         try:
             self.recorder.compact(target_bytes=None if final else RUN_COMPACT_BYTES)
+            if final:  # tables the run never wrote stay queryable by plain DuckDB
+                write_schema_files(self.store, self.run_id)
         except Exception:  # compaction is housekeeping; the next one finishes it
             log.warning("compacting the run's tables failed:\n%s", traceback.format_exc())
