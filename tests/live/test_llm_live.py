@@ -18,6 +18,7 @@ import pytest
 from nas.agents.nader_strategy import NaderStrategy, validate_file
 from nas.graph.block import BlockRole
 from nas.llm import LLMBudget
+from nas.prompts.templates import load_prompt
 from nas.records import TrialRecord, TrialState
 from nas.spaces import NB201Space
 from nas.spaces.nb201 import to_ops
@@ -31,6 +32,11 @@ from tests.live.conftest import LiveModel
 pytestmark = [pytest.mark.llm_live, pytest.mark.timeout(1200)]
 
 SPACE = NB201Space()
+
+
+def _ref(prompt: str) -> str:
+    """The ``id@version`` the code sends now (the newest prompt file), e.g. ``modifier@3``."""
+    return load_prompt(prompt).ref
 
 
 def _check_rows(rows: list[dict[str, Any]], live: LiveModel, agent: str) -> None:
@@ -70,8 +76,9 @@ def test_nader_modifier_conversation_with_repairs(live_model: LiveModel) -> None
     _check_rows(rows, live_model, "modifier")
     assert len(rows) == res.turns and 1 <= res.turns <= 4  # 2 steps x (1 + 1 repair)
     prompts = [r["prompt_id"] for r in rows]
-    assert prompts[0] == "modifier@1"
-    assert set(prompts) <= {"modifier@1", "modifier_repair@1", "modifier_derive@1"}
+    modifier, repair, derive = (_ref(p) for p in ("modifier", "modifier_repair", "modifier_derive"))
+    assert prompts[0] == modifier
+    assert set(prompts) <= {modifier, repair, derive}
     assert all(r["candidate_id"] == "live-1" for r in rows)
     ok = [r for r in rows if r["status"] == "ok"]
     assert (res.tokens_in, res.tokens_out) == (
@@ -82,7 +89,7 @@ def test_nader_modifier_conversation_with_repairs(live_model: LiveModel) -> None
         assert res.blocks is not None and validate_file(res.blocks, nader.macro) == []
         assert {g.role for g in res.blocks.values()} == set(BlockRole)
         # a repair turn only follows an invalid answer, which is kept for the Reflector
-        assert res.repaired == (prompts[1:2] == ["modifier_repair@1"])
+        assert res.repaired == (prompts[1:2] == [repair])
         assert not res.repaired or res.first_invalid
     else:  # no valid block after the repair turns: recorded with the validator's reasons
         assert res.status == "invalid" and (res.errors or res.call_errors)
@@ -110,7 +117,7 @@ def test_lapt_learns_principles_from_the_real_model(live_model: LiveModel) -> No
     s = LAPT(source=_source(), learner=learner, top_k=4, adapt_every=10, rng=0)
     secs = time.perf_counter() - t0
     _check_rows(rows, live_model, "lapt")
-    assert [r["prompt_id"] for r in rows] == ["lapt_principles@1"]
+    assert [r["prompt_id"] for r in rows] == [_ref("lapt_principles")]
     p = s.principles
     assert len(p.allowed) == len(SPACE.positions) and all(p.allowed) and p.size() >= 1
     if p.learner == "llm-principle-learner":  # the answer parsed into a refined space
@@ -142,7 +149,7 @@ def test_llmatic_mutation_by_the_real_model(live_model: LiveModel) -> None:
         s.tell([(c, TrialRecord(c.id, TrialState.COMPLETE, metrics={"val_acc": 0.5}))])
     secs = time.perf_counter() - t0
     _check_rows(rows, live_model, "llmatic")
-    assert {r["prompt_id"] for r in rows} == {"llmatic_mutate@1"}
+    assert {r["prompt_id"] for r in rows} == {_ref("llmatic_mutate")}
     agents = [c.origin.agent for c, _ in s.history]
     if s.stopped:  # every answer repeated a known network until the budget ran out
         assert "LLM budget spent" in s.operator_failures[-1] and len(s.history) == 1
