@@ -2,4 +2,8 @@ import sys
 
 from launcher.cli import main
 
-sys.exit(main())
+try:
+    code = main()
+except KeyboardInterrupt:  # an interrupt outside main()'s own handler (start-up, shutdown)
+    code = 130
+sys.exit(code)

@@ -7,6 +7,7 @@ import argparse
 import importlib
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -72,6 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a closed pipe shows here, inside the handler, not at exit
         return code
     except KeyboardInterrupt:
+        # the run is stopped and named: a further Ctrl-C while Python shuts down (threads,
+        # atexit) must not turn exit 130 into a death by SIGINT
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         print(f"archlab: interrupted{_resume_hint()}", file=sys.stderr)
         return 130
     except BrokenPipeError:
