@@ -154,6 +154,7 @@ class BaseStrategy:
     """
 
     name = "base"
+    allow_duplicates = False  # True: _make proposes isomorphs again (paper protocol)
     batch_synchronous = False
     batch_size = 0  # 0: as many as there are free slots
 
@@ -233,10 +234,11 @@ class BaseStrategy:
         suggestion: str = "",
         prompt: str = "",
     ) -> Candidate | None:
-        """A candidate for ``arch``, or None when its hash was already proposed."""
+        """A candidate for ``arch``, or None when its hash was already proposed (unless
+        ``allow_duplicates``: the NB201 paper's protocol proposes and counts duplicates)."""
         arch = self.space.validate(arch)
         h = self.space.arch_hash(arch)
-        if h in self.seen:
+        if h in self.seen and not self.allow_duplicates:
             return None
         self.seen.add(h)
         return Candidate(

@@ -44,12 +44,10 @@ class RandomSearch(BaseStrategy):
     def _propose(self, n: int) -> list[Candidate]:
         out: list[Candidate] = []
         if self.allow_duplicates:
-            from nas.strategies.rea import make_duplicate
-
-            return [
-                make_duplicate(self, self.space.sample(self.rng), agent="uniform-sampler")
-                for _ in range(n)
-            ]
+            made = (
+                self._make(self.space.sample(self.rng), agent="uniform-sampler") for _ in range(n)
+            )
+            return [c for c in made if c is not None]
         for _ in range(n):
             arch = self._sample_unseen(lambda: self.space.sample(self.rng), tries=1000)
             if arch is None:

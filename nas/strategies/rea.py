@@ -21,11 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from nas.records import Candidate, Origin, TrialRecord, TrialState
+from nas.records import Candidate, TrialRecord, TrialState
 from nas.spaces.base import Allowed, CategoricalSpace, SearchSpace
 from nas.strategies.base import BaseStrategy, Event, StrategyError
 
-__all__ = ["RegularizedEvolution", "make_duplicate"]
+__all__ = ["RegularizedEvolution"]
 
 _INIT = "random-init"
 _MUTATION = "single-edit-mutation"
@@ -34,25 +34,6 @@ _MUTATION = "single-edit-mutation"
 def _is_init(c: Candidate) -> bool:
     """A random-init proposal (LAPT prefixes agents with its learner: "<learner>:random-init")."""
     return c.origin.agent == _INIT or c.origin.agent.endswith(":" + _INIT)
-
-
-def make_duplicate(
-    strategy: BaseStrategy, arch: str, parents: Sequence[str] = (), agent: str = ""
-) -> Candidate:
-    """A candidate for ``arch`` even when an isomorph was proposed before (the NB201 paper's
-    protocol: duplicates are proposed and counted)."""
-    arch = strategy.space.validate(arch)
-    h = strategy.space.arch_hash(arch)
-    strategy.seen.add(h)
-    return Candidate(
-        strategy.space.kind,
-        arch,
-        h,
-        strategy.recipe,
-        strategy.seed,
-        parents=tuple(parents),
-        origin=Origin(strategy=strategy.name, agent=agent),
-    )
 
 
 class RegularizedEvolution(BaseStrategy):
@@ -112,18 +93,6 @@ class RegularizedEvolution(BaseStrategy):
         k = min(self.sample_size, len(pop))
         idx = self.rng.choice(len(pop), size=k, replace=False)
         return max((pop[int(i)] for i in idx), key=lambda m: m[2])
-
-    def _make(
-        self,
-        arch: str,
-        parents: Sequence[str] = (),
-        agent: str = "",
-        suggestion: str = "",
-        prompt: str = "",
-    ) -> Candidate | None:
-        if not self.allow_duplicates:
-            return super()._make(arch, parents, agent, suggestion, prompt)
-        return make_duplicate(self, arch, parents, agent)
 
     def _random_candidate(self, agent: str) -> Candidate | None:
         if self.allow_duplicates:
