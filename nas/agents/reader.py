@@ -168,9 +168,13 @@ class Reader:
         items: list[Inspiration] = []
         source = "llm" if self.llm is not None else "rule-based"
         for paper in papers:
-            if not self.relevant(paper):
-                continue
-            for text in self.extract(paper):
+            # one accounting scope per paper (as build_knowledge): a skipped paper's fallback
+            # lands on its call's llm_calls row (step ``reader:ID``), not only in a log line
+            llm = self.llm
+            scope = llm.scope(f"reader:{paper.id}") if llm is not None else contextlib.nullcontext()
+            with scope:
+                texts = self.extract(paper) if self.relevant(paper) else []
+            for text in texts:
                 items.append(Inspiration(str(len(items) + 1), text, paper.id, f"reader:{source}"))
         return KnowledgePool(items)
 

@@ -166,14 +166,23 @@ def parse_ranking(text: str, n: int) -> list[int]:
     return out
 
 
+_BARE_YES_NO = re.compile(r"^\W*(yes|no)\W*$", re.I)
+
+
 def parse_yes_no(text: str) -> bool:
-    """``ANSWER: yes`` / ``ANSWER: no`` (case-insensitive)."""
+    """``ANSWER: yes`` / ``ANSWER: no`` (case-insensitive), or — the form a small real model
+    gives (Qwen2.5-Coder-1.5B: "Yes" then its reason) — a first or last line that is only
+    yes or no (``**Yes.**``). First and last lines that disagree are no answer."""
     if not text or not text.strip():
         raise PromptParseError("empty", "the answer is empty: reply 'ANSWER: yes' or 'ANSWER: no'")
     m = re.search(r"ANSWER\s*:\s*\**\s*(yes|no)\b", text, re.I)
-    if not m:
-        raise PromptParseError("missing", "no 'ANSWER: yes|no' line in the answer", _excerpt(text))
-    return m.group(1).lower() == "yes"
+    if m:
+        return m.group(1).lower() == "yes"
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    bare = {b.group(1).lower() for ln in (lines[0], lines[-1]) if (b := _BARE_YES_NO.match(ln))}
+    if len(bare) == 1:
+        return bare.pop() == "yes"
+    raise PromptParseError("missing", "no 'ANSWER: yes|no' line in the answer", _excerpt(text))
 
 
 _ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+(.*\S)\s*$")

@@ -1,5 +1,6 @@
 """``archlab knowledge build``: NADER's Reader over local sources, offline and with an LLM
-(the scripted server), and NADER's published inspirations file read as it is."""
+(a replay of the project's real local model), and NADER's published inspirations file read
+as it is."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ import pytest
 
 from launcher.cli import main
 from nas.agents.knowledge import KnowledgePool
-from nas.agents.scripted_llm import ScriptedDesignerLLM
-from nas.llm.testing_server import ScriptedOpenAIServer
 from tests.conftest import shared_path
+
+CASSETTES = Path(__file__).resolve().parents[1] / "fixtures" / "llm"
 
 PAPER = """# Squeeze-and-Excitation Networks
 
@@ -63,19 +64,21 @@ def test_offline_build_says_so_and_merges_a_pool_file(
     assert {i.paper_id for i in pool.items} >= {"se", "2"}
 
 
-def test_llm_build_through_the_real_client(
+def test_llm_build_replays_what_the_real_model_answered(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """``archlab knowledge build`` through the real client, replaying the project's local model
+    (``tests/fixtures/llm/knowledge_build_real.json``). The 1.5B model keeps every paper --
+    the bird census too -- so all three are extracted (the offline keyword filter drops it)."""
+    cassette = CASSETTES / "knowledge_build_real.json"
+    meta = json.loads(cassette.read_text(encoding="utf-8"))["recorded_with"]
     out = tmp_path / "pool.jsonl"
-    with ScriptedOpenAIServer(responder=ScriptedDesignerLLM()) as srv:
-        rc = main(["knowledge", "build", str(_corpus(tmp_path)), "-o", str(out),
-                   "--base-url", srv.base_url, "--json"])  # fmt: skip
-        n_requests = len(srv.requests)
+    rc = main(["knowledge", "build", str(_corpus(tmp_path)), "-o", str(out), "--model",
+               meta["model"], "--mode", "replay", "--cassette", str(cassette), "--json"])  # fmt: skip
     payload = json.loads(capsys.readouterr().out)
     assert rc == 0 and payload["reader"] == "llm" and payload["llm_tokens"] > 0
-    assert payload["papers"] == 3 and payload["relevant"] == 2  # the bird paper is filtered out
-    assert n_requests == 3 + 2  # a filter call per paper, an extraction per relevant paper
-    assert len(KnowledgePool.load(out)) == payload["inspirations"] > 0
+    assert payload["papers"] == 3 and payload["relevant"] == 3  # the model filtered nothing
+    assert len(KnowledgePool.load(out)) == payload["inspirations"] == 13
 
 
 def test_nader_published_pool_reads_as_it_is(tmp_path: Path) -> None:

@@ -1,18 +1,20 @@
-"""The Reader's LLM path: the real ``openai`` client against the scripted server, on a corpus
-in every supported format (JSONL {title, abstract, text}, Markdown and plain-text papers, an
-arXiv metadata dump in its one-object-per-line format)."""
+"""The Reader's LLM path on a corpus in every supported format (JSONL {title, abstract, text},
+Markdown and plain-text papers, an arXiv metadata dump in its one-object-per-line format):
+the real ``openai`` client replaying what the project's real local model answered
+(``tests/fixtures/llm/reader_real.json``, recorded by ``record_real_cassettes.py``).
+Answer forms a model gives only on a bad day are injected in ``test_reader_answer_faults.py``."""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
-from typing import Any
 
 from nas.agents.knowledge import KnowledgePool
 from nas.agents.reader import Reader, load_corpus, method_section
 from nas.llm import LLMClient
-from nas.llm.testing_server import ScriptedOpenAIServer
+from nas.llm.cassette import Cassette
+
+CASSETTE = Path(__file__).resolve().parents[1] / "fixtures" / "llm" / "reader_real.json"
 
 SE_MD = """# Squeeze-and-Excitation Networks
 
@@ -76,51 +78,6 @@ ARXIV_LINES = [
      "versions": [], "update_date": "2021-01-01", "authors_parsed": []},
 ]  # fmt: skip
 
-RELEVANT = {"Squeeze", "GhostNet", "CBAM", "Residual"}
-
-IDEAS = {
-    "Squeeze": ["Add a squeeze-and-excitation gate: global average pooling, a bottleneck "
-                "MLP and a sigmoid that rescales each channel."],
-    "GhostNet": ["Produce half of the channels with a cheap depthwise convolution of the "
-                 "other half and concatenate them.", "Use few output channels in the "
-                 "primary convolution to save computation."],
-    "CBAM": ["Apply channel attention, then spatial attention from a 7x7 convolution of "
-             "pooled maps."],
-    "Residual": ["Add an identity shortcut around every two convolutions."],
-}  # fmt: skip
-
-
-def _field(text: str, name: str) -> str:
-    m = re.search(rf"^{name}: (.*)$", text, re.M)
-    return m.group(1) if m else ""
-
-
-class Librarian:
-    """A scripted stand-in for a model: realistic answers in the format each prompt asks."""
-
-    def __init__(self) -> None:
-        self.seen: list[tuple[str, str]] = []  # (task, user content)
-
-    def __call__(self, req: dict[str, Any]) -> str:
-        user = str(req["messages"][-1]["content"])
-        task = _field(user, "Task")
-        self.seen.append((task, user))
-        if task == "reader_filter":
-            title = _field(user, "Title")
-            if "Bird" in title:  # a model that forgets the answer line: prose only
-                return "This paper studies bird songs and proposes no network architecture."
-            yes = any(k in title for k in RELEVANT)
-            why = ("It introduces a reusable architectural unit for CNNs." if yes
-                   else "It is about finance, not neural network design.")  # fmt: skip
-            return f"{why}\nAnswer: {'Yes' if yes else 'No'}" if "Ghost" in title else (
-                f"{why}\nANSWER: {'yes' if yes else 'no'}")  # fmt: skip
-        if task == "reader_extract":
-            title = _field(user, "Paper")
-            key = next(k for k in IDEAS if k in title)
-            items = "\n".join(f"{i + 1}. {t}" for i, t in enumerate(IDEAS[key]))
-            return f"Here are the inspirations:\n{items}"
-        return "I do not understand the task."
-
 
 def _corpus(root: Path) -> Path:
     d = root / "corpus"
@@ -150,46 +107,63 @@ def test_corpus_formats_are_read(tmp_path: Path) -> None:
     assert "CIFAR-10" not in method_section(ghost.text)
 
 
-def test_reader_filters_and_extracts_through_the_real_client(tmp_path: Path) -> None:
+MODEL = "qwen2.5-coder-1.5b-instruct-q4_k_m"
+
+
+def assert_pool_round_trips(pool: KnowledgePool, tmp_path: Path) -> None:
+    """Saved and loaded back as a knowledge pool: ids, paper ids and texts intact."""
+    pool.save(tmp_path / "knowledge.jsonl")
+    back = KnowledgePool.load(tmp_path / "knowledge.jsonl")
+    assert [(i.id, i.paper_id, i.text) for i in back.items] == [
+        (i.id, i.paper_id, i.text) for i in pool.items
+    ]
+
+
+def _recorded_prompts(task: str) -> list[str]:
+    """The user prompts of ``task`` in the cassette: what the model was sent (a replay finds
+    an answer only for a request identical to a recorded one, so today's code sends them)."""
+    data = json.loads(CASSETTE.read_text(encoding="utf-8"))
+    users = [str(e["request"]["messages"][-1]["content"])
+             for v in data["entries"].values() for e in v]  # fmt: skip
+    return [u for u in users if u.startswith(f"Task: {task}\n")]
+
+
+def test_reader_filters_and_extracts_as_the_real_model_answered(tmp_path: Path) -> None:
     from store.result_store import LocalResultStore
 
+    meta = json.loads(CASSETTE.read_text(encoding="utf-8"))["recorded_with"]
+    assert meta["model"] == MODEL and "Q4_K_M" in meta["model_note"]
     papers = load_corpus(_corpus(tmp_path))
     store = LocalResultStore(tmp_path / "tables")
-    lib = Librarian()
-    with ScriptedOpenAIServer(responder=lib) as srv:
-        llm = LLMClient("gpt-4o-mini", base_url=srv.base_url, api_key="sk-test",
-                        temperature=0.0, seed=3, timeout_s=5.0,
-                        sink=LLMClient.store_sink(store, "reader"))  # fmt: skip
-        pool = Reader(llm).build_pool(papers)
-        reqs = srv.requests
-    # one filter call per paper on title + abstract only, one extraction per relevant paper
-    filters = [u for t, u in lib.seen if t == "reader_filter"]
-    extracts = [u for t, u in lib.seen if t == "reader_extract"]
-    assert len(filters) == len(papers) == 6 and len(extracts) == 4
+    llm = LLMClient(MODEL, mode="replay", cassette=Cassette(CASSETTE), temperature=0.0, seed=3,
+                    max_tokens=512, sink=LLMClient.store_sink(store, "reader"))  # fmt: skip
+    pool = Reader(llm).build_pool(papers)
+    # one filter call per paper on title + abstract only, one extraction per kept paper
+    filters, extracts = _recorded_prompts("reader_filter"), _recorded_prompts("reader_extract")
+    assert len(filters) == len(papers) == 6
     se_filter = next(u for u in filters if "Squeeze" in u)
     assert "recalibrates" in se_filter and "squeezes global" not in se_filter
     se_extract = next(u for u in extracts if "Squeeze" in u)
     assert "squeezes global" in se_extract and "ImageNet" not in se_extract
     res_extract = next(u for u in extracts if "Residual" in u)
     assert "identity shortcut" in res_extract  # no text: extracted from the abstract
-    assert {(r["temperature"], r["seed"]) for r in reqs} == {(0.0, 3)}
-    # every inspiration keeps its paper id; irrelevant papers gave none
+    # What the 1.5B model did: it answered "Yes" (verdict first, then its reason) or
+    # "ANSWER: yes" for every paper, the bird census and option pricing included, and then
+    # wrote CNN "inspirations" even for those -- it does not filter. Five per paper kept.
+    assert len(extracts) == 6
     by_paper: dict[str, list[str]] = {}
     for it in pool.items:
         by_paper.setdefault(it.paper_id, []).append(it.text)
         assert it.source == "reader:llm"
-    assert by_paper == {
-        "se-net": IDEAS["Squeeze"], "ghostnet": IDEAS["GhostNet"], "cbam": IDEAS["CBAM"],
-        "1512.03385": IDEAS["Residual"],
+    assert {k: len(v) for k, v in by_paper.items()} == {
+        "se-net": 5, "ghostnet": 5, "cbam": 5, "birds": 5, "1512.03385": 5, "2101.00001": 5,
     }  # fmt: skip
-    assert len({it.id for it in pool.items}) == len(pool) == 5
-    # saved and loaded back as a knowledge pool, paper ids intact
-    pool.save(tmp_path / "knowledge.jsonl")
-    back = KnowledgePool.load(tmp_path / "knowledge.jsonl")
-    assert [(i.id, i.paper_id, i.text) for i in back.items] == [
-        (i.id, i.paper_id, i.text) for i in pool.items
-    ]
+    assert any("Identity shortcut" in t for t in by_paper["1512.03385"])
+    assert any("sigmoid" in t.lower() for t in by_paper["se-net"])
+    assert len({it.id for it in pool.items}) == len(pool) == 30
+    assert_pool_round_trips(pool, tmp_path)
     rows = store.read("llm_calls", "reader").to_pylist()
-    assert len(rows) == 10 and {r["agent"] for r in rows} == {"reader"}
+    assert len(rows) == 12 and {r["agent"] for r in rows} == {"reader"}
     assert sorted({r["prompt_id"] for r in rows}) == ["reader_extract@1", "reader_filter@1"]
-    assert all(r["status"] == "ok" and r["tokens_in"] > 0 for r in rows)
+    assert all(r["status"] == "ok" and r["tokens_in"] > 0 and r["cache_hit"] for r in rows)
+    assert {r["step"] for r in rows} == {f"reader:{p.id}" for p in papers}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import pytest
 
+from nas.prompts.parsers import PromptParseError, parse_yes_no
 from nas.prompts.strategy_parsers import (
     NetworkParseError,
     parse_network_answer,
@@ -130,3 +131,26 @@ def test_llmatic_gives_an_llm_that_repeats_its_parent_four_calls_per_proposal() 
     assert sum("were already proposed; rule-based operator" in f for f in s.operator_failures) == 3
     agents = [c.origin.agent for c, _ in s.history[5:]]
     assert all(a.startswith("rule-based-operators:") and a.endswith("(fallback)") for a in agents)
+
+
+# reader_filter@1 answers of the same model (tests/fixtures/llm/reader_real.json): the verdict
+# first, on a line of its own, then the reason; the ANSWER line form on other papers
+@pytest.mark.parametrize(
+    ("answer", "verdict"),
+    [
+        ("Yes\nThis paper is relevant because it introduces a new operation (identity shortcut "
+         "connections) that can inspire changes to the building block of an image-classification "
+         "CNN.", True),
+        ("ANSWER: yes\nThis paper is relevant because it introduces a Ghost module.", True),
+        ("It is about finance.\n**No.**", False),
+    ],
+)  # fmt: skip
+def test_real_reader_filter_answers_parse(answer: str, verdict: bool) -> None:
+    assert parse_yes_no(answer) is verdict
+
+
+def test_a_yes_no_answer_that_contradicts_itself_is_no_answer() -> None:
+    with pytest.raises(PromptParseError, match="no 'ANSWER: yes|no' line"):
+        parse_yes_no("Yes\nThe paper is about birds, so the answer is:\nNo")
+    with pytest.raises(PromptParseError):
+        parse_yes_no("Yes, partly: it studies networks but proposes no block.")
