@@ -28,20 +28,26 @@ def _bench() -> ModuleType:
     return mod
 
 
-def test_replay_reproduces_the_recorded_lapt_run(tmp_path: Path) -> None:
-    table = shared_path("data", "nb201.parquet")
-    cassette = tmp_path / "cassette.json"
-    shutil.copy(RESULTS / "real_llm_cassette.json", cassette)
-    recorded = json.loads((RESULTS / "real_llm_strategies.json").read_text())
-    budget = recorded["lapt"]["config"]["lapt_budget"]
+def _replay(tmp_path: Path, cassette: str, recorded: str, *args: str) -> tuple[dict, dict]:
+    """Run the bench in replay mode on a copy of ``cassette``; (recorded results, replayed)."""
+    copy = tmp_path / "cassette.json"
+    shutil.copy(RESULTS / cassette, copy)
     out = tmp_path / "replay"
-    rc = _bench().main(
-        ["--table", str(table), "--mode", "replay", "--cassette", str(cassette),
-         "--parts", "lapt", "--seeds", "2", "--targets", "cifar10",
-         "--lapt-budget", str(budget), "--out", str(out)]
-    )  # fmt: skip
+    rc = _bench().main(["--table", str(shared_path("data", "nb201.parquet")), "--mode", "replay",
+                        "--cassette", str(copy), "--out", str(out), *args])  # fmt: skip
     assert rc == 0
-    got = json.loads(out.with_suffix(".json").read_text())
+    return json.loads((RESULTS / recorded).read_text()), json.loads(
+        out.with_suffix(".json").read_text()
+    )
+
+
+def test_replay_reproduces_the_recorded_lapt_run(tmp_path: Path) -> None:
+    budget = json.loads((RESULTS / "real_llm_strategies.json").read_text())["lapt"]["config"][
+        "lapt_budget"
+    ]
+    recorded, got = _replay(tmp_path, "real_llm_cassette.json", "real_llm_strategies.json",
+                            "--parts", "lapt", "--seeds", "2", "--targets", "cifar10",
+                            "--lapt-budget", str(budget))  # fmt: skip
     want = recorded["lapt"]["targets"]["cifar10"]["llm"][:2]
     keys = ("seed", "arch", "evals_to_best_val", "test_acc", "evaluations", "principle_steps")
     assert [{k: s[k] for k in keys} for s in got["lapt"]["targets"]["cifar10"]["llm"]] == [
@@ -51,3 +57,25 @@ def test_replay_reproduces_the_recorded_lapt_run(tmp_path: Path) -> None:
     assert cost["live_calls"] == 0 and cost["replayed_calls"] == cost["calls"] == 4
     assert cost["failed_calls"] == 0
     assert "answers" in got["lapt"] and "llmatic" not in got
+
+
+def test_replay_reproduces_the_recorded_llmatic_run(tmp_path: Path) -> None:
+    """LLMatic with LLM mutation and crossover as the real local model answered them (50
+    evaluations, ``bench/results/real_llm_llmatic.md``): replaying the cassette gives the same
+    cells, the same archive and the same answer statistics, with no live call."""
+    budget = json.loads((RESULTS / "real_llm_llmatic.json").read_text())["llmatic"]["config"][
+        "llmatic_budget"
+    ]
+    recorded, got = _replay(tmp_path, "real_llm_llmatic_cassette.json", "real_llm_llmatic.json",
+                            "--parts", "llmatic", "--llmatic-budget", str(budget))  # fmt: skip
+    [want] = recorded["llmatic"]["seeds"]
+    [seed] = got["llmatic"]["seeds"]
+    keys = ("arch", "val_acc", "test_acc", "evaluations", "distinct", "designed",
+            "llm_answers", "answers", "origins", "variation")  # fmt: skip
+    assert {k: seed[k] for k in keys} == {k: want[k] for k in keys}
+    assert seed["evaluations"] >= 50 and seed["designed"] > 0
+    cost = got["cost"]["LLMatic"]
+    assert (
+        cost["live_calls"] == 0 and cost["replayed_calls"] == cost["calls"] == want["llm_answers"]
+    )
+    assert "lapt" not in got
