@@ -91,12 +91,13 @@ def progress(
     remaining = max(0, budget_candidates - len(done))
     eta: float | None = None
     if done and remaining and not st.stop:
+        # the slower of two rates: trainings (mean wall time per slot) and the run's observed
+        # throughput, which also counts the strategy's own time — an LLM designer on a CPU
+        # spends minutes per proposal against seconds of training
         walls = [float(e.result.get("wall_s") or 0.0) for e in done if e.result]
-        mean = sum(walls) / len(walls)
-        if mean > 0:
-            eta = mean * remaining / max(1, max_in_flight)
-        else:
-            eta = elapsed / len(done) * remaining
+        training = sum(walls) / len(walls) * remaining / max(1, max_in_flight)
+        observed = elapsed / len(done) * remaining
+        eta = max(training, observed)
     elif not remaining:
         eta = 0.0
     return Progress(
