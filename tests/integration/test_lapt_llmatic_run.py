@@ -17,10 +17,8 @@ import pytest
 from analysis.report import build_report
 from analysis.source import RunSource
 from launcher.cli import main
-from nas.llm.testing_server import ScriptedOpenAIServer
 from store.open import open_store
 from tests.conftest import REPO, shared_path
-from tests.integration.test_strategy_llm import LEARN, UPDATE_BAD, WIDEN, _task
 
 pytestmark = pytest.mark.integration
 
@@ -98,24 +96,33 @@ def test_llmatic_run_stores_archives_and_the_report_draws_them(tmp_path: Path) -
     assert "Archives per iteration (LLMatic)" in html
 
 
-def test_lapt_llm_run_accounts_its_calls(tmp_path: Path) -> None:
-    def reply(req: dict[str, Any]) -> str:
-        return {"lapt_principles": LEARN, "lapt_update": UPDATE_BAD, "lapt_widen": WIDEN}.get(
-            _task(req), "?"
-        )
+def test_lapt_llm_run_replays_the_real_model_and_accounts_its_calls(tmp_path: Path) -> None:
+    """A LAPT run with the LLM learner as the project's local model answered it
+    (``tests/fixtures/llm/lapt_run_real.json``): 4 calls, each an ``llm_calls`` row; the
+    model's widening answer used op id 5 (the space has 0..4), so that step fell back to the
+    statistical learner, with the reason in the event the report draws."""
+    from tests.fixtures.llm.record_real_cassettes import LAPT_OVERRIDES, MODEL
 
+    cassette = REPO / "tests" / "fixtures" / "llm" / "lapt_run_real.json"
     table = shared_path("data", "nb201.parquet")
-    with ScriptedOpenAIServer(responder=reply) as srv:
-        run_dir = _launch("lapt_nb201.yaml", tmp_path / "runs", f"strategy.lapt.source_table={table}",
-                          "strategy.lapt.learner=llm", f"llm.base_url={srv.base_url}",
-                          "llm.max_retries=0")  # fmt: skip
+    run_dir = _launch("lapt_nb201.yaml", tmp_path / "runs", f"strategy.lapt.source_table={table}",
+                      *LAPT_OVERRIDES, f"llm.model={MODEL}", "llm.mode=replay",
+                      f"llm.cassette={cassette}")  # fmt: skip
     store = open_store(str(run_dir / "tables"))
     calls = sorted(store.read("llm_calls", run_dir.name).to_pylist(), key=lambda r: r["created_at"])
-    assert calls[0]["prompt_id"] == "lapt_principles@2" and len(calls) == 4
+    assert [c["prompt_id"] for c in calls] == [
+        "lapt_principles@2", "lapt_update@2", "lapt_widen@2", "lapt_update@2",
+    ]  # fmt: skip
     assert {r["agent"] for r in calls} == {"lapt"} and {r["status"] for r in calls} == {"ok"}
-    events = _events(run_dir, "principles")
-    assert events[0]["learner"] == "llm-principle-learner"
-    assert any("sep_conv_3x3" in e["note"] for e in events)  # the malformed update, recorded
+    assert all(c["cache_hit"] and c["tokens_in"] > 0 for c in calls)
+    events = sorted(_events(run_dir, "principles"), key=lambda e: e["iteration"])
+    assert [(e["iteration"], e["source"], e["learner"]) for e in events] == [
+        (0, "imagenet16", "llm-principle-learner"),
+        (10, "updated", "llm-principle-learner"),
+        (20, "widened", "statistical-principle-learner"),
+        (30, "updated", "llm-principle-learner"),
+    ]
+    assert "'edge 3<-1': 5 is not a choice" in events[2]["note"]
 
 
 def test_lapt_refuses_to_learn_from_the_target_task(tmp_path: Path, capsys: Any) -> None:

@@ -42,7 +42,7 @@ from nas.spaces import NB201Space
 from store.result_store import LocalResultStore
 from store.schemas import TABLES
 from tests.conftest import REPO, shared_path
-from tests.integration.test_strategy_llm import LEARN, UPDATE_BAD, WIDEN, _task
+from tests.integration.test_strategy_llm_faults import LEARN, UPDATE_BAD, WIDEN, _task
 
 pytestmark = pytest.mark.integration
 

@@ -1,7 +1,12 @@
-"""LAPT's LLM principle learner and LLMatic's LLM operators through the real openai client
-(``nas.llm.LLMClient``) against the scripted local OpenAI-compatible server: realistic
-replies, malformed ones (fallback recorded), failed calls, the budget stop, and the
-``llm_calls`` accounting with agent and prompt id."""
+"""Faults in LAPT's LLM principle learner and LLMatic's LLM operators, injected by the scripted
+OpenAI-compatible stand-in server (``nas.llm.testing_server``) through the real ``openai``
+client: an update naming an op NAS-Bench-201 does not have (a real GPT failure mode:
+DARTS-space names), prose instead of a cell, HTTP 500s retried then failed, the LLM budget
+running out, a malformed update inside a controller run, and the wiring of the client into
+a LAPT built from a config (what the endpoint received). Each fault is a recorded
+fallback, never a crash; every request is an ``llm_calls`` row with agent and prompt id.
+What the real local model answers is replayed in ``test_bench_llm_replay.py``
+(``bench/results/real_llm_*cassette.json``)."""
 
 from __future__ import annotations
 
@@ -25,6 +30,7 @@ from nas.strategies.llmatic import LLMatic
 from nas.strategies.operators import LLMOperators
 from nas.strategies.principles import LLMPrincipleLearner, SourceTask
 from tests.conftest import shared_path
+from tests.integration.test_lapt_llmatic_run import _events, _launch
 
 SPACE = NB201Space()
 NAMES = [p.name for p in SPACE.positions]
@@ -239,3 +245,25 @@ def test_build_strategy_wires_the_client_into_lapt_with_store_accounting(tmp_pat
     ]))  # fmt: skip
     assert src_only.source_name == "cifar100" and src_only.principles.size() < SPACE.size
     assert from_ops(["none"] * 6)  # the space's text form is what the prompts show
+
+
+def test_a_malformed_update_in_a_lapt_run_is_recorded_and_every_call_accounted(tmp_path: Path) -> None:
+    def reply(req: dict[str, Any]) -> str:
+        return {"lapt_principles": LEARN, "lapt_update": UPDATE_BAD, "lapt_widen": WIDEN}.get(
+            _task(req), "?"
+        )
+
+    table = shared_path("data", "nb201.parquet")
+    with ScriptedOpenAIServer(responder=reply) as srv:
+        run_dir = _launch("lapt_nb201.yaml", tmp_path / "runs", f"strategy.lapt.source_table={table}",
+                          "strategy.lapt.learner=llm", f"llm.base_url={srv.base_url}",
+                          "llm.max_retries=0")  # fmt: skip
+    from store.open import open_store
+
+    store = open_store(str(run_dir / "tables"))
+    calls = sorted(store.read("llm_calls", run_dir.name).to_pylist(), key=lambda r: r["created_at"])
+    assert calls[0]["prompt_id"] == "lapt_principles@2" and len(calls) == 4
+    assert {r["agent"] for r in calls} == {"lapt"} and {r["status"] for r in calls} == {"ok"}
+    events = _events(run_dir, "principles")
+    assert events[0]["learner"] == "llm-principle-learner"
+    assert any("sep_conv_3x3" in e["note"] for e in events)  # the malformed update, recorded
