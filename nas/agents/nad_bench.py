@@ -8,7 +8,7 @@ differ from the base block and contain the op kinds the transformation adds.
 
 Modes: ``offline`` (the rule-based designer; no LLM), ``replay`` (a cassette — what CI
 runs), ``record``/``live`` (an endpoint). ``archlab bench nad --mode replay --cassette
-tests/fixtures/llm/nad_bench.json``.
+bench/results/nad_standin_cassette.json``.
 """
 
 from __future__ import annotations

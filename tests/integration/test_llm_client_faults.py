@@ -1,4 +1,6 @@
-"""The real openai client against the scripted local OpenAI-compatible server."""
+"""Faults at the endpoint, injected by the scripted OpenAI-compatible stand-in server (429 with
+Retry-After, 500s, timeouts, a full concurrency slot, the budget, record/replay, embeddings)
+through the real openai client: each is a record with the right status, never a crash."""
 
 from __future__ import annotations
 
