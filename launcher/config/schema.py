@@ -87,6 +87,8 @@ class NaderConfig:
     modifier_retries: int = 3  # repair turns on validator feedback
     experiences_k: int = 5  # experiences retrieved per suggestion
     knowledge: str = ""  # knowledge pool path (JSON/JSONL); empty = built-in pool
+    repair_temperature: float | None = None  # repair turns' temperature; None = llm.temperature
+    # (a greedy model, temperature 0, answers a repair turn with its first answer again)
 
 
 @dataclass
@@ -187,6 +189,9 @@ class LLMConfig:
     timeout_s: float = 60.0  # per-request timeout
     max_tokens: int = (
         0  # answer cap per call (0 = none); a local CPU model needs one (runaway answers)
+    )
+    context_tokens: int = (
+        0  # the model's context window; prompts are reduced by rule to fit (0 = no fitting)
     )
     max_retries: int = 4  # retries on 429/5xx/timeouts, honouring Retry-After
     max_concurrency: int = 4  # calls in flight at once

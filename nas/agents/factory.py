@@ -44,6 +44,7 @@ class NaderSettings(Protocol):
     modifier_retries: int
     experiences_k: int
     knowledge: str
+    repair_temperature: float | None
 
 
 def nader_from_config(
@@ -94,6 +95,8 @@ def nader_from_config(
         rng=rng,
         dfs_ratio=float(n.dfs_ratio),
         retries=int(n.modifier_retries),
+        repair_temperature=n.repair_temperature,
+        context_tokens=(cfg_llm.context_tokens or None) if cfg_llm is not None else None,
         experiences_k=int(n.experiences_k),
         recipe=recipe,
         macro=macro,

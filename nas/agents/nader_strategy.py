@@ -195,6 +195,8 @@ class NaderStrategy(BaseStrategy):
         seed: int = 0,
         dfs_ratio: float = 0.5,
         retries: int = 3,
+        repair_temperature: float | None = None,
+        context_tokens: int | None = None,
         experiences_k: int = 5,
         sample_size: int = 6,
         recipe: Mapping[str, Any] | None = None,
@@ -214,6 +216,7 @@ class NaderStrategy(BaseStrategy):
         self.modifier = Modifier(
             llm, base_checker(self.macro), lambda b: validate_file(b, self.macro), retries,
             skeleton=str(self.macro.get("kind", "stages")),
+            repair_temperature=repair_temperature, context_tokens=context_tokens,
         )  # fmt: skip
         self.designer = RuleBasedDesigner(_validate_base)
         self.recipe = dict(recipe or {})

@@ -20,7 +20,8 @@ __all__ = ["run_scenario"]
 
 def run_scenario(
     root: str | os.PathLike[str], llm: Any = None, budget: int = 20, run_id: str = "nader-test",
-    seed: int = 0, base: str = "resnet_basic",
+    seed: int = 0, base: str = "resnet_basic", retries: int = 2,
+    repair_temperature: float | None = None, context_tokens: int | None = None,
 ) -> tuple[RunSummary, NaderStrategy, LocalResultStore]:  # fmt: skip
     from store.embedders import HashingEmbedder
     from store.experience import ExperiencePool
@@ -31,7 +32,15 @@ def run_scenario(
         llm.sink = lambda rows: [
             store.append("llm_calls", run_id, [r], key=f"llm-{r['call_id']}") for r in rows
         ]
-    strategy = NaderStrategy(base, llm=llm, experience=pool, seed=seed, retries=2)
+    strategy = NaderStrategy(
+        base,
+        llm=llm,
+        experience=pool,
+        seed=seed,
+        retries=retries,
+        repair_temperature=repair_temperature,
+        context_tokens=context_tokens,
+    )
     summary = run_nader(strategy, ProxyEvaluator(), store, run_id, budget,
                         os.path.join(root, "run"))  # fmt: skip
     return summary, strategy, store

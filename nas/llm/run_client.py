@@ -46,6 +46,7 @@ class LLMSettings(Protocol):
     budget_tokens: int
     budget_usd: float
     embed_model: str
+    context_tokens: int
 
 
 class RowStore(Protocol):

@@ -45,3 +45,14 @@ def test_an_llm_run_on_the_builtin_pool_says_so(caplog: pytest.LogCaptureFixture
     with caplog.at_level(logging.WARNING, logger="nas.agents.factory"):
         nader_from_config(NaderConfig(), None)  # offline: the built-in pool is what it is made for
     assert not caplog.records
+
+
+def test_repair_temperature_and_context_window_reach_the_modifier() -> None:
+    """A greedy local model repeats its first answer on every repair turn, and its window is
+    8K: the run's config reaches the NADER Modifier (``archlab demo llm=local`` sets both)."""
+    cfg = load_config(overrides=["strategy.name=nader", "strategy.nader.repair_temperature=0.7",
+                                 "llm.context_tokens=8192"])  # fmt: skip
+    s = build_strategy(cfg)
+    assert (s.modifier.repair_temperature, s.modifier.context_tokens) == (0.7, 8192)
+    default = build_strategy(load_config(overrides=["strategy.name=nader"]))
+    assert (default.modifier.repair_temperature, default.modifier.context_tokens) == (None, None)
