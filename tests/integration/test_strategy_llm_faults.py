@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -247,7 +248,9 @@ def test_build_strategy_wires_the_client_into_lapt_with_store_accounting(tmp_pat
     assert from_ops(["none"] * 6)  # the space's text form is what the prompts show
 
 
-def test_a_malformed_update_in_a_lapt_run_is_recorded_and_every_call_accounted(tmp_path: Path) -> None:
+def test_a_malformed_update_in_a_lapt_run_is_recorded_and_every_call_accounted(
+    tmp_path: Path,
+) -> None:
     def reply(req: dict[str, Any]) -> str:
         return {"lapt_principles": LEARN, "lapt_update": UPDATE_BAD, "lapt_widen": WIDEN}.get(
             _task(req), "?"
