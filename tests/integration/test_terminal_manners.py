@@ -20,10 +20,15 @@ pytestmark = pytest.mark.integration
 
 def test_ctrl_c_names_the_run_and_the_resume_command(tmp_path: Path) -> None:
     root = tmp_path / "runs"
+    # A terminal's Ctrl-C reaches a process whose SIGINT is at its default. When the tests
+    # run as a background job of a non-interactive shell (`make test &`, nohup), SIGINT is
+    # inherited as ignored and Python then installs no KeyboardInterrupt handler -- the run
+    # went on to finish (exit 0) in such a clean-clone make test. Start the child as a terminal would.
     proc = subprocess.Popen(
         [sys.executable, "-m", "launcher", "demo", f"experiment.run_root={root}",
          "budget.candidates=50"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     deadline = time.monotonic() + 120
     while not list(root.glob("*/journal.jsonl")):  # the controller has started
