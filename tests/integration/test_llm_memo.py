@@ -1,7 +1,10 @@
 """The run's LLM call memo through the real client and the test server: a call the run
 already made is answered from the memo (no request, no new row, no budget charge), ids are
 deterministic per (request, occurrence), failures are remembered too, a torn line is
-ignored."""
+ignored.
+
+Why the scripted stand-in server: the test counts the requests the server received across
+restarts and injects failures (what a restart must not send again), not what a model answers."""
 
 from __future__ import annotations
 

@@ -2,7 +2,10 @@
 client): every request is one ``llm_calls`` row naming the candidate it served, retries
 included; the trials carry the tokens of the steps that made them; Modifier prompts hold
 no repeated tip; fallbacks are recorded on the call row and the candidate; the tree events
-say DFS or BFS and how the ranking went; the per-architecture cost query adds up."""
+say DFS or BFS and how the ranking went; the per-architecture cost query adds up.
+
+Why the scripted stand-in server: it injects a 429 and a non-ranking answer at a chosen
+request and counts the requests it received (one llm_calls row each)."""
 
 from __future__ import annotations
 

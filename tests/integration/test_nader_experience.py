@@ -1,6 +1,9 @@
 """NADER's experience as in the paper and its authors' retrievers: keyed by the suggestion
 (the pool embeds the suggestion, not the tip), top-k without repeats, per block role,
-research tips from failed trainings, the source said honestly; embeddings are LLM calls."""
+research tips from failed trainings, the source said honestly; embeddings are LLM calls.
+
+Why the scripted stand-in server: the endpoint contract -- embedding requests (the project's
+model server does not serve embeddings) and the Modifier prompt it received."""
 
 from __future__ import annotations
 

@@ -1,7 +1,10 @@
 """NADER's LLM-step state survives a restore from the store: a rebuilt strategy has the
 same step count, the same per-candidate LLM cost (``llm_cost_of``) and the same research
 reflections still waiting for the next step as the one that stored the events (scripted
-server, real client)."""
+server, real client).
+
+Why the scripted stand-in server: a restore test (state across a rebuild), not one of what a
+model answers."""
 
 from __future__ import annotations
 

@@ -15,7 +15,10 @@ For each method:
 And an endpoint that always answers prose: N modifier attempts give N INVALID rows.
 
 Counts are of what matters: requests the server received, rows in the tables.
-"""
+
+Why the scripted stand-in server: kills at chosen points, request counts at the server and
+an always-prose endpoint; what the real model answers is replayed elsewhere
+(tests/fixtures/llm/README.md)."""
 
 from __future__ import annotations
 
