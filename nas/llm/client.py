@@ -50,6 +50,7 @@ from typing import Any
 
 from nas.llm.budget import BudgetExceeded, LLMBudget, Usage
 from nas.llm.cassette import Cassette, CassetteMiss, request_key
+from nas.llm.grammar import Constraint
 from nas.llm.memo import CallMemo
 from nas.llm.prices import Price, cost_usd
 
@@ -119,10 +120,26 @@ class ChatReply:
     cache_hit: bool  # served from a replay cassette
     finish_reason: str
     retries: int  # HTTP retries this client made (429/5xx/timeouts), each one its own row
+    constraint: str = ""  # Constraint.name the caller asked for ("" = none)
+    obeyed: bool | None = None  # whether the text is a sentence of it (None: no constraint)
 
     @property
     def tokens(self) -> int:
         return self.tokens_in + self.tokens_out
+
+
+def _obedience(constraint: Constraint | None, text: str) -> tuple[str, bool | None]:
+    """``(name, obeyed)`` of an answer under ``constraint``; the grammar is the check, since
+    a server may accept a constraint and not apply it."""
+    if constraint is None:
+        return "", None
+    if constraint.grammar is not None:
+        return constraint.name, constraint.grammar.accepts(text)
+    try:
+        json.loads(text)
+    except ValueError:
+        return constraint.name, False
+    return constraint.name, True
 
 
 def _error_kind(err: BaseException) -> tuple[str, int]:
@@ -435,8 +452,10 @@ class LLMClient:
         temperature: float | None = None,
         seed: int | None = None,
         max_tokens: int | None = None,
+        constraint: Constraint | None = None,
     ) -> ChatReply:
-        """One chat completion. Raises :class:`BudgetExceeded` before the call when the budget
+        """One chat completion. ``constraint`` is the answer form the caller parses: the
+        reply says whether the text obeyed it (servers may ignore a constraint). Raises :class:`BudgetExceeded` before the call when the budget
         is spent and :class:`LLMError` when it failed after retries (the failure is accounted
         and written to ``llm_calls`` first)."""
         self.budget.check()
@@ -452,7 +471,7 @@ class LLMClient:
         if self.memo is not None:  # a restored run: answered calls are not made again
             call_id, memo_n, known = self.memo.next(memo_key)
             if known is not None:
-                return self._from_memo(known, call_id)
+                return self._from_memo(known, call_id, constraint)
         _log.info("llm %s %s/%s: calling %s", call_id, agent, prompt_id, self.model)
         t0 = time.perf_counter()
         cache_hit = False
@@ -532,8 +551,9 @@ class LLMClient:
             self.memo.record(memo_key, memo_n, {"response": body, "rows": _memo_rows([*made, row])})
         self._emit(row)
         return ChatReply(
-            text, call_id, model, tin, tout, cost, latency, cache_hit, finish, tries["n"] - 1
-        )
+            text, call_id, model, tin, tout, cost, latency, cache_hit, finish, tries["n"] - 1,
+            *_obedience(constraint, text),
+        )  # fmt: skip
 
     def _memo_key(self, key: str) -> str:
         """The memo's key of a request: inside an attribution :meth:`scope` it names the
@@ -543,7 +563,9 @@ class LLMClient:
         stack = self._scopes()
         return f"{stack[-1].step}\x1f{key}" if stack else key
 
-    def _from_memo(self, known: dict[str, Any], call_id: str) -> ChatReply:
+    def _from_memo(
+        self, known: dict[str, Any], call_id: str, constraint: Constraint | None = None
+    ) -> ChatReply:
         """A call this run already made, answered from the memo (no request, no new row).
 
         Inside an attribution :meth:`scope` the call's rows (its retried attempts and its
@@ -561,7 +583,8 @@ class LLMClient:
             )
         text, finish, tin, tout, model = _chat_body(known["response"])
         cost = cost_usd(self.model, tin, tout, self.prices)
-        return ChatReply(text, call_id, model or self.model, tin, tout, cost, 0.0, True, finish, 0)
+        return ChatReply(text, call_id, model or self.model, tin, tout, cost, 0.0, True, finish, 0,
+                         *_obedience(constraint, text))  # fmt: skip
 
     def _fail(
         self,
