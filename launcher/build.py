@@ -219,14 +219,10 @@ def bench_strategy(
 
 
 def _space_or_none(cfg: RunConfig) -> SearchSpace | None:
-    """The space of ``space.kind`` (``block``: None, NADER designs its own blocks)."""
-    from nas.spaces import make_space
-    from nas.spaces.base import SpaceError
-
-    try:
-        return make_space(cfg.space.kind)
-    except SpaceError:
+    """The space of ``space.kind``; None for ``block`` (NADER designs its own blocks)."""
+    if cfg.space.kind == "block":
         return None
+    return _categorical_space(cfg)
 
 
 def _categorical_space(cfg: RunConfig) -> CategoricalSpace:

@@ -6,7 +6,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from launcher.config import RunConfig
+    from launcher.run import RunPaths
 
 __all__ = ["failure_lines", "last_error", "llm_spend", "register", "run_status", "status_text"]
 
@@ -31,7 +35,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run_status)
 
 
-def llm_spend(cfg: Any, paths: Any) -> str:
+def llm_spend(cfg: RunConfig, paths: RunPaths) -> str:
     """``N calls, $X.XX`` from the store's ``llm_calls`` of the run (every call the run paid
     for, also those not tied to a trial); the reason when the store cannot be read."""
     try:

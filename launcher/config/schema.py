@@ -6,6 +6,7 @@ comment per field and its range checks in ``validate()``:
 =================  ====================================================
 section            defined in
 =================  ====================================================
+space              :class:`nas.spaces.config.SpaceConfig`
 strategy.random    :class:`nas.strategies.random_search.RandomConfig`
 strategy.rea       :class:`nas.strategies.rea.REAConfig`
 strategy.lapt      :class:`nas.strategies.lapt.LaptConfig`
@@ -18,7 +19,7 @@ store              :class:`store.open.StoreConfig`
 llm                :class:`nas.llm.config.LLMConfig`
 =================  ====================================================
 
-The run's own sections (``experiment``, ``space``, ``strategy.name``, ``budget``) are
+The run's own sections (``experiment``, ``strategy.name``, ``budget``) are
 declared here. YAML files in ``configs/`` and ``key=value`` overrides are checked against
 this schema (unknown keys and wrong types are rejected with the full dotted path, the
 valid keys and a did-you-mean). Components never read this object: the composition root
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 import nas.agents.register  # noqa: F401  (registers strategy "nader" with the registry)
 from nas.agents.config import NaderConfig
 from nas.llm.config import LLMConfig
+from nas.spaces.config import SpaceConfig
 from nas.strategies.lapt import LaptConfig
 from nas.strategies.llmatic import LlmaticConfig
 from nas.strategies.random_search import RandomConfig
@@ -66,22 +68,6 @@ class ExperimentConfig:
     seed: int = 0  # master seed: strategy RNG, candidate seeds and data splits derive from it
     run_root: str = "runs"  # directory holding runs/<run_id>/ (a shared filesystem on a cluster)
     description: str = ""  # free text stored in the manifest
-
-
-@dataclass(frozen=True)
-class SpaceConfig:
-    kind: str = "nb201"  # nb201 | block | macro | channel (what the strategy searches over)
-    nb201_channels: int = 8  # NB201 skeleton: channels C of the first stage (paper: 16)
-    nb201_cells: int = 1  # NB201 skeleton: cells N per stage (paper: 5)
-    base_block: str = "resnet_basic"  # block space: built-in seed block name or a block file path
-    macro: str = "nb201"  # block space skeleton: nb201 | stages
-    widths: list[int] = field(
-        default_factory=lambda: [16, 32, 64]
-    )  # stage widths (stages skeleton)
-    depths: list[int] = field(
-        default_factory=lambda: [1, 1, 1]
-    )  # blocks per stage (stages skeleton)
-    table: str = ""  # path of a tabular benchmark (e.g. nb201.parquet) for table evaluation
 
 
 @dataclass(frozen=True)

@@ -60,6 +60,7 @@ def _first_line(e: BaseException) -> str:
 def _sections(cfg: RunConfig) -> None:
     """Each component section checks its own ranges (``validate()`` beside its fields)."""
     try:
+        cfg.space.validate("space.")
         cfg.train.validate("train.")
         cfg.strategy.validate("strategy.")
         cfg.llm.validate("llm.")
@@ -72,16 +73,8 @@ def _sections(cfg: RunConfig) -> None:
 # --------------------------------------------------------------------------- run sections
 def _ranges(cfg: RunConfig) -> None:
     """The run's own sections (``space``, ``budget``) and cross-section rules."""
-    b, s = cfg.budget, cfg.space
+    b = cfg.budget
     try:
-        at_least("space.", "nb201_channels", s.nb201_channels, 1)
-        at_least("space.", "nb201_cells", s.nb201_cells, 1)
-        if s.macro == "stages" and s.kind == "block":
-            if not s.widths or len(s.widths) != len(s.depths):
-                fail("space.widths", s.widths, f"needs one width per stage of space.depths "
-                     f"({len(s.depths)} stages)", "give lists of equal length")  # fmt: skip
-            if min(s.widths) < 1 or min(s.depths) < 1:
-                fail("space.widths", s.widths, "widths and depths must be >= 1")
         at_least("budget.", "candidates", b.candidates, 1, "candidates to evaluate")
         for key, value in (("wall_hours", b.wall_hours), ("gpu_hours", b.gpu_hours),
                            ("llm_usd", b.llm_usd), ("max_params", b.max_params),
