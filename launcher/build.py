@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from launcher.config import ConfigError, RunConfig
+from launcher.config import ConfigError, RunConfig, load_config, to_yaml
 from launcher.run import RunPaths
 
 if TYPE_CHECKING:
+    from analysis.source import RunFacts, RunSource
     from nas.controller import Budget, Controller
     from nas.llm.cassette import Cassette
     from nas.llm.client import LLMClient
@@ -51,6 +52,8 @@ __all__ = [
     "build_strategy",
     "candidate_recipe",
     "estimate_budget",
+    "open_run_source",
+    "run_facts",
     "strategy_llm",
     "strategy_parts",
     "train_recipe",
@@ -406,6 +409,26 @@ def build_store(cfg: RunConfig, paths: RunPaths) -> ResultStore:
     store.write_retry = WriteRetry(deadline_s=cfg.store.retry_s)
     store.outage_listener = OutageFile(paths.run_dir / STATUS_FILE)
     return store
+
+
+def run_facts(cfg: RunConfig, config_text: str = "") -> RunFacts:
+    """What the analysis reads of a run's configuration (typed sections, passed in)."""
+    from analysis.source import RunFacts
+
+    return RunFacts(strategy=cfg.strategy.name, seed=cfg.experiment.seed, train=cfg.train,
+                    space=cfg.space, config_text=config_text or to_yaml(cfg))  # fmt: skip
+
+
+def open_run_source(run_dir: str | Path, run_id: str | None = None) -> RunSource:
+    """The run in ``run_dir`` for the analysis: its config read here (``config.yaml``), its
+    store opened as ``store.*`` says (default ``RUN_DIR/tables``), the facts handed in."""
+    from analysis.source import RunSource
+
+    d = Path(run_dir).resolve()
+    path = d / "config.yaml"
+    cfg = load_config([path])
+    return RunSource.open(d, cfg.store.open(d / "tables"), run_facts(cfg, path.read_text()),
+                          run_id)  # fmt: skip
 
 
 def build_budget(cfg: RunConfig) -> Budget:
