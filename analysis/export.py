@@ -25,10 +25,13 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from analysis.queries import fetch
 from analysis.source import RunSource
+
+if TYPE_CHECKING:
+    from nas.train.config import TrainConfig
 
 __all__ = ["DATASET_SHAPES", "ExportError", "ExportResult", "data_shape", "export_best"]
 
@@ -64,17 +67,15 @@ class ExportResult:
     notes: list[str] = field(default_factory=list)
 
 
-def data_shape(
-    recipe: Mapping[str, Any], config: Mapping[str, Any]
-) -> tuple[int, tuple[int, int, int]]:
+def data_shape(recipe: Mapping[str, Any], train: TrainConfig) -> tuple[int, tuple[int, int, int]]:
     """(num_classes, (channels, H, W)) of the candidate's data: ``recipe`` keys
-    ``num_classes``/``input_shape`` when present, else the data set's known shape."""
-    train = dict(config.get("train") or {})
-    dataset = str(recipe.get("dataset") or train.get("dataset") or "cifar10").lower()
+    ``num_classes``/``input_shape`` when present, else the data set's known shape (the
+    run's ``train`` section names the data set and the image size)."""
+    dataset = str(recipe.get("dataset") or train.dataset or "cifar10").lower()
     k, c, side = DATASET_SHAPES.get(dataset, (10, 3, 32))
     if recipe.get("num_classes"):
         k = int(recipe["num_classes"])
-    size = int(recipe.get("image_size") or train.get("image_size") or 0) or side
+    size = int(recipe.get("image_size") or train.image_size or 0) or side
     shape = (c, size, size)
     if recipe.get("input_shape"):
         s = [int(x) for x in recipe["input_shape"]]
@@ -201,8 +202,8 @@ def _nb201_source(
 
 
 def _find_weights(src: RunSource, cid: str) -> Path | None:
-    train = dict(src.config.get("train") or {})
-    dirs = [Path(str(train["checkpoint_dir"]))] if train.get("checkpoint_dir") else []
+    ckpt = src.facts.train.checkpoint_dir
+    dirs = [Path(ckpt)] if ckpt else []
     dirs += [src.run_dir / "checkpoints", src.run_dir / "weights"]
     for d in dirs:
         for name in (f"{cid}.pt", f"{cid}/model.pt", f"{cid}/final.pt"):
@@ -238,7 +239,7 @@ def export_best(
     out.mkdir(parents=True, exist_ok=True)
     recipe = json.loads(row["recipe"] or "{}")
     skeleton = dict(recipe.get("skeleton") or {})
-    k, shape = data_shape(recipe, src.config)
+    k, shape = data_shape(recipe, src.facts.train)
     res = ExportResult(out, cid, params_record=int(row["params"] or 0))
     arch_kind, arch = row["arch_kind"], row["arch"]
     spec = None
@@ -350,10 +351,9 @@ def _card(
     res: ExportResult,
     spec_params: int | None,
 ) -> str:
-    cfg = src.config
-    train = dict(cfg.get("train") or {})
+    train = src.facts.train
     man = src.manifest
-    dataset = recipe.get("dataset") or train.get("dataset") or "unknown"
+    dataset = recipe.get("dataset") or train.dataset or "unknown"
     flops = row.get("flops") or 0
     macs = int(row.get("macs") or 0)
     lines = [
@@ -382,12 +382,12 @@ def _card(
         "## Data",
         "",
         f"- data set: **{dataset}** ({k} classes, input {shape[0]}x{shape[1]}x{shape[2]})",
-        f"- validation fraction: {train.get('val_fraction', 'n/a')}; split file: "
-        f"{train.get('split_file') or 'none (seeded stratified split)'}",
+        f"- validation fraction: {train.val_fraction}; split file: "
+        f"{train.split_file or 'none (seeded stratified split)'}",
         "",
         "## Training recipe",
         "",
-        f"- seed: {row.get('seed')} (run seed {(cfg.get('experiment') or {}).get('seed', 'n/a')})",
+        f"- seed: {row.get('seed')} (run seed {src.facts.seed})",
         "",
         "```json",
         json.dumps(recipe, indent=2, sort_keys=True),

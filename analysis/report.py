@@ -63,11 +63,6 @@ class _Section:
     empty: bool = False
 
 
-def _cfg(run: RunSource, section: str, key: str, default: Any = "") -> Any:
-    sec = run.config.get(section) or {}
-    return sec.get(key, default) if isinstance(sec, dict) else default
-
-
 def compare_warnings(runs: Sequence[RunSource]) -> list[str]:
     """What makes the runs' accuracies incomparable: different datasets or metrics (table
     lookup vs training, fidelity, epochs)."""
@@ -75,12 +70,13 @@ def compare_warnings(runs: Sequence[RunSource]) -> list[str]:
         return []
 
     def metric(r: RunSource) -> str:
-        if _cfg(r, "train", "evaluator", "train") == "table":
-            return f"table lookup at {_cfg(r, 'train', 'table_fidelity', 200)} epochs"
-        return f"training for {_cfg(r, 'train', 'epochs', '?')} epochs"
+        t = r.facts.train
+        if t.evaluator == "table":
+            return f"table lookup at {t.table_fidelity} epochs"
+        return f"training for {t.epochs} epochs"
 
     out = []
-    for what, get in (("datasets", lambda r: str(_cfg(r, "train", "dataset", "?"))),
+    for what, get in (("datasets", lambda r: r.facts.train.dataset),
                       ("metrics", metric)):  # fmt: skip
         values = {r.run_id: get(r) for r in runs}
         if len(set(values.values())) > 1:
@@ -111,12 +107,12 @@ def build_report(
     for r in bsf_all:
         curves.setdefault(r["run_id"], []).append(r)
     warnings = compare_warnings(runs)
-    strategy = str(_cfg(run, "strategy", "name", ""))
+    strategy = run.facts.strategy
     # table runs: the test accuracy of each incumbent, looked up after selection
     archs = {r["candidate_id"]: str(r["arch"] or "") for r in data.leaderboard}
     incumbents = {str(r["best_candidate_id"]) for r in curves.get(run.run_id, [])
                   if r.get("best_candidate_id") and r.get("best_test") is None}  # fmt: skip
-    test_after = tests_after_selection(run.config, {c: archs[c] for c in incumbents if c in archs})
+    test_after = tests_after_selection(run.facts, {c: archs[c] for c in incumbents if c in archs})
     figures: list[ix.Figure] = []
     sections: list[_Section] = []
 
@@ -136,7 +132,7 @@ def build_report(
     add("summary", "Summary", "".join(f'<p class="warn">{_esc(w)}</p>' for w in warnings)
         + _summary(run, data, test_after))  # fmt: skip
     cmp_note = f"Compared with: {', '.join(r.run_id for r in runs[1:])}." if len(runs) > 1 else ""
-    chance = chance_accuracy(str(_cfg(run, "train", "dataset", "")))
+    chance = chance_accuracy(run.facts.train.dataset)
     add("best-so-far", "Best so far",
         fig(ix.fig_best_so_far(curves, chance, test_after)) + (_p(cmp_note) if cmp_note else ""))  # fmt: skip
     body = fig(ix.fig_acc_vs_cost(data.leaderboard, "params"))
@@ -291,15 +287,15 @@ def _summary(run: RunSource, d: RunData, test_after: dict[str, float]) -> str:
     m = run.manifest
     c = d.counts
     best = d.best
-    table_run = _cfg(run, "train", "evaluator", "train") == "table"
+    table_run = run.facts.train.evaluator == "table"
     gpu = round(float(c.get("gpu_hours") or 0.0), 3)
     items: list[tuple[str, Any]] = [
         ("run", run.run_id),
         ("created", time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(m["created"]))
          if m.get("created") else ""),
         ("code version", m.get("code_version", "")),
-        ("strategy", _cfg(run, "strategy", "name")),
-        ("dataset", _cfg(run, "train", "dataset")),
+        ("strategy", run.facts.strategy),
+        ("dataset", run.facts.train.dataset),
         ("candidates / evaluated / complete",
          f"{c.get('candidates', 0)} / {c.get('evaluated', 0)} / {c.get('complete', 0)}"),
         ("GPU hours", f"{gpu} (modelled: FLOPs cost model of table lookups, nothing trained)"
@@ -470,7 +466,7 @@ def _principle_changes(history: Sequence[Row]) -> str:
 
 
 def _config(run: RunSource) -> str:
-    text = run.config_text
+    text = run.facts.config_text
     man = run.manifest
     out = ""
     if text:

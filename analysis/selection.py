@@ -5,40 +5,38 @@ hold no test accuracy, so the search never sees it. Once a candidate is *selecte
 by validation), its test accuracy is looked up in the same table, at the same dataset and
 fidelity — what ``best``, ``status`` and the report print as "test (after selection)".
 
-    >>> test_after_selection(src.config, arch)     # doctest: +SKIP
+    >>> test_after_selection(src.facts, arch)     # doctest: +SKIP
     0.9137
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from analysis.source import RunFacts
 
 __all__ = ["SELECTION_NOTE", "test_after_selection", "tests_after_selection"]
 
 SELECTION_NOTE = "table lookup after selection by val_acc"
 
 
-def test_after_selection(config: dict[str, Any], arch: str) -> float | None:
+def test_after_selection(facts: RunFacts, arch: str) -> float | None:
     """The test accuracy of ``arch`` in the run's benchmark table, or None when the run is
     no table run, the table is gone, or the architecture is not in it."""
-    return tests_after_selection(config, {"_": arch}).get("_")
+    return tests_after_selection(facts, {"_": arch}).get("_")
 
 
-def tests_after_selection(config: dict[str, Any], archs: dict[str, str]) -> dict[str, float]:
+def tests_after_selection(facts: RunFacts, archs: dict[str, str]) -> dict[str, float]:
     """``{key: test accuracy}`` for each ``{key: arch}`` found in the run's table (one table
     load for all); empty for runs that are no table runs or whose table is gone."""
-    train = config.get("train") or {}
-    space = config.get("space") or {}
-    if not isinstance(train, dict) or not isinstance(space, dict):
-        return {}
-    path = str(space.get("table") or "")
-    if train.get("evaluator") != "table" or not path:
+    train, path = facts.train, facts.space.table
+    if train.evaluator != "table" or not path:
         return {}
     from nas.evaluators.table import TableError, TableEvaluator
 
     try:
-        ev = TableEvaluator(path, dataset=str(train.get("dataset") or "cifar10"),
-                            fidelity=int(train.get("table_fidelity") or 200))  # fmt: skip
+        ev = TableEvaluator(path, dataset=train.dataset, fidelity=train.table_fidelity)
     except (TableError, OSError, ValueError):
         return {}
     out = {}

@@ -1,11 +1,14 @@
-"""Where a run's results live: its directory (config, manifest, checkpoints) and its store.
+"""Where a run's results live: its directory (manifest, checkpoints), its store and the
+facts of its configuration the analysis needs.
 
-The launcher resolves ``RUN`` (an id or a directory) to a directory; this module opens the
-run's result store (``store.uri`` of the run's config, else ``<run_dir>/tables``) and builds
-DuckDB connections over one run or several (possibly in different stores) with the helper
-views of :mod:`analysis.queries` installed.
+The launcher resolves ``RUN`` (an id or a directory), reads the run's config, opens its
+store and hands both in (:func:`launcher.build.open_run_source`): this package never reads
+``config.yaml``. :class:`RunFacts` holds the typed sections it uses (``train``, ``space``)
+plus the strategy name, the seed and the resolved config's text (shown in the report).
+:func:`connect_runs` builds DuckDB connections over one run or several (possibly in
+different stores) with the helper views of :mod:`analysis.queries` installed.
 
-    >>> src = RunSource.open("runs/demo-20250101-000000-abcdef")   # doctest: +SKIP
+    >>> src = open_run_source("runs/demo-20250101-000000-abcdef")  # doctest: +SKIP
     >>> con = connect_runs([src])                                  # doctest: +SKIP
 """
 
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,51 +25,41 @@ from analysis.queries import install_views
 if TYPE_CHECKING:
     import duckdb
 
+    from nas.spaces.config import SpaceConfig
+    from nas.train.config import TrainConfig
     from store.result_store import ResultStore
 
-__all__ = ["RunSource", "connect_runs"]
+__all__ = ["RunFacts", "RunSource", "connect_runs"]
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What the analysis reads of a run's configuration (built by the launcher from it)."""
+
+    strategy: str  # strategy.name
+    seed: int  # experiment.seed
+    train: TrainConfig  # section train (evaluator, dataset, recipe, table fidelity, ...)
+    space: SpaceConfig  # section space (the benchmark table of table runs)
+    config_text: str = ""  # the resolved config as YAML, shown in the report
 
 
 @dataclass
 class RunSource:
-    """One run: ``run_id``, its directory and its result store."""
+    """One run: ``run_id``, its directory, its result store and its configuration facts."""
 
     run_id: str
     run_dir: Path
     store: ResultStore
-    _config: dict[str, Any] | None = field(default=None, repr=False)
+    facts: RunFacts
 
     @classmethod
-    def open(cls, run_dir: str | Path, run_id: str | None = None) -> RunSource:
-        """The run in ``run_dir`` (holding ``manifest.json``/``config.yaml``)."""
-        from store import open_store
-
+    def open(
+        cls, run_dir: str | Path, store: ResultStore, facts: RunFacts, run_id: str | None = None
+    ) -> RunSource:
+        """The run in ``run_dir`` (holding ``manifest.json``) with its opened ``store``."""
         d = Path(run_dir).resolve()
         rid = run_id or _manifest(d).get("run_id") or d.name
-        cfg = _config(d)
-        st = cfg.get("store") or {}
-        uri = str(st.get("uri") or "")
-        if uri:
-            store = open_store(
-                uri,
-                endpoint=st.get("s3_endpoint") or None,
-                region=st.get("s3_region") or None,
-                path_style=bool(st.get("s3_path_style", True)),
-            )
-        else:
-            store = open_store(d / "tables")
-        return cls(str(rid), d, store, cfg)
-
-    @property
-    def config(self) -> dict[str, Any]:
-        if self._config is None:
-            self._config = _config(self.run_dir)
-        return self._config
-
-    @property
-    def config_text(self) -> str:
-        p = self.run_dir / "config.yaml"
-        return p.read_text(encoding="utf-8") if p.is_file() else ""
+        return cls(str(rid), d, store, facts)
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -121,14 +114,4 @@ def _manifest(run_dir: Path) -> dict[str, Any]:
         data = json.loads(p.read_text(encoding="utf-8"))
     except ValueError:
         return {}
-    return data if isinstance(data, dict) else {}
-
-
-def _config(run_dir: Path) -> dict[str, Any]:
-    p = run_dir / "config.yaml"
-    if not p.is_file():
-        return {}
-    import yaml
-
-    data = yaml.safe_load(p.read_text(encoding="utf-8"))
     return data if isinstance(data, dict) else {}

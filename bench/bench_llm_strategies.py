@@ -47,7 +47,8 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from nas.bench.nb201 import make_strategy, run_bench, source_task, summarize  # noqa: E402
+from launcher.build import bench_strategy  # noqa: E402
+from nas.bench.nb201 import run_bench, source_task, summarize  # noqa: E402
 from nas.evaluators.table import BenchmarkTable, TableEvaluator, load_table  # noqa: E402
 from nas.llm import LLMClient  # noqa: E402
 from nas.llm.cassette import Cassette  # noqa: E402
@@ -55,7 +56,9 @@ from nas.prompts.parsers import PromptParseError  # noqa: E402
 from nas.prompts.strategy_parsers import parse_network_answer  # noqa: E402
 from nas.records import Candidate, TrialRecord  # noqa: E402
 from nas.spaces.nb201 import NB201Space  # noqa: E402
+from nas.strategies.lapt import LAPT  # noqa: E402
 from nas.strategies.llm import CompletionError, LLMCompletion  # noqa: E402
+from nas.strategies.llmatic import LLMatic  # noqa: E402
 from nas.strategies.operators import LLMOperators  # noqa: E402
 from nas.strategies.principles import LLMPrincipleLearner, StatisticalPrincipleLearner  # noqa: E402
 
@@ -145,7 +148,9 @@ def lapt_seed(
         complete, temperature=temperature, fallback=StatisticalPrincipleLearner()
     )
     src = source_task(table, "imagenet16", 200)
-    strat = make_strategy("lapt", seed, source=src, options={"learner": learner})
+    # the learner is this script's replaying LLM learner: built here, not from a config
+    strat = LAPT(source=src, space=space, learner=learner, rng=np.random.default_rng(seed),
+                 seed=seed)  # fmt: skip
     ev = TableEvaluator(table, target, 200)
     best_val_hash = space.arch_hash(table.argmax(target, 200, "val"))
     optimum_hash = space.arch_hash(table.argmax(target, 200, "test"))
@@ -215,7 +220,9 @@ def run_lapt(
                 f"test={r['test_acc']:.4f} calls={r['llm_calls']} fallbacks="
                 f"{len(r['llm_fallbacks'])} ({r['wall_s']:.0f} s)"
             )
-        offline = run_bench(table, "lapt", target, [budget], list(seeds), source="imagenet16")[0]
+        offline = run_bench(
+            table, "lapt", target, [budget], list(seeds), source="imagenet16", make=bench_strategy
+        )[0]
         out["targets"][target] = {"llm": per_seed, "offline": offline.to_dict()}
     out["replayed_answers"] = shared.replayed
     out["answers"] = shared.answers
@@ -251,7 +258,8 @@ def run_llmatic(
         completion = LLMCompletion(client, "llmatic", max_tokens=max_tokens)
         recorder = ReplayFirst(None, completion)  # sampled calls: always the client's mode
         ops = LLMOperators(recorder)
-        strat = make_strategy("llmatic", seed, options={"operators": ops})
+        # the operators replay this script's cassette: built here, not from a config
+        strat = LLMatic(operators=ops, rng=np.random.default_rng(seed), seed=seed)
         ev = TableEvaluator(table, "cifar10", 200)
         space = NB201Space()
         bv = space.arch_hash(table.argmax("cifar10", 200, "val"))

@@ -37,6 +37,7 @@ Job = tuple[str, str, str, str, list[int], list[float], int]
 
 
 def _job(job: Job) -> list[dict[str, Any]]:
+    from launcher.build import bench_strategy
     from nas.bench.nb201 import run_bench
     from nas.bench.protocol import get_protocol, strategy_options
     from nas.evaluators.table import load_table
@@ -55,6 +56,7 @@ def _job(job: Job) -> list[dict[str, Any]]:
         options=opts,
         protocol=proto,
         time_budgets=times,
+        make=bench_strategy,
     )
     out = [r.to_dict() for r in results]
     for d in out:

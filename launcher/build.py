@@ -13,56 +13,58 @@ starts with it); it is never set in normal use.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from launcher.config import ConfigError, RunConfig
+from launcher.config import ConfigError, RunConfig, load_config, to_yaml
 from launcher.run import RunPaths
 
 if TYPE_CHECKING:
-    from launcher.config.schema import TrainConfig
+    from analysis.source import RunFacts, RunSource
     from nas.controller import Budget, Controller
+    from nas.llm.cassette import Cassette
     from nas.llm.client import LLMClient
+    from nas.llm.config import LLMConfig
     from nas.records import Candidate, TrialRecord
-    from nas.spaces.base import CategoricalSpace
+    from nas.spaces.base import CategoricalSpace, SearchSpace
     from nas.strategies.base import Strategy
     from nas.strategies.principles import SourceTask
+    from nas.strategies.registry import StrategyParts
     from nas.train import Recipe, TrainEvaluator
+    from nas.train.config import TrainConfig
     from slurm.executor import Executor
+    from store.embedders import Embedder
     from store.result_store import ResultStore
 
 __all__ = [
     "BudgetEstimate",
+    "bench_strategy",
     "build_budget",
     "build_controller",
+    "build_embedder",
     "build_evaluator",
     "build_executor",
+    "build_llm",
     "build_source_task",
     "build_store",
     "build_strategy",
     "candidate_recipe",
     "estimate_budget",
+    "open_run_source",
+    "run_facts",
     "strategy_llm",
+    "strategy_parts",
     "train_recipe",
+    "with_strategy",
 ]
 
 TEST_EVALUATOR_ENV = "ARCHLAB_TEST_EVALUATOR"
 
 
 def train_recipe(cfg: RunConfig) -> Recipe:
-    return recipe_from(cfg.train)
-
-
-def recipe_from(t: TrainConfig) -> Recipe:
-    """The training ``Recipe`` of a ``train`` config section (every ``Recipe`` field has a
-    ``train`` key of the same name: the schema is the one place of their defaults)."""
-    from dataclasses import fields
-
-    from nas.train import Recipe
-
-    return Recipe(**{f.name: getattr(t, f.name) for f in fields(Recipe)})
+    return cfg.train.recipe()
 
 
 def train_evaluator(
@@ -71,26 +73,16 @@ def train_evaluator(
     """A ``TrainEvaluator`` from a ``train`` config section; ``checkpoint_dir`` is used when
     ``t.checkpoint_dir`` is empty. The validation split is seeded by ``split_seed`` (the
     same for every candidate of a run)."""
-    from nas.train import Runtime, TrainEvaluator
+    from nas.train import TrainEvaluator
 
-    runtime = Runtime(
-        device=t.device,
-        amp=t.amp,
-        channels_last=t.channels_last,
-        compile=t.compile,
-        threads=t.threads,
-        engine=t.engine,
-        zero_stage=t.zero_stage,
-        ds_precision=t.ds_precision,
-    )
     return TrainEvaluator(
         dataset=t.dataset,
         data_dir=t.data_dir,
         val_fraction=t.val_fraction,
-        recipe=recipe_from(t),
+        recipe=t.recipe(),
         split_file=t.split_file,
         split_seed=split_seed,
-        runtime=runtime,
+        runtime=t.runtime(),
         checkpoint_dir=t.checkpoint_dir or checkpoint_dir,
         keep_checkpoints=t.keep_checkpoints,
     )
@@ -117,54 +109,123 @@ def nader_macro(cfg: RunConfig) -> dict[str, Any]:
     return {"kind": "nb201", "width": s.nb201_channels, "cells": s.nb201_cells}
 
 
+def strategy_parts(
+    cfg: RunConfig,
+    store: ResultStore | None = None,
+    run_id: str = "",
+    run_dir: str | Path | None = None,
+    *,
+    seed: int | None = None,
+    source: Callable[[], SourceTask] | None = None,
+) -> StrategyParts:
+    """What the run gives its strategy besides ``strategy.<name>``: the generator (seeded
+    from ``experiment.seed``, or ``seed``), the candidate recipe, the space of
+    ``space.kind`` (None for blocks), the run's LLM client and embedder (built on first
+    use), LAPT's source task (read on first use; ``source`` replaces it), NADER's store,
+    block and skeleton."""
+    import numpy as np
+
+    from nas.strategies.registry import StrategyParts
+
+    run_seed = cfg.experiment.seed if seed is None else seed
+    clients: dict[str, LLMClient | None] = {}
+
+    def llm() -> LLMClient | None:  # one client per strategy, built when first asked for
+        if "chat" not in clients:
+            clients["chat"] = strategy_llm(cfg, store, run_id, run_dir)
+        return clients["chat"]
+
+    def embedder() -> Embedder:
+        return build_embedder(cfg, llm())
+
+    return StrategyParts(
+        rng=np.random.default_rng(run_seed),
+        seed=run_seed,
+        recipe=candidate_recipe(cfg),
+        space=_space_or_none(cfg),
+        llm=llm,
+        context_tokens=cfg.llm.context_tokens,
+        source=source or (lambda: build_source_task(cfg)),
+        store=store,
+        run_id=run_id,
+        experience_dir=str(Path(run_dir) / "experience") if run_dir else None,
+        embedder=embedder,
+        base=cfg.space.base_block,
+        macro=nader_macro(cfg),
+        max_params=cfg.budget.max_params,
+        max_flops=cfg.budget.max_flops,
+    )
+
+
 def build_strategy(
     cfg: RunConfig,
     store: ResultStore | None = None,
     run_id: str = "",
     run_dir: str | Path | None = None,
+    *,
+    parts: StrategyParts | None = None,
 ) -> Strategy:
-    """A fresh strategy for ``strategy.name`` (through the strategy registry).
+    """A fresh strategy for ``strategy.name``: the registry's factory applied to the
+    section ``strategy.<name>`` and :func:`strategy_parts` (or ``parts``).
 
     ``store``/``run_id``/``run_dir``: where LLM calls of NADER's agents, LAPT's LLM learner or
     LLMatic's LLM operators are accounted (``llm_calls``) and memoised (the run's call memo);
     without them the calls are only counted in memory.
     """
-    import numpy as np
-
-    from nas.strategies.registry import create
+    from nas.strategies.base import StrategyError
+    from nas.strategies.registry import build
 
     name = cfg.strategy.name
-    rng = np.random.default_rng(cfg.experiment.seed)
-    recipe = candidate_recipe(cfg)
-    seed = cfg.experiment.seed
-    kwargs: dict[str, Any] = {"rng": rng, "recipe": recipe, "seed": seed}
-    if name == "nader":
-        # Offline rule-based designer unless llm.base_url (or a replay cassette) is set.
-        kwargs.update(
-            nader=cfg.strategy.nader,
-            llm=cfg.llm,
-            client=strategy_llm(cfg, store, run_id, run_dir),
-            store=store,
-            run_id=run_id,
-            base=cfg.space.base_block,
-            macro=nader_macro(cfg),
-            max_params=cfg.budget.max_params,
-            max_flops=cfg.budget.max_flops,
-            experience_dir=str(Path(run_dir) / "experience") if run_dir else None,
-        )
-    elif name == "rea":
-        kwargs.update(
-            population_size=cfg.strategy.rea.population_size,
-            sample_size=cfg.strategy.rea.sample_size,
-        )
-    elif name == "lapt":
-        kwargs.update(_lapt_kwargs(cfg, store, run_id, run_dir))
-    elif name == "llmatic":
-        kwargs.update(_llmatic_kwargs(cfg, store, run_id, run_dir))
     try:
-        return create(name, **kwargs)
-    except (ImportError, AttributeError) as e:
+        return build(name, cfg.strategy.section(), parts or strategy_parts(cfg, store, run_id,
+                                                                           run_dir))  # fmt: skip
+    except (ImportError, AttributeError, KeyError) as e:
         raise ConfigError(f"strategy.name={name!r} is not available in this build: {e}") from None
+    except StrategyError as e:
+        raise ConfigError(str(e)) from None
+
+
+def with_strategy(
+    cfg: RunConfig, name: str, options: Mapping[str, object] | None = None
+) -> RunConfig:
+    """``cfg`` with ``strategy.name=name`` and ``options`` set in ``strategy.<name>`` (typed
+    and checked as a config file's keys are)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    data = {"strategy": {"name": name, name: dict(options or {})}}
+    try:
+        merged = OmegaConf.merge(OmegaConf.structured(cfg), data)
+        out = OmegaConf.to_object(merged)
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"strategy.{name}: {str(e).strip().splitlines()[0]}") from None
+    assert isinstance(out, RunConfig)
+    return out
+
+
+def bench_strategy(
+    name: str,
+    seed: int,
+    source: SourceTask | None = None,
+    options: Mapping[str, object] | None = None,
+    cfg: RunConfig | None = None,
+) -> Strategy:
+    """The strategy ``archlab bench nb201`` runs for ``seed``: section ``strategy.<name>`` of
+    ``cfg`` (default: the schema's defaults, what ``archlab launch`` reads without a file)
+    with ``options`` (the protocol's defaults, a preset, ``--set``) applied, built by
+    :func:`build_strategy` with ``default_rng(seed)`` and LAPT's ``source`` task. No store:
+    LLM calls are only counted in memory."""
+    run = with_strategy(cfg or RunConfig(), name, options)
+    src = source
+    return build_strategy(run, parts=strategy_parts(
+        run, seed=seed, source=(lambda: src) if src is not None else None))  # fmt: skip
+
+
+def _space_or_none(cfg: RunConfig) -> SearchSpace | None:
+    """The space of ``space.kind``; None for ``block`` (NADER designs its own blocks)."""
+    if cfg.space.kind == "block":
+        return None
+    return _categorical_space(cfg)
 
 
 def _categorical_space(cfg: RunConfig) -> CategoricalSpace:
@@ -197,6 +258,40 @@ def strategy_llm(
         return run_llm_client(cfg.llm, store, run_id, run_dir)
     except ValueError as e:  # bad mode, record/replay without a cassette
         raise ConfigError(f"llm: {e}") from None
+
+
+def build_llm(
+    lc: LLMConfig,
+    *,
+    sink: Callable[[list[dict[str, object]]], None] | None = None,
+    cassette: Cassette | None = None,
+) -> LLMClient | None:
+    """A chat client for section ``llm`` outside a run (``archlab knowledge``, ``archlab
+    bench nad``), or None offline. ``cassette``: an open cassette to use instead of
+    ``lc.cassette`` (the NAD bench's fill mode shares one between two clients). Inside a
+    run, :func:`strategy_llm` wires the client to the store and the call memo."""
+    from nas.llm.client import LLMClient
+
+    if lc.offline and cassette is None:
+        return None
+    try:
+        client = LLMClient.from_config(lc, sink=sink)
+    except ValueError as e:  # bad mode, record/replay without a cassette
+        raise ConfigError(f"llm: {e}") from None
+    if cassette is not None:
+        client.cassette = cassette
+    return client
+
+
+def build_embedder(cfg: RunConfig, client: LLMClient | None = None) -> Embedder:
+    """The embedder of ``llm.embed_model`` (hashing, the bundled local model, or a model at
+    ``llm.base_url`` — through ``client``, the run's LLM client, so embedding requests are
+    ``llm_calls`` rows too)."""
+    from store.embedders import make_embedder
+
+    lc = cfg.llm
+    return make_embedder(lc.embed_model, base_url=lc.base_url or None,
+                         api_key_env=lc.api_key_env, llm=client)  # fmt: skip
 
 
 def build_source_task(cfg: RunConfig) -> SourceTask:
@@ -247,67 +342,6 @@ def build_source_task(cfg: RunConfig) -> SourceTask:
     return SourceTask(src, table.archs, tuple(float(v) for v in table.val[key]))
 
 
-def _lapt_kwargs(
-    cfg: RunConfig, store: ResultStore | None, run_id: str, run_dir: str | Path | None
-) -> dict[str, Any]:
-    from nas.strategies.principles import LLMPrincipleLearner, StatisticalPrincipleLearner
-
-    lc = cfg.strategy.lapt
-    stats = StatisticalPrincipleLearner(min_lift=lc.min_lift)
-    learner: Any
-    if lc.learner == "statistical":
-        learner = stats
-    elif lc.learner == "llm":
-        from nas.strategies.llm import LLMCompletion
-
-        client = strategy_llm(cfg, store, run_id, run_dir)
-        if client is None:
-            raise ConfigError(
-                "strategy.lapt.learner=llm needs an LLM: set llm.base_url (an OpenAI-compatible "
-                "endpoint) or llm.mode=replay with llm.cassette; or use "
-                "strategy.lapt.learner=statistical (offline)"
-            )
-        learner = LLMPrincipleLearner(LLMCompletion(client, "lapt"), fallback=stats)
-    else:
-        raise ConfigError(
-            f"strategy.lapt.learner={lc.learner!r}: choose statistical (offline) or llm"
-        )
-    return {
-        "source": build_source_task(cfg),
-        "space": _categorical_space(cfg),
-        "learner": learner,
-        "top_k": lc.top_k,
-        "adapt_every": lc.adapt_every,
-        "top_r": lc.top_r,
-        "population_size": lc.population_size,
-        "sample_size": lc.sample_size,
-    }
-
-
-def _llmatic_kwargs(
-    cfg: RunConfig, store: ResultStore | None, run_id: str, run_dir: str | Path | None
-) -> dict[str, Any]:
-    from nas.strategies.operators import LLMOperators, RuleBasedOperators
-
-    lc = cfg.strategy.llmatic
-    client = strategy_llm(cfg, store, run_id, run_dir)
-    operators: Any = RuleBasedOperators()
-    if client is not None:
-        from nas.strategies.llm import LLMCompletion
-
-        operators = LLMOperators(LLMCompletion(client, "llmatic"))
-    return {
-        "space": _categorical_space(cfg),
-        "operators": operators,
-        "niches": lc.niches,
-        "prompt_niches": lc.prompt_niches,
-        "mutation_prob": lc.mutation_prob,
-        "init_temperature": lc.init_temperature,
-        "temperature_sigma": lc.temperature_sigma,
-        "init_size": lc.init_size,
-    }
-
-
 def build_evaluator(cfg: RunConfig, paths: RunPaths) -> Callable[..., Any]:
     hook = os.environ.get(TEST_EVALUATOR_ENV, "")
     if hook:
@@ -336,6 +370,10 @@ def build_executor(cfg: RunConfig, paths: RunPaths) -> Executor:
     from slurm import make_executor
 
     e = cfg.executor
+    try:
+        e.site.validate()
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
     return make_executor(
         e.kind,
         paths.run_dir / "jobs",
@@ -358,26 +396,39 @@ def worker_uses_s3(cfg: RunConfig) -> bool:
 
 
 def build_store(cfg: RunConfig, paths: RunPaths) -> ResultStore:
-    from store.open import open_store
-
-    uri = cfg.store.uri or str(paths.tables)
-    if uri.startswith("s3://"):
-        store = open_store(
-            uri,
-            endpoint=cfg.store.s3_endpoint or None,
-            region=cfg.store.s3_region,
-            path_style=cfg.store.s3_path_style,
-        )
-    else:
-        store = open_store(uri)
-    # [issue 18] writes ride out an outage of store.retry_s; status reads the outage file
+    """The run's store (``store.*``, default ``RUN_DIR/tables``) with the write retry and the
+    outage file ``archlab status`` reads."""
     from store.retry import STATUS_FILE, OutageFile, WriteRetry
 
-    if cfg.store.retry_s < 0:
-        raise ConfigError(f"store.retry_s={cfg.store.retry_s}: use seconds >= 0 (0 = no retry)")
+    try:
+        cfg.store.validate()
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    store = cfg.store.open(paths.tables)
+    # [issue 18] writes ride out an outage of store.retry_s; status reads the outage file
     store.write_retry = WriteRetry(deadline_s=cfg.store.retry_s)
     store.outage_listener = OutageFile(paths.run_dir / STATUS_FILE)
     return store
+
+
+def run_facts(cfg: RunConfig, config_text: str = "") -> RunFacts:
+    """What the analysis reads of a run's configuration (typed sections, passed in)."""
+    from analysis.source import RunFacts
+
+    return RunFacts(strategy=cfg.strategy.name, seed=cfg.experiment.seed, train=cfg.train,
+                    space=cfg.space, config_text=config_text or to_yaml(cfg))  # fmt: skip
+
+
+def open_run_source(run_dir: str | Path, run_id: str | None = None) -> RunSource:
+    """The run in ``run_dir`` for the analysis: its config read here (``config.yaml``), its
+    store opened as ``store.*`` says (default ``RUN_DIR/tables``), the facts handed in."""
+    from analysis.source import RunSource
+
+    d = Path(run_dir).resolve()
+    path = d / "config.yaml"
+    cfg = load_config([path])
+    return RunSource.open(d, cfg.store.open(d / "tables"), run_facts(cfg, path.read_text()),
+                          run_id)  # fmt: skip
 
 
 def build_budget(cfg: RunConfig) -> Budget:

@@ -138,10 +138,9 @@ def controller_command(paths: RunPaths, python: str | None = None) -> str:
 def controller_script(cfg: RunConfig, paths: RunPaths) -> str:
     """The controller job's sbatch script (``slurm/sbatch.py``): requeueable, USR2 before the limit."""
     from slurm.sbatch import render_controller_script
-    from slurm.site import SiteParams
 
     return render_controller_script(
-        SiteParams.from_profile(cfg.executor.site),
+        cfg.executor.site,
         controller_command(paths),
         run_dir=str(paths.run_dir),
         job_name=f"archlab-ctl-{paths.run_id}"[:64],

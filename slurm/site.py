@@ -1,8 +1,8 @@
 """Site profile: how tasks are placed on a cluster (partition, account, time, resources).
 
-:class:`SiteParams` mirrors the launcher's ``SiteProfile`` field for field, so ``slurm/``
-never imports the launcher: build one with :meth:`SiteParams.from_profile` from any object
-with those attributes (a dataclass, an omegaconf node, a ``SimpleNamespace``).
+:class:`SiteParams` is section ``executor.site`` of a run's config (declared here, once;
+the launcher's schema composes it). :meth:`SiteParams.from_profile` reads one from a plain
+mapping (a hand-written profile).
 
 >>> site = SiteParams(partition="gpu", time="02:00:00", gres="gpu:a100:1")
 >>> site.time_limit_s()
@@ -58,7 +58,8 @@ def parse_slurm_time(value: str) -> int:
 
 @dataclass(frozen=True)
 class SiteParams:
-    """Where and how array tasks run. Strings go into ``#SBATCH`` lines verbatim."""
+    """Section ``executor.site``: where and how array tasks run. Strings go into ``#SBATCH``
+    lines verbatim."""
 
     partition: str = ""  # -p; "" = the cluster's default partition
     account: str = ""  # -A
@@ -97,8 +98,14 @@ class SiteParams:
 
     def validate(self) -> None:
         """Raise ``ValueError`` with what to change when the profile cannot work."""
+        for key, value in (("time", self.time), ("controller_time", self.controller_time)):
+            try:
+                parse_slurm_time(value)
+            except ValueError as e:
+                reason = str(e).strip().splitlines()[0]
+                raise ValueError(f"'executor.site.{key}' is {value!r}: not a Slurm time "
+                                 f"({reason}); e.g. executor.site.{key}=01:00:00") from None  # fmt: skip
         limit = self.time_limit_s()
-        parse_slurm_time(self.controller_time)
         if self.signal_delay_s < 0:
             raise ValueError("executor.site.signal_delay_s must be >= 0")
         if self.signal_delay_s >= limit:
@@ -109,6 +116,8 @@ class SiteParams:
             )
         if self.cpus_per_task < 1:
             raise ValueError("executor.site.cpus_per_task must be >= 1")
+        if self.gpus_per_task < 0:
+            raise ValueError("executor.site.gpus_per_task must be >= 0 (0 = none)")
         if self.array_throttle < 0:
             raise ValueError("executor.site.array_throttle must be >= 0 (0 = no throttle)")
 

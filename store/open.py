@@ -4,10 +4,39 @@ backend, so the base module :mod:`store.result_store` imports none of them)."""
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 from store.result_store import LocalResultStore, ResultStore
 
-__all__ = ["open_store"]
+__all__ = ["StoreConfig", "open_store"]
+
+
+@dataclass(frozen=True)
+class StoreConfig:
+    """Section ``store``: where a run's tables live."""
+
+    uri: str = ""  # "" = <run_dir>/tables; or a directory; or s3://bucket/prefix
+    s3_endpoint: str = ""  # endpoint URL for MinIO/Ceph/any S3-compatible service
+    s3_region: str = "us-east-1"  # region (needed even for MinIO)
+    s3_path_style: bool = True  # path-style addressing (MinIO and most on-prem services)
+    retry_s: float = 600.0  # a failed write is retried (back-off + jitter) this long, then raised
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the key (``store.<field>``) and the fix."""
+        if not self.retry_s >= 0:
+            raise ValueError(f"'store.retry_s' is {self.retry_s!r}: use seconds >= 0 "
+                             "(0 = no retry)")  # fmt: skip
+        if "://" in self.uri and not self.uri.startswith(("s3://", "file://")):
+            raise ValueError(f"'store.uri' is {self.uri!r}: use a directory, file:///path or "
+                             "s3://bucket/prefix")  # fmt: skip
+
+    def open(self, default_uri: str | os.PathLike[str]) -> ResultStore:
+        """The store this section names (``default_uri`` when ``uri`` is empty)."""
+        uri = self.uri or os.fspath(default_uri)
+        if uri.startswith("s3://"):
+            return open_store(uri, endpoint=self.s3_endpoint or None, region=self.s3_region,
+                              path_style=self.s3_path_style)  # fmt: skip
+        return open_store(uri)
 
 
 def open_store(

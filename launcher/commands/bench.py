@@ -123,7 +123,7 @@ def register_nb201(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
 
 
 def register_nad(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    from nas.agents.nad_bench import register_nad as _register
+    from launcher.commands.bench_nad import register_nad as _register
 
     _register(sub)
 
@@ -140,6 +140,7 @@ def _opt(n: int | None) -> str:
 
 
 def run_nb201(args: argparse.Namespace) -> int:
+    from launcher.build import bench_strategy
     from launcher.config import ConfigError
     from nas.bench.nb201 import BEST_VAL_DEFINITION, OPTIMUM_DEFINITION, run_bench
     from nas.bench.protocol import get_protocol, parse_sets, strategy_options
@@ -176,6 +177,7 @@ def run_nb201(args: argparse.Namespace) -> int:
             progress=progress,
             protocol=proto,
             time_budgets=times,
+            make=bench_strategy,
         )
     except (TableError, StrategyError) as e:
         raise ConfigError(str(e)) from None

@@ -41,12 +41,12 @@ def run_best(args: argparse.Namespace) -> int:
 
     from analysis.export import ExportError, export_best
     from analysis.queries import fetch
-    from analysis.source import RunSource
+    from launcher.build import open_run_source
     from launcher.config import ConfigError
     from launcher.run import find_run
 
     paths = find_run(args.run, args.runs_root)
-    src = RunSource.open(paths.run_dir, paths.run_id)
+    src = open_run_source(paths.run_dir, paths.run_id)
     if not args.export:
         con = src.connect()
         try:
@@ -62,7 +62,7 @@ def run_best(args: argparse.Namespace) -> int:
         if test is None:
             from analysis.selection import SELECTION_NOTE, test_after_selection
 
-            test = test_after_selection(src.config, str(r["arch"] or ""))
+            test = test_after_selection(src.facts, str(r["arch"] or ""))
             note = f" ({SELECTION_NOTE})" if test is not None else " (not measured)"
         test_text = "-" if test is None else f"{float(test):.4f}"
         print(f"best of {paths.run_id}: {r['candidate_id']} ({r['strategy']}/{r['agent']})")

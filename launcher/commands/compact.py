@@ -33,7 +33,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def run_compact(args: argparse.Namespace) -> int:
-    from analysis.source import RunSource
+    from launcher.build import open_run_source
     from launcher.config import ConfigError
     from launcher.run import find_run
     from store.empty_tables import write_schema_files
@@ -41,7 +41,7 @@ def run_compact(args: argparse.Namespace) -> int:
     if args.target_mb < 0:
         raise ConfigError(f"--target-mb {args.target_mb:g}: give a positive size in MB")
     paths = find_run(args.run, args.runs_root)
-    src = RunSource.open(paths.run_dir, paths.run_id)
+    src = open_run_source(paths.run_dir, paths.run_id)
     if args.target_mb:
         results = src.store.compact(paths.run_id, target_bytes=int(args.target_mb * 2**20))
     else:

@@ -15,24 +15,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from nas.llm.config import LLMConfig
+
+if TYPE_CHECKING:
+    from nas.llm.client import LLMClient
 
 
-def _llm(args: argparse.Namespace) -> Any:
-    from nas.llm import LLMClient
+def _llm(args: argparse.Namespace) -> LLMClient | None:
+    """The reader's client, from the composition root (temperature 0 and seed 0: the
+    extraction is meant to be repeatable)."""
+    from launcher.build import build_llm
 
-    if not args.base_url and args.mode != "replay":
-        return None
-    return LLMClient(
-        args.model,
-        base_url=args.base_url or None,
-        api_key=os.environ.get(args.api_key_env) or None,
-        mode=args.mode,
-        cassette=args.cassette or None,
-        temperature=0.0,
-        seed=0,
-    )
+    return build_llm(LLMConfig(base_url=args.base_url, model=args.model,
+                               api_key_env=args.api_key_env, mode=args.mode,
+                               cassette=args.cassette, temperature=0.0, seed=0))  # fmt: skip
 
 
 def _build(args: argparse.Namespace) -> int:
@@ -41,7 +39,7 @@ def _build(args: argparse.Namespace) -> int:
     try:
         llm = _llm(args)
         pool, report = build_knowledge(args.sources, llm, args.max_per_paper)
-    except (FileNotFoundError, ValueError) as e:
+    except (FileNotFoundError, ValueError) as e:  # ConfigError is a ValueError
         print(f"archlab knowledge build: {e}")
         return 2
     if llm is None:
@@ -85,8 +83,8 @@ def register(sub: Any) -> None:
     q.add_argument("sources", nargs="+", help="corpus/pool files or folders")
     q.add_argument("-o", "--output", required=True, help="pool file to write (.jsonl)")
     q.add_argument("--base-url", default="", help="OpenAI-compatible endpoint (empty: offline)")
-    q.add_argument("--model", default="gpt-4o-mini", help="chat model name at the endpoint")
-    q.add_argument("--api-key-env", default="OPENAI_API_KEY", help="env var holding the key")
+    q.add_argument("--model", default=LLMConfig.model, help="chat model name at the endpoint")
+    q.add_argument("--api-key-env", default=LLMConfig.api_key_env, help="env var holding the key")
     q.add_argument("--mode", choices=("live", "record", "replay"), default="live")
     q.add_argument("--cassette", default="", help="cassette file for record/replay")
     q.add_argument("--max-per-paper", type=int, default=5, help="inspirations per paper")

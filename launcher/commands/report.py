@@ -42,15 +42,15 @@ def run_report(args: argparse.Namespace) -> int:
     import sys
 
     from analysis.report import build_report
-    from analysis.source import RunSource
+    from launcher.build import open_run_source
     from launcher.run import find_run
 
     paths = find_run(args.run, args.runs_root)
-    src = RunSource.open(paths.run_dir, paths.run_id)
+    src = open_run_source(paths.run_dir, paths.run_id)
     others = []
     for r in args.compare:
         q = find_run(r, args.runs_root)
-        others.append(RunSource.open(q.run_dir, q.run_id))
+        others.append(open_run_source(q.run_dir, q.run_id))
     res = build_report(src, others, args.output or None)
     print(f"archlab report: {res.index} ({len(res.figures)} plots, {res.seconds:.1f} s)")
     for w in res.warnings:

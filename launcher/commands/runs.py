@@ -33,8 +33,7 @@ def run_runs(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    import yaml
-
+    from launcher.config import load_config
     from launcher.run import RunPaths
     from nas.controller.progress import progress
 
@@ -48,10 +47,9 @@ def run_runs(args: argparse.Namespace) -> int:
         paths = RunPaths(d.name, d.resolve())
         try:
             m = json.loads(paths.manifest.read_text())
-            raw = yaml.safe_load(paths.config.read_text()) or {}
-            budget = int(raw.get("budget", {}).get("candidates", 0))
+            budget = load_config([paths.config]).budget.candidates
             p = progress(d, budget)
-        except (OSError, ValueError, AttributeError, yaml.YAMLError) as e:
+        except (OSError, ValueError, AttributeError) as e:  # ConfigError is a ValueError
             print(f"{d.name:<44} unreadable ({type(e).__name__}: {str(e).splitlines()[0][:60]})")
             continue
         created = time.strftime("%Y-%m-%d %H:%M", time.localtime(float(m.get("created", 0))))

@@ -29,7 +29,6 @@ def render_user_script(cfg: object) -> str:
 
     from launcher.config import RunConfig, to_yaml
     from slurm.sbatch import render_controller_script
-    from slurm.site import SiteParams
 
     assert isinstance(cfg, RunConfig)
     root = shlex.quote(str(__import__("pathlib").Path(cfg.experiment.run_root).resolve()))
@@ -41,7 +40,7 @@ def render_user_script(cfg: object) -> str:
         f'--config "{run_dir}.config.yaml"'
     )
     script = render_controller_script(
-        SiteParams.from_profile(cfg.executor.site),
+        cfg.executor.site,
         command,
         run_dir=run_dir,
         job_name=f"archlab-{name}"[:64],

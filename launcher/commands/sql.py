@@ -145,25 +145,19 @@ def _sources(args: argparse.Namespace) -> list[tuple[ResultStore, str | None]]:
 
 
 def _run_store(run_dir: Path, args: argparse.Namespace) -> ResultStore:
-    """The store a run's config names (``store.*`` in config.yaml), default RUN_DIR/tables."""
-    import yaml
+    """The store a run's config names (``store.*`` in config.yaml), default RUN_DIR/tables;
+    ``--endpoint``/``--region``/``--virtual-host`` replace the config's S3 settings."""
+    from dataclasses import replace
 
-    from store import open_store
+    from launcher.config import load_config
+    from store.open import StoreConfig
 
-    cfg: dict[str, Any] = {}
-    try:
-        loaded = yaml.safe_load((run_dir / "config.yaml").read_text())
-        if isinstance(loaded, dict) and isinstance(loaded.get("store"), dict):
-            cfg = loaded["store"]
-    except (OSError, yaml.YAMLError):
-        pass
-    uri = str(cfg.get("uri") or "") or str(run_dir / "tables")
-    return open_store(
-        uri,
-        endpoint=args.endpoint or cfg.get("s3_endpoint") or None,
-        region=args.region or cfg.get("s3_region") or None,
-        path_style=not args.virtual_host and bool(cfg.get("s3_path_style", True)),
-    )
+    path = run_dir / "config.yaml"
+    sc = load_config([path]).store if path.is_file() else StoreConfig()
+    sc = replace(sc, s3_endpoint=args.endpoint or sc.s3_endpoint,
+                 s3_region=args.region or sc.s3_region,
+                 s3_path_style=sc.s3_path_style and not args.virtual_host)  # fmt: skip
+    return sc.open(run_dir / "tables")
 
 
 def _write(result: pa.Table, fmt: str, output: str) -> None:

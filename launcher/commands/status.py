@@ -6,7 +6,11 @@ from __future__ import annotations
 import argparse
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from launcher.config import RunConfig
+    from launcher.run import RunPaths
 
 __all__ = ["failure_lines", "last_error", "llm_spend", "register", "run_status", "status_text"]
 
@@ -31,7 +35,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=run_status)
 
 
-def llm_spend(cfg: Any, paths: Any) -> str:
+def llm_spend(cfg: RunConfig, paths: RunPaths) -> str:
     """``N calls, $X.XX`` from the store's ``llm_calls`` of the run (every call the run paid
     for, also those not tied to a trial); the reason when the store cannot be read."""
     try:
@@ -51,9 +55,9 @@ def failure_lines(paths: Any, top: int = 3) -> list[str]:
     each, from the store's trials (the journal keeps no error text)."""
     try:
         from analysis.queries import fetch
-        from analysis.source import RunSource
+        from launcher.build import open_run_source
 
-        con = RunSource.open(paths.run_dir, paths.run_id).connect()
+        con = open_run_source(paths.run_dir, paths.run_id).connect()
         try:
             rows = fetch(con, "failures_by_kind")
         finally:
@@ -153,10 +157,9 @@ def status_text(
     lines += plines[:3]
     if table_run and p.best:
         arch = str(st.cands[p.best[0]].row.get("arch", "")) if p.best[0] in st.cands else ""
-        test = test_after_selection(
-            {"train": {"evaluator": "table", "dataset": cfg.train.dataset,
-                       "table_fidelity": cfg.train.table_fidelity},
-             "space": {"table": cfg.space.table}}, arch)  # fmt: skip
+        from launcher.build import run_facts
+
+        test = test_after_selection(run_facts(cfg), arch)
         if test is not None:
             lines.append(f"best test:  {test:.4f} ({SELECTION_NOTE})")
     lines += [

@@ -12,6 +12,10 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from nas.spaces.config import SpaceConfig
+from nas.train.config import DATASETS, TrainConfig
+from nas.train.runtime import ENGINES
+
 __all__ = ["read_spec_file", "register", "run_train"]
 
 
@@ -30,33 +34,47 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="SPEC_FILE",
         help="block file, file with an NB201 arch string, or a seed block name",
     )
+    t, sp = TrainConfig(), SpaceConfig()  # every default below is the run config's default
+    p.add_argument("--dataset", default=t.dataset, choices=DATASETS,
+                   help=f"data set (default: {t.dataset})")  # fmt: skip
     p.add_argument(
-        "--dataset",
-        default="demo",
-        help="demo | cifar10 | cifar100 | imagenet16 | imagefolder | fashion-mnist (default: demo)",
+        "--data-dir", default=t.data_dir, help="folder holding the data set (not for demo)"
     )
-    p.add_argument("--data-dir", default="", help="folder holding the data set (not for demo)")
-    p.add_argument("--split-file", default="", help="NB201 split file for the validation split")
-    p.add_argument("--val-fraction", type=float, default=0.2, help="held-out share of train")
-    p.add_argument("--epochs", type=int, default=200, help="epochs (NB201: 200)")
-    p.add_argument("--batch-size", type=int, default=256, help="batch size (NB201: 256)")
-    p.add_argument("--lr", type=float, default=0.1, help="initial learning rate (NB201: 0.1)")
-    p.add_argument("--data-fraction", type=float, default=1.0, help="share of train used")
-    p.add_argument("--image-size", type=int, default=0, help="resize side (0 = native)")
+    p.add_argument(
+        "--split-file", default=t.split_file, help="NB201 split file for the validation split"
+    )
+    p.add_argument(
+        "--val-fraction", type=float, default=t.val_fraction, help="held-out share of train"
+    )
+    p.add_argument(
+        "--epochs", type=int, default=t.epochs, help=f"epochs (default {t.epochs}, NB201's)"
+    )
+    p.add_argument("--batch-size", type=int, default=t.batch_size, help="batch size (NB201: 256)")
+    p.add_argument("--lr", type=float, default=t.lr, help="initial learning rate (NB201: 0.1)")
+    p.add_argument(
+        "--data-fraction", type=float, default=t.data_fraction, help="share of train used"
+    )
+    p.add_argument("--image-size", type=int, default=t.image_size, help="resize side (0 = native)")
     p.add_argument("--no-augment", action="store_true", help="no random crop + flip")
     p.add_argument("--seed", type=int, default=0, help="seed of weights, batches, augmentation")
-    p.add_argument("--macro", default="nb201", choices=("nb201", "stages"), help="skeleton")
-    p.add_argument("--width", type=int, default=16, help="first-stage channels (NB201 C)")
-    p.add_argument("--cells", type=int, default=5, help="blocks per stage, nb201 macro (N)")
+    p.add_argument("--macro", default=sp.macro, choices=("nb201", "stages"), help="skeleton")
+    p.add_argument("--width", type=int, default=sp.nb201_channels,
+                   help=f"first-stage channels (space.nb201_channels, default {sp.nb201_channels}; NB201 paper: 16)")  # fmt: skip
+    p.add_argument("--cells", type=int, default=sp.nb201_cells,
+                   help=f"blocks per stage, nb201 macro (space.nb201_cells, default {sp.nb201_cells}; paper: 5)")  # fmt: skip
     p.add_argument("--widths", default="", help="stages macro: comma-separated stage widths")
     p.add_argument("--depths", default="", help="stages macro: comma-separated blocks/stage")
-    p.add_argument("--time-budget", type=float, default=0.0, help="seconds; 0 = none")
-    p.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    p.add_argument("--threads", type=int, default=0, help="CPU threads (0 = all of the task)")
+    p.add_argument("--time-budget", type=float, default=t.time_budget_s, help="seconds; 0 = none")
+    p.add_argument("--device", default=t.device, help="auto | cpu | cuda | cuda:N")
+    p.add_argument(
+        "--threads", type=int, default=t.threads, help="CPU threads (0 = all of the task)"
+    )
     p.add_argument("--compile", action="store_true", help="torch.compile the model")
-    p.add_argument("--engine", default="torch", choices=("torch", "deepspeed"))
-    p.add_argument("--zero-stage", type=int, default=0, choices=(0, 1, 2))
-    p.add_argument("--checkpoint-dir", default="", help="per-epoch checkpoints; resume from")
+    p.add_argument("--engine", default=t.engine, choices=ENGINES)
+    p.add_argument("--zero-stage", type=int, default=t.zero_stage, choices=(0, 1, 2))
+    p.add_argument(
+        "--checkpoint-dir", default=t.checkpoint_dir, help="per-epoch checkpoints; resume from"
+    )
     p.add_argument("--json", action="store_true", help="print the record as JSON")
     p.set_defaults(func=run_train)
 
@@ -88,7 +106,6 @@ def _ints(text: str) -> list[int]:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from launcher.config.schema import TrainConfig
     from nas.records import Candidate, content_hash
 
     try:
@@ -115,6 +132,11 @@ def run_train(args: argparse.Namespace) -> int:
         zero_stage=args.zero_stage,
         checkpoint_dir=args.checkpoint_dir,
     )
+    try:
+        t.validate("--")  # the flags' ranges, checked where the fields are defined
+    except ValueError as e:
+        print(f"archlab train: {e}", file=sys.stderr)
+        return 2
     from launcher.build import train_evaluator
 
     evaluator = train_evaluator(t)

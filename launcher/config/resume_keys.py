@@ -38,6 +38,8 @@ ALLOWED_AFTER_START: tuple[str, ...] = (
     "train.channels_last",
     "train.checkpoint_dir",
     "train.keep_checkpoints",
+    "train.gpu_data",
+    "train.eval_batch_size",
 )
 
 _REASONS: tuple[tuple[str, str], ...] = (

@@ -8,8 +8,9 @@ died in its log.
 
 What is checked (each section below is one function):
 
-* numeric ranges (``train.epochs > 0``, ``0 < train.val_fraction < 1``, ...) and the
-  string choices the schema cannot express (``train.device``, ``train.amp``, ...);
+* numeric ranges and string choices: each component section's own ``validate()``
+  (``TrainConfig``, the strategy configs, ``LLMConfig``, ``ExecutorConfig`` with its
+  ``SiteParams``, ``StoreConfig``), then the run's sections (``space``, ``budget``);
 * strategy/space compatibility (NADER designs blocks: ``space.kind=block``; LAPT/LLMatic
   need a categorical space; random/REA search NB201 cells);
 * benchmark tables present and holding ``train.dataset`` at ``train.table_fidelity``
@@ -27,12 +28,14 @@ from pathlib import Path
 
 from launcher.config.load import ConfigError
 from launcher.config.schema import RunConfig
+from nas.config_checks import SettingError, at_least, fail
 
 __all__ = ["validate_config"]
 
 
 def validate_config(cfg: RunConfig) -> None:
     """Raise :class:`ConfigError` (one line: key, value, fix) at the first problem."""
+    _sections(cfg)
     _ranges(cfg)
     _choices(cfg)
     _strategy_space(cfg)
@@ -43,127 +46,58 @@ def validate_config(cfg: RunConfig) -> None:
 
 
 def _fail(key: str, value: object, need: str, fix: str = "") -> None:
-    tail = f"; {fix}" if fix else ""
-    raise ConfigError(f"'{key}' is {value!r}: {need}{tail}")
-
-
-def _at_least(key: str, value: float, low: float, what: str = "") -> None:
-    if not value >= low:  # also catches NaN
-        _fail(
-            key, value, f"must be >= {low:g}{f' ({what})' if what else ''}", f"e.g. {key}={low:g}"
-        )
-
-
-def _between(key: str, value: float, low: float, high: float, *, open_low: bool = False,
-             open_high: bool = False) -> None:  # fmt: skip
-    ok_low = value > low if open_low else value >= low
-    ok_high = value < high if open_high else value <= high
-    if not (ok_low and ok_high):
-        lb, hb = ("(" if open_low else "["), (")" if open_high else "]")
-        _fail(key, value, f"must lie in {lb}{low:g}, {high:g}{hb}")
-
-
-# --------------------------------------------------------------------------- numeric ranges
-def _ranges(cfg: RunConfig) -> None:
-    t, e, b, s = cfg.train, cfg.executor, cfg.budget, cfg.space
-    _at_least("train.epochs", t.epochs, 1, "epochs trained per candidate")
-    _at_least("train.batch_size", t.batch_size, 1)
-    if not t.lr > 0:
-        _fail("train.lr", t.lr, "must be > 0 (initial learning rate)", "e.g. train.lr=0.1")
-    _between("train.momentum", t.momentum, 0, 1, open_high=True)
-    _at_least("train.weight_decay", t.weight_decay, 0)
-    _between("train.val_fraction", t.val_fraction, 0, 1, open_low=True, open_high=True)
-    _between("train.data_fraction", t.data_fraction, 0, 1, open_low=True)
-    _at_least("train.image_size", t.image_size, 0, "0 = native size")
-    if not t.divergence_loss > 0:
-        _fail("train.divergence_loss", t.divergence_loss, "must be > 0")
-    _at_least("train.divergence_epochs", t.divergence_epochs, 0)
-    _at_least("train.time_budget_s", t.time_budget_s, 0, "0 = none")
-    _at_least("train.threads", t.threads, 0, "0 = all cores")
-    _at_least("space.nb201_channels", s.nb201_channels, 1)
-    _at_least("space.nb201_cells", s.nb201_cells, 1)
-    if s.macro == "stages" and s.kind == "block":
-        if not s.widths or len(s.widths) != len(s.depths):
-            _fail("space.widths", s.widths, f"needs one width per stage of space.depths "
-                  f"({len(s.depths)} stages)", "give lists of equal length")  # fmt: skip
-        if min(s.widths) < 1 or min(s.depths) < 1:
-            _fail("space.widths", s.widths, "widths and depths must be >= 1")
-    _at_least("executor.max_in_flight", e.max_in_flight, 1)
-    _at_least("executor.pack", e.pack, 1, "calls per array task")
-    if not e.poll_interval_s > 0:
-        _fail("executor.poll_interval_s", e.poll_interval_s, "must be > 0 seconds")
-    _at_least("executor.max_retries", e.max_retries, 0)
-    _at_least("executor.snapshot_every", e.snapshot_every, 1)
-    _at_least("executor.site.cpus_per_task", e.site.cpus_per_task, 1)
-    _at_least("executor.site.gpus_per_task", e.site.gpus_per_task, 0)
-    _at_least("executor.site.array_throttle", e.site.array_throttle, 0, "0 = no throttle")
-    _at_least("budget.candidates", b.candidates, 1, "candidates to evaluate")
-    for key in ("wall_hours", "gpu_hours", "llm_usd", "max_params", "max_flops"):
-        _at_least(f"budget.{key}", float(getattr(b, key)), 0, "0 = none")
-    _at_least("llm.temperature", cfg.llm.temperature, 0)
-    if not cfg.llm.timeout_s > 0:
-        _fail("llm.timeout_s", cfg.llm.timeout_s, "must be > 0 seconds")
-    _at_least("llm.max_retries", cfg.llm.max_retries, 0)
-    _at_least("llm.max_concurrency", cfg.llm.max_concurrency, 1)
-    _at_least("llm.budget_tokens", cfg.llm.budget_tokens, 0, "0 = none")
-    _at_least("llm.budget_usd", cfg.llm.budget_usd, 0, "0 = none")
-    st = cfg.strategy
-    _at_least("strategy.rea.population_size", st.rea.population_size, 1)
-    _between("strategy.rea.sample_size", st.rea.sample_size, 1, st.rea.population_size)
-    _at_least("strategy.lapt.top_k", st.lapt.top_k, 1)
-    _at_least("strategy.lapt.top_r", st.lapt.top_r, 1)
-    _at_least("strategy.lapt.adapt_every", st.lapt.adapt_every, 1)
-    _at_least("strategy.lapt.population_size", st.lapt.population_size, 1)
-    _between("strategy.lapt.sample_size", st.lapt.sample_size, 1, st.lapt.population_size)
-    _at_least("strategy.llmatic.niches", st.llmatic.niches, 1)
-    _at_least("strategy.llmatic.prompt_niches", st.llmatic.prompt_niches, 1)
-    _at_least("strategy.llmatic.init_size", st.llmatic.init_size, 1)
-    _between("strategy.llmatic.mutation_prob", st.llmatic.mutation_prob, 0, 1)
-    _at_least("strategy.llmatic.init_temperature", st.llmatic.init_temperature, 0)
-    _at_least("strategy.llmatic.temperature_sigma", st.llmatic.temperature_sigma, 0)
-    _between("strategy.nader.dfs_ratio", st.nader.dfs_ratio, 0, 1)
-    _at_least("strategy.nader.modifier_retries", st.nader.modifier_retries, 0)
-    _at_least("strategy.nader.experiences_k", st.nader.experiences_k, 0)
-
-
-# ---------------------------------------------------------------- choices the schema lacks
-_STRING_CHOICES: dict[str, tuple[str, ...]] = {
-    "train.amp": ("auto", "bf16", "off"),
-    "train.channels_last": ("auto", "on", "off"),
-    "train.engine": ("torch", "deepspeed"),
-    "train.ds_precision": ("auto", "bf16", "fp32"),
-}
-
-
-def _choices(cfg: RunConfig) -> None:
-    t = cfg.train
-    for key, allowed in _STRING_CHOICES.items():
-        value = getattr(t, key.split(".", 1)[1])
-        if value not in allowed:
-            _fail(key, value, f"choose one of {', '.join(allowed)}")
-    dev = t.device
-    if dev not in ("auto", "cpu", "cuda") and not (dev.startswith("cuda:") and dev[5:].isdigit()):
-        _fail("train.device", dev, "choose auto, cpu, cuda or cuda:N")
-    if t.zero_stage not in (0, 1, 2):
-        _fail("train.zero_stage", t.zero_stage, "choose 0, 1 or 2")
-    nb201_table = t.evaluator == "table" and cfg.space.kind == "nb201"
-    if nb201_table and t.table_fidelity not in (12, 200):
-        _fail("train.table_fidelity", t.table_fidelity, "NB201 tables hold 12 or 200 epochs",
-              "train.table_fidelity=200")  # fmt: skip
-    from slurm.site import parse_slurm_time
-
-    site = cfg.executor.site
-    for key, value in (("executor.site.time", site.time),
-                       ("executor.site.controller_time", site.controller_time)):  # fmt: skip
-        try:
-            parse_slurm_time(value)
-        except ValueError as e:
-            _fail(key, value, f"not a Slurm time ({_first_line(e)})", f"e.g. {key}=01:00:00")
+    try:
+        fail(key, value, need, fix)
+    except SettingError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
     return text.splitlines()[0] if text else type(e).__name__
+
+
+def _sections(cfg: RunConfig) -> None:
+    """Each component section checks its own ranges (``validate()`` beside its fields)."""
+    try:
+        cfg.space.validate("space.")
+        cfg.train.validate("train.")
+        cfg.strategy.validate("strategy.")
+        cfg.llm.validate("llm.")
+        cfg.executor.validate()
+        cfg.store.validate()
+    except ValueError as e:  # SettingError, or the executor's/store's own ValueError
+        raise ConfigError(_first_line(e)) from None
+
+
+# --------------------------------------------------------------------------- run sections
+def _ranges(cfg: RunConfig) -> None:
+    """The run's own sections (``space``, ``budget``) and cross-section rules."""
+    b = cfg.budget
+    try:
+        at_least("budget.", "candidates", b.candidates, 1, "candidates to evaluate")
+        for key, value in (("wall_hours", b.wall_hours), ("gpu_hours", b.gpu_hours),
+                           ("llm_usd", b.llm_usd), ("max_params", b.max_params),
+                           ("max_flops", b.max_flops)):  # fmt: skip
+            at_least("budget.", key, value, 0, "0 = none")
+        st = cfg.strategy
+        for name, dup in (("random", st.random.allow_duplicates),
+                          ("rea", st.rea.allow_duplicates)):  # fmt: skip
+            if dup:
+                fail(f"strategy.{name}.allow_duplicates", True, "proposes repeated candidates, "
+                     "which a run keys by id (NB201 paper protocol of archlab bench only)",
+                     f"set strategy.{name}.allow_duplicates=false")  # fmt: skip
+    except SettingError as e:
+        raise ConfigError(str(e)) from None
+
+
+# ---------------------------------------------------------------- choices the schema lacks
+def _choices(cfg: RunConfig) -> None:
+    t = cfg.train
+    nb201_table = t.evaluator == "table" and cfg.space.kind == "nb201"
+    if nb201_table and t.table_fidelity not in (12, 200):
+        _fail("train.table_fidelity", t.table_fidelity, "NB201 tables hold 12 or 200 epochs",
+              "train.table_fidelity=200")  # fmt: skip
 
 
 # ------------------------------------------------------------- strategy / space compatibility

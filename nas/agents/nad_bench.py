@@ -13,12 +13,11 @@ bench/results/nad_standin_cassette.json``.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +32,14 @@ from nas.llm.cassette import Cassette, CassetteMiss
 
 __all__ = [
     "REAL5",
+    "SEEDS",
     "BenchReport",
     "TaskResult",
+    "UsedCassette",
     "load_report",
     "parse_tasks",
-    "register_nad",
     "run_bench",
+    "stamp_cassette",
 ]
 
 SEEDS = ("resnet_basic", "resnet_bottleneck", "inception", "convnext", "se_resnet")
@@ -284,7 +285,7 @@ def run_bench(
     return report
 
 
-def _stamp_cassette(path: str, meta: dict[str, Any]) -> None:
+def stamp_cassette(path: str, meta: dict[str, Any]) -> None:
     """Write ``recorded_with`` (model, settings, machine, command) into a recorded cassette;
     the cassette reader ignores the key, a reader of the file sees who answered."""
     p = Path(path)
@@ -295,7 +296,7 @@ def _stamp_cassette(path: str, meta: dict[str, Any]) -> None:
     p.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
 
 
-class _UsedCassette(Cassette):
+class UsedCassette(Cassette):
     """A cassette that remembers the keys this run replayed or recorded (``fill`` mode
     keeps only those: the exchanges of conversations that changed are dropped)."""
 
@@ -319,102 +320,3 @@ class _UsedCassette(Cassette):
             del self.entries[k]
         self.save()
         return len(stale)
-
-
-def _main(args: argparse.Namespace) -> int:
-    from nas.llm import LLMClient
-
-    llm = fill = None
-    if args.mode != "offline":
-        opts: dict[str, Any] = {"base_url": args.base_url or None, "temperature": args.temperature,
-                                "seed": 0, "timeout_s": args.timeout,
-                                "max_retries": args.http_retries}  # fmt: skip
-        if args.mode == "fill":
-            cassette = _UsedCassette(args.cassette)
-            llm = LLMClient(args.model, mode="replay", cassette=cassette, **opts)
-            fill = LLMClient(args.model, mode="record", cassette=cassette, **opts)
-        else:
-            llm = LLMClient(args.model, mode=args.mode, cassette=args.cassette or None, **opts)
-    seeds = tuple(args.seeds.split(",")) if args.seeds else SEEDS
-    tasks = parse_tasks(args.tasks) if args.tasks else ()
-    rows: list[dict[str, Any]] = []
-
-    def progress(r: TaskResult) -> None:
-        rows.append(asdict(r))
-        print(f"[nad] {r.seed}/{r.transform}/{r.level}: executable={r.executable} "
-              f"quality={r.quality} turns={r.turns} tokens={r.tokens_in}+{r.tokens_out} "
-              f"{r.seconds:.0f}s {r.error[:160]}", flush=True)  # fmt: skip
-        if args.json:
-            Path(args.json).write_text(json.dumps({"partial": True, "tasks": rows}, indent=1))
-
-    report = run_bench(llm, seeds=seeds, retries=args.retries, reflect=not args.no_reflector,
-                       tasks=tasks, max_tokens=args.max_tokens or None,
-                       repair_temperature=args.repair_temperature,
-                       context_tokens=args.context or None, fill_llm=fill,
-                       progress=progress)  # fmt: skip
-    if args.mode == "fill" and llm is not None and isinstance(llm.cassette, _UsedCassette):
-        print(f"[nad] fill: dropped {llm.cassette.prune()} stale exchanges", flush=True)
-    md = report.to_markdown() + ("\n" + report.tasks_markdown() if tasks else "")
-    print(md)
-    settings = {
-        "model": args.model, "base_url": args.base_url, "temperature": args.temperature,
-        "repair_temperature": args.repair_temperature, "max_tokens": args.max_tokens,
-        "timeout_s": args.timeout, "retries": args.retries, "seed": 0,
-        "tasks": [list(t) for t in tasks], "reflector": not args.no_reflector,
-        "context_tokens": args.context or None,
-    }  # fmt: skip
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as fh:
-            fh.write(md)
-    if args.json:
-        Path(args.json).write_text(
-            json.dumps({"settings": settings, "summary": report.summary(),
-                        "tasks": [asdict(r) for r in report.results]}, indent=1) + "\n",
-            encoding="utf-8",
-        )  # fmt: skip
-    if args.mode in ("record", "fill") and args.cassette:
-        _stamp_cassette(args.cassette, {**settings, "note": args.note})
-    return 0
-
-
-def register_nad(subparsers: Any) -> argparse.ArgumentParser:
-    """Add ``nad`` to an argparse subparsers object (``archlab bench nad``)."""
-    p: argparse.ArgumentParser = subparsers.add_parser(
-        "nad", help="NAD benchmark: Modifier (+Reflector) on seed blocks"
-    )
-    p.add_argument(
-        "--mode",
-        choices=("offline", "replay", "record", "live", "fill"),
-        default="offline",
-        help="fill: replay the cassette, re-record live the tasks it does not hold",
-    )
-    p.add_argument("--cassette", default="", help="cassette file (replay/record)")
-    p.add_argument("--base-url", default="", help="OpenAI-compatible endpoint (live/record)")
-    p.add_argument("--model", default="gpt-4o-mini")
-    p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--seeds", default="", help="comma-separated seed blocks (default: all 5)")
-    p.add_argument("--retries", type=int, default=3, help="repair turns per step")
-    p.add_argument("--no-reflector", action="store_true")
-    p.add_argument("--out", default="", help="write the markdown report here")
-    p.add_argument("--json", default="", help="write per-task rows + summary here (as they come)")
-    p.add_argument(
-        "--tasks", default="", help="seed:transform:level,... or 'real5' (one task per seed block)"
-    )
-    p.add_argument("--timeout", type=float, default=60.0, help="read timeout per call, s")
-    p.add_argument("--http-retries", type=int, default=4, help="HTTP retries per call")
-    p.add_argument("--max-tokens", type=int, default=0, help="answer cap per call (0 = none)")
-    p.add_argument(
-        "--repair-temperature",
-        type=float,
-        default=None,
-        help="temperature of repair turns (default: --temperature)",
-    )
-    p.add_argument(
-        "--context",
-        type=int,
-        default=0,
-        help="the model's context window in tokens: prompts are reduced to fit",
-    )
-    p.add_argument("--note", default="", help="recorded_with.note of a recorded cassette")
-    p.set_defaults(func=_main)
-    return p

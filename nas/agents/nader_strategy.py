@@ -27,7 +27,7 @@ step that had not run yet (reflected at the start of the next step, as without t
 restart). It makes no LLM call and writes nothing. Not reconstructed: the RNG state (the numpy ``Generator``: the controller
 restores it with :meth:`set_random_state` from its journal), the experience pool
 (persistent in the store: it is not replayed, so no lesson is written twice), the LLM budget
-spent (see :func:`nas.agents.factory.nader_from_config`) and a budget stop.
+spent (see :func:`nas.agents.factory.from_config`) and a budget stop.
 ``state_summary()`` is equal after a rebuild of the same history.
 
 Randomness: the numpy ``Generator`` ``rng`` like every strategy; the Proposer and the
@@ -59,6 +59,7 @@ from typing import Any
 
 import numpy as np
 
+from nas.agents.config import NaderConfig
 from nas.agents.designer import DESIGNER_NAME, RuleBasedDesigner
 from nas.agents.experience import ExperiencePoolLike, MemoryExperiencePool
 from nas.agents.knowledge import Inspiration, KnowledgePool
@@ -193,11 +194,11 @@ class NaderStrategy(BaseStrategy):
         experience: ExperiencePoolLike | None = None,
         llm: Any = None,
         seed: int = 0,
-        dfs_ratio: float = 0.5,
-        retries: int = 3,
-        repair_temperature: float | None = None,
+        dfs_ratio: float = NaderConfig.dfs_ratio,
+        retries: int = NaderConfig.modifier_retries,
+        repair_temperature: float | None = NaderConfig.repair_temperature,
         context_tokens: int | None = None,
-        experiences_k: int = 5,
+        experiences_k: int = NaderConfig.experiences_k,
         sample_size: int = 6,
         recipe: Mapping[str, Any] | None = None,
         macro: Mapping[str, Any] | None = None,

@@ -1,5 +1,7 @@
-"""Registers NADER with the strategy registry: ``create("nader", **kwargs)`` then builds it
-through :func:`nas.agents.factory.make_nader` (imported lazily, on first use).
+"""Registers NADER with the strategy registry: section ``strategy.nader``
+(:class:`nas.agents.config.NaderConfig`), built by :func:`nas.agents.factory.from_config`
+(imported lazily, on first use). The launcher imports this module; the registry below
+names nothing of this package.
 
 Importing this module is cheap (no torch, no LLM client); it is idempotent.
 """
@@ -8,8 +10,9 @@ from __future__ import annotations
 
 from nas.strategies.registry import register
 
-__all__ = ["NADER_FACTORY"]
+__all__ = ["NADER_CONFIG", "NADER_FACTORY"]
 
-NADER_FACTORY = "nas.agents.factory:make_nader"
+NADER_CONFIG = "nas.agents.config:NaderConfig"
+NADER_FACTORY = "nas.agents.factory:from_config"
 
-register("nader", NADER_FACTORY)
+register("nader", NADER_CONFIG, NADER_FACTORY)

@@ -31,17 +31,18 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
-from nas.bench.protocol import LEARNER_OPTIONS, PROTOCOLS, PUBLISHED, Protocol, get_protocol
+from nas.bench.protocol import PROTOCOLS, PUBLISHED, get_protocol
+from nas.bench.protocol import Protocol as BenchProtocol
 from nas.evaluators.table import NB201_DATASETS, BenchmarkTable, TableEvaluator
 from nas.records import Candidate, TrialRecord, TrialState
 from nas.spaces.nb201 import NB201Space
-from nas.strategies import StrategyError, create
+from nas.strategies import StrategyError
 from nas.strategies.base import Strategy
-from nas.strategies.principles import SourceTask, StatisticalPrincipleLearner
+from nas.strategies.principles import SourceTask
 
 __all__ = [
     "BEST_VAL_DEFINITION",
@@ -52,7 +53,7 @@ __all__ = [
     "STRATEGIES",
     "BenchResult",
     "SeedResult",
-    "make_strategy",
+    "StrategyMaker",
     "run_bench",
     "run_trajectory",
     "source_task",
@@ -78,32 +79,13 @@ def source_task(table: BenchmarkTable, dataset: str, fidelity: int = 200) -> Sou
     return SourceTask(dataset, table.archs, tuple(float(v) for v in table.val[key]))
 
 
-def make_strategy(
-    name: str,
-    seed: int,
-    source: SourceTask | None = None,
-    options: Mapping[str, Any] | None = None,
-) -> Strategy:
-    """Build a benchmark strategy over NB201 cells with ``default_rng(seed)``.
+class StrategyMaker(Protocol):
+    """Builds the strategy of one seed: ``make(name, seed, source, options)``. The launcher's
+    composition root passes :func:`launcher.build.bench_strategy` (the one builder, the
+    same section ``strategy.<name>`` a run reads, with ``options`` applied to it)."""
 
-    ``options`` are extra constructor keywords (e.g. ``population_size`` for REA); for LAPT,
-    ``min_lift``/``max_ops``/``keep_ratio``/``widen_ops`` build its offline learner.
-    """
-    kwargs: dict[str, Any] = {"rng": np.random.default_rng(seed), "seed": seed}
-    kwargs["space"] = NB201Space()
-    opts = dict(options or {})
-    if name == "lapt":
-        if source is None:
-            raise StrategyError("LAPT needs a source task (e.g. --source imagenet16)")
-        kwargs["source"] = source
-        learner = {k: opts.pop(k) for k in LEARNER_OPTIONS if k in opts}
-        if learner:
-            try:
-                kwargs["learner"] = StatisticalPrincipleLearner(**learner)
-            except (TypeError, ValueError) as e:
-                raise StrategyError(f"LAPT learner options {learner}: {e}") from None
-    kwargs.update(opts)
-    return create(name, **kwargs)
+    def __call__(self, name: str, seed: int, source: SourceTask | None,
+                 options: Mapping[str, Any]) -> Strategy: ...  # fmt: skip
 
 
 def run_trajectory(
@@ -283,18 +265,21 @@ def run_bench(
     source: str | None = None,
     options: Mapping[str, Any] | None = None,
     progress: Callable[[str], None] | None = None,
-    protocol: str | Protocol = "archlab",
+    protocol: str | BenchProtocol = "archlab",
     time_budgets: Sequence[float] = (),
+    *,
+    make: StrategyMaker,
 ) -> list[BenchResult]:
     """Run ``strategy`` on ``dataset`` for every seed once (largest budget) and summarize
     each budget: one result per evaluation budget, then one per time budget (seconds,
     capped at the largest evaluation budget). Deterministic for a given seed.
 
-    ``fidelity`` overrides the protocol's; ``options`` are the strategy's constructor
-    keywords (:func:`nas.bench.protocol.strategy_options` builds them with the protocol's
+    ``make`` builds each seed's strategy (the launcher passes its one builder,
+    :func:`launcher.build.bench_strategy`). ``fidelity`` overrides the protocol's;
+    ``options`` are settings of section ``strategy.<name>`` (:func:`nas.bench.protocol.strategy_options` builds them with the protocol's
     defaults) — given as None, the protocol's defaults are used.
     """
-    proto = protocol if isinstance(protocol, Protocol) else get_protocol(protocol)
+    proto = protocol if isinstance(protocol, BenchProtocol) else get_protocol(protocol)
     fid = proto.fidelity if fidelity is None else int(fidelity)
     if dataset not in NB201_DATASETS:
         raise StrategyError(f"dataset {dataset!r}: choose one of {', '.join(NB201_DATASETS)}")
@@ -341,7 +326,7 @@ def run_bench(
         for b, t in points
     ]
     for seed in seeds:
-        s = make_strategy(strategy, seed, src, opts)
+        s = make(strategy, seed, src, opts)
         traj = run_trajectory(s, evaluator, top)
         for res in results:
             res.seeds.append(

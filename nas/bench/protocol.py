@@ -17,13 +17,14 @@ Two protocols (``archlab bench nb201 --protocol``):
   ImageNet16-120).
 
 Options of a strategy come from a named preset (``--preset paper``) and ``--set KEY=VALUE``
-pairs (``lapt.population=5``, ``population_size=5``); :func:`strategy_options` checks every
-key against the strategy's constructor and names the valid ones.
+pairs (``lapt.population=5``, ``population_size=5``): settings of the strategy's config
+section ``strategy.<name>`` (the same class a run reads); :func:`strategy_options` checks
+every key against it and names the valid ones.
 """
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -32,11 +33,10 @@ import yaml
 
 from nas.evaluators.table import FlopsCostModel
 from nas.strategies.base import StrategyError
-from nas.strategies.registry import resolve
+from nas.strategies.registry import entry
 
 __all__ = [
     "ALIASES",
-    "LEARNER_OPTIONS",
     "PAPER_COST",
     "PRESETS",
     "PROTOCOLS",
@@ -58,7 +58,7 @@ class Protocol:
     duplicates: bool  # random search and REA propose duplicates/isomorphs, each counted
     time_budget_s: float | None  # default simulated training-time budget per run
     cost_model: FlopsCostModel
-    strategy_defaults: Mapping[str, Mapping[str, Any]]  # per strategy, constructor keywords
+    strategy_defaults: Mapping[str, Mapping[str, Any]]  # per strategy, strategy.<name> settings
     description: str
 
 
@@ -112,13 +112,6 @@ PRESETS: dict[str, dict[str, dict[str, Any]]] = {
 # Short option names accepted by --set.
 ALIASES = {"population": "population_size", "sample": "sample_size"}
 
-# LAPT options that configure its offline learner (StatisticalPrincipleLearner) rather than
-# the strategy itself; the benchmark builds the learner from them.
-LEARNER_OPTIONS = ("min_lift", "max_ops", "keep_ratio", "widen_ops")
-
-# Keywords the benchmark sets itself (not options).
-_RESERVED = {"rng", "seed", "space", "source", "recipe"}
-
 
 def parse_sets(items: Sequence[str], strategy: str) -> dict[str, Any]:
     """``["lapt.population=5", "top_k=20"]`` -> ``{"population_size": 5, "top_k": 20}``.
@@ -154,7 +147,7 @@ def strategy_options(
     preset: str | None = None,
     sets: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Constructor keywords of ``strategy``: protocol defaults < preset < ``--set``.
+    """Settings of section ``strategy.<name>``: protocol defaults < preset < ``--set``.
 
     Unknown keys raise :class:`StrategyError` listing the strategy's options.
     """
@@ -166,12 +159,9 @@ def strategy_options(
             raise StrategyError(f"--preset {preset!r} for {strategy}: presets are {have}")
         opts.update(named[preset])
     opts.update(sets or {})
-    params = inspect.signature(resolve(strategy)).parameters
-    extra = LEARNER_OPTIONS if strategy == "lapt" else ()
-    own = [k for k in params if k not in _RESERVED and not k.startswith("_")]
-    valid = sorted([*own, *extra])
+    valid = sorted(f.name for f in dataclasses.fields(entry(strategy).config))
     for k in opts:
-        if (k not in params or k in _RESERVED) and k not in extra:
+        if k not in valid:
             raise StrategyError(
                 f"option {strategy}.{k} does not exist; options of {strategy}: {', '.join(valid)}"
             )

@@ -50,6 +50,7 @@ from typing import Any
 
 from nas.llm.budget import BudgetExceeded, LLMBudget, Usage
 from nas.llm.cassette import Cassette, CassetteMiss, request_key
+from nas.llm.config import LLMConfig
 from nas.llm.grammar import Constraint
 from nas.llm.memo import CallMemo
 from nas.llm.prices import Price, cost_usd
@@ -275,9 +276,10 @@ class LLMClient:
     # ----------------------------------------------------------------- construction
     @classmethod
     def from_config(
-        cls, cfg: Any, *, sink: RowSink | None = None, budget: LLMBudget | None = None
+        cls, cfg: LLMConfig, *, sink: RowSink | None = None, budget: LLMBudget | None = None
     ) -> LLMClient:
-        """From an ``LLMConfig`` (launcher schema); the key is read from ``cfg.api_key_env``."""
+        """From the ``llm`` section (:class:`nas.llm.config.LLMConfig`); the key is read from
+        the environment variable ``cfg.api_key_env``."""
         return cls(
             model=cfg.model,
             base_url=cfg.base_url or None,

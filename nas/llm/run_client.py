@@ -22,31 +22,13 @@ from typing import TYPE_CHECKING, Protocol
 
 from nas.llm.budget import LLMBudget
 from nas.llm.client import LLMClient
+from nas.llm.config import LLMConfig
 from nas.llm.memo import MEMO_FILE, CallMemo
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
-__all__ = ["LLMSettings", "RowStore", "budget_from_store", "run_llm_client"]
-
-
-class LLMSettings(Protocol):
-    """The fields of the ``llm`` config section the client needs (launcher's ``LLMConfig``)."""
-
-    base_url: str
-    model: str
-    api_key_env: str
-    mode: str
-    cassette: str
-    temperature: float
-    seed: int | None
-    timeout_s: float
-    max_retries: int
-    max_concurrency: int
-    budget_tokens: int
-    budget_usd: float
-    embed_model: str
-    context_tokens: int
+__all__ = ["RowStore", "budget_from_store", "run_llm_client"]
 
 
 class RowStore(Protocol):
@@ -58,7 +40,7 @@ class RowStore(Protocol):
     def read(self, table: str, run_id: str) -> pa.Table: ...
 
 
-def budget_from_store(cfg: LLMSettings, store: RowStore | None, run_id: str) -> LLMBudget:
+def budget_from_store(cfg: LLMConfig, store: RowStore | None, run_id: str) -> LLMBudget:
     """The run's LLM budget, already charged with the calls stored in ``llm_calls``."""
     budget = LLMBudget(int(cfg.budget_tokens or 0), float(cfg.budget_usd or 0.0))
     if store is None or not run_id:
@@ -77,14 +59,14 @@ def budget_from_store(cfg: LLMSettings, store: RowStore | None, run_id: str) -> 
 
 
 def run_llm_client(
-    cfg: LLMSettings,
+    cfg: LLMConfig,
     store: RowStore | None = None,
     run_id: str = "",
     run_dir: str | os.PathLike[str] | None = None,
 ) -> LLMClient | None:
     """The run's client (see the module doc), or None offline. Raises ``ValueError`` for a
     bad ``llm.mode`` or a record/replay mode without a cassette."""
-    if not cfg.base_url and not (cfg.mode == "replay" and cfg.cassette):
+    if cfg.offline:
         return None
     sink = None
     if store is not None and run_id:

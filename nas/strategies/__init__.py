@@ -1,7 +1,8 @@
 """Search strategies with ask/tell (pure: they propose and learn, never evaluate).
 
-``create(name, **kwargs)`` builds one registered strategy (random, rea, lapt, llmatic;
-others via ``register``). Only the chosen strategy's module is imported.
+The registry maps a name to (config class, factory): ``build(name, config, parts)`` is what
+the launcher's composition root calls; ``create(name, **kwargs)`` is the shorthand for tests
+and scripts. Only the chosen strategy's module is imported.
 """
 
 from nas.strategies.base import (
@@ -14,7 +15,15 @@ from nas.strategies.base import (
     as_generator,
 )
 from nas.strategies.random_search import RandomSearch
-from nas.strategies.registry import create, names, register, resolve, unregister
+from nas.strategies.registry import (
+    StrategyParts,
+    build,
+    create,
+    entry,
+    names,
+    register,
+    unregister,
+)
 
 __all__ = [
     "BaseStrategy",
@@ -24,10 +33,12 @@ __all__ = [
     "Result",
     "Strategy",
     "StrategyError",
+    "StrategyParts",
     "as_generator",
+    "build",
     "create",
+    "entry",
     "names",
     "register",
-    "resolve",
     "unregister",
 ]

@@ -32,10 +32,12 @@ the run ends cleanly.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nas.config_checks import at_least, between, one_of
 from nas.records import Candidate, TrialRecord, TrialState
 from nas.spaces.base import CategoricalSpace
 from nas.spaces.nb201 import NB201Space
@@ -48,7 +50,36 @@ from nas.strategies.principles import (
 )
 from nas.strategies.rea import RegularizedEvolution
 
-__all__ = ["LAPT"]
+if TYPE_CHECKING:
+    from nas.strategies.registry import StrategyParts
+
+__all__ = ["LAPT", "LaptConfig", "from_config"]
+
+
+@dataclass(frozen=True)
+class LaptConfig:
+    """Section ``strategy.lapt``."""
+
+    source_table: str = ""  # path of the source-task table the principles are learned from
+    source_dataset: str = "imagenet16"  # which dataset's metrics of the source table to learn from
+    top_k: int = 50  # best source architectures shown to the principle learner
+    adapt_every: int = 10  # re-learn/widen the principles every k evaluations
+    top_r: int = 5  # best target architectures used when updating principles
+    learner: str = "statistical"  # statistical (offline) | llm
+    min_lift: float = 1.0  # statistical learner: keep ops whose top-k frequency / prior >= this
+    max_ops: int | None = 2  # statistical learner: choices kept per position (None = all lifted)
+    keep_ratio: float = 0.5  # statistical learner: also keep ops with lift >= ratio x the best
+    widen_ops: int = 1  # statistical learner: operators added per position when widening
+    population_size: int = 10  # REA inside the refined space: population
+    sample_size: int = 3  # REA inside the refined space: tournament size
+
+    def validate(self, where: str = "strategy.lapt.") -> None:
+        for name in ("top_k", "top_r", "adapt_every", "population_size", "widen_ops"):
+            at_least(where, name, getattr(self, name), 1)
+        between(where, "sample_size", self.sample_size, 1, self.population_size)
+        if self.max_ops is not None:
+            at_least(where, "max_ops", self.max_ops, 1)
+        one_of(where, "learner", self.learner, ("statistical", "llm"))
 
 
 class LAPT(RegularizedEvolution):
@@ -68,11 +99,11 @@ class LAPT(RegularizedEvolution):
         source: SourceTask,
         space: CategoricalSpace | None = None,
         learner: PrincipleLearner | None = None,
-        top_k: int = 50,
-        adapt_every: int = 10,
-        top_r: int = 5,
-        population_size: int = 10,
-        sample_size: int = 3,
+        top_k: int = LaptConfig.top_k,
+        adapt_every: int = LaptConfig.adapt_every,
+        top_r: int = LaptConfig.top_r,
+        population_size: int = LaptConfig.population_size,
+        sample_size: int = LaptConfig.sample_size,
         rng: np.random.Generator | int | None = None,
         recipe: Mapping[str, Any] | None = None,
         seed: int = 0,
@@ -215,3 +246,49 @@ class LAPT(RegularizedEvolution):
             "adaptations": [a[:3] for a in self.adaptations],
             "source": self.source_name,
         }
+
+
+def from_config(config: LaptConfig, parts: StrategyParts) -> LAPT:
+    """Registry factory: ``strategy.lapt`` plus the run's parts (the source task, the
+    space, and for ``learner=llm`` the run's LLM client)."""
+    from nas.strategies.principles import LLMPrincipleLearner
+
+    if parts.source is None:
+        raise StrategyError(
+            "strategy.name=lapt learns principles from a source task: set "
+            "strategy.lapt.source_table (or space.table) to a benchmark table"
+        )
+    stats = StatisticalPrincipleLearner(min_lift=config.min_lift, max_ops=config.max_ops,
+                                        keep_ratio=config.keep_ratio, widen_ops=config.widen_ops)  # fmt: skip
+    learner: PrincipleLearner = stats
+    if config.learner == "llm":
+        from nas.strategies.llm import LLMCompletion
+
+        client = parts.llm()
+        if client is None:
+            raise StrategyError(
+                "strategy.lapt.learner=llm needs an LLM: set llm.base_url (an OpenAI-compatible "
+                "endpoint) or llm.mode=replay with llm.cassette; or use "
+                "strategy.lapt.learner=statistical (offline)"
+            )
+        learner = LLMPrincipleLearner(LLMCompletion(client, "lapt"), fallback=stats)
+    elif config.learner != "statistical":
+        raise StrategyError(
+            f"strategy.lapt.learner={config.learner!r}: choose statistical (offline) or llm"
+        )
+    space = parts.space
+    if space is not None and not isinstance(space, CategoricalSpace):
+        raise StrategyError(f"LAPT needs a categorical space; got {type(space).__name__}")
+    return LAPT(
+        source=parts.source(),
+        space=space,
+        learner=learner,
+        top_k=config.top_k,
+        adapt_every=config.adapt_every,
+        top_r=config.top_r,
+        population_size=config.population_size,
+        sample_size=config.sample_size,
+        rng=parts.rng,
+        recipe=parts.recipe,
+        seed=parts.seed,
+    )

@@ -37,7 +37,7 @@ Each proposal after the ``init_size`` random networks:
 Temperature mutation is the paper's fitness-driven step: after a result, the prompt
 individual that produced it moves to ``temperature ± temperature_step`` (+ when the network
 is the best so far, - otherwise; clipped to ``temperature_bounds``) and enters the prompt
-archive there. ``temperature_sigma`` (default 0) adds Gaussian jitter when a prompt is used.
+archive there. ``temperature_sigma`` (default 0, as in the paper) adds Gaussian jitter when a prompt is used.
 
 The prompt id and temperature travel in ``Origin.prompt`` (``"p<id>@T<temperature>"``) and
 the parents in ``Candidate.parents``, so replaying told results rebuilds both archives, all
@@ -64,10 +64,11 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nas.config_checks import at_least, between
 from nas.records import Candidate, TrialRecord, TrialState
 from nas.spaces.base import CategoricalSpace
 from nas.spaces.nb201 import NB201Space
@@ -75,12 +76,38 @@ from nas.strategies.base import BaseStrategy, Event, StrategyError
 from nas.strategies.llm import CompletionBudgetExceeded
 from nas.strategies.operators import OperatorError, Operators, RuleBasedOperators
 
+if TYPE_CHECKING:
+    from nas.strategies.registry import StrategyParts
+
+
+@dataclass(frozen=True)
+class LlmaticConfig:
+    """Section ``strategy.llmatic`` (the strategy's other knobs keep their paper values)."""
+
+    niches: int = 20  # CVT centroids per archive
+    mutation_prob: float = 0.7  # probability of mutation (else crossover)
+    init_temperature: float = 0.7  # initial LLM temperature for prompt individuals
+    temperature_sigma: float = 0.0  # std of a Gaussian jitter on a used prompt's temperature
+    # (0 = the paper: temperature moves only by the fitness-driven +-temperature_step)
+    prompt_niches: int = 10  # CVT centroids of the prompt archive (prompt id x temperature)
+    init_size: int = 10  # random networks evaluated before variation starts
+
+    def validate(self, where: str = "strategy.llmatic.") -> None:
+        for name in ("niches", "prompt_niches", "init_size"):
+            at_least(where, name, getattr(self, name), 1)
+        between(where, "mutation_prob", self.mutation_prob, 0, 1)
+        at_least(where, "init_temperature", self.init_temperature, 0)
+        at_least(where, "temperature_sigma", self.temperature_sigma, 0)
+
+
 __all__ = [
     "CVTArchive",
     "Elite",
     "LLMatic",
+    "LlmaticConfig",
     "cvt_centroids",
     "descriptor_bounds",
+    "from_config",
     "reachable_centroids",
     "reachable_descriptors",
 ]
@@ -262,13 +289,13 @@ class LLMatic(BaseStrategy):
         self,
         space: CategoricalSpace | None = None,
         operators: Operators | None = None,
-        niches: int = 20,
-        prompt_niches: int = 10,
-        mutation_prob: float = 0.7,
-        init_temperature: float = 0.7,
-        temperature_sigma: float = 0.0,
+        niches: int = LlmaticConfig.niches,
+        prompt_niches: int = LlmaticConfig.prompt_niches,
+        mutation_prob: float = LlmaticConfig.mutation_prob,
+        init_temperature: float = LlmaticConfig.init_temperature,
+        temperature_sigma: float = LlmaticConfig.temperature_sigma,
         temperature_bounds: tuple[float, float] = (0.1, 1.0),
-        init_size: int = 10,
+        init_size: int = LlmaticConfig.init_size,
         rng: np.random.Generator | int | None = None,
         recipe: Mapping[str, Any] | None = None,
         seed: int = 0,
@@ -625,3 +652,31 @@ class LLMatic(BaseStrategy):
             "temperature": sorted(self.temperature.items()),
             "n_init": self.n_init,
         }
+
+
+def from_config(config: LlmaticConfig, parts: StrategyParts) -> LLMatic:
+    """Registry factory: ``strategy.llmatic`` plus the run's parts (LLM operators when the
+    run has an LLM client, else the rule-based operators, named as such in every origin)."""
+    client = parts.llm()
+    operators: Operators = RuleBasedOperators()
+    if client is not None:
+        from nas.strategies.llm import LLMCompletion
+        from nas.strategies.operators import LLMOperators
+
+        operators = LLMOperators(LLMCompletion(client, "llmatic"))
+    space = parts.space
+    if space is not None and not isinstance(space, CategoricalSpace):
+        raise StrategyError(f"LLMatic needs a categorical space; got {type(space).__name__}")
+    return LLMatic(
+        space=space,
+        operators=operators,
+        niches=config.niches,
+        prompt_niches=config.prompt_niches,
+        mutation_prob=config.mutation_prob,
+        init_temperature=config.init_temperature,
+        temperature_sigma=config.temperature_sigma,
+        init_size=config.init_size,
+        rng=parts.rng,
+        recipe=parts.recipe,
+        seed=parts.seed,
+    )

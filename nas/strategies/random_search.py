@@ -8,7 +8,8 @@ costs an evaluation (sequential ask(1)/tell loops only: duplicates share a candi
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,7 +17,20 @@ from nas.records import Candidate
 from nas.spaces.base import SearchSpace
 from nas.strategies.base import BaseStrategy
 
-__all__ = ["RandomSearch"]
+if TYPE_CHECKING:
+    from nas.strategies.registry import StrategyParts
+
+__all__ = ["RandomConfig", "RandomSearch", "from_config"]
+
+
+@dataclass(frozen=True)
+class RandomConfig:
+    """Section ``strategy.random``."""
+
+    allow_duplicates: bool = False  # propose every draw (NB201 paper protocol; bench only)
+
+    def validate(self, where: str = "strategy.random.") -> None:
+        """Nothing to range-check (a flag); kept so every strategy section has one."""
 
 
 class RandomSearch(BaseStrategy):
@@ -36,7 +50,7 @@ class RandomSearch(BaseStrategy):
         rng: np.random.Generator | int | None = None,
         seed: int = 0,
         space: SearchSpace | None = None,
-        allow_duplicates: bool = False,
+        allow_duplicates: bool = RandomConfig.allow_duplicates,
     ) -> None:
         super().__init__(space=space, rng=rng, recipe=recipe, seed=seed)
         self.allow_duplicates = bool(allow_duplicates)
@@ -56,3 +70,9 @@ class RandomSearch(BaseStrategy):
             if c is not None:
                 out.append(c)
         return out
+
+
+def from_config(config: RandomConfig, parts: StrategyParts) -> RandomSearch:
+    """Registry factory: ``strategy.random`` plus the run's parts."""
+    return RandomSearch(recipe=parts.recipe, rng=parts.rng, seed=parts.seed, space=parts.space,
+                        allow_duplicates=config.allow_duplicates)  # fmt: skip

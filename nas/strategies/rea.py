@@ -17,15 +17,34 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from nas.config_checks import at_least, between
 from nas.records import Candidate, TrialRecord, TrialState
 from nas.spaces.base import Allowed, CategoricalSpace, SearchSpace
 from nas.strategies.base import BaseStrategy, Event, StrategyError
 
-__all__ = ["RegularizedEvolution"]
+if TYPE_CHECKING:
+    from nas.strategies.registry import StrategyParts
+
+__all__ = ["REAConfig", "RegularizedEvolution", "from_config"]
+
+
+@dataclass(frozen=True)
+class REAConfig:
+    """Section ``strategy.rea``."""
+
+    population_size: int = 20  # individuals kept alive (ageing: oldest dies)
+    sample_size: int = 5  # tournament size
+    allow_duplicates: bool = False  # propose every draw (NB201 paper protocol; bench only)
+
+    def validate(self, where: str = "strategy.rea.") -> None:
+        at_least(where, "population_size", self.population_size, 1)
+        between(where, "sample_size", self.sample_size, 1, self.population_size)
+
 
 _INIT = "random-init"
 _MUTATION = "single-edit-mutation"
@@ -50,13 +69,13 @@ class RegularizedEvolution(BaseStrategy):
     def __init__(
         self,
         space: SearchSpace | None = None,
-        population_size: int = 20,
-        sample_size: int = 5,
+        population_size: int = REAConfig.population_size,
+        sample_size: int = REAConfig.sample_size,
         rng: np.random.Generator | int | None = None,
         recipe: Mapping[str, Any] | None = None,
         seed: int = 0,
         allowed: Allowed = None,
-        allow_duplicates: bool = False,
+        allow_duplicates: bool = REAConfig.allow_duplicates,
     ) -> None:
         super().__init__(space=space, rng=rng, recipe=recipe, seed=seed)
         self.allow_duplicates = bool(allow_duplicates)
@@ -152,3 +171,16 @@ class RegularizedEvolution(BaseStrategy):
             "allowed": None if self.allowed is None else [sorted(a) for a in self.allowed],
             "allow_duplicates": self.allow_duplicates,
         }
+
+
+def from_config(config: REAConfig, parts: StrategyParts) -> RegularizedEvolution:
+    """Registry factory: ``strategy.rea`` plus the run's parts."""
+    return RegularizedEvolution(
+        space=parts.space,
+        population_size=config.population_size,
+        sample_size=config.sample_size,
+        rng=parts.rng,
+        recipe=parts.recipe,
+        seed=parts.seed,
+        allow_duplicates=config.allow_duplicates,
+    )

@@ -13,6 +13,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
+from nas.config_checks import at_least, between, positive
+
 __all__ = ["Recipe", "cosine_lr"]
 
 
@@ -45,17 +47,19 @@ class Recipe:
     divergence_epochs: int = 3  # epochs in which the threshold is checked (NaN/inf: always)
     time_budget_s: float = 0.0  # training wall budget over all attempts; 0 = none -> TIMEOUT
 
-    def validate(self) -> Recipe:
-        if self.epochs < 1:
-            raise ValueError(f"recipe epochs={self.epochs} must be >= 1")
-        if self.batch_size < 1:
-            raise ValueError(f"recipe batch_size={self.batch_size} must be >= 1")
-        if not 0.0 < self.data_fraction <= 1.0:
-            raise ValueError(f"recipe data_fraction={self.data_fraction} must be in (0, 1]")
-        if self.lr <= 0 or self.weight_decay < 0 or not 0 <= self.momentum < 1:
-            raise ValueError("recipe needs lr > 0, weight_decay >= 0 and 0 <= momentum < 1")
-        if self.image_size < 0:
-            raise ValueError(f"recipe image_size={self.image_size} must be >= 0 (0 = native)")
+    def validate(self, where: str = "") -> Recipe:
+        """Raise :class:`~nas.config_checks.SettingError` at the first field out of range;
+        ``where`` is the key prefix in messages (``"train."`` for a run's config)."""
+        at_least(where, "epochs", self.epochs, 1, "epochs trained per candidate")
+        at_least(where, "batch_size", self.batch_size, 1)
+        positive(where, "lr", self.lr, "initial learning rate")
+        between(where, "momentum", self.momentum, 0, 1, open_high=True)
+        at_least(where, "weight_decay", self.weight_decay, 0)
+        between(where, "data_fraction", self.data_fraction, 0, 1, open_low=True)
+        at_least(where, "image_size", self.image_size, 0, "0 = native size")
+        positive(where, "divergence_loss", self.divergence_loss)
+        at_least(where, "divergence_epochs", self.divergence_epochs, 0)
+        at_least(where, "time_budget_s", self.time_budget_s, 0, "0 = none")
         return self
 
     def to_dict(self) -> dict[str, Any]:

@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from typing import Any
 
+from nas.config_checks import at_least, fail, one_of
+
 __all__ = ["ENGINES", "Runtime", "cpu_count"]
 
 ENGINES = ("torch", "deepspeed")
@@ -43,18 +45,21 @@ class Runtime:
     zero_stage: int = 0  # deepspeed: ZeRO stage 0 | 1 | 2
     ds_precision: str = "auto"  # deepspeed: auto (bf16 on CUDA, fp32 on CPU) | bf16 | fp32
 
-    def validate(self) -> Runtime:
-        if self.engine not in ENGINES:
-            raise ValueError(f"engine {self.engine!r} is unknown; choose one of {ENGINES}")
-        for name, value, allowed in (
-            ("amp", self.amp, ("auto", "bf16", "off")),
-            ("channels_last", self.channels_last, ("auto", "on", "off")),
-            ("ds_precision", self.ds_precision, ("auto", "bf16", "fp32")),
+    def validate(self, where: str = "") -> Runtime:
+        """Raise :class:`~nas.config_checks.SettingError` at the first field out of range;
+        ``where`` is the key prefix in messages (``"train."`` for a run's config)."""
+        one_of(where, "engine", self.engine, ENGINES)
+        one_of(where, "amp", self.amp, ("auto", "bf16", "off"))
+        one_of(where, "channels_last", self.channels_last, ("auto", "on", "off"))
+        one_of(where, "ds_precision", self.ds_precision, ("auto", "bf16", "fp32"))
+        one_of(where, "zero_stage", self.zero_stage, (0, 1, 2))
+        dev = self.device
+        if dev not in ("auto", "cpu", "cuda") and not (
+            dev.startswith("cuda:") and dev[5:].isdigit()
         ):
-            if value not in allowed:
-                raise ValueError(f"runtime {name}={value!r}; choose one of {allowed}")
-        if self.zero_stage not in (0, 1, 2):
-            raise ValueError(f"zero_stage={self.zero_stage}; DeepSpeed stages 0, 1, 2 apply")
+            fail(where + "device", dev, "choose auto, cpu, cuda or cuda:N")
+        at_least(where, "threads", self.threads, 0, "0 = all cores")
+        at_least(where, "eval_batch_size", self.eval_batch_size, 1)
         return self
 
     def resolve_device(self) -> Any:

@@ -9,11 +9,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+from launcher.build import bench_strategy
 from launcher.cli import main
 from nas.bench import (
     PROTOCOLS,
     STRATEGIES,
-    make_strategy,
     run_bench,
     run_trajectory,
     source_task,
@@ -43,8 +43,8 @@ def test_search_never_reads_test_accuracy(
     permuted = _permuted_test(table, 0)
     for dataset in ("cifar10", "cifar100", "imagenet16"):
         kw = {"protocol": protocol, "time_budgets": [3000.0] if protocol == "paper" else []}
-        a = run_bench(table, strategy, dataset, [30, 100], range(2), **kw)  # type: ignore[arg-type]
-        b = run_bench(permuted, strategy, dataset, [30, 100], range(2), **kw)  # type: ignore[arg-type]
+        a = run_bench(table, strategy, dataset, [30, 100], range(2), make=bench_strategy, **kw)  # type: ignore[arg-type]
+        b = run_bench(permuted, strategy, dataset, [30, 100], range(2), make=bench_strategy, **kw)  # type: ignore[arg-type]
         assert a[0].fidelity == (12 if protocol == "paper" else 200)
         for ra, rb in zip(a, b, strict=True):
             assert [s.arch for s in ra.seeds] == [s.arch for s in rb.seeds]
@@ -91,7 +91,14 @@ def test_cli_json_is_deterministic_and_complete(capsys: pytest.CaptureFixture[st
 def test_paper_protocol_counts_duplicates_and_spends_simulated_time() -> None:
     table = load_table(shared_path("data", "nb201.parquet"))
     [by_evals, by_time] = run_bench(
-        table, "random", "cifar10", [300], range(3), protocol="paper", time_budgets=[5000.0]
+        table,
+        "random",
+        "cifar10",
+        [300],
+        range(3),
+        protocol="paper",
+        time_budgets=[5000.0],
+        make=bench_strategy,
     )
     assert by_evals.fidelity == 12 and by_evals.options["allow_duplicates"] is True
     for s in by_evals.seeds:
@@ -131,7 +138,7 @@ def test_cli_strategy_options_preset_and_set(capsys: pytest.CaptureFixture[str])
     [wide] = json.loads(capsys.readouterr().out)["results"]
     assert wide["options"]["max_ops"] == 3 and wide["options"]["keep_ratio"] == 0
     table = load_table(path)  # the learner's options reach the learner
-    one = make_strategy("lapt", 0, source_task(table, "imagenet16"), {"max_ops": 1})
+    one = bench_strategy("lapt", 0, source_task(table, "imagenet16"), {"max_ops": 1})
     assert one.principles.size() == 1  # type: ignore[attr-defined]
     assert main([*argv, "--set", "lapt.popsize=5"]) == 2
     err = capsys.readouterr().err
@@ -146,7 +153,7 @@ def test_cli_strategy_options_preset_and_set(capsys: pytest.CaptureFixture[str])
 def test_llmatic_500_evaluations_use_the_prompt_archive_and_fill_the_niches(seed: int) -> None:
     """Counted from the run's own ``variation``/``archive`` events, not from internals."""
     table = load_table(shared_path("data", "nb201.parquet"))
-    s = make_strategy("llmatic", seed)
+    s = bench_strategy("llmatic", seed)
     traj = run_trajectory(s, TableEvaluator(table, "cifar10", 200), 500)
     assert len(traj) == 500
     events = s.pop_events(final=True)

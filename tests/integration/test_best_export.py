@@ -10,8 +10,8 @@ import duckdb
 import pytest
 
 from analysis.export import ExportError, export_best
-from analysis.fixtures import write_fixture_run
-from analysis.source import RunSource
+from launcher.build import open_run_source
+from tests.support.synthetic_run import write_fixture_run
 
 
 def _load(path):
@@ -97,7 +97,7 @@ def test_export_builds_the_trained_network(demo_run, tmp_path):
 
 
 def test_export_of_a_block_candidate_and_its_lineage(tmp_path):
-    run = RunSource.open(write_fixture_run(tmp_path / "runs", profile="full", candidates=60))
+    run = open_run_source(write_fixture_run(tmp_path / "runs", profile="full", candidates=60))
     con = run.connect()
     (cid,) = con.execute(
         "SELECT candidate_id FROM trial_results WHERE ok AND arch_kind = 'block' "
@@ -114,7 +114,7 @@ def test_export_of_a_block_candidate_and_its_lineage(tmp_path):
 
 
 def test_export_errors_say_what_to_do(tmp_path):
-    run = RunSource.open(write_fixture_run(tmp_path / "runs", profile="full", candidates=30))
+    run = open_run_source(write_fixture_run(tmp_path / "runs", profile="full", candidates=30))
     with pytest.raises(ExportError, match="longer id prefix|matches 0"):
         export_best(run, tmp_path / "x", candidate_id="zzzz")
     con = run.connect()

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import duckdb
 
-from analysis.fixtures import write_fixture_run
 from launcher.cli import main
+from tests.support.synthetic_run import write_fixture_run
 
 
 def _files(run_dir: Path, table: str) -> list[Path]:

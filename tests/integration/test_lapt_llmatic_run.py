@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from analysis.report import build_report
-from analysis.source import RunSource
+from launcher.build import open_run_source
 from launcher.cli import main
 from store.open import open_store
 from tests.conftest import REPO, shared_path
@@ -70,7 +70,7 @@ def test_lapt_run_stores_principles_and_the_report_draws_them(tmp_path: Path) ->
         40
     ]
 
-    res = build_report(RunSource.open(run_dir), out_dir=tmp_path / "report")
+    res = build_report(open_run_source(run_dir), out_dir=tmp_path / "report")
     assert "principles" in {f.id for f in res.figures}
     assert "principles" not in res.empty_sections
     html = res.index.read_text()
@@ -88,7 +88,7 @@ def test_llmatic_run_stores_archives_and_the_report_draws_them(tmp_path: Path) -
     store = open_store(str(run_dir / "tables"))
     ids = {r["candidate_id"] for r in store.read("candidates", run_dir.name).to_pylist()}
     assert len(net["cells"]) >= 3 and {c["candidate_id"] for c in net["cells"]} <= ids
-    res = build_report(RunSource.open(run_dir), out_dir=tmp_path / "report")
+    res = build_report(open_run_source(run_dir), out_dir=tmp_path / "report")
     assert "archive-network" in {f.id for f in res.figures}
     assert "archive" not in res.empty_sections
     html = res.index.read_text()

@@ -17,11 +17,11 @@ from typing import Any
 import duckdb
 
 from analysis import queries
-from nas.agents.scenario import run_scenario
-from nas.agents.scripted_llm import ScriptedDesignerLLM
 from nas.agents.tree import TREE_EVENT
 from nas.llm import LLMClient
 from nas.llm.testing_server import Reply, ScriptedOpenAIServer
+from tests.support.nader_scenario import run_scenario
+from tests.support.scripted_designer_llm import ScriptedDesignerLLM
 
 RUN = "nader-test"
 

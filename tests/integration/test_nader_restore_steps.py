@@ -14,11 +14,11 @@ import pytest
 
 from nas.agents.nader_strategy import LESSON_EVENT, REFLECTED_EVENT, NaderStrategy
 from nas.agents.proxy_eval import ProxyEvaluator
-from nas.agents.scripted_llm import ScriptedDesignerLLM
 from nas.llm import LLMClient
 from nas.llm.testing_server import ScriptedOpenAIServer
 from nas.records import Candidate, TrialRecord
 from nas.strategies.base import Event
+from tests.support.scripted_designer_llm import ScriptedDesignerLLM
 
 pytestmark = pytest.mark.integration
 

@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 
 from nas.agents.nader_strategy import PRE_DECIDED
-from nas.agents.scenario import run_scenario
 from nas.agents.tree import load_tree
 from nas.llm import LLMClient
 from nas.records import Candidate, TrialState
+from tests.support.nader_scenario import run_scenario
 
 CASSETTES = Path(__file__).resolve().parents[1] / "fixtures" / "llm"
 

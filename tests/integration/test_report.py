@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analysis.fixtures import write_fixture_run
 from analysis.interactive import collapse_tree, int_axis, robust_range
 from analysis.report import NO_DATA, build_report
-from analysis.source import RunSource
+from launcher.build import open_run_source
+from tests.support.synthetic_run import write_fixture_run
 
 FULL_FIGURES = {
     "best-so-far",
@@ -76,7 +76,7 @@ def root(tmp_path_factory):
 
 
 def test_full_run_is_interactive_and_self_contained(root, tmp_path):
-    run = RunSource.open(write_fixture_run(root, profile="full", candidates=120))
+    run = open_run_source(write_fixture_run(root, profile="full", candidates=120))
     res = build_report(run, out_dir=tmp_path / "rep")
     assert {f.id for f in res.figures} == FULL_FIGURES
     assert res.empty_sections == []
@@ -100,7 +100,7 @@ def test_full_run_is_interactive_and_self_contained(root, tmp_path):
 
 
 def test_plain_run_leaves_out_method_sections(root, tmp_path):
-    run = RunSource.open(write_fixture_run(root, profile="plain", candidates=5, strategy="random"))
+    run = open_run_source(write_fixture_run(root, profile="plain", candidates=5, strategy="random"))
     res = build_report(run, out_dir=tmp_path)
     page = _parse(res.index)
     assert not {"tree", "archive", "principles"} & set(
@@ -114,7 +114,7 @@ def test_plain_run_leaves_out_method_sections(root, tmp_path):
 
 
 def test_5000_candidates_fast_and_bounded(root, tmp_path):
-    run = RunSource.open(
+    run = open_run_source(
         write_fixture_run(root / "big", profile="benchmark", candidates=5000, strategy="rea")
     )
     cpu0, t0 = time.process_time(), time.monotonic()

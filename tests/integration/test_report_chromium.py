@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from analysis.fixtures import write_fixture_run
 from analysis.report import build_report
-from analysis.source import RunSource
+from launcher.build import open_run_source
+from tests.support.synthetic_run import write_fixture_run
 
 
 def _chromium() -> str:
@@ -84,7 +84,7 @@ def check_rendered(result: dict[str, Any]) -> None:
 
 def test_report_screenshot_is_not_blank(tmp_path):
     browser = _chromium()
-    run = RunSource.open(write_fixture_run(tmp_path / "runs", profile="full", candidates=40))
+    run = open_run_source(write_fixture_run(tmp_path / "runs", profile="full", candidates=40))
     res = build_report(run, out_dir=tmp_path / "report")
     png = tmp_path / "shot.png"
     out = _screenshot(browser, res.index.resolve().as_uri(), png, tmp_path / "profile")
@@ -105,7 +105,7 @@ def test_report_screenshot_is_not_blank(tmp_path):
 
 def test_report_plots_render_with_hover_and_the_table_sorts(tmp_path):
     browser = _chromium()
-    run = RunSource.open(write_fixture_run(tmp_path / "runs", profile="full", candidates=80))
+    run = open_run_source(write_fixture_run(tmp_path / "runs", profile="full", candidates=80))
     res = build_report(run, out_dir=tmp_path / "report")
     result = selftest(browser, res.index, tmp_path / "profile")
     check_rendered(result)

@@ -37,7 +37,6 @@ import pytest
 from launcher.build import TEST_EVALUATOR_ENV, build_controller
 from launcher.config import load_config
 from launcher.run import RunPaths, create_run
-from nas.agents.scripted_llm import ScriptedDesignerLLM
 from nas.controller import read_events
 from nas.llm.testing_server import ScriptedOpenAIServer
 from nas.records import canonical_json, content_hash
@@ -46,6 +45,7 @@ from store.result_store import LocalResultStore
 from store.schemas import TABLES
 from tests.conftest import REPO, shared_path
 from tests.integration.test_strategy_llm_faults import LEARN, UPDATE_BAD, WIDEN, _task
+from tests.support.scripted_designer_llm import ScriptedDesignerLLM
 
 pytestmark = pytest.mark.integration
 

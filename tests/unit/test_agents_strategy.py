@@ -9,11 +9,14 @@ from typing import Any
 import numpy as np
 import pytest
 
-from nas.agents.factory import budget_from_store, make_nader, nader_from_config
+from nas.agents.config import NaderConfig
+from nas.agents.factory import from_config
 from nas.agents.nader_strategy import NaderStrategy
 from nas.agents.tree import TREE_EVENT
+from nas.llm.run_client import budget_from_store
 from nas.records import Candidate, TrialRecord, TrialState
 from nas.strategies import CallOrderError, Strategy
+from nas.strategies.registry import StrategyParts
 
 
 def _score(c: Candidate) -> float:
@@ -83,27 +86,28 @@ def test_rebuild_without_events_and_with_pending() -> None:
 
 
 def test_factory_maps_the_config(tmp_path: Path) -> None:
-    from launcher.config.schema import LLMConfig, NaderConfig
-
     kn = tmp_path / "k.jsonl"
     kn.write_text('{"id": "7", "text": "add a squeeze-and-excitation gate", "paper_id": "p1"}\n'
                   '{"id": "8", "text": "use a dilated 3x3 branch", "paper_id": "p2"}\n')  # fmt: skip
     cfg = NaderConfig(dfs_ratio=0.25, modifier_retries=1, experiences_k=2, knowledge=str(kn))
-    s = nader_from_config(cfg, LLMConfig(), None, "", {"dataset": "demo"}, 4)
+    s = from_config(cfg, StrategyParts(rng=np.random.default_rng(4), seed=4,
+                                       recipe={"dataset": "demo"}))  # fmt: skip
     assert s.llm is None and s.agent == "rule-based-designer"  # empty base_url: offline
     assert s.proposer.dfs_ratio == 0.25 and s.modifier.retries == 1
     assert s.reflector.k == 2 and s.experiences_k == 2
     assert [i.paper_id for i in s.pool.items] == ["p1", "p2"]
     [root] = s.ask(1)
     assert root.seed == 4 and root.recipe["dataset"] == "demo"
-    same = nader_from_config(cfg, LLMConfig(), rng=np.random.default_rng(1))
-    again = nader_from_config(cfg, LLMConfig(), rng=np.random.default_rng(1))
+    same = from_config(cfg, StrategyParts(rng=np.random.default_rng(1)))
+    again = from_config(cfg, StrategyParts(rng=np.random.default_rng(1)))
     assert same.random_state() == again.random_state()
     assert same.pyrng.random() == again.pyrng.random()  # the agents draw from that generator
 
 
-def test_factory_builds_the_llm_client_and_resumes_the_budget(tmp_path: Path) -> None:
-    from launcher.config.schema import LLMConfig, NaderConfig
+def test_the_builder_gives_nader_the_llm_client_and_resumes_the_budget(tmp_path: Path) -> None:
+    from launcher.build import build_strategy
+    from launcher.config import load_config
+    from nas.llm.config import LLMConfig
     from store.result_store import LocalResultStore
 
     store = LocalResultStore(tmp_path / "tables")
@@ -113,12 +117,12 @@ def test_factory_builds_the_llm_client_and_resumes_the_budget(tmp_path: Path) ->
          "cache_hit": False, "status": "ok", "error": "", "candidate_id": None,
          "created_at": 1.0},
     ])  # fmt: skip
-    llm_cfg = LLMConfig(base_url="http://127.0.0.1:9/v1", temperature=0.1, seed=5,
-                        budget_tokens=1000)  # fmt: skip
-    s = nader_from_config(NaderConfig(), llm_cfg, store, "r1", {}, 0,
-                          experience_dir=tmp_path / "exp")  # fmt: skip
-    assert s.llm is not None and s.agent == "modifier"
-    assert (s.llm.temperature, s.llm.seed, s.llm.base_url) == (0.1, 5, llm_cfg.base_url)
+    url = "http://127.0.0.1:9/v1"
+    cfg = load_config(overrides=["strategy.name=nader", "space.kind=block", f"llm.base_url={url}",
+                                 "llm.temperature=0.1", "llm.seed=5", "llm.budget_tokens=1000"])  # fmt: skip
+    s = build_strategy(cfg, store, "r1", tmp_path)
+    assert isinstance(s, NaderStrategy) and s.llm is not None and s.agent == "modifier"
+    assert (s.llm.temperature, s.llm.seed, s.llm.base_url) == (0.1, 5, url)
     assert s.llm.usage.tokens == 120 and s.llm.budget.max_tokens == 1000
     assert type(s.experience).__name__ == "ExperiencePool"
     assert budget_from_store(LLMConfig(), store, "r1").usage.calls == 1
@@ -133,4 +137,4 @@ def test_registered_with_the_strategy_registry() -> None:
     assert isinstance(s, NaderStrategy) and s.llm is None
     [root] = s.ask(1)
     assert root.origin.strategy == "nader" and root.seed == 2
-    assert isinstance(make_nader(seed=1), NaderStrategy)
+    assert isinstance(from_config(NaderConfig(), StrategyParts(seed=1)), NaderStrategy)

@@ -9,13 +9,13 @@ import pytest
 
 from analysis import interactive as ix
 from analysis.data import ArchiveSnapshot, TreeNode, collect
-from analysis.fixtures import write_fixture_run
-from analysis.source import RunSource
+from launcher.build import open_run_source
+from tests.support.synthetic_run import write_fixture_run
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
-    src = RunSource.open(
+    src = open_run_source(
         write_fixture_run(tmp_path_factory.mktemp("fx"), profile="full", candidates=60)
     )
     con = src.connect()

@@ -1,4 +1,4 @@
-"""Named queries over a synthetic run written through the real store (analysis.fixtures)."""
+"""Named queries over a synthetic run written through the real store (tests/support/synthetic_run.py)."""
 
 from __future__ import annotations
 
@@ -6,15 +6,16 @@ import pytest
 
 from analysis import queries
 from analysis.data import collect
-from analysis.fixtures import write_fixture_run
-from analysis.source import RunSource, connect_runs
+from analysis.source import connect_runs
+from launcher.build import open_run_source
+from tests.support.synthetic_run import write_fixture_run
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("fx")
-    full = RunSource.open(write_fixture_run(root, profile="full", candidates=60, seed=1))
-    plain = RunSource.open(write_fixture_run(root / "other", profile="plain", candidates=6))
+    full = open_run_source(write_fixture_run(root, profile="full", candidates=60, seed=1))
+    plain = open_run_source(write_fixture_run(root / "other", profile="plain", candidates=6))
     return full, plain
 
 

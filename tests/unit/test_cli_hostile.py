@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from analysis.fixtures import write_fixture_run
 from launcher.cli import COMMANDS, main
 from tests.conftest import REPO
+from tests.support.synthetic_run import write_fixture_run
 
 
 @pytest.fixture(scope="module")

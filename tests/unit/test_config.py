@@ -13,7 +13,7 @@ def test_defaults_and_overrides_are_typed():
     )
     assert (
         cfg.train.epochs == 3
-        and cfg.executor.site.extra_sbatch == ["--exclusive"]
+        and cfg.executor.site.extra_sbatch == ("--exclusive",)
         and cfg.llm.seed == 5
     )
     assert isinstance(cfg, RunConfig)

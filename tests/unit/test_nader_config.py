@@ -9,12 +9,13 @@ import pytest
 
 from launcher.build import build_strategy, nader_macro
 from launcher.config import load_config
-from launcher.config.schema import NaderConfig
-from nas.agents.factory import nader_from_config
+from nas.agents.config import NaderConfig
+from nas.agents.factory import from_config
 from nas.graph import cost
 from nas.graph.spec import spec_from_blocks
 from nas.graph.text import parse_blocks
 from nas.llm import LLMClient
+from nas.strategies.registry import StrategyParts
 
 pytestmark = pytest.mark.unit
 
@@ -39,11 +40,13 @@ def test_nb201_config_is_the_papers_setting() -> None:
 def test_an_llm_run_on_the_builtin_pool_says_so(caplog: pytest.LogCaptureFixture) -> None:
     llm = LLMClient("gpt-4o-mini", base_url="http://127.0.0.1:9/v1", api_key="x")
     with caplog.at_level(logging.WARNING, logger="nas.agents.factory"):
-        nader_from_config(NaderConfig(), None, client=llm)
+        from_config(NaderConfig(), StrategyParts(llm=lambda: llm))
     assert any("built-in knowledge pool (12 ideas" in r.message for r in caplog.records)
     caplog.clear()
     with caplog.at_level(logging.WARNING, logger="nas.agents.factory"):
-        nader_from_config(NaderConfig(), None)  # offline: the built-in pool is what it is made for
+        from_config(
+            NaderConfig(), StrategyParts()
+        )  # offline: the built-in pool is what it is made for
     assert not caplog.records
 
 

@@ -123,10 +123,11 @@ def test_site_validation() -> None:
         SiteParams(time="").validate()
 
 
-def test_launcher_site_profile_converts() -> None:
+def test_the_run_schema_uses_site_params_itself() -> None:
+    """Section executor.site is SiteParams (one definition, no launcher-side mirror)."""
     schema = pytest.importorskip("launcher.config.schema")
-    site = SiteParams.from_profile(schema.SiteProfile())
-    assert site.time == schema.SiteProfile().time
+    assert schema.ExecutorConfig().site == SiteParams()
+    assert SiteParams.from_profile(SiteParams(time="5")).time == "5"
 
 
 def test_expand_and_parse_states() -> None:

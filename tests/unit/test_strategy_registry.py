@@ -6,7 +6,16 @@ import sys
 import numpy as np
 import pytest
 
-from nas.strategies import RandomSearch, StrategyError, create, names, register
+from nas.strategies import (
+    RandomSearch,
+    StrategyError,
+    StrategyParts,
+    build,
+    create,
+    names,
+    register,
+)
+from nas.strategies.random_search import RandomConfig
 
 
 def test_builtin_names_and_construction() -> None:
@@ -21,16 +30,21 @@ def test_unknown_name_lists_the_valid_ones() -> None:
 
 
 def test_register_a_new_strategy_like_nader() -> None:
-    def factory(**kw):  # type: ignore[no-untyped-def]
-        s = RandomSearch(**kw)
+    def factory(config: RandomConfig, parts: StrategyParts) -> RandomSearch:
+        s = RandomSearch(rng=parts.rng, allow_duplicates=config.allow_duplicates)
         s.name = "nader-test"
         return s
 
-    register("nader-test", factory)
+    register("nader-test", RandomConfig, factory)
     assert create("nader-test", rng=np.random.default_rng(0)).name == "nader-test"
-    register("nader-test", factory)  # same factory again: fine
+    assert build("nader-test", RandomConfig(), StrategyParts()).name == "nader-test"
+    register("nader-test", RandomConfig, factory)  # same factory again: fine
     with pytest.raises(StrategyError, match="already registered"):
-        register("nader-test", lambda **kw: RandomSearch(**kw))
+        register("nader-test", RandomConfig, lambda c, p: RandomSearch(rng=p.rng))
+    with pytest.raises(StrategyError, match="takes a RandomConfig"):
+        build("nader-test", object(), StrategyParts())
+    with pytest.raises(StrategyError, match="unknown option.*popsize"):
+        create("rea", popsize=3)
 
 
 def test_only_the_chosen_strategy_is_imported() -> None:

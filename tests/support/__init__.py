@@ -1,0 +1,1 @@
+"""Test scaffolding shared by several suites (not shipped in the product packages)."""
