@@ -173,12 +173,13 @@ def build_strategy(
     without them the calls are only counted in memory.
     """
     from nas.strategies.base import StrategyError
-    from nas.strategies.registry import build
+    from nas.strategies.registry import build, entry
 
     name = cfg.strategy.name
     try:
-        return build(name, cfg.strategy.section(), parts or strategy_parts(cfg, store, run_id,
-                                                                           run_dir))  # fmt: skip
+        # a plug-in registered without a section in the schema runs with its config defaults
+        section = cfg.strategy.sections().get(name) or entry(name).config()
+        return build(name, section, parts or strategy_parts(cfg, store, run_id, run_dir))
     except (ImportError, AttributeError, KeyError) as e:
         raise ConfigError(f"strategy.name={name!r} is not available in this build: {e}") from None
     except StrategyError as e:
@@ -272,6 +273,9 @@ def build_llm(
     run, :func:`strategy_llm` wires the client to the store and the call memo."""
     from nas.llm.client import LLMClient
 
+    if lc.mode in ("record", "replay") and not lc.cassette and cassette is None:
+        raise ConfigError(f"llm.mode={lc.mode} reads/writes a cassette: set llm.cassette (or "
+                          "--cassette)")  # fmt: skip
     if lc.offline and cassette is None:
         return None
     try:

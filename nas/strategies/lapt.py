@@ -276,8 +276,10 @@ def from_config(config: LaptConfig, parts: StrategyParts) -> LAPT:
         raise StrategyError(
             f"strategy.lapt.learner={config.learner!r}: choose statistical (offline) or llm"
         )
-    space = parts.space
-    if space is not None and not isinstance(space, CategoricalSpace):
+    from nas.strategies.registry import searched_space
+
+    space = searched_space(parts, "LAPT")
+    if not isinstance(space, CategoricalSpace):
         raise StrategyError(f"LAPT needs a categorical space; got {type(space).__name__}")
     return LAPT(
         source=parts.source(),

@@ -664,8 +664,10 @@ def from_config(config: LlmaticConfig, parts: StrategyParts) -> LLMatic:
         from nas.strategies.operators import LLMOperators
 
         operators = LLMOperators(LLMCompletion(client, "llmatic"))
-    space = parts.space
-    if space is not None and not isinstance(space, CategoricalSpace):
+    from nas.strategies.registry import searched_space
+
+    space = searched_space(parts, "LLMatic")
+    if not isinstance(space, CategoricalSpace):
         raise StrategyError(f"LLMatic needs a categorical space; got {type(space).__name__}")
     return LLMatic(
         space=space,

@@ -74,5 +74,12 @@ class RandomSearch(BaseStrategy):
 
 def from_config(config: RandomConfig, parts: StrategyParts) -> RandomSearch:
     """Registry factory: ``strategy.random`` plus the run's parts."""
-    return RandomSearch(recipe=parts.recipe, rng=parts.rng, seed=parts.seed, space=parts.space,
-                        allow_duplicates=config.allow_duplicates)  # fmt: skip
+    from nas.strategies.registry import searched_space
+
+    return RandomSearch(
+        recipe=parts.recipe,
+        rng=parts.rng,
+        seed=parts.seed,
+        space=searched_space(parts, "Random search"),
+        allow_duplicates=config.allow_duplicates,
+    )

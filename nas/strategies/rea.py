@@ -175,8 +175,10 @@ class RegularizedEvolution(BaseStrategy):
 
 def from_config(config: REAConfig, parts: StrategyParts) -> RegularizedEvolution:
     """Registry factory: ``strategy.rea`` plus the run's parts."""
+    from nas.strategies.registry import searched_space
+
     return RegularizedEvolution(
-        space=parts.space,
+        space=searched_space(parts, "REA"),
         population_size=config.population_size,
         sample_size=config.sample_size,
         rng=parts.rng,

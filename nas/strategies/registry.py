@@ -47,6 +47,7 @@ __all__ = [
     "entry",
     "names",
     "register",
+    "searched_space",
     "unregister",
 ]
 
@@ -61,7 +62,7 @@ class StrategyParts:
     rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
     seed: int = 0  # the run's seed (candidate seeds derive from it)
     recipe: Mapping[str, Any] = field(default_factory=dict)  # hashed into every candidate id
-    space: SearchSpace | None = None  # the searched space; None = the strategy's default
+    space: SearchSpace | None = None  # the searched space; None = blocks (NADER designs them)
     llm: Callable[[], LLMClient | None] = lambda: None  # the run's chat client (None = offline)
     context_tokens: int = 0  # the model's context window (0 = prompts are not fitted)
     source: Callable[[], SourceTask] | None = None  # LAPT's source task (read on demand)
@@ -156,8 +157,8 @@ def build(name: str, config: object, parts: StrategyParts) -> Strategy:
 
 def create(name: str, **kwargs: Any) -> Strategy:
     """Shorthand for tests and scripts: ``kwargs`` name config fields (``population_size``)
-    and parts (``rng``, ``seed``, ``space``, ``source``, ``llm`` as a client); anything else
-    is refused with the valid names."""
+    and parts (``rng``, ``seed``, ``space`` — default NAS-Bench-201 cells —, ``source``,
+    ``llm`` as a client); anything else is refused with the valid names."""
     e = entry(name)
     own = {f.name for f in dataclasses.fields(e.config)}
     part_names = {f.name for f in dataclasses.fields(StrategyParts)}
@@ -171,10 +172,25 @@ def create(name: str, **kwargs: Any) -> Strategy:
     for thunk in ("llm", "source", "embedder"):  # given as values here, thunks in parts
         if thunk in part_kw and not callable(part_kw[thunk]):
             part_kw[thunk] = _const(part_kw[thunk])
+    if "space" not in part_kw:  # the shorthand's default: NAS-Bench-201 cells
+        from nas.spaces.nb201 import NB201Space
+
+        part_kw["space"] = NB201Space()
     if "rng" in part_kw and not isinstance(part_kw["rng"], np.random.Generator):
         part_kw["rng"] = np.random.default_rng(part_kw["rng"])
     config = e.config(**{k: v for k, v in kwargs.items() if k in own})
     return e.factory(config, StrategyParts(**part_kw))
+
+
+def searched_space(parts: StrategyParts, who: str) -> SearchSpace:
+    """``parts.space``, or a :class:`StrategyError` naming the fix when the run searches
+    blocks (``space.kind=block``), which only NADER designs."""
+    if parts.space is None:
+        raise StrategyError(
+            f"{who} needs a categorical space: space.kind=block has none (NADER designs "
+            "blocks: strategy.name=nader); use space.kind=nb201"
+        )
+    return parts.space
 
 
 def _const(value: Any) -> Callable[[], Any]:

@@ -5,6 +5,7 @@ controller runs and restores it like any built-in one."""
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from launcher.build import TEST_EVALUATOR_ENV, build_controller, build_strategy
 from launcher.config import ConfigError, load_config
 from launcher.run import create_run
 from nas.records import Candidate, TrialRecord
-from nas.strategies import BaseStrategy, register, unregister
+from nas.strategies import BaseStrategy, StrategyParts, register, unregister
 
 pytestmark = pytest.mark.unit
 
@@ -45,10 +46,19 @@ class FirstUnseen(BaseStrategy):
         return {"completed": self.completed}
 
 
+@dataclass(frozen=True)
+class FirstUnseenConfig:
+    """Its config section (no settings: the registry still maps the name to a class)."""
+
+
+def from_config(config: FirstUnseenConfig, parts: StrategyParts) -> FirstUnseen:
+    return FirstUnseen(rng=parts.rng, recipe=parts.recipe, seed=parts.seed)
+
+
 @pytest.fixture
 def first_unseen() -> Iterator[None]:
     """The one registration; undone afterwards so other tests see only the built-in names."""
-    register("first-unseen", FirstUnseen)
+    register("first-unseen", FirstUnseenConfig, from_config)
     yield
     unregister("first-unseen")
 
