@@ -19,10 +19,12 @@ from typing import Any
 
 from nas.agents.experience import dedupe
 from nas.graph.block import BlockGraph, BlockRole
+from nas.graph.grammar_block import block_constraint
 from nas.graph.hashing import canonical_hash
 from nas.graph.text import serialize
 from nas.llm.budget import BudgetExceeded
 from nas.llm.client import LLMError
+from nas.llm.grammar import Constraint
 from nas.prompts import PromptParseError, load_prompt, parse_block_answer
 from nas.prompts.fit import compact_definition, fits, trim_conversation
 
@@ -175,11 +177,20 @@ class Modifier:
         self.examples = derive_examples()
 
     def _call(
-        self, res: ModifyResult, msgs: list[dict[str, str]], ref: str, cid: str, repair: bool
+        self,
+        res: ModifyResult,
+        msgs: list[dict[str, str]],
+        ref: str,
+        cid: str,
+        repair: bool,
+        constraint: Constraint | None = None,
     ) -> tuple[str, str] | None:
-        """(text, finish reason) of one call, or None when the call failed (recorded)."""
+        """(text, finish reason) of one call, or None when the call failed (recorded).
+        ``constraint``: the answer form (the client sends it where the server takes it)."""
         res.turns += 1
         opts: dict[str, Any] = {}
+        if constraint is not None:
+            opts["constraint"] = constraint
         if self.max_tokens is not None:
             opts["max_tokens"] = self.max_tokens
         if repair and self.repair_temperature is not None:
@@ -223,6 +234,7 @@ class Modifier:
         cid: str,
         check: Callable[[str], tuple[Any, list[str]]],
         role: str = "base",
+        constraint: Constraint | None = None,
     ) -> Any:
         """Ask, check, repair up to ``retries`` times; the checked value or None."""
         repair = load_prompt("modifier_repair")
@@ -232,7 +244,7 @@ class Modifier:
             if len(fitted) < len(msgs):
                 res.trimmed.append(f"{role}: dropped {len(msgs) - len(fitted)} old repair messages")
                 msgs = fitted
-            got = self._call(res, msgs, ref if turn == 0 else repair.ref, cid, turn > 0)
+            got = self._call(res, msgs, ref if turn == 0 else repair.ref, cid, turn > 0, constraint)
             answer, finish = got or ("", "")
             if got is None:
                 errors = [f"(the LLM call failed: {res.call_errors[-1][:200]})"]
@@ -325,7 +337,9 @@ class Modifier:
                 )
             return g, errors
 
-        new_base = self._converse(res, msgs, tmpl.ref, candidate_id, check_base)
+        new_base = self._converse(
+            res, msgs, tmpl.ref, candidate_id, check_base, constraint=block_constraint(base.name)
+        )
         if new_base is None:
             return res
         first_errors = list(res.errors)
@@ -365,7 +379,8 @@ class Modifier:
             f = normalize_file(new_base, roles[BlockRole.STEM], roles[BlockRole.DOWNSAMPLE])
             return f, [str(e) for e in self.validate_file(f)]
 
-        derived = self._converse(res, dmsgs, derive.ref, candidate_id, check_file, "derive")
+        derived = self._converse(res, dmsgs, derive.ref, candidate_id, check_file, "derive",
+                                 block_constraint(stem.name, down.name))  # fmt: skip
         if derived is None:
             kept = normalize_file(new_base, stem, down)
             errs = [str(e) for e in self.validate_file(kept)]
