@@ -42,9 +42,11 @@ __all__ = [
     "BLOCK_FORM",
     "MAX_NODES",
     "MAX_TERMS",
+    "arg_choice",
     "arg_rules",
     "block_constraint",
     "op_rule_name",
+    "op_rules",
     "op_spellings",
 ]
 
@@ -115,13 +117,19 @@ def _arg(a: ArgSpec) -> Expr:
     return Seq((alt_of((a.name, *a.aliases)), Lit("="), Ref(_VALUE[a.kind])))
 
 
+def arg_choice(spec: OpSpec) -> Expr | None:
+    """One ``key=value`` of ``spec``'s named arguments (None: it has none)."""
+    return Alt(tuple(_arg(a) for a in spec.args)) if spec.args and not spec.varargs else None
+
+
 def arg_rules(spec: OpSpec) -> Expr | None:
     """The text inside an op's parentheses, or None when the op takes no arguments."""
     if spec.varargs:
         return Seq((Ref("sexpr"), Rep(Seq((Lit(","), Ref("sexpr"))), 0, _MAX_VARARGS - 1)))
     if not spec.args:
         return None
-    one = Alt(tuple(_arg(a) for a in spec.args))
+    one = arg_choice(spec)
+    assert one is not None
     if len(spec.args) == 1:
         return one
     # any order, at most as many as the op has (the validator rejects a repeat)
@@ -138,6 +146,25 @@ def _op_rule(spec: OpSpec) -> Expr:
     required = any(a.required for a in spec.args)
     call = Seq((Lit("("), inner, Lit(")")))
     return Seq((name, call if required else Rep(Alt((call, Lit("()"))), 0, 1)))
+
+
+_IO_IN = ("input", "input1", "input2")
+
+
+def _refs(names: Sequence[str]) -> tuple[Ref, ...]:
+    by_name = {s.name: s for s in op_specs()}
+    return tuple(Ref(op_rule_name(by_name[n])) for n in names)
+
+
+def op_rules() -> dict[str, Expr]:
+    """Value rules, one rule per op (``op-conv2d``...), and ``op-new``: any op a design may
+    add (every op but the block's inputs and output)."""
+    rules: dict[str, Expr] = _sym_rules()
+    for s in op_specs():
+        rules[op_rule_name(s)] = _op_rule(s)
+    new = [s.name for s in op_specs() if s.name not in (*_IO_IN, "output")]
+    rules["op-new"] = Alt(_refs(new))
+    return rules
 
 
 def _index(max_nodes: int) -> Expr:
@@ -158,11 +185,8 @@ def block_grammar(
 ) -> Grammar:
     """The grammar of ``len(names)`` blocks named ``names`` in order (one block with any
     name when ``names`` is empty). ``fence``: the answer may sit in one ``` fence."""
-    rules: dict[str, Expr] = _sym_rules()
-    specs = op_specs()
-    for s in specs:
-        rules[op_rule_name(s)] = _op_rule(s)
-    rules["op"] = Alt(tuple(Ref(op_rule_name(s)) for s in specs if s.name != "output"))
+    rules = op_rules()
+    rules["op"] = Alt((*_refs(_IO_IN), Ref("op-new")))
     rules["idx"] = _index(max_nodes)
     blocks: list[Expr] = []
     if not names:
