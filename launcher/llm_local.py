@@ -32,7 +32,12 @@ LOCAL_LLM_OVERRIDES = (
     "llm.timeout_s=600",
     "llm.max_tokens=512",
     "llm.context_tokens=8192",  # the window scripts/llm-up.sh serves (ARCHLAB_LLM_CTX)
-    "strategy.nader.repair_temperature=0.7",
+    # repairs sampled hotter than first answers (llm.temperature defaults to 0.7: a repair at
+    # 0.7 was sampled as before, and repeated the answer word for word in 5 of 7 invalid designs)
+    "strategy.nader.repair_temperature=1.0",
+    # a design's Modifier calls stop at this many tokens (a weak model otherwise spent 28
+    # calls on one design): about the base call, one repair and the derive call
+    "strategy.nader.max_tokens_per_design=12000",
     "llm.max_retries=0",
     "llm.max_concurrency=1",
     "strategy.nader.modifier_retries=1",

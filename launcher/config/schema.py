@@ -89,6 +89,14 @@ class NaderConfig:
     knowledge: str = ""  # knowledge pool path (JSON/JSONL); empty = built-in pool
     repair_temperature: float | None = None  # repair turns' temperature; None = llm.temperature
     # (a greedy model, temperature 0, answers a repair turn with its first answer again)
+    answer: str = "block"  # the Modifier's answer form: block (NADER's whole block, as the
+    # paper) | edits (a short list of edits against the parent, grammar-held; docs/agents.md)
+    reask_temperature: float | None = 1.0  # the re-ask after an answer repeated an earlier
+    # one (it is never sent back as-is); None = llm.temperature
+    max_calls_per_design: int = 0  # Modifier calls per design, base + derive (0 = no cap
+    # beyond modifier_retries); a design at its cap is INVALID with the reason
+    max_tokens_per_design: int = 0  # tokens (in + out) per design's Modifier calls (0 = none)
+    think: bool = False  # a bounded "Plan:" line before the constrained answer (off: measure)
 
 
 @dataclass

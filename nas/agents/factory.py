@@ -45,6 +45,11 @@ class NaderSettings(Protocol):
     experiences_k: int
     knowledge: str
     repair_temperature: float | None
+    answer: str
+    reask_temperature: float | None
+    max_calls_per_design: int
+    max_tokens_per_design: int
+    think: bool
 
 
 def nader_from_config(
@@ -96,6 +101,11 @@ def nader_from_config(
         dfs_ratio=float(n.dfs_ratio),
         retries=int(n.modifier_retries),
         repair_temperature=n.repair_temperature,
+        answer=n.answer,
+        reask_temperature=n.reask_temperature,
+        max_calls_per_design=int(n.max_calls_per_design),
+        max_tokens_per_design=int(n.max_tokens_per_design),
+        think=bool(n.think),
         context_tokens=(cfg_llm.context_tokens or None) if cfg_llm is not None else None,
         experiences_k=int(n.experiences_k),
         recipe=recipe,

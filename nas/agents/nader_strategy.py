@@ -197,6 +197,11 @@ class NaderStrategy(BaseStrategy):
         retries: int = 3,
         repair_temperature: float | None = None,
         context_tokens: int | None = None,
+        answer: str = "block",
+        reask_temperature: float | None = 1.0,
+        max_calls_per_design: int = 0,
+        max_tokens_per_design: int = 0,
+        think: bool = False,
         experiences_k: int = 5,
         sample_size: int = 6,
         recipe: Mapping[str, Any] | None = None,
@@ -217,6 +222,8 @@ class NaderStrategy(BaseStrategy):
             llm, base_checker(self.macro), lambda b: validate_file(b, self.macro), retries,
             skeleton=str(self.macro.get("kind", "stages")),
             repair_temperature=repair_temperature, context_tokens=context_tokens,
+            answer=answer, reask_temperature=reask_temperature, max_calls=max_calls_per_design,
+            max_design_tokens=max_tokens_per_design, think=think,
         )  # fmt: skip
         self.designer = RuleBasedDesigner(_validate_base)
         self.recipe = dict(recipe or {})
@@ -379,10 +386,11 @@ class NaderStrategy(BaseStrategy):
             research=self.reflector.retrieve(insp.text, "research", k),
             derive_experiences=self.reflector.retrieve(insp.text, "develop", k, "derive"),
         )  # fmt: skip
-        fallback = "; ".join(
-            x for x in ("" if prop.ranked_by == "llm" else prop.ranked_by, res.fallback) if x
-        )
-        origin = Origin("nader", "modifier", insp.ref, load_prompt("modifier").ref, fallback)
+        fixed = "fixed by the code: " + "; ".join(res.fixes) if res.fixes else ""
+        ranked = "" if prop.ranked_by == "llm" else prop.ranked_by
+        fallback = "; ".join(x for x in (ranked, res.fallback, fixed, *res.notes) if x)
+        prompt = load_prompt(self.modifier.prompt_id).ref
+        origin = Origin("nader", "modifier", insp.ref, prompt, fallback)
         if res.status != "ok" or res.blocks is None:
             # an invalid design is still a candidate record: its text is the last answer
             text = res.first_invalid.strip() or "(no block produced)"
@@ -392,7 +400,7 @@ class NaderStrategy(BaseStrategy):
                             (parent.id,), origin)  # fmt: skip
             if self._att is not None:
                 self._att.candidate_id = bad.id
-            errs = res.errors + res.call_errors
+            errs = res.errors + res.call_errors + res.notes
             try:  # the Reflector first, so the decided record carries its tokens too
                 self.reflector.on_invalid(text, errs, None, insp.text, bad.id, res.first_role)
             finally:  # and decided even if its call hits the LLM budget: one row per attempt

@@ -22,6 +22,7 @@ def run_scenario(
     root: str | os.PathLike[str], llm: Any = None, budget: int = 20, run_id: str = "nader-test",
     seed: int = 0, base: str = "resnet_basic", retries: int = 2,
     repair_temperature: float | None = None, context_tokens: int | None = None,
+    answer: str = "block", max_calls_per_design: int = 0, max_tokens_per_design: int = 0,
 ) -> tuple[RunSummary, NaderStrategy, LocalResultStore]:  # fmt: skip
     from store.embedders import HashingEmbedder
     from store.experience import ExperiencePool
@@ -40,6 +41,9 @@ def run_scenario(
         retries=retries,
         repair_temperature=repair_temperature,
         context_tokens=context_tokens,
+        answer=answer,
+        max_calls_per_design=max_calls_per_design,
+        max_tokens_per_design=max_tokens_per_design,
     )
     summary = run_nader(strategy, ProxyEvaluator(), store, run_id, budget,
                         os.path.join(root, "run"))  # fmt: skip

@@ -153,6 +153,8 @@ def parse_edits(text: str, parent: BlockGraph) -> list[Edit]:
         raise EditError(1, f"the answer is {len(text)} characters; an edit list is a few lines")
     lines = [ln.strip() for ln in text.splitlines()]
     lines = [ln for ln in lines if ln and not ln.startswith("```")]
+    if lines and lines[0].startswith("Plan:"):  # think, then answer: the plan is not an edit
+        lines = lines[1:]
     if not lines:
         raise EditError(1, "no edits in the answer: write one edit per line, e.g. 'set 2 k=5'")
     if len(lines) > MAX_EDITS:

@@ -42,12 +42,14 @@ __all__ = [
     "BLOCK_FORM",
     "MAX_NODES",
     "MAX_TERMS",
+    "PLAN_CHARS",
     "arg_choice",
     "arg_rules",
     "block_constraint",
     "op_rule_name",
     "op_rules",
     "op_spellings",
+    "with_plan",
 ]
 
 BLOCK_FORM = "block@1"  # the constraint's name (recorded on the llm_calls row)
@@ -211,3 +213,17 @@ def block_constraint(*names: str, max_nodes: int = MAX_NODES, fence: bool = True
     derive turn for ``block_constraint(f"{base}_stem", f"{base}_downsample")``. Cached: the
     grammar's checking regex is compiled once per form."""
     return Constraint(BLOCK_FORM, block_grammar(names, max_nodes, fence))
+
+
+PLAN_CHARS = 300  # the free-text "Plan:" line of a think-then-answer constraint
+
+
+def with_plan(c: Constraint, most: int = PLAN_CHARS) -> Constraint:
+    """``c`` preceded by one free-text line ``Plan: ...`` of at most ``most`` characters
+    (no newline, no backtick): "think, then answer" with the thinking bounded."""
+    if c.grammar is None:
+        raise ValueError(f"constraint {c.name!r} has no grammar to put a plan before")
+    rules = dict(c.grammar.rules)
+    rules["answer"] = rules.pop(c.grammar.root)
+    rules["root"] = Seq((Lit("Plan: "), Rep(Chars("^\n`"), 0, most), Lit("\n"), Ref("answer")))
+    return Constraint(f"plan+{c.name}", Grammar(rules))

@@ -1,0 +1,53 @@
+"""A NADER run in edits mode (strategy.nader.answer=edits) against the scripted server: the
+Modifier answers with edit lists, the code applies and fixes them, the parent's
+stem/downsample are kept without a derive call, and the fixes are on the candidates' origin.
+
+Why the scripted stand-in server: it answers the edit form deterministically, with faults
+(prose, a node that does not exist) and edits that need the code's channel fixes, so every
+path of the edit mode runs over real HTTP with the real client."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from nas.agents.scenario import run_scenario
+from nas.agents.scripted_llm import ScriptedDesignerLLM
+from nas.llm import LLMClient
+from nas.llm.testing_server import ScriptedOpenAIServer
+
+RUN = "nader-test"
+
+
+def test_a_nader_run_answers_with_edits(tmp_path: Path) -> None:
+    with ScriptedOpenAIServer([], responder=ScriptedDesignerLLM(fault_every=2)) as srv:
+        llm = LLMClient("gpt-4o-mini", base_url=srv.base_url, api_key="sk-local",
+                        temperature=0.0, seed=0, max_retries=0)  # fmt: skip
+        _summary, strategy, store = run_scenario(tmp_path, llm, budget=6, answer="edits",
+                                                 max_calls_per_design=3)  # fmt: skip
+        requests = list(srv.requests)
+    tasks = [re.search(r"^Task: (\w+)", str(r["messages"][-1]["content"]), re.M) for r in requests]
+    names = [t.group(1) for t in tasks if t]
+    assert "modifier_edits" in names and "modifier" not in names
+    assert "modifier_derive" not in names  # the parent's stem/downsample fit: no derive call
+    edits_prompt = next(
+        str(r["messages"][-1]["content"]) for r in requests
+        if "Task: modifier_edits\n" in str(r["messages"][-1]["content"])
+    )  # fmt: skip
+    assert "###Example of the form" in edits_prompt and "set 2 kernel_size=5" in edits_prompt
+    cands = store.read("candidates", RUN).to_pylist()
+    made = [c for c in cands if c["origin_agent"] == "modifier"]
+    assert made and all(c["origin_prompt"] == "modifier_edits@1" for c in made)
+    fixed = [c for c in made if "fixed by the code: 1x1 Conv2d" in (c["origin_fallback"] or "")]
+    assert fixed, [c["origin_fallback"] for c in made]
+    trials = {t["candidate_id"]: t for t in store.read("trials", RUN).to_pylist()}
+    assert any(trials[c["candidate_id"]]["state"] == "COMPLETE" for c in fixed)
+    # faults went back as repairs against the original block, never past the call cap
+    calls = store.read("llm_calls", RUN).to_pylist()
+    per_cand: dict[str, int] = {}
+    for c in calls:
+        if c["agent"] == "modifier":
+            per_cand[c["candidate_id"]] = per_cand.get(c["candidate_id"], 0) + 1
+    assert max(per_cand.values()) <= 3
+    assert any(c["prompt_id"] == "modifier_edits_repair@1" for c in calls)
+    assert strategy.modifier.answer == "edits"
