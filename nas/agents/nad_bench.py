@@ -24,7 +24,7 @@ from typing import Any
 
 from nas.agents.designer import CATALOGUE, DESIGNER_NAME, RuleBasedDesigner, Transformation
 from nas.agents.experience import MemoryExperiencePool
-from nas.agents.modifier import Modifier, ModifyResult, normalize_file
+from nas.agents.modifier import ANSWER_FORMS, Modifier, ModifyResult, normalize_file
 from nas.agents.nader_strategy import _validate_base, block_file, validate_file
 from nas.agents.reflector import Reflector
 from nas.graph.block import BlockGraph, BlockRole
@@ -219,6 +219,10 @@ def run_bench(
     progress: Callable[[TaskResult], None] | None = None,
     context_tokens: int | None = None,
     fill_llm: Any = None,
+    answer: str = "block",
+    think: bool = False,
+    max_calls_per_design: int = 0,
+    max_tokens_per_design: int = 0,
 ) -> BenchReport:
     """Run every task (``tasks``, else every seed x transformation x level); ``llm=None``
     uses the rule-based designer. ``max_tokens`` caps each answer; ``repair_temperature``
@@ -226,7 +230,9 @@ def run_bench(
     task's result as it is done; ``context_tokens``: the model's window (prompts are reduced
     by rule to fit, :mod:`nas.prompts.fit`). ``fill_llm``: with a replaying ``llm``, a
     recording client on the same cassette that re-runs live each task whose conversation
-    the cassette does not hold (prompts changed since it was recorded)."""
+    the cassette does not hold (prompts changed since it was recorded). ``answer``,
+    ``think``, ``max_calls_per_design``, ``max_tokens_per_design``: as ``strategy.nader``'s
+    settings of the same names (the Modifier's answer form and a design's caps)."""
     t0 = time.perf_counter()
     mode = DESIGNER_NAME if llm is None else f"llm:{llm.mode}"
     report = BenchReport(mode)
@@ -234,7 +240,9 @@ def run_bench(
     reflector = Reflector(pool, llm, max_tokens=max_tokens) if reflect else None
     modifier = Modifier(llm, _validate_base, validate_file, retries, max_tokens=max_tokens,
                         repair_temperature=repair_temperature,
-                        context_tokens=context_tokens)  # fmt: skip
+                        context_tokens=context_tokens, answer=answer, think=think,
+                        max_calls=max_calls_per_design,
+                        max_design_tokens=max_tokens_per_design)  # fmt: skip
     designer = RuleBasedDesigner(_validate_base)
     rng = random.Random(seed)
     plan = tasks or tuple((s, t, level) for s in seeds for t in CATALOGUE for level in levels)
@@ -351,7 +359,9 @@ def _main(args: argparse.Namespace) -> int:
                        tasks=tasks, max_tokens=args.max_tokens or None,
                        repair_temperature=args.repair_temperature,
                        context_tokens=args.context or None, fill_llm=fill,
-                       progress=progress)  # fmt: skip
+                       progress=progress, answer=args.answer, think=args.think,
+                       max_calls_per_design=args.max_calls_per_design,
+                       max_tokens_per_design=args.max_tokens_per_design)  # fmt: skip
     if args.mode == "fill" and llm is not None and isinstance(llm.cassette, _UsedCassette):
         print(f"[nad] fill: dropped {llm.cassette.prune()} stale exchanges", flush=True)
     md = report.to_markdown() + ("\n" + report.tasks_markdown() if tasks else "")
@@ -361,7 +371,9 @@ def _main(args: argparse.Namespace) -> int:
         "repair_temperature": args.repair_temperature, "max_tokens": args.max_tokens,
         "timeout_s": args.timeout, "retries": args.retries, "seed": 0,
         "tasks": [list(t) for t in tasks], "reflector": not args.no_reflector,
-        "context_tokens": args.context or None,
+        "context_tokens": args.context or None, "answer": args.answer, "think": args.think,
+        "max_calls_per_design": args.max_calls_per_design,
+        "max_tokens_per_design": args.max_tokens_per_design,
     }  # fmt: skip
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
@@ -415,6 +427,16 @@ def register_nad(subparsers: Any) -> argparse.ArgumentParser:
         default=0,
         help="the model's context window in tokens: prompts are reduced to fit",
     )
+    p.add_argument(
+        "--answer",
+        choices=ANSWER_FORMS,
+        default="block",
+        help="the Modifier's answer form: block (the whole block, NADER) | edits (a list of "
+        "edits against the seed block, held to a per-block grammar)",
+    )
+    p.add_argument("--think", action="store_true", help="a bounded 'Plan:' line first")
+    p.add_argument("--max-calls-per-design", type=int, default=0, help="0 = no cap")
+    p.add_argument("--max-tokens-per-design", type=int, default=0, help="0 = no cap")
     p.add_argument("--note", default="", help="recorded_with.note of a recorded cassette")
     p.set_defaults(func=_main)
     return p

@@ -51,3 +51,26 @@ def test_a_nader_run_answers_with_edits(tmp_path: Path) -> None:
     assert max(per_cand.values()) <= 3
     assert any(c["prompt_id"] == "modifier_edits_repair@1" for c in calls)
     assert strategy.modifier.answer == "edits"
+
+
+def test_the_nad_bench_runs_in_edits_mode(tmp_path: Path) -> None:
+    import argparse
+
+    from nas.agents.nad_bench import parse_tasks, register_nad, run_bench
+
+    sub = argparse.ArgumentParser().add_subparsers()
+    args = register_nad(sub).parse_args(["--mode", "record", "--tasks", "real5", "--answer",
+                                         "edits", "--max-calls-per-design", "3"])  # fmt: skip
+    assert (args.answer, args.max_calls_per_design, args.think) == ("edits", 3, False)
+    with ScriptedOpenAIServer([], responder=ScriptedDesignerLLM(fault_every=2)) as srv:
+        llm = LLMClient("gpt-4o-mini", base_url=srv.base_url, api_key="sk-local",
+                        temperature=0.0, seed=0, max_retries=0)  # fmt: skip
+        report = run_bench(llm, tasks=parse_tasks(args.tasks), answer=args.answer,
+                           max_calls_per_design=args.max_calls_per_design)  # fmt: skip
+        requests = list(srv.requests)
+    assert len(report.results) == 5
+    assert sum(r.executable for r in report.results) >= 4
+    assert all(r.turns <= 3 for r in report.results)
+    mod = [str(r["messages"][-1]["content"]) for r in requests]
+    assert any(m.startswith("Task: modifier_edits\n") for m in mod)
+    assert not any(m.startswith(("Task: modifier\n", "Task: modifier_derive")) for m in mod)
