@@ -1,7 +1,7 @@
 """The project's own local model for commands: ``scripts/llm-up.sh`` started on demand.
 
 ``archlab demo llm=local`` uses it: :func:`start_local_llm` runs the checkout's
-``scripts/llm-up.sh`` (idempotent: seconds when the server is up or installed, ~6 min the
+``scripts/llm-up.sh`` (idempotent: seconds when the server is up or installed, ~6-12 min the
 first time, when llama-cpp-python is built from source; its progress goes to stderr) and
 returns the endpoint it printed. :data:`LOCAL_LLM_OVERRIDES` are the config settings a slow
 CPU model needs (one call at a time, long timeouts, no HTTP retries: a timed-out request
