@@ -31,6 +31,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "space.kind": ("nb201", "block", "macro", "channel"),
     "space.macro": ("nb201", "stages"),
     "strategy.lapt.learner": ("statistical", "llm"),
+    "strategy.nader.answer": ("block", "edits"),
     "train.evaluator": ("train", "table"),
     "train.dataset": ("demo", "cifar10", "cifar100", "imagenet16", "imagefolder", "fashion-mnist"),
     "executor.kind": ("inprocess", "local", "slurm"),

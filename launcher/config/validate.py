@@ -124,6 +124,8 @@ def _ranges(cfg: RunConfig) -> None:
     _between("strategy.nader.dfs_ratio", st.nader.dfs_ratio, 0, 1)
     _at_least("strategy.nader.modifier_retries", st.nader.modifier_retries, 0)
     _at_least("strategy.nader.experiences_k", st.nader.experiences_k, 0)
+    _at_least("strategy.nader.max_calls_per_design", st.nader.max_calls_per_design, 0)
+    _at_least("strategy.nader.max_tokens_per_design", st.nader.max_tokens_per_design, 0)
 
 
 # ---------------------------------------------------------------- choices the schema lacks

@@ -8,6 +8,15 @@ feedback"). The stem/downsample step (``modifier_derive``) works the same way; w
 cannot produce valid blocks the previous stem/downsample are kept (renamed) if the network
 is valid with them. Every call is accounted by the LLM client; failures are results, not
 exceptions (except :class:`~nas.llm.budget.BudgetExceeded`, which stops the run).
+
+Every call carries its answer form as ``constraint=`` (:mod:`nas.graph.grammar_block`'s
+``block@1``, or ``edits@1`` in edits mode). ``answer="edits"``: turn 1 sends
+``modifier_edits`` and the answer is a list of edits against the parent
+(:mod:`nas.graph.edits`), applied and shape-fixed by the code; repairs go through
+``modifier_edits_repair``; no derive call when the parent's stem/downsample still fit. An
+answer that repeats an earlier one (text or graph) is never sent back: the conversation
+restarts with ``modifier_reask`` at ``reask_temperature``. ``max_calls``/``max_design_tokens``
+cap one design (base and derive together); a cap reached is the first error, said why.
 """
 
 from __future__ import annotations

@@ -151,3 +151,5 @@ def test_the_settings_reach_the_modifier_and_llm_local_sets_a_budget() -> None:
     assert local.strategy.nader.repair_temperature != local.llm.temperature
     with pytest.raises(ValueError, match="one of block, edits"):
         _mod(_Scripted("x"), answer="diff")
+    with pytest.raises(ValueError, match="strategy.nader.answer"):
+        load_config(overrides=["strategy.name=nader", "strategy.nader.answer=diff"])
