@@ -111,6 +111,7 @@ class Remove:
 
 Edit = Insert | Replace | SetArg | Branch | Remove
 
+_FENCED = re.compile(r"```[A-Za-z]*\n(.*?)```", re.S)
 _LINE = re.compile(
     r"(?P<verb>insert|replace|set|branch|remove)\s+(?P<a>\d{1,4})(?:\s*->\s*(?P<b>\d{1,4}))?"
     r"(?:\s+(?P<rest>.*))?\Z"
@@ -146,11 +147,16 @@ def _split_ops(text: str) -> list[str]:
 
 
 def parse_edits(text: str, parent: BlockGraph) -> list[Edit]:
-    """The edits of an answer (fence lines and blank lines skipped). Raises
+    """The edits of an answer: the lines of its first ``` fence when it has one (chatter
+    around it is skipped), else all its lines; blank lines skipped. Raises
     :class:`EditError` for a line that is not an edit, a node or edge the parent does not
     have, an unknown op, or more than :data:`MAX_EDITS` edits."""
     if len(text) > 8000:
         raise EditError(1, f"the answer is {len(text)} characters; an edit list is a few lines")
+    fenced = _FENCED.search(text)
+    if fenced:  # chatter around one fenced list is read past (a server without the grammar)
+        plan = [ln for ln in text[: fenced.start()].splitlines() if ln.startswith("Plan:")]
+        text = "\n".join([*plan[:1], fenced.group(1)])
     lines = [ln.strip() for ln in text.splitlines()]
     lines = [ln for ln in lines if ln and not ln.startswith("```")]
     if lines and lines[0].startswith("Plan:"):  # think, then answer: the plan is not an edit

@@ -156,3 +156,10 @@ def test_the_prompt_example_is_a_sentence_and_valid(name: str) -> None:
     assert c is not None and c.accepts(ex + "\n")
     new, ids = apply_edits(g, parse_edits(ex, g))
     assert not analyze(fix_shapes(new, ids)[0]).errors
+
+
+def test_chatter_around_a_fenced_list_is_read_past() -> None:
+    text = "Plan: wider kernel.\nHere are the edits:\n```text\nset 2 kernel_size=5\n```\nDone."
+    assert parse_edits(text, G) == [SetArg(2, "kernel_size", "5")]
+    with pytest.raises(EditError, match="is not an edit"):
+        parse_edits("Here are the edits:\nset 2 kernel_size=5", G)
