@@ -118,7 +118,7 @@ _LINE = re.compile(
 )
 
 
-def _op(text: str, line: int) -> Node:
+def _op(text: str, line: int, one_input: bool = False) -> Node:
     try:
         node = parse_op(text)
     except ParseError as e:
@@ -128,6 +128,9 @@ def _op(text: str, line: int) -> Node:
         raise EditError(line, f"unknown operation {node.op!r}")
     if spec.arity == 0 or spec.name == OUTPUT_OP:
         raise EditError(line, f"{spec.name} cannot be added: a block has one input and one output")
+    if one_input and spec.arity != 1:
+        raise EditError(line, f"{spec.name} merges several inputs; an inserted op or a branch's "
+                        "op has one (a branch merges by 'add' or 'concat' itself)")  # fmt: skip
     return node
 
 
@@ -181,7 +184,7 @@ def parse_edits(text: str, parent: BlockGraph) -> list[Edit]:
         if verb == "insert":
             if (a, int(b or 0)) not in parent.edges:
                 raise EditError(i, f"there is no edge {a}->{b} in the parent block")
-            edits.append(Insert(a, int(b or 0), _op(rest, i)))
+            edits.append(Insert(a, int(b or 0), _op(rest, i, one_input=True)))
         elif verb == "replace":
             edits.append(Replace(a, _op(rest, i)))
         elif verb == "set":
@@ -196,7 +199,8 @@ def parse_edits(text: str, parent: BlockGraph) -> list[Edit]:
             parts = _split_ops(ops)
             if not 1 <= len(parts) <= MAX_BRANCH_OPS:
                 raise EditError(i, f"a branch has 1 to {MAX_BRANCH_OPS} ops, not {len(parts)}")
-            edits.append(Branch(a, int(b or 0), merge.lower(), tuple(_op(p, i) for p in parts)))
+            ops = tuple(_op(p, i, one_input=True) for p in parts)
+            edits.append(Branch(a, int(b or 0), merge.lower(), ops))
         else:
             if rest:
                 raise EditError(i, f"remove takes only a node, not {rest[:40]!r}")
@@ -419,7 +423,7 @@ def _constraint(parent: BlockGraph) -> Constraint:
     choices: list[Expr] = []
     if parent.edges:
         edges = alt_of([f"{a}->{b}" for a, b in dict.fromkeys(parent.edges)])
-        choices.append(Seq((Lit("insert "), edges, Lit(" "), Ref("op-new"))))
+        choices.append(Seq((Lit("insert "), edges, Lit(" "), Ref("op-one"))))
     if edit_nodes:
         choices.append(Seq((Lit("replace "), alt_of([str(i) for i in edit_nodes]), Lit(" "),
                             Ref("op-new"))))  # fmt: skip
@@ -440,7 +444,7 @@ def _constraint(parent: BlockGraph) -> Constraint:
             pair: Expr = Seq((src, Lit("->"), alt_of([str(i) for i in edit_nodes])))
         else:
             pair = alt_of(pairs)
-        ops = Seq((Ref("op-new"), Rep(Seq((Lit(" "), Ref("op-new"))), 0, MAX_BRANCH_OPS - 1)))
+        ops = Seq((Ref("op-one"), Rep(Seq((Lit(" "), Ref("op-one"))), 0, MAX_BRANCH_OPS - 1)))
         choices.append(Seq((Lit("branch "), pair, Lit(" "), alt_of(list(_MERGES)), Lit(" "), ops)))
     if one_in:
         choices.append(Seq((Lit("remove "), alt_of([str(i) for i in one_in]))))

@@ -159,13 +159,16 @@ def _refs(names: Sequence[str]) -> tuple[Ref, ...]:
 
 
 def op_rules() -> dict[str, Expr]:
-    """Value rules, one rule per op (``op-conv2d``...), and ``op-new``: any op a design may
-    add (every op but the block's inputs and output)."""
+    """Value rules, one rule per op (``op-conv2d``...), ``op-new``: any op a design may
+    add (every op but the block's inputs and output), and ``op-one``: those of one input
+    (what goes on an edge or a new path; not Add/Mul/concat)."""
     rules: dict[str, Expr] = _sym_rules()
+    by_arity = {s.name: s.arity for s in op_specs()}
     for s in op_specs():
         rules[op_rule_name(s)] = _op_rule(s)
     new = [s.name for s in op_specs() if s.name not in (*_IO_IN, "output")]
     rules["op-new"] = Alt(_refs(new))
+    rules["op-one"] = Alt(_refs([n for n in new if by_arity[n] == 1]))
     return rules
 
 

@@ -58,6 +58,8 @@ def test_each_edit_kind_is_read() -> None:
         ("replace 42 ReLU", "node 42 does not exist"),
         ("insert 4->5 Swish9", "unknown operation"),
         ("insert 4->5 output", "cannot be added"),
+        ("insert 4->5 Add", "merges several inputs"),
+        ("branch 0->6 add ReLU concat(dim=1)", "merges several inputs"),
         ("Here is my edit: add a ReLU", "is not an edit"),
         ("branch 0->6 mul ReLU", "merges by add or concat"),
         ("set 2 kernel_size", "key=value"),
@@ -141,7 +143,8 @@ def test_the_grammar_names_only_what_the_parent_has() -> None:
            "set 3 kernel_size=5",  # BN has no kernel_size
            "remove 7",  # a merge
            "branch 8->6 add ReLU",  # a cycle
-           "insert 4->5 Swish9", "insert 4->5 output", "# a comment", "I would add a ReLU"]  # fmt: skip
+           "insert 4->5 Swish9", "insert 4->5 output", "insert 4->5 Add",
+           "# a comment", "I would add a ReLU"]  # fmt: skip
     for line in bad:
         assert not c.accepts(line + "\n"), line
     assert not c.accepts("set 2 kernel_size=5\n" * (MAX_EDITS + 1))
