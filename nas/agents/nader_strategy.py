@@ -43,7 +43,8 @@ per attempt: every modifier attempt that ends without training is one candidate 
 Candidates: ``arch_kind="block"``, ``arch`` = the full block file, ``arch_hash`` = the
 network's canonical hash (:func:`nas.graph.spec.arch_hash`), ``parents=(parent id,)``,
 ``origin=Origin("nader", "modifier"|"rule-based-designer", "<id>: <inspiration>",
-"modifier@2", fallback)``. When :class:`~nas.llm.budget.BudgetExceeded` is raised, ``ask`` returns
+"modifier@3" | "modifier_edits@1", fallback)`` (fallback: also the code's shape fixes of an
+edit answer and the re-asks after a repeated answer). When :class:`~nas.llm.budget.BudgetExceeded` is raised, ``ask`` returns
 what it has and every later ``ask`` returns ``[]``: the run ends cleanly.
 """
 
