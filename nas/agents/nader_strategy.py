@@ -401,12 +401,13 @@ class NaderStrategy(BaseStrategy):
                             (parent.id,), origin)  # fmt: skip
             if self._att is not None:
                 self._att.candidate_id = bad.id
-            errs = res.errors + res.call_errors + res.notes
+            errs = res.errors + res.call_errors
+            why = " | ".join(errs + res.notes)[:2000]  # the row also says what was re-asked
             try:  # the Reflector first, so the decided record carries its tokens too
                 self.reflector.on_invalid(text, errs, None, insp.text, bad.id, res.first_role)
             finally:  # and decided even if its call hits the LLM budget: one row per attempt
                 self._decide(bad, TrialState.INVALID,
-                             f"no valid block after {res.turns} turns: " + " | ".join(errs)[:2000],
+                             f"no valid block after {res.turns} turns: {why}",
                              res, parent, insp.ref)  # fmt: skip
             return None
         cand = self._candidate(res.blocks, parent.id, origin)

@@ -74,3 +74,16 @@ def test_the_nad_bench_runs_in_edits_mode(tmp_path: Path) -> None:
     mod = [str(r["messages"][-1]["content"]) for r in requests]
     assert any(m.startswith("Task: modifier_edits\n") for m in mod)
     assert not any(m.startswith(("Task: modifier\n", "Task: modifier_derive")) for m in mod)
+
+
+def test_a_design_at_its_call_cap_is_an_invalid_row_saying_so(tmp_path: Path) -> None:
+    with ScriptedOpenAIServer([], responder=ScriptedDesignerLLM(fault_every=1)) as srv:
+        llm = LLMClient("gpt-4o-mini", base_url=srv.base_url, api_key="sk-local",
+                        temperature=0.0, seed=0, max_retries=0)  # fmt: skip
+        _summary, _strategy, store = run_scenario(tmp_path, llm, budget=2, answer="edits",
+                                                  max_calls_per_design=1)  # fmt: skip
+    rows = store.read("trials", RUN).to_pylist()
+    invalid = [t for t in rows if t["state"] == "INVALID"]
+    assert invalid, [t["state"] for t in rows]
+    reasons = [str(t["error"] or "") for t in invalid]
+    assert all("design cap reached: 1 calls made; the cap is 1 per design" in r for r in reasons)
