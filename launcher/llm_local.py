@@ -1,7 +1,7 @@
 """The project's own local model for commands: ``scripts/llm-up.sh`` started on demand.
 
 ``archlab demo llm=local`` uses it: :func:`start_local_llm` runs the checkout's
-``scripts/llm-up.sh`` (idempotent: seconds when the server is up or installed, ~6 min the
+``scripts/llm-up.sh`` (idempotent: seconds when the server is up or installed, ~6-12 min the
 first time, when llama-cpp-python is built from source; its progress goes to stderr) and
 returns the endpoint it printed. :data:`LOCAL_LLM_OVERRIDES` are the config settings a slow
 CPU model needs (one call at a time, long timeouts, no HTTP retries: a timed-out request
@@ -32,7 +32,12 @@ LOCAL_LLM_OVERRIDES = (
     "llm.timeout_s=600",
     "llm.max_tokens=512",
     "llm.context_tokens=8192",  # the window scripts/llm-up.sh serves (ARCHLAB_LLM_CTX)
-    "strategy.nader.repair_temperature=0.7",
+    # repairs sampled hotter than first answers (llm.temperature defaults to 0.7: a repair at
+    # 0.7 was sampled as before, and repeated the answer word for word in 5 of 7 invalid designs)
+    "strategy.nader.repair_temperature=1.0",
+    # a design's Modifier calls stop at this many tokens (a weak model otherwise spent 28
+    # calls on one design): about the base call, one repair and the derive call
+    "strategy.nader.max_tokens_per_design=12000",
     "llm.max_retries=0",
     "llm.max_concurrency=1",
     "strategy.nader.modifier_retries=1",

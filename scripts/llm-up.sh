@@ -105,7 +105,7 @@ install_server() {
   if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import llama_cpp.server.app, uvicorn' 2>/dev/null; then
     return 0
   fi
-  log "installing llama-cpp-python[server]==$llama_version into $venv (first build from source: ~6 min on 2 cores; pip caches the wheel, so a second setup takes seconds)"
+  log "installing llama-cpp-python[server]==$llama_version into $venv (first build from source: ~6-12 min on 2 cores, 12.7 min measured beside other work; pip caches the wheel, so a second setup takes seconds)"
   python3 -m venv "$venv"
   "$venv/bin/python" -m pip install -q --upgrade pip >&2
   local t0=$SECONDS
@@ -198,5 +198,5 @@ until ours_on "$port"; do
   fi
   sleep 0.5
 done
-log "pid $pid serves $alias at http://127.0.0.1:$port/v1 (about 6-8 output tokens/s on one thread; a NADER modifier call takes 20-60 s)"
+log "pid $pid serves $alias at http://127.0.0.1:$port/v1 (measured on 2 CPU cores: about 12-13 output tokens/s; a NADER modifier call takes 84-165 s)"
 emit "$port"

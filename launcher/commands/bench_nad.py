@@ -12,6 +12,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
+from nas.agents.config import ANSWER_FORMS, NaderConfig
 from nas.llm.config import LLMConfig
 
 __all__ = ["register_nad"]
@@ -60,7 +61,9 @@ def _main(args: argparse.Namespace) -> int:
                        tasks=tasks, max_tokens=args.max_tokens or None,
                        repair_temperature=args.repair_temperature,
                        context_tokens=args.context or None, fill_llm=fill,
-                       progress=progress)  # fmt: skip
+                       progress=progress, answer=args.answer, think=args.think,
+                       max_calls_per_design=args.max_calls_per_design,
+                       max_tokens_per_design=args.max_tokens_per_design)  # fmt: skip
     if args.mode == "fill" and llm is not None and isinstance(llm.cassette, UsedCassette):
         print(f"[nad] fill: dropped {llm.cassette.prune()} stale exchanges", flush=True)
     md = report.to_markdown() + ("\n" + report.tasks_markdown() if tasks else "")
@@ -70,7 +73,9 @@ def _main(args: argparse.Namespace) -> int:
         "repair_temperature": args.repair_temperature, "max_tokens": args.max_tokens,
         "timeout_s": args.timeout, "retries": args.retries, "seed": 0,
         "tasks": [list(t) for t in tasks], "reflector": not args.no_reflector,
-        "context_tokens": args.context or None,
+        "context_tokens": args.context or None, "answer": args.answer, "think": args.think,
+        "max_calls_per_design": args.max_calls_per_design,
+        "max_tokens_per_design": args.max_tokens_per_design,
     }  # fmt: skip
     if args.out:
         with open(args.out, "w", encoding="utf-8") as fh:
@@ -126,6 +131,18 @@ def register_nad(subparsers: Any) -> argparse.ArgumentParser:
         default=0,
         help="the model's context window in tokens: prompts are reduced to fit",
     )
+    p.add_argument(
+        "--answer",
+        choices=ANSWER_FORMS,
+        default=NaderConfig.answer,
+        help="the Modifier's answer form: block (the whole block, NADER) | edits (a list of "
+        "edits against the seed block, held to a per-block grammar)",
+    )
+    p.add_argument("--think", action="store_true", help="a bounded 'Plan:' line first")
+    p.add_argument("--max-calls-per-design", type=int, default=NaderConfig.max_calls_per_design,
+                   help="Modifier calls per design (0 = no cap)")  # fmt: skip
+    p.add_argument("--max-tokens-per-design", type=int, default=NaderConfig.max_tokens_per_design,
+                   help="tokens per design's Modifier calls (0 = no cap)")  # fmt: skip
     p.add_argument("--note", default="", help="recorded_with.note of a recorded cassette")
     p.set_defaults(func=_main)
     return p

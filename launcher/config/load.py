@@ -18,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from launcher.config.schema import RunConfig
+from nas.agents.config import ANSWER_FORMS
 
 __all__ = ["CHOICES", "ConfigError", "config_hash", "load_config", "save_config", "to_yaml"]
 
@@ -31,6 +32,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "space.kind": ("nb201", "block", "macro", "channel"),
     "space.macro": ("nb201", "stages"),
     "strategy.lapt.learner": ("statistical", "llm"),
+    "strategy.nader.answer": ANSWER_FORMS,
     "train.evaluator": ("train", "table"),
     "train.dataset": ("demo", "cifar10", "cifar100", "imagenet16", "imagefolder", "fashion-mnist"),
     "executor.kind": ("inprocess", "local", "slurm"),

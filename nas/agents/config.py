@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nas.config_checks import at_least, between
+from nas.config_checks import at_least, between, one_of
 
-__all__ = ["NaderConfig"]
+__all__ = ["ANSWER_FORMS", "NaderConfig"]
+
+# the Modifier's answer forms (nas.agents.modifier): the whole block, or edits against the parent
+ANSWER_FORMS = ("block", "edits")
 
 
 @dataclass(frozen=True)
@@ -20,6 +23,14 @@ class NaderConfig:
     knowledge: str = ""  # knowledge pool path (JSON/JSONL); empty = built-in pool
     repair_temperature: float | None = None  # repair turns' temperature; None = llm.temperature
     # (a greedy model, temperature 0, answers a repair turn with its first answer again)
+    answer: str = "block"  # the Modifier's answer form: block (NADER's whole block, as the
+    # paper) | edits (a short list of edits against the parent, grammar-held; docs/agents.md)
+    reask_temperature: float | None = 1.0  # the re-ask after an answer repeated an earlier
+    # one (it is never sent back as-is); None = llm.temperature
+    max_calls_per_design: int = 0  # Modifier calls per design, base + derive (0 = no cap
+    # beyond modifier_retries); a design at its cap is INVALID with the reason
+    max_tokens_per_design: int = 0  # tokens (in + out) per design's Modifier calls (0 = none)
+    think: bool = False  # a bounded "Plan:" line before the constrained answer (off: measure)
 
     def validate(self, where: str = "strategy.nader.") -> None:
         between(where, "dfs_ratio", self.dfs_ratio, 0, 1)
@@ -27,3 +38,8 @@ class NaderConfig:
         at_least(where, "experiences_k", self.experiences_k, 0)
         if self.repair_temperature is not None:
             at_least(where, "repair_temperature", self.repair_temperature, 0)
+        one_of(where, "answer", self.answer, ANSWER_FORMS)
+        if self.reask_temperature is not None:
+            at_least(where, "reask_temperature", self.reask_temperature, 0)
+        at_least(where, "max_calls_per_design", self.max_calls_per_design, 0)
+        at_least(where, "max_tokens_per_design", self.max_tokens_per_design, 0)

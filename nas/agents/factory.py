@@ -2,8 +2,9 @@
 
 :func:`from_config` is NADER's registry factory (``strategy.nader`` plus the run's
 :class:`~nas.strategies.registry.StrategyParts`); it maps ``dfs_ratio``,
-``modifier_retries``, ``experiences_k``, ``knowledge`` and ``repair_temperature`` onto the
-strategy:
+``modifier_retries``, ``experiences_k``, ``knowledge``, ``repair_temperature`` and the
+Modifier's ``answer``, ``reask_temperature``, ``max_calls_per_design``,
+``max_tokens_per_design`` and ``think`` onto the strategy:
 
 * the LLM client comes built from the composition root (``launcher/build.py``: keyed
   ``llm_calls`` rows, the budget resumed from the store, the run's call memo); no client
@@ -60,6 +61,11 @@ def from_config(config: NaderConfig, parts: StrategyParts) -> NaderStrategy:
         dfs_ratio=float(config.dfs_ratio),
         retries=int(config.modifier_retries),
         repair_temperature=config.repair_temperature,
+        answer=config.answer,
+        reask_temperature=config.reask_temperature,
+        max_calls_per_design=int(config.max_calls_per_design),
+        max_tokens_per_design=int(config.max_tokens_per_design),
+        think=bool(config.think),
         context_tokens=parts.context_tokens or None,
         experiences_k=int(config.experiences_k),
         recipe=parts.recipe,

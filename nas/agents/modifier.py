@@ -8,23 +8,46 @@ feedback"). The stem/downsample step (``modifier_derive``) works the same way; w
 cannot produce valid blocks the previous stem/downsample are kept (renamed) if the network
 is valid with them. Every call is accounted by the LLM client; failures are results, not
 exceptions (except :class:`~nas.llm.budget.BudgetExceeded`, which stops the run).
+
+Every call carries its answer form as ``constraint=`` (:mod:`nas.graph.grammar_block`'s
+``block@1``, or ``edits@1`` in edits mode). ``answer="edits"``: turn 1 sends
+``modifier_edits`` and the answer is a list of edits against the parent
+(:mod:`nas.graph.edits`), applied and shape-fixed by the code; repairs go through
+``modifier_edits_repair``; no derive call when the parent's stem/downsample still fit. An
+answer that repeats an earlier one (text or graph) is never sent back: the conversation
+restarts with ``modifier_reask`` at ``reask_temperature``. ``max_calls``/``max_design_tokens``
+cap one design (base and derive together); a cap reached is the first error, said why.
 """
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from nas.agents.config import ANSWER_FORMS, NaderConfig
 from nas.agents.experience import dedupe
 from nas.graph.block import BlockGraph, BlockRole
+from nas.graph.edits import (
+    EditError,
+    apply_edits,
+    edit_example,
+    edits_constraint,
+    fix_shapes,
+    parse_edits,
+)
+from nas.graph.grammar_block import PLAN_CHARS, block_constraint, with_plan
 from nas.graph.hashing import canonical_hash
 from nas.graph.text import serialize
 from nas.llm.budget import BudgetExceeded
 from nas.llm.client import LLMError
+from nas.llm.grammar import Constraint
 from nas.prompts import PromptParseError, load_prompt, parse_block_answer
-from nas.prompts.fit import compact_definition, fits, trim_conversation
+from nas.prompts.fit import compact_definition, estimate_tokens, fits, trim_conversation
+
+_log = logging.getLogger(__name__)
 
 __all__ = [
     "Modifier",
@@ -55,6 +78,9 @@ class ModifyResult:
     fallback: str = ""  # what was done instead of an unusable answer (derive -> kept blocks)
     last_call_id: str = ""  # the last LLM call's id (to mark a fallback on its row)
     trimmed: list[str] = field(default_factory=list)  # what was left out to fit the context
+    capped: str = ""  # why the design stopped at its call/token cap ("" = it did not)
+    notes: list[str] = field(default_factory=list)  # re-asks after repeated answers, and more
+    fixes: list[str] = field(default_factory=list)  # edits mode: what the code fixed (shapes)
 
     @property
     def text(self) -> str:
@@ -156,6 +182,12 @@ class Modifier:
         max_tokens: int | None = None,
         repair_temperature: float | None = None,
         context_tokens: int | None = None,
+        *,
+        answer: str = NaderConfig.answer,
+        reask_temperature: float | None = NaderConfig.reask_temperature,
+        max_calls: int = NaderConfig.max_calls_per_design,
+        max_design_tokens: int = NaderConfig.max_tokens_per_design,
+        think: bool = NaderConfig.think,
     ) -> None:
         from nas.graph.catalogue import block_definition
         from nas.graph.skeleton import contract_for
@@ -170,20 +202,42 @@ class Modifier:
         self.repair_temperature = repair_temperature
         # the model's window: prompts are reduced by rule to fit it (nas.prompts.fit)
         self.context_tokens = context_tokens
+        if answer not in ANSWER_FORMS:
+            raise ValueError(f"answer={answer!r}: one of {', '.join(ANSWER_FORMS)}")
+        self.answer = answer  # block (NADER's whole block) | edits (a list against the parent)
+        self.reask_temperature = reask_temperature  # after a repeated answer (None: client's)
+        self.max_calls = max_calls  # LLM calls per design, base and derive together (0: none)
+        self.max_design_tokens = max_design_tokens  # tokens per design (0: no cap)
+        self.think = think  # a bounded "Plan:" line before the constrained answer
         self.definition = block_definition()
         self.contract = contract_for(skeleton)
         self.examples = derive_examples()
 
+    @property
+    def prompt_id(self) -> str:
+        """The first prompt of a design: ``modifier`` or ``modifier_edits``."""
+        return "modifier_edits" if self.answer == "edits" else "modifier"
+
     def _call(
-        self, res: ModifyResult, msgs: list[dict[str, str]], ref: str, cid: str, repair: bool
+        self,
+        res: ModifyResult,
+        msgs: list[dict[str, str]],
+        ref: str,
+        cid: str,
+        temperature: float | None,
+        constraint: Constraint | None = None,
     ) -> tuple[str, str] | None:
-        """(text, finish reason) of one call, or None when the call failed (recorded)."""
+        """(text, finish reason) of one call, or None when the call failed (recorded).
+        ``temperature``: None = the client's; ``constraint``: the answer form (the client
+        sends it where the server takes it and says whether the answer obeyed)."""
         res.turns += 1
         opts: dict[str, Any] = {}
+        if constraint is not None:
+            opts["constraint"] = constraint
         if self.max_tokens is not None:
             opts["max_tokens"] = self.max_tokens
-        if repair and self.repair_temperature is not None:
-            opts["temperature"] = self.repair_temperature
+        if temperature is not None:
+            opts["temperature"] = temperature
         try:
             reply = self.llm.chat(msgs, agent="modifier", prompt_id=ref, candidate_id=cid, **opts)
         except BudgetExceeded:
@@ -197,22 +251,36 @@ class Modifier:
         res.cost_usd += reply.cost_usd
         return str(reply.text), str(reply.finish_reason or "")
 
-    def _concrete(self, errors: list[str], answer: str, finish: str, previous: str) -> list[str]:
+    def _cap(self, res: ModifyResult, msgs: list[dict[str, str]]) -> str:
+        """Why the next call of this design must not be made ("" = it may): the design's call
+        cap is reached, or its tokens so far plus the next prompt would pass its token cap."""
+        if self.max_calls and res.turns >= self.max_calls:
+            return (f"{res.turns} calls made; the cap is {self.max_calls} per design "
+                    "(strategy.nader.max_calls_per_design)")  # fmt: skip
+        if self.max_design_tokens:
+            spent, prompt = res.tokens_in + res.tokens_out, estimate_tokens(msgs)
+            if spent + prompt > self.max_design_tokens:
+                return (f"{spent} tokens spent and the next prompt is ~{prompt}; the cap is "
+                        f"{self.max_design_tokens} per design "
+                        "(strategy.nader.max_tokens_per_design)")  # fmt: skip
+        return ""
+
+    def _concrete(self, errors: list[str], answer: str, finish: str, repeated: bool) -> list[str]:
         """What a small model needs said outright: its answer was cut off at the answer cap,
-        or it repeated its previous answer word for word."""
+        or it repeated an earlier answer."""
         if not errors:
             return errors
         out = list(errors)
         if finish == "length":
+            what = "the edits" if self.answer == "edits" else "the block"
             out.insert(
                 0,
                 f"your answer was cut off at the {self.max_tokens or 'maximum'}-token limit: "
-                "reply with only the block (no explanation, no comments)",
+                f"reply with only {what} (no explanation, no comments)",
             )
-        if previous and " ".join(answer.split()) == " ".join(previous.split()):
-            out.insert(
-                0, "your answer is the same as your previous one: change the lines named below"
-            )
+        if repeated:
+            out.insert(0, "your answer is the same as your previous one: change the lines "
+                       "named below")  # fmt: skip
         return out
 
     def _converse(
@@ -223,24 +291,48 @@ class Modifier:
         cid: str,
         check: Callable[[str], tuple[Any, list[str]]],
         role: str = "base",
+        constraint: Constraint | None = None,
+        repair: Callable[[str, Any, list[str]], tuple[str, list[dict[str, str]]]] | None = None,
     ) -> Any:
-        """Ask, check, repair up to ``retries`` times; the checked value or None."""
-        repair = load_prompt("modifier_repair")
-        previous = ""
+        """Ask, check, repair up to ``retries`` times; the checked value or None.
+
+        ``repair(answer, value, errors)`` gives the repair turn's (prompt ref, messages);
+        default: ``modifier_repair`` with the errors. An answer that repeats an earlier one
+        (the same text, or the same graph) is never sent back: the conversation restarts
+        from the first prompt with ``modifier_reask`` (the errors, an instruction to take
+        another way) at ``reask_temperature``, and ``res.notes`` says so. Before every call
+        the design's caps are checked (:meth:`_cap`); a cap reached ends the conversation
+        with the reason in ``res.errors`` and ``res.capped``."""
+        first = list(msgs)
+        repair = repair or self._block_repair
+        reask = load_prompt("modifier_reask")
+        seen: set[str] = set()
+        prompt_ref, temperature = ref, None
         for turn in range(self.retries + 1):
+            capped = self._cap(res, msgs)
+            if capped:
+                res.capped = capped
+                res.errors = [f"design cap reached: {capped}", *res.errors]
+                _log.info("modifier %s: %s: design cap reached: %s", cid, role, capped)
+                return None
             fitted = trim_conversation(msgs, self.context_tokens, self.max_tokens)
             if len(fitted) < len(msgs):
                 res.trimmed.append(f"{role}: dropped {len(msgs) - len(fitted)} old repair messages")
                 msgs = fitted
-            got = self._call(res, msgs, ref if turn == 0 else repair.ref, cid, turn > 0)
+            got = self._call(res, msgs, prompt_ref, cid, temperature, constraint)
             answer, finish = got or ("", "")
+            repeated = False
             if got is None:
                 errors = [f"(the LLM call failed: {res.call_errors[-1][:200]})"]
                 value = None
             else:
                 value, errors = check(answer)
-                errors = self._concrete(errors, answer, finish, previous)
-            previous = answer
+                keys = {" ".join(answer.split())}
+                if isinstance(value, BlockGraph):
+                    keys.add(canonical_hash(value))
+                repeated = bool(keys & seen)
+                seen |= keys
+                errors = self._concrete(errors, answer, finish, repeated)
             if value is not None and not errors:
                 if turn > 0:
                     res.repaired = True
@@ -249,12 +341,27 @@ class Modifier:
             if not res.first_invalid:
                 res.first_invalid = answer
                 res.first_role = role
-            msgs = [
-                *msgs,
-                {"role": "assistant", "content": answer or "(empty answer)"},
-                *repair.render(errors="\n".join(f"- {e}" for e in errors))[-1:],
-            ]
+            bullets = "\n".join(f"- {e}" for e in errors)
+            if repeated:
+                form = "the edits, one per line" if self.answer == "edits" and role == "base" \
+                    else "the complete block"  # fmt: skip
+                msgs = [*first, *reask.render(errors=bullets, form=form)[-1:]]
+                prompt_ref, temperature = reask.ref, self.reask_temperature
+                res.notes.append(f"{role}: call {res.turns} repeated an earlier answer; re-asked "
+                                 f"with {reask.ref} at temperature {self.reask_temperature}")  # fmt: skip
+                _log.info("modifier %s: %s", cid, res.notes[-1])
+                continue
+            prompt_ref, more = repair(answer, value, errors)
+            temperature = self.repair_temperature
+            msgs = [*msgs, {"role": "assistant", "content": answer or "(empty answer)"}, *more]
         return None
+
+    @staticmethod
+    def _block_repair(
+        answer: str, value: Any, errors: list[str]
+    ) -> tuple[str, list[dict[str, str]]]:
+        tmpl = load_prompt("modifier_repair")
+        return tmpl.ref, tmpl.render(errors="\n".join(f"- {e}" for e in errors))[-1:]
 
     def modify(
         self,
@@ -270,7 +377,9 @@ class Modifier:
         Repeated tips are sent once."""
         res = ModifyResult("invalid")
         base, stem, down = _split(blocks)
-        tmpl = load_prompt("modifier")
+        edits = self.answer == "edits"
+        tmpl = load_prompt(self.prompt_id)
+        extra = {"example": edit_example(base)} if edits else {}
         tips, research_tips = _bullets(experiences), _bullets(research)
         definition = self.definition
         for step in ("", *_MODIFY_REDUCTIONS):
@@ -289,6 +398,7 @@ class Modifier:
                 inspiration=inspiration,
                 dev_experiences=tips,
                 res_experiences=research_tips,
+                **extra,
             )
             if fits(msgs, self.context_tokens, self.max_tokens):
                 break
@@ -325,10 +435,50 @@ class Modifier:
                 )
             return g, errors
 
-        new_base = self._converse(res, msgs, tmpl.ref, candidate_id, check_base)
+        def check_edits(answer: str) -> tuple[BlockGraph | None, list[str]]:
+            try:
+                g, changed = apply_edits(base, parse_edits(answer, base))
+            except EditError as e:
+                return None, [str(e)]
+            g, fixes = fix_shapes(g, changed)
+            res.fixes = fixes
+            if canonical_hash(g) == canonical_hash(base):
+                return None, [f"the edits leave the block unchanged: {inspiration[:300]}"]
+            return g, [str(e) for e in self.validate_base(g)]
+
+        def repair_edits(
+            answer: str, value: Any, errors: list[str]
+        ) -> tuple[str, list[dict[str, str]]]:
+            t = load_prompt("modifier_edits_repair")
+            result = (
+                f"Your edits give this block:\n```\n{serialize(value).strip()}\n```"
+                if isinstance(value, BlockGraph)
+                else "Your edits could not be applied to the block."
+            )
+            return t.ref, t.render(errors="\n".join(f"- {e}" for e in errors), result=result)[-1:]
+
+        base_form = edits_constraint(base) if edits else block_constraint(base.name)
+        if self.think:  # a bounded plan line first; the answer after it is held as before
+            think = load_prompt("modifier_think")
+            note = think.render(chars=PLAN_CHARS)[-1]["content"]
+            msgs = [*msgs[:-1], {**msgs[-1], "content": msgs[-1]["content"] + "\n\n" + note}]
+            base_form = with_plan(base_form)
+        if edits:
+            new_base = self._converse(res, msgs, tmpl.ref, candidate_id, check_edits,
+                                      constraint=base_form, repair=repair_edits)  # fmt: skip
+        else:
+            new_base = self._converse(res, msgs, tmpl.ref, candidate_id, check_base,
+                                      constraint=base_form)  # fmt: skip
         if new_base is None:
+            res.fixes = []
             return res
         first_errors = list(res.errors)
+        if edits:  # the parent's stem/downsample fit a base that keeps its shape: no call
+            kept = normalize_file(new_base, stem, down)
+            if not self.validate_file(kept):
+                res.status, res.blocks = "ok", kept
+                res.errors = first_errors if res.repaired else []
+                return res
         derive = load_prompt("modifier_derive")
         tips, examples, definition = _bullets(derive_experiences), self.examples, self.definition
         for step in ("", *_DERIVE_REDUCTIONS):
@@ -365,7 +515,8 @@ class Modifier:
             f = normalize_file(new_base, roles[BlockRole.STEM], roles[BlockRole.DOWNSAMPLE])
             return f, [str(e) for e in self.validate_file(f)]
 
-        derived = self._converse(res, dmsgs, derive.ref, candidate_id, check_file, "derive")
+        derived = self._converse(res, dmsgs, derive.ref, candidate_id, check_file, "derive",
+                                 block_constraint(stem.name, down.name))  # fmt: skip
         if derived is None:
             kept = normalize_file(new_base, stem, down)
             errs = [str(e) for e in self.validate_file(kept)]

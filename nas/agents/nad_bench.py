@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from nas.agents.config import NaderConfig
 from nas.agents.designer import CATALOGUE, DESIGNER_NAME, RuleBasedDesigner, Transformation
 from nas.agents.experience import MemoryExperiencePool
 from nas.agents.modifier import Modifier, ModifyResult, normalize_file
@@ -220,6 +221,10 @@ def run_bench(
     progress: Callable[[TaskResult], None] | None = None,
     context_tokens: int | None = None,
     fill_llm: Any = None,
+    answer: str = NaderConfig.answer,
+    think: bool = NaderConfig.think,
+    max_calls_per_design: int = NaderConfig.max_calls_per_design,
+    max_tokens_per_design: int = NaderConfig.max_tokens_per_design,
 ) -> BenchReport:
     """Run every task (``tasks``, else every seed x transformation x level); ``llm=None``
     uses the rule-based designer. ``max_tokens`` caps each answer; ``repair_temperature``
@@ -227,7 +232,9 @@ def run_bench(
     task's result as it is done; ``context_tokens``: the model's window (prompts are reduced
     by rule to fit, :mod:`nas.prompts.fit`). ``fill_llm``: with a replaying ``llm``, a
     recording client on the same cassette that re-runs live each task whose conversation
-    the cassette does not hold (prompts changed since it was recorded)."""
+    the cassette does not hold (prompts changed since it was recorded). ``answer``,
+    ``think``, ``max_calls_per_design``, ``max_tokens_per_design``: as ``strategy.nader``'s
+    settings of the same names (the Modifier's answer form and a design's caps)."""
     t0 = time.perf_counter()
     mode = DESIGNER_NAME if llm is None else f"llm:{llm.mode}"
     report = BenchReport(mode)
@@ -235,7 +242,9 @@ def run_bench(
     reflector = Reflector(pool, llm, max_tokens=max_tokens) if reflect else None
     modifier = Modifier(llm, _validate_base, validate_file, retries, max_tokens=max_tokens,
                         repair_temperature=repair_temperature,
-                        context_tokens=context_tokens)  # fmt: skip
+                        context_tokens=context_tokens, answer=answer, think=think,
+                        max_calls=max_calls_per_design,
+                        max_design_tokens=max_tokens_per_design)  # fmt: skip
     designer = RuleBasedDesigner(_validate_base)
     rng = random.Random(seed)
     plan = tasks or tuple((s, t, level) for s in seeds for t in CATALOGUE for level in levels)

@@ -43,7 +43,8 @@ per attempt: every modifier attempt that ends without training is one candidate 
 Candidates: ``arch_kind="block"``, ``arch`` = the full block file, ``arch_hash`` = the
 network's canonical hash (:func:`nas.graph.spec.arch_hash`), ``parents=(parent id,)``,
 ``origin=Origin("nader", "modifier"|"rule-based-designer", "<id>: <inspiration>",
-"modifier@2", fallback)``. When :class:`~nas.llm.budget.BudgetExceeded` is raised, ``ask`` returns
+"modifier@3" | "modifier_edits@1", fallback)`` (fallback: also the code's shape fixes of an
+edit answer and the re-asks after a repeated answer). When :class:`~nas.llm.budget.BudgetExceeded` is raised, ``ask`` returns
 what it has and every later ``ask`` returns ``[]``: the run ends cleanly.
 """
 
@@ -198,6 +199,11 @@ class NaderStrategy(BaseStrategy):
         retries: int = NaderConfig.modifier_retries,
         repair_temperature: float | None = NaderConfig.repair_temperature,
         context_tokens: int | None = None,
+        answer: str = NaderConfig.answer,
+        reask_temperature: float | None = NaderConfig.reask_temperature,
+        max_calls_per_design: int = NaderConfig.max_calls_per_design,
+        max_tokens_per_design: int = NaderConfig.max_tokens_per_design,
+        think: bool = NaderConfig.think,
         experiences_k: int = NaderConfig.experiences_k,
         sample_size: int = 6,
         recipe: Mapping[str, Any] | None = None,
@@ -218,6 +224,8 @@ class NaderStrategy(BaseStrategy):
             llm, base_checker(self.macro), lambda b: validate_file(b, self.macro), retries,
             skeleton=str(self.macro.get("kind", "stages")),
             repair_temperature=repair_temperature, context_tokens=context_tokens,
+            answer=answer, reask_temperature=reask_temperature, max_calls=max_calls_per_design,
+            max_design_tokens=max_tokens_per_design, think=think,
         )  # fmt: skip
         self.designer = RuleBasedDesigner(_validate_base)
         self.recipe = dict(recipe or {})
@@ -380,10 +388,11 @@ class NaderStrategy(BaseStrategy):
             research=self.reflector.retrieve(insp.text, "research", k),
             derive_experiences=self.reflector.retrieve(insp.text, "develop", k, "derive"),
         )  # fmt: skip
-        fallback = "; ".join(
-            x for x in ("" if prop.ranked_by == "llm" else prop.ranked_by, res.fallback) if x
-        )
-        origin = Origin("nader", "modifier", insp.ref, load_prompt("modifier").ref, fallback)
+        fixed = "fixed by the code: " + "; ".join(res.fixes) if res.fixes else ""
+        ranked = "" if prop.ranked_by == "llm" else prop.ranked_by
+        fallback = "; ".join(x for x in (ranked, res.fallback, fixed, *res.notes) if x)
+        prompt = load_prompt(self.modifier.prompt_id).ref
+        origin = Origin("nader", "modifier", insp.ref, prompt, fallback)
         if res.status != "ok" or res.blocks is None:
             # an invalid design is still a candidate record: its text is the last answer
             text = res.first_invalid.strip() or "(no block produced)"
@@ -394,11 +403,12 @@ class NaderStrategy(BaseStrategy):
             if self._att is not None:
                 self._att.candidate_id = bad.id
             errs = res.errors + res.call_errors
+            why = " | ".join(errs + res.notes)[:2000]  # the row also says what was re-asked
             try:  # the Reflector first, so the decided record carries its tokens too
                 self.reflector.on_invalid(text, errs, None, insp.text, bad.id, res.first_role)
             finally:  # and decided even if its call hits the LLM budget: one row per attempt
                 self._decide(bad, TrialState.INVALID,
-                             f"no valid block after {res.turns} turns: " + " | ".join(errs)[:2000],
+                             f"no valid block after {res.turns} turns: {why}",
                              res, parent, insp.ref)  # fmt: skip
             return None
         cand = self._candidate(res.blocks, parent.id, origin)

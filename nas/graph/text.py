@@ -28,7 +28,7 @@ from collections.abc import Iterable, Mapping
 
 from nas.graph.block import BlockGraph, Node
 
-__all__ = ["ParseError", "parse_block", "parse_blocks", "serialize"]
+__all__ = ["ParseError", "parse_block", "parse_blocks", "parse_op", "serialize"]
 
 _HEADER = re.compile(r"^##\s*(?P<name>[^#]+?)\s*##$")
 _EDGE = re.compile(r"^(?P<a>-?\d+)\s*->\s*(?P<b>-?\d+)$")
@@ -147,6 +147,15 @@ def _parse_node(text: str, line: int, indent: int) -> Node:
         has_parens = True
         args = _split_args(rest[1:-1], line, rest_col)
     return Node(int(m.group("idx")), m.group("op"), tuple(args), has_parens)
+
+
+def parse_op(text: str, index: int = 0) -> Node:
+    """One operation as written after ``index:`` on a node line (``Conv2d(k=3,...)``), as
+    node ``index``; raises :class:`ParseError` (line 1) when it does not read."""
+    if len(text) > 400:
+        raise ParseError("operation text longer than 400 characters", 1, 1, "write one op")
+    node = _parse_node(f"{index}:{text.strip()}", 1, 0)
+    return node
 
 
 def parse_blocks(text: str, source: str = "") -> dict[str, BlockGraph]:

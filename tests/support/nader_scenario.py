@@ -33,6 +33,7 @@ def run_scenario(
     root: str | os.PathLike[str], llm: LLMClient | None = None, budget: int = 20,
     run_id: str = "nader-test", seed: int = 0, base: str = "resnet_basic", retries: int = 2,
     repair_temperature: float | None = None, context_tokens: int | None = None,
+    answer: str = "block", max_calls_per_design: int = 0, max_tokens_per_design: int = 0,
 ) -> tuple[RunSummary, NaderStrategy, LocalResultStore]:  # fmt: skip
     store = LocalResultStore(os.path.join(root, "tables"))
     if llm is not None:
@@ -44,7 +45,9 @@ def run_scenario(
         context_tokens=context_tokens or 0, store=store, run_id=run_id,
         experience_dir=os.path.join(root, "experience"), embedder=HashingEmbedder, base=base,
     )  # fmt: skip
-    config = NaderConfig(modifier_retries=retries, repair_temperature=repair_temperature)
+    config = NaderConfig(modifier_retries=retries, repair_temperature=repair_temperature,
+                         answer=answer, max_calls_per_design=max_calls_per_design,
+                         max_tokens_per_design=max_tokens_per_design)  # fmt: skip
     strategy = from_config(config, parts)
     summary = run_nader(strategy, ProxyEvaluator(), store, run_id, budget,
                         os.path.join(root, "run"))  # fmt: skip

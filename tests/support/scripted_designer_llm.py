@@ -45,9 +45,14 @@ class ScriptedDesignerLLM:
         key = _h(repr(msgs))
         if task == "modifier":
             return self._modify(last, key, allow_fault=True)
-        if task == "modifier_repair":
-            first = next((str(x["content"]) for x in msgs if "Task: modifier\n" in
-                          str(x.get("content", "")) + "\n"), "")  # fmt: skip
+        if task == "modifier_edits":
+            return self._edits(last, key, allow_fault=True)
+        if task in ("modifier_repair", "modifier_edits_repair", "modifier_reask"):
+            first = next((str(x["content"]) for x in msgs
+                          if re.search(r"^Task: modifier(_edits)?$", str(x.get("content", "")),
+                                       re.M)), "")  # fmt: skip
+            if "Task: modifier_edits" in first:
+                return self._edits(first, key, allow_fault=False)
             return self._modify(first, key, allow_fault=False)
         if task == "modifier_derive":
             blocks = _FENCE.findall(last)
@@ -80,6 +85,35 @@ class ScriptedDesignerLLM:
             ideas = [s.strip() for s in sents if len(s.split()) > 5][:3]
             return "\n".join(f"{i + 1}. {s}" for i, s in enumerate(ideas)) or "NONE"
         return "I am not sure what you are asking."
+
+    def _edits(self, prompt: str, key: int, allow_fault: bool) -> str:
+        """An edit list against the prompt's block: one of four kinds of change (two of them
+        need the code's shape fixes), or a fault (prose, a node that does not exist)."""
+        blocks = _FENCE.findall(prompt)
+        try:
+            g = next(iter(parse_blocks(blocks[0]).values()))
+        except (IndexError, ParseError):
+            return "The block you sent does not parse."
+        if allow_fault and self.fault_every and key % self.fault_every == 0:
+            if (key // self.fault_every) % 2:
+                return "I would add a squeeze-and-excitation gate after the second convolution."
+            return "```\ninsert 98->99 ReLU\n```\n"
+        io = {n.index for n in g.nodes if n.kind in ("input", "input1", "input2", "output")}
+        convs = [n.index for n in g.nodes if n.kind == "conv2d"]
+        mid = [(a, b) for a, b in g.edges if a not in io and b not in io]
+        src = g.input_nodes[0].index
+        last = next(a for a, b in g.edges if b == g.output_nodes[0].index)
+        options = [
+            f"set {convs[key % len(convs)]} kernel_size={5 + 2 * (key % 2)}" if convs else "",
+            f"insert {mid[key % len(mid)][0]}->{mid[key % len(mid)][1]} "
+            "Conv2d(out_channels=C*2,kernel_size=3)" if mid else "",
+            f"branch {src}->{last} concat Conv2d(out_channels=C,kernel_size=1) BN"
+            if last not in io else "",
+            f"branch {last}->{last} add Conv2d(out_channels=C,kernel_size=3) BN"
+            if last not in io else "",
+        ]  # fmt: skip
+        options = [o for o in options if o]
+        return "```\n" + options[(key // 7) % len(options)] + "\n```\n"
 
     def _modify(self, prompt: str, key: int, allow_fault: bool) -> str:
         blocks = _FENCE.findall(prompt)

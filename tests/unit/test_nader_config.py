@@ -11,6 +11,7 @@ from launcher.build import build_strategy, nader_macro
 from launcher.config import load_config
 from nas.agents.config import NaderConfig
 from nas.agents.factory import from_config
+from nas.config_checks import SettingError
 from nas.graph import cost
 from nas.graph.spec import spec_from_blocks
 from nas.graph.text import parse_blocks
@@ -59,3 +60,22 @@ def test_repair_temperature_and_context_window_reach_the_modifier() -> None:
     assert (s.modifier.repair_temperature, s.modifier.context_tokens) == (0.7, 8192)
     default = build_strategy(load_config(overrides=["strategy.name=nader"]))
     assert (default.modifier.repair_temperature, default.modifier.context_tokens) == (None, None)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "need"),
+    [
+        ("answer", "diff", "choose one of block, edits"),
+        ("reask_temperature", -0.5, "must be >= 0"),
+        ("max_calls_per_design", -1, "must be >= 0"),
+        ("max_tokens_per_design", -1, "must be >= 0"),
+    ],
+)
+def test_the_modifier_settings_are_checked_by_their_section(
+    field: str, value: object, need: str
+) -> None:
+    """The Modifier's settings (#24) are NaderConfig's fields: its own validate() names the
+    key as the user types it, whoever builds the section (a config file or a direct caller)."""
+    NaderConfig(reask_temperature=None).validate()  # None = the client's temperature
+    with pytest.raises(SettingError, match=f"'strategy.nader.{field}' is .*: {need}"):
+        NaderConfig(**{field: value}).validate()  # type: ignore[arg-type]

@@ -1,0 +1,480 @@
+"""Edits against a block: a design written as a short list of changes to its parent.
+
+Instead of rewriting the whole block (where a small model drops lines, invents nodes and
+forgets edges), an answer in the edit form names what changes, one edit per line::
+
+    insert 3->4 Dropout(p=0.1)             a new node on the existing edge 3->4
+    replace 5 Conv2d(out_channels=C,kernel_size=5)   node 5 becomes another op
+    set 2 kernel_size=5                     one argument of node 2
+    branch 0->6 add Conv2d(out_channels=C,kernel_size=1) BN
+                                            a new path from node 0 through the ops, merged
+                                            with node 6's output by Add (or concat); node
+                                            6's consumers read the merge
+    remove 4                                node 4 (one input) goes, its input feeds on
+
+:func:`edits_constraint` is the grammar of such an answer for one parent: it names only the
+parent's nodes and edges (a branch only from an ancestor to a descendant, a removal only of
+a one-input node) and ops from the validator's table. :func:`parse_edits` reads an answer
+(bounded, hostile input: every failure is an :class:`EditError` naming the line),
+:func:`apply_edits` makes the new graph (pure, the parent untouched) and
+:func:`fix_shapes` repairs what can be repaired without changing the idea — a 1x1 Conv2d
+projection where a merge or the output gets the wrong channel count, ``stride=1`` on a new
+node that shrank a map a merge or the output needs whole — and says what it did.
+Everything else is the validator's to report.
+
+    >>> from nas.graph.seeds import seed_block
+    >>> g = seed_block("resnet_basic")
+    >>> new, _ = apply_edits(g, parse_edits("insert 4->5 Dropout(p=0.1)\\n", g))
+    >>> [n.text for n in new.nodes][-1], new.inputs_of(5)
+    ('Dropout(p=0.1)', [9])
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from functools import lru_cache
+
+from nas.graph.block import INPUT_OPS, OUTPUT_OP, BlockGraph, Node
+from nas.graph.grammar_block import arg_choice, op_rules
+from nas.graph.ops import lookup_op
+from nas.graph.text import ParseError, parse_op
+from nas.graph.validate import Analysis, analyze
+from nas.llm.grammar import Alt, Constraint, Expr, Grammar, Lit, Ref, Rep, Seq, alt_of
+
+__all__ = [
+    "EDITS_FORM",
+    "MAX_EDITS",
+    "Branch",
+    "Edit",
+    "EditError",
+    "Insert",
+    "Remove",
+    "Replace",
+    "SetArg",
+    "apply_edits",
+    "edit_example",
+    "edits_constraint",
+    "fix_shapes",
+    "parse_edits",
+]
+
+EDITS_FORM = "edits@1"  # the constraint's name (recorded on the llm_calls row)
+MAX_EDITS = 6  # edit lines per answer: a design is a small change to its parent
+MAX_BRANCH_OPS = 4  # ops on one new branch
+_MAX_PAIRS = 600  # branch (from, to) pairs spelled out in the grammar; above: any two nodes
+_MERGES = {"add": "Add", "concat": "concat"}
+
+
+class EditError(ValueError):
+    """An edit that cannot be read or applied; ``line`` is 1-based within the edit list."""
+
+    def __init__(self, line: int, message: str) -> None:
+        super().__init__(f"edit {line}: {message}")
+        self.line = line
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Insert:
+    src: int
+    dst: int
+    op: Node
+
+
+@dataclass(frozen=True)
+class Replace:
+    node: int
+    op: Node
+
+
+@dataclass(frozen=True)
+class SetArg:
+    node: int
+    key: str
+    value: str
+
+
+@dataclass(frozen=True)
+class Branch:
+    src: int
+    dst: int
+    merge: str  # "add" | "concat"
+    ops: tuple[Node, ...]
+
+
+@dataclass(frozen=True)
+class Remove:
+    node: int
+
+
+Edit = Insert | Replace | SetArg | Branch | Remove
+
+_FENCED = re.compile(r"```[A-Za-z]*\n(.*?)```", re.S)
+_LINE = re.compile(
+    r"(?P<verb>insert|replace|set|branch|remove)\s+(?P<a>\d{1,4})(?:\s*->\s*(?P<b>\d{1,4}))?"
+    r"(?:\s+(?P<rest>.*))?\Z"
+)
+
+
+def _op(text: str, line: int, one_input: bool = False) -> Node:
+    try:
+        node = parse_op(text)
+    except ParseError as e:
+        raise EditError(line, f"cannot read the operation {text[:80]!r}: {e.reason}") from None
+    spec = lookup_op(node.op)
+    if spec is None:
+        raise EditError(line, f"unknown operation {node.op!r}")
+    if spec.arity == 0 or spec.name == OUTPUT_OP:
+        raise EditError(line, f"{spec.name} cannot be added: a block has one input and one output")
+    if one_input and spec.arity != 1:
+        raise EditError(line, f"{spec.name} merges several inputs; an inserted op or a branch's "
+                        "op has one (a branch merges by 'add' or 'concat' itself)")  # fmt: skip
+    return node
+
+
+def _split_ops(text: str) -> list[str]:
+    """Ops separated by spaces at parenthesis depth 0 (``Conv2d(k=1, stride=1) BN``)."""
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        depth += ch in "(["
+        depth -= ch in ")]"
+        if ch.isspace() and depth == 0:
+            if cur:
+                out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    return [*out, cur] if cur else out
+
+
+def parse_edits(text: str, parent: BlockGraph) -> list[Edit]:
+    """The edits of an answer: the lines of its first ``` fence when it has one (chatter
+    around it is skipped), else all its lines; blank lines skipped. Raises
+    :class:`EditError` for a line that is not an edit, a node or edge the parent does not
+    have, an unknown op, or more than :data:`MAX_EDITS` edits."""
+    if len(text) > 8000:
+        raise EditError(1, f"the answer is {len(text)} characters; an edit list is a few lines")
+    fenced = _FENCED.search(text)
+    if fenced:  # chatter around one fenced list is read past (a server without the grammar)
+        plan = [ln for ln in text[: fenced.start()].splitlines() if ln.startswith("Plan:")]
+        text = "\n".join([*plan[:1], fenced.group(1)])
+    lines = [ln.strip() for ln in text.splitlines()]
+    lines = [ln for ln in lines if ln and not ln.startswith("```")]
+    if lines and lines[0].startswith("Plan:"):  # think, then answer: the plan is not an edit
+        lines = lines[1:]
+    if not lines:
+        raise EditError(1, "no edits in the answer: write one edit per line, e.g. 'set 2 k=5'")
+    if len(lines) > MAX_EDITS:
+        raise EditError(MAX_EDITS + 1, f"{len(lines)} edits; at most {MAX_EDITS}")
+    edits: list[Edit] = []
+    for i, ln in enumerate(lines, 1):
+        m = _LINE.match(ln)
+        if not m:
+            raise EditError(i, f"{ln[:80]!r} is not an edit (insert, replace, set, branch, remove)")
+        verb, a, b, rest = m.group("verb"), int(m.group("a")), m.group("b"), m.group("rest") or ""
+        for n in (a, *([int(b)] if b else [])):
+            if not parent.has_node(n):
+                raise EditError(i, f"node {n} does not exist in the parent block")
+        if verb in ("insert", "branch") and b is None:
+            raise EditError(i, f"{verb} needs an edge 'A->B'")
+        if verb not in ("insert", "branch") and b is not None:
+            raise EditError(i, f"{verb} takes one node, not an edge")
+        if verb == "insert":
+            if (a, int(b or 0)) not in parent.edges:
+                raise EditError(i, f"there is no edge {a}->{b} in the parent block")
+            edits.append(Insert(a, int(b or 0), _op(rest, i, one_input=True)))
+        elif verb == "replace":
+            edits.append(Replace(a, _op(rest, i)))
+        elif verb == "set":
+            key, eq, value = rest.partition("=")
+            if not eq or not key.strip() or not value.strip():
+                raise EditError(i, "set needs 'key=value'")
+            edits.append(SetArg(a, key.strip(), value.strip()))
+        elif verb == "branch":
+            merge, _, ops = rest.partition(" ")
+            if merge.lower() not in _MERGES:
+                raise EditError(i, f"a branch merges by add or concat, not {merge[:20]!r}")
+            parts = _split_ops(ops)
+            if not 1 <= len(parts) <= MAX_BRANCH_OPS:
+                raise EditError(i, f"a branch has 1 to {MAX_BRANCH_OPS} ops, not {len(parts)}")
+            ops = tuple(_op(p, i, one_input=True) for p in parts)
+            edits.append(Branch(a, int(b or 0), merge.lower(), ops))
+        else:
+            if rest:
+                raise EditError(i, f"remove takes only a node, not {rest[:40]!r}")
+            edits.append(Remove(a))
+    return edits
+
+
+# ------------------------------------------------------------------------------ apply
+
+
+def _next(g: BlockGraph) -> int:
+    return max(n.index for n in g.nodes) + 1
+
+
+def _io(g: BlockGraph, n: int) -> bool:
+    return g.node(n).kind in (*INPUT_OPS, OUTPUT_OP)
+
+
+def _ancestors(g: BlockGraph, n: int) -> set[int]:
+    seen: set[int] = set()
+    todo = list(g.inputs_of(n))
+    while todo:
+        x = todo.pop()
+        if x not in seen:
+            seen.add(x)
+            todo.extend(g.inputs_of(x))
+    return seen
+
+
+def _with(g: BlockGraph, nodes: Sequence[Node], edges: Sequence[tuple[int, int]]) -> BlockGraph:
+    return BlockGraph(g.name, tuple(nodes), tuple(edges))
+
+
+def _set_arg(node: Node, key: str, value: str) -> Node:
+    spec = lookup_op(node.op)
+    names = {key}
+    for a in spec.args if spec is not None else ():
+        if key in (a.name, *a.aliases):
+            names = {a.name, *a.aliases}
+    args = [(k, v) for k, v in node.args if k not in names]
+    pos = next((i for i, (k, _) in enumerate(node.args) if k in names), len(args))
+    args.insert(pos, (key, value))
+    return Node(node.index, node.op, tuple(args), True)
+
+
+def _apply_one(g: BlockGraph, e: Edit, line: int, new: set[int]) -> BlockGraph:
+    if isinstance(e, Insert):
+        if (e.src, e.dst) not in g.edges:
+            raise EditError(line, f"there is no edge {e.src}->{e.dst} any more")
+        k = _next(g)
+        edges = [(k, b) if (a, b) == (e.src, e.dst) else (a, b) for a, b in g.edges]
+        new.add(k)
+        return _with(g, [*g.nodes, replace(e.op, index=k)], [*edges, (e.src, k)])
+    if isinstance(e, (Replace, SetArg, Remove)) and not g.has_node(e.node):
+        raise EditError(line, f"node {e.node} was removed by an earlier edit")
+    if isinstance(e, (Replace, SetArg, Remove)) and _io(g, e.node):
+        raise EditError(line, f"node {e.node} is the block's {g.node(e.node).kind}; keep it")
+    if isinstance(e, Replace):
+        new.add(e.node)
+        nodes = [replace(e.op, index=e.node) if n.index == e.node else n for n in g.nodes]
+        return _with(g, nodes, g.edges)
+    if isinstance(e, SetArg):
+        spec = lookup_op(g.node(e.node).op)
+        if spec is None or not any(e.key in (a.name, *a.aliases) for a in spec.args):
+            valid = ", ".join(a.name for a in spec.args) if spec else "none"
+            raise EditError(line, f"node {e.node} has no argument {e.key!r} (it has: {valid})")
+        new.add(e.node)
+        nodes = [_set_arg(n, e.key, e.value) if n.index == e.node else n for n in g.nodes]
+        return _with(g, nodes, g.edges)
+    if isinstance(e, Remove):
+        srcs = g.inputs_of(e.node)
+        if len(srcs) != 1:
+            raise EditError(line, f"node {e.node} has {len(srcs)} inputs; only a one-input node "
+                            "can be removed (replace a merge by Identity instead)")  # fmt: skip
+        edges = [(srcs[0] if a == e.node else a, b) for a, b in g.edges if b != e.node]
+        return _with(g, [n for n in g.nodes if n.index != e.node], edges)
+    for n in (e.src, e.dst):
+        if not g.has_node(n):
+            raise EditError(line, f"node {n} was removed by an earlier edit")
+    if g.node(e.src).kind == OUTPUT_OP or _io(g, e.dst):
+        raise EditError(line, "a branch runs from a node to a later node that is not the "
+                        "input or the output")  # fmt: skip
+    if e.src != e.dst and e.src not in _ancestors(g, e.dst):  # src == dst: a residual
+        raise EditError(line, f"node {e.src} does not come before node {e.dst}: the branch "
+                        "would make a cycle")  # fmt: skip
+    k = _next(g)
+    chain = [replace(op, index=k + i) for i, op in enumerate(e.ops)]
+    m = k + len(chain)
+    merge = Node(m, _MERGES[e.merge], (("dim", "1"),) if e.merge == "concat" else (),
+                 e.merge == "concat")  # fmt: skip
+    new.update(range(k, m + 1))
+    edges = [(m, b) if a == e.dst else (a, b) for a, b in g.edges]
+    edges += [(e.src, k), *((k + i, k + i + 1) for i in range(len(chain) - 1))]
+    edges += [(e.dst, m), (m - 1, m)]
+    return _with(g, [*g.nodes, *chain, merge], edges)
+
+
+def apply_edits(parent: BlockGraph, edits: Sequence[Edit]) -> tuple[BlockGraph, set[int]]:
+    """The parent with ``edits`` applied in order, and the indices of the nodes they made or
+    changed. Raises :class:`EditError` for an edit the graph at that point cannot take."""
+    g, new = parent, set[int]()
+    for i, e in enumerate(edits, 1):
+        g = _apply_one(g, e, i, new)
+    return g, new
+
+
+# ------------------------------------------------------------------------------ fix
+
+
+def _channels_expr(c: int, base: int) -> str | None:
+    """``c`` channels as an expression of ``C`` (= ``base`` in the analysis)."""
+    if c == base:
+        return "C"
+    if c % base == 0:
+        return f"C*{c // base}"
+    if base % c == 0:
+        return f"C/{base // c}"
+    return None
+
+
+def _project(g: BlockGraph, src: int, dst: int, channels: str) -> tuple[BlockGraph, int]:
+    """A 1x1 Conv2d to ``channels`` on the edge ``src->dst`` (input position kept)."""
+    k = _next(g)
+    node = Node(k, "Conv2d", (("out_channels", channels), ("kernel_size", "1"),
+                              ("bias", "False")), True)  # fmt: skip
+    edges = [(k, b) if (a, b) == (src, dst) else (a, b) for a, b in g.edges]
+    return _with(g, [*g.nodes, node], [*edges, (src, k)]), k
+
+
+def fix_shapes(g: BlockGraph, new: set[int], rounds: int = 6) -> tuple[BlockGraph, list[str]]:
+    """Repair channel and spatial mismatches the edits made, without changing the idea:
+
+    * an Add/Mul (or the output) whose input from the changed part has another channel
+      count than the rest: a 1x1 ``Conv2d`` projection on that input;
+    * a map shrunk by a node the edits made or changed (a stride, a pool's default stride)
+      where a merge or the output needs the full size: ``stride=1`` on that node.
+
+    Returns the graph and one line per fix (empty when nothing was needed or possible)."""
+    fixes: list[str] = []
+    for _ in range(rounds):
+        an = analyze(g)
+        if not an.errors:
+            break
+        err = an.errors[0]
+        shapes = an.shapes
+        if err.node is None or not g.has_node(err.node):
+            break
+        node = g.node(err.node)
+        target: tuple[int, ...] | None = None
+        srcs = g.inputs_of(err.node)
+        if node.kind in ("add", "mul") and all(s in shapes for s in srcs):
+            keep = [s for s in srcs if not _touches(g, s, new)] or srcs[:1]
+            target = shapes[keep[0]]
+            bad = [s for s in srcs if shapes[s] != target and s not in keep]
+        elif node.kind == OUTPUT_OP and srcs and srcs[0] in shapes:
+            x0 = an.input_shapes[0]
+            target, bad = (x0[0], an.binding["dim"], *x0[2:]), [srcs[0]]
+        else:
+            break
+        done = False
+        for s in bad:
+            got = shapes[s]
+            if len(got) != 4 or len(target) != 4:
+                continue
+            if got[2:] != target[2:]:
+                shrunk = _shrinking(an, g, s, new)
+                if shrunk is not None:
+                    g = _with(g, [_set_arg(n, "stride", "1") if n.index == shrunk else n
+                                  for n in g.nodes], g.edges)  # fmt: skip
+                    fixes.append(f"stride=1 on node {shrunk} (it halved the map that node "
+                                 f"{err.node} needs at {target[2]}x{target[3]})")  # fmt: skip
+                    done = True
+                    break
+                continue
+            if got[1] != target[1]:
+                ch = _channels_expr(target[1], an.binding["C"])
+                if ch is None:
+                    continue
+                g, k = _project(g, s, err.node, ch)
+                fixes.append(f"1x1 Conv2d to {ch} channels (node {k}) between node {s} "
+                             f"({got[1]} channels) and node {err.node}")  # fmt: skip
+                done = True
+                break
+        if not done:
+            break
+    return g, list(dict.fromkeys(fixes))
+
+
+def _touches(g: BlockGraph, n: int, new: set[int]) -> bool:
+    return n in new or bool(_ancestors(g, n) & new)
+
+
+def _shrinking(an: Analysis, g: BlockGraph, n: int, new: set[int]) -> int | None:
+    """The node among ``n`` and its ancestors that the edits made and that reduces H."""
+    up = _ancestors(g, n) | {n}
+    for r in an.nodes:
+        spec = lookup_op(r.key)
+        if r.index in new and r.index in up and r.in_shapes and len(r.shape) == 4:
+            takes_stride = spec is not None and any(a.name == "stride" for a in spec.args)
+            if takes_stride and r.args.get("stride") != 1 and r.shape[2] < r.in_shapes[0][2]:
+                return r.index
+    return None
+
+
+# ------------------------------------------------------------------------------ grammar
+
+
+def edits_constraint(parent: BlockGraph) -> Constraint:
+    """The grammar of an edit list against ``parent`` (see the module doc): 1 to
+    :data:`MAX_EDITS` lines, optionally in one ``` fence."""
+    return _constraint(parent)
+
+
+@lru_cache(maxsize=32)
+def _constraint(parent: BlockGraph) -> Constraint:
+    rules: dict[str, Expr] = op_rules()
+    idx = sorted(n.index for n in parent.nodes)
+    edit_nodes = [i for i in idx if not _io(parent, i)]
+    one_in = [i for i in edit_nodes if len(parent.inputs_of(i)) == 1]
+    choices: list[Expr] = []
+    if parent.edges:
+        edges = alt_of([f"{a}->{b}" for a, b in dict.fromkeys(parent.edges)])
+        choices.append(Seq((Lit("insert "), edges, Lit(" "), Ref("op-one"))))
+    if edit_nodes:
+        choices.append(Seq((Lit("replace "), alt_of([str(i) for i in edit_nodes]), Lit(" "),
+                            Ref("op-new"))))  # fmt: skip
+    sets: list[Expr] = []
+    for i in edit_nodes:
+        spec = lookup_op(parent.node(i).op)
+        one = arg_choice(spec) if spec is not None else None
+        if one is not None:
+            sets.append(Seq((Lit(f"set {i} "), one)))
+    if sets:
+        choices.append(Alt(tuple(sets)))
+    # from an earlier node (or the node itself: a residual around new ops) to a later one
+    pairs = [f"{a}->{b}" for b in edit_nodes for a in sorted(_ancestors(parent, b) | {b})
+             if parent.node(a).kind != OUTPUT_OP]  # fmt: skip
+    if pairs:
+        if len(pairs) > _MAX_PAIRS:
+            src = alt_of([str(i) for i in idx if parent.node(i).kind != OUTPUT_OP])
+            pair: Expr = Seq((src, Lit("->"), alt_of([str(i) for i in edit_nodes])))
+        else:
+            pair = alt_of(pairs)
+        ops = Seq((Ref("op-one"), Rep(Seq((Lit(" "), Ref("op-one"))), 0, MAX_BRANCH_OPS - 1)))
+        choices.append(Seq((Lit("branch "), pair, Lit(" "), alt_of(list(_MERGES)), Lit(" "), ops)))
+    if one_in:
+        choices.append(Seq((Lit("remove "), alt_of([str(i) for i in one_in]))))
+    rules["edit"] = Alt(tuple(choices))
+    body = Rep(Seq((Ref("edit"), Lit("\n"))), 1, MAX_EDITS)
+    rules["root"] = Alt((body, Seq((Lit("```\n"), body, Lit("```"), Rep(Lit("\n"), 0, 1)))))
+    return Constraint(EDITS_FORM, Grammar(rules))
+
+
+def edit_example(parent: BlockGraph) -> str:
+    """An edit list against ``parent`` that shows the form: up to three lines of different
+    kinds, each valid on the parent by itself. An example of the form, not a proposal."""
+    cands: list[str] = []
+    mid = [(a, b) for a, b in parent.edges if not _io(parent, a) and not _io(parent, b)]
+    cands += [f"insert {a}->{b} ReLU" for a, b in mid[len(mid) // 2 :]]
+    convs = [n.index for n in parent.nodes if n.kind in ("conv2d", "conv")]
+    cands += [f"set {i} kernel_size=5" for i in convs]
+    first = parent.input_nodes[0].index if parent.input_nodes else None
+    late = [b for _, b in reversed(parent.edges) if not _io(parent, b)]
+    cands += [f"branch {first}->{b} add Conv2d(out_channels=C,kernel_size=1,bias=False) BN"
+              for b in late if first is not None]  # fmt: skip
+    out: list[str] = []
+    for line in cands:
+        verb = line.split(" ", 1)[0]
+        if any(x.startswith(verb) for x in out):
+            continue
+        try:
+            new, _ = apply_edits(parent, parse_edits(line, parent))
+        except EditError:
+            continue
+        if not analyze(new).errors:
+            out.append(line)
+    return "\n".join(out)

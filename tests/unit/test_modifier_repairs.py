@@ -1,0 +1,158 @@
+"""Repairs that change something and a bounded cost per design (nas.agents.modifier): a
+repeated answer is never sent back, a design stops at its call and token caps with the
+reason, the edit form is held to its grammar and repaired against the original block, and
+think-then-answer puts a bounded plan line before the constrained answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from launcher.build import build_strategy
+from launcher.config import load_config
+from launcher.llm_local import LOCAL_LLM_OVERRIDES
+from nas.agents.modifier import Modifier, base_checker
+from nas.agents.nader_strategy import NaderStrategy
+from nas.graph.seeds import seed_blocks
+from nas.graph.text import serialize
+from nas.llm.client import ChatReply
+from nas.llm.grammar import Constraint
+
+pytestmark = pytest.mark.unit
+
+TASK = "Add a squeeze-and-excitation gate on the residual branch."
+BLOCKS = seed_blocks("resnet_basic")
+BASE = BLOCKS["ResNetBasic"]
+DANGLING = "```\n" + serialize(BASE).replace("##\n", "##\n99:ReLU\n", 1) + "```"
+CHANGED = "```\n" + serialize(BASE).replace("8:ReLU", "8:GELU") + "```"
+FILE = "```\n" + serialize(list(BLOCKS.values())[1:]) + "```"  # the derive turn's answer
+
+
+class _Scripted:
+    """Answers each call with the next text (the last repeats); records what was sent."""
+
+    def __init__(self, *answers: str, tokens: int = 10) -> None:
+        self.answers = list(answers)
+        self.tokens = tokens
+        self.sent: list[list[dict[str, str]]] = []
+        self.kw: list[dict[str, Any]] = []
+
+    def chat(self, msgs: list[dict[str, str]], **kw: Any) -> ChatReply:
+        self.sent.append(list(msgs))
+        self.kw.append(kw)
+        text = self.answers[min(len(self.sent) - 1, len(self.answers) - 1)]
+        c: Constraint | None = kw.get("constraint")
+        obeyed = None if c is None or c.grammar is None else c.grammar.accepts(text)
+        return ChatReply(text, f"c{len(self.sent)}", "m", self.tokens, self.tokens, 0.0, 0.0,
+                         False, "stop", 0, c.name if c else "", obeyed)  # fmt: skip
+
+    def mark_fallback(self, call_id: str, what: str) -> None:
+        self.fallback = (call_id, what)
+
+
+def _mod(llm: Any, retries: int = 2, **kw: Any) -> Modifier:
+    return Modifier(llm, base_checker({"kind": "stages", "width": 16}), lambda b: [],
+                    retries=retries, repair_temperature=1.0, **kw)  # fmt: skip
+
+
+def test_a_repeated_answer_is_never_sent_back_but_re_asked_hotter() -> None:
+    llm = _Scripted(DANGLING, DANGLING, CHANGED, FILE)
+    res = _mod(llm, reask_temperature=1.3).modify(BLOCKS, TASK)
+    assert res.status == "ok" and res.turns == 4  # base x3, derive x1
+    reask = llm.sent[2]
+    assert reask[-1]["content"].startswith("Task: modifier_reask")
+    assert "99:ReLU" not in "".join(m["content"] for m in reask)  # the answer is not resent
+    assert len(reask) == 3  # system, the first prompt, the re-ask: no repeated exchange
+    assert [k.get("temperature") for k in llm.kw[:3]] == [None, 1.0, 1.3]
+    assert llm.kw[2]["prompt_id"] == "modifier_reask@1"
+    assert res.notes == [
+        "base: call 2 repeated an earlier answer; re-asked with modifier_reask@1 at temperature 1.3"
+    ]
+
+
+def test_the_same_graph_in_other_words_is_a_repeat_too() -> None:
+    renumbered = DANGLING.replace("99:ReLU", "77:ReLU")  # same canonical graph, other text
+    llm = _Scripted(DANGLING, renumbered, CHANGED, FILE)
+    res = _mod(llm).modify(BLOCKS, TASK)
+    assert res.status == "ok" and llm.kw[2]["prompt_id"] == "modifier_reask@1"
+
+
+def test_a_design_stops_at_its_call_cap_with_the_reason() -> None:
+    llm = _Scripted("no block", "still none", "nothing")
+    res = _mod(llm, retries=5, max_calls=2).modify(BLOCKS, TASK)
+    assert res.status == "invalid" and res.turns == 2 and len(llm.sent) == 2
+    assert res.errors[0].startswith("design cap reached: 2 calls made; the cap is 2 per design")
+    assert "strategy.nader.max_calls_per_design" in res.capped
+
+
+def test_a_design_stops_before_a_call_that_would_pass_its_token_cap() -> None:
+    llm = _Scripted("no block", "still none", tokens=2000)
+    res = _mod(llm, retries=5, max_design_tokens=6000).modify(BLOCKS, TASK)
+    assert res.status == "invalid" and res.tokens_in + res.tokens_out <= 6000
+    assert "strategy.nader.max_tokens_per_design" in res.errors[0]
+
+
+def test_edits_are_held_to_the_parents_grammar_and_repaired_against_the_original() -> None:
+    llm = _Scripted("```\ninsert 98->99 ReLU\n```", "```\nset 2 kernel_size=5\n```")
+    res = _mod(llm, answer="edits").modify(BLOCKS, TASK)
+    assert res.status == "ok" and res.turns == 2  # no derive call: the parent's blocks fit
+    c = llm.kw[0]["constraint"]
+    assert c.name == "edits@1" and not c.grammar.accepts("insert 98->99 ReLU\n")
+    assert llm.kw[0]["prompt_id"] == "modifier_edits@1"
+    repair = llm.sent[1][-1]["content"]
+    assert repair.startswith("Task: modifier_edits_repair") and "node 98 does not exist" in repair
+    assert res.blocks is not None and "kernel_size=5" in serialize(res.blocks["ResNetBasic"])
+
+
+def test_edits_that_need_a_projection_are_fixed_and_said() -> None:
+    llm = _Scripted("branch 0->8 concat Conv2d(out_channels=C,kernel_size=1) BN\n")
+    res = _mod(llm, answer="edits").modify(BLOCKS, TASK)
+    assert res.status == "ok" and res.fixes == [
+        "1x1 Conv2d to C channels (node 12) between node 11 (128 channels) and node 1"
+    ]
+
+
+def test_think_puts_a_bounded_plan_before_the_constrained_answer() -> None:
+    llm = _Scripted("Plan: a wider kernel on node 2.\nset 2 kernel_size=5\n")
+    res = _mod(llm, answer="edits", think=True).modify(BLOCKS, TASK)
+    assert res.status == "ok"
+    c = llm.kw[0]["constraint"]
+    assert c.name == "plan+edits@1" and c.grammar.accepts(llm.answers[0])
+    assert not c.grammar.accepts("Plan: " + "x" * 400 + "\nset 2 kernel_size=5\n")
+    assert 'starts with "Plan: "' in llm.sent[0][-1]["content"]
+
+
+def test_block_answers_carry_the_block_grammar() -> None:
+    llm = _Scripted(CHANGED, FILE)
+    res = _mod(llm).modify(BLOCKS, TASK)
+    assert res.status == "ok" and not res.fallback
+    names = [k["constraint"].name for k in llm.kw]
+    assert names == ["block@1", "block@1"]  # base, derive
+
+
+def test_the_settings_reach_the_modifier_and_llm_local_sets_a_budget() -> None:
+    cfg = load_config(overrides=["strategy.name=nader", "strategy.nader.answer=edits",
+                                 "strategy.nader.max_calls_per_design=5",
+                                 "strategy.nader.max_tokens_per_design=9000",
+                                 "strategy.nader.reask_temperature=1.2",
+                                 "strategy.nader.think=true"])  # fmt: skip
+    strategy = build_strategy(cfg)  # the launch path: registry factory from strategy.nader
+    assert isinstance(strategy, NaderStrategy)
+    m = strategy.modifier
+    assert (m.answer, m.max_calls, m.max_design_tokens, m.reask_temperature, m.think) == (
+        "edits",
+        5,
+        9000,
+        1.2,
+        True,
+    )
+    default = load_config(overrides=["strategy.name=nader"]).strategy.nader
+    assert (default.answer, default.max_calls_per_design, default.think) == ("block", 0, False)
+    local = load_config(overrides=["strategy.name=nader", *LOCAL_LLM_OVERRIDES])
+    assert local.strategy.nader.max_tokens_per_design > 0
+    assert local.strategy.nader.repair_temperature != local.llm.temperature
+    with pytest.raises(ValueError, match="one of block, edits"):
+        _mod(_Scripted("x"), answer="diff")
+    with pytest.raises(ValueError, match="strategy.nader.answer"):
+        load_config(overrides=["strategy.name=nader", "strategy.nader.answer=diff"])
