@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from nas.graph.limits import AnswerLimits
+
 __all__ = [
     "BudgetConfig",
     "ExecutorConfig",
@@ -89,6 +91,7 @@ class NaderConfig:
     knowledge: str = ""  # knowledge pool path (JSON/JSONL); empty = built-in pool
     repair_temperature: float | None = None  # repair turns' temperature; None = llm.temperature
     # (a greedy model, temperature 0, answers a repair turn with its first answer again)
+    answer_limits: AnswerLimits = field(default_factory=AnswerLimits)  # bounds on LLM answers
 
 
 @dataclass

@@ -29,6 +29,7 @@ import numpy as np
 from nas.agents.experience import ExperiencePoolLike, MemoryExperiencePool
 from nas.agents.knowledge import KnowledgePool, builtin_pool_notice
 from nas.agents.nader_strategy import NaderStrategy
+from nas.graph.limits import AnswerLimits
 from nas.llm.client import LLMClient
 from nas.llm.run_client import LLMSettings, budget_from_store, run_llm_client
 
@@ -45,6 +46,7 @@ class NaderSettings(Protocol):
     experiences_k: int
     knowledge: str
     repair_temperature: float | None
+    answer_limits: AnswerLimits
 
 
 def nader_from_config(
@@ -102,6 +104,7 @@ def nader_from_config(
         macro=macro,
         max_params=max_params,
         max_flops=max_flops,
+        answer_limits=n.answer_limits,
     )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from nas.agents.experience import dedupe
 from nas.graph.block import BlockGraph, BlockRole
 from nas.graph.hashing import canonical_hash
+from nas.graph.limits import DEFAULT_LIMITS, AnswerLimits
 from nas.graph.text import serialize
 from nas.llm.budget import BudgetExceeded
 from nas.llm.client import LLMError
@@ -156,6 +157,7 @@ class Modifier:
         max_tokens: int | None = None,
         repair_temperature: float | None = None,
         context_tokens: int | None = None,
+        answer_limits: AnswerLimits = DEFAULT_LIMITS,
     ) -> None:
         from nas.graph.catalogue import block_definition
         from nas.graph.skeleton import contract_for
@@ -170,6 +172,7 @@ class Modifier:
         self.repair_temperature = repair_temperature
         # the model's window: prompts are reduced by rule to fit it (nas.prompts.fit)
         self.context_tokens = context_tokens
+        self.answer_limits = answer_limits  # bounds checked before an answer is parsed
         self.definition = block_definition()
         self.contract = contract_for(skeleton)
         self.examples = derive_examples()
@@ -196,6 +199,15 @@ class Modifier:
         res.tokens_out += reply.tokens_out
         res.cost_usd += reply.cost_usd
         return str(reply.text), str(reply.finish_reason or "")
+
+    def _bounded(self, answer: str) -> str:
+        """``answer`` cut to the answer size limit: an over-long answer is neither stored
+        whole nor sent back in every repair request."""
+        cap = self.answer_limits.max_answer_bytes
+        if len(answer) <= cap and len(answer.encode("utf-8", "surrogatepass")) <= cap:
+            return answer
+        cut = answer.encode("utf-8", "surrogatepass")[:cap].decode("utf-8", "ignore")
+        return cut + f"\n[... cut at {cap:,} bytes: strategy.nader.answer_limits.max_answer_bytes]"
 
     def _concrete(self, errors: list[str], answer: str, finish: str, previous: str) -> list[str]:
         """What a small model needs said outright: its answer was cut off at the answer cap,
@@ -247,11 +259,11 @@ class Modifier:
                 return value
             res.errors = errors
             if not res.first_invalid:
-                res.first_invalid = answer
+                res.first_invalid = self._bounded(answer)
                 res.first_role = role
             msgs = [
                 *msgs,
-                {"role": "assistant", "content": answer or "(empty answer)"},
+                {"role": "assistant", "content": self._bounded(answer) or "(empty answer)"},
                 *repair.render(errors="\n".join(f"- {e}" for e in errors))[-1:],
             ]
         return None
@@ -295,7 +307,7 @@ class Modifier:
 
         def check_base(answer: str) -> tuple[BlockGraph | None, list[str]]:
             try:
-                ans = parse_block_answer(answer)
+                ans = parse_block_answer(answer, limits=self.answer_limits)
             except PromptParseError as e:
                 return None, [str(e)]
             cands = [g for g in ans.blocks.values() if g.role is BlockRole.BASE]
@@ -356,7 +368,7 @@ class Modifier:
 
         def check_file(answer: str) -> tuple[dict[str, BlockGraph] | None, list[str]]:
             try:
-                ans = parse_block_answer(answer)
+                ans = parse_block_answer(answer, limits=self.answer_limits)
             except PromptParseError as e:
                 return None, [str(e)]
             roles = {g.role: g for g in ans.blocks.values()}

@@ -67,6 +67,7 @@ from nas.agents.proposer import Proposer
 from nas.agents.reflector import Reflector
 from nas.agents.tree import TREE_EVENT, ModificationTree, TreeNode
 from nas.graph.block import BlockGraph, BlockRole
+from nas.graph.limits import DEFAULT_LIMITS, AnswerLimits
 from nas.graph.text import parse_blocks, serialize
 from nas.llm.budget import BudgetExceeded
 from nas.llm.client import Attribution
@@ -204,6 +205,7 @@ class NaderStrategy(BaseStrategy):
         max_params: float = 0.0,
         max_flops: float = 0.0,
         rng: np.random.Generator | int | None = None,
+        answer_limits: AnswerLimits = DEFAULT_LIMITS,
     ) -> None:
         super().__init__(rng=as_generator(seed if rng is None else rng), recipe=recipe, seed=seed)
         self.pyrng = GeneratorRandom(self.rng)
@@ -217,6 +219,7 @@ class NaderStrategy(BaseStrategy):
             llm, base_checker(self.macro), lambda b: validate_file(b, self.macro), retries,
             skeleton=str(self.macro.get("kind", "stages")),
             repair_temperature=repair_temperature, context_tokens=context_tokens,
+            answer_limits=answer_limits,
         )  # fmt: skip
         self.designer = RuleBasedDesigner(_validate_base)
         self.recipe = dict(recipe or {})

@@ -196,6 +196,10 @@ class Controller:
                 self._emit("submit", ids=found.ids, jobs=found.jobs, refs=refs, recovered=True)
             clear_intent(self.run_dir)
             self._reconcile()
+            if prior_stop.get("reason") == "exhausted" and not (self.in_flight or self.to_submit):
+                # the rebuilt strategy is the one that had nothing left to propose: asking it
+                # again would only add empty steps to the tables
+                self.exhausted = True
             reason = self._loop()
             final = self._steps > 0 or not prior_stop.get("final_events")
             if final:  # a restart of a finished run has nothing new to flush

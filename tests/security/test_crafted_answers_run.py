@@ -1,0 +1,105 @@
+"""Crafted LLM answers (issue #23) through ``archlab demo`` and a restart by ``archlab
+controller RUN``: each answer is an INVALID design with a recorded reason, found within
+seconds; the run finishes, and its restart (which replays the stored answers from the
+call memo) finishes too. The model is the scripted stand-in server: only it can answer
+with 5 MB or 3,000 nested parentheses on demand."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from launcher.cli import main
+from nas.agents.scripted_llm import ScriptedDesignerLLM
+from nas.llm.testing_server import ScriptedOpenAIServer
+from store.result_store import LocalResultStore
+from store.schemas import TABLES
+
+pytestmark = pytest.mark.integration
+
+HEAD = "##ResNetBasicBlock##\n0:input\n1:output\n"
+TAIL = "0->2\n2->1\n"
+
+
+def _answer(node: str, extra: str = "") -> str:
+    return f"Here it is:\n```\n{HEAD}{node}\n{extra}{TAIL}```\n"
+
+
+CRAFTED = {
+    "nested parentheses": _answer("2:Conv2d(out_channels=" + "(" * 3000 + "C" + ")" * 3000 + ")"),
+    "5,000-digit node index": _answer("2:ReLU", "9" * 5000 + ":ReLU\n"),
+    "huge exponent": _answer("2:Conv2d(out_channels=C*1e9999999/1e9999999,kernel_size=3)"),
+    "huge literal": _answer("2:Conv2d(out_channels=C*1e99999999,kernel_size=3)"),
+    "300-node chain": _answer("2:ReLU", "".join(f"{i}:ReLU\n" for i in range(3, 303))),
+    "5 MB answer": _answer("2:ReLU", "# " + "x" * 5_000_000 + "\n"),
+}
+REASONS = {
+    "nested parentheses": "max_expr_depth",
+    "5,000-digit node index": "max_literal_digits",
+    "huge exponent": "max_literal_digits",
+    "huge literal": "max_literal_digits",
+    "300-node chain": "max_nodes",
+    "5 MB answer": "max_answer_bytes",
+}
+
+
+class _Crafted:
+    """The scripted designer, except that every modifier answer is the next crafted one."""
+
+    def __init__(self) -> None:
+        self.designer = ScriptedDesignerLLM(fault_every=0)
+        self.order = list(CRAFTED.values())
+        self.served = 0
+
+    def __call__(self, req: dict[str, Any]) -> str:
+        last = str(req["messages"][-1]["content"])
+        m = re.search(r"^Task: (\w+)", last, re.M)
+        if m and m.group(1) in ("modifier", "modifier_repair"):
+            self.served += 1
+            return self.order[(self.served - 1) % len(self.order)]
+        return self.designer(req)
+
+
+def _rows(run_dir: Path) -> dict[str, list[dict[str, Any]]]:
+    store = LocalResultStore(run_dir / "tables")
+    run_id = run_dir.name
+    return {t: store.read(t, run_id).to_pylist() for t in TABLES}
+
+
+def test_crafted_answers_are_invalid_rows_and_the_run_and_its_restart_finish(tmp_path, monkeypatch):
+    monkeypatch.setenv("ARCHLAB_TEST_EVALUATOR", str(tmp_path / "work"))
+    root = tmp_path / "runs"
+    with ScriptedOpenAIServer(responder=_Crafted()) as srv:
+        t0 = time.monotonic()
+        rc = main(
+            [
+                "demo",
+                "--quiet",
+                f"experiment.run_root={root}",
+                f"llm.base_url={srv.base_url}",
+                "llm.max_retries=0",
+                "strategy.nader.modifier_retries=0",
+                "budget.candidates=2",
+            ]
+        )
+        assert rc == 0
+        assert time.monotonic() - t0 < 120
+        (run_dir,) = [p for p in root.iterdir() if p.is_dir()]
+        first = _rows(run_dir)
+        invalid = [r for r in first["trials"] if r["state"] == "INVALID"]
+        reasons = " ".join(str(r["error"]) for r in invalid)
+        for name, key in REASONS.items():
+            assert key in reasons, (name, reasons[:2000])
+        # an over-long answer is stored cut, never whole
+        for c in first["candidates"]:
+            assert len(c["arch"] or "") < 200_000
+        # the restart replays what is stored and finishes, adding nothing
+        assert main(["controller", str(run_dir), "--quiet"]) == 0
+    again = _rows(run_dir)
+    assert {t: len(r) for t, r in again.items()} == {t: len(r) for t, r in first.items()}
+    assert json.loads((run_dir / "manifest.json").read_text())["run_id"] == run_dir.name
