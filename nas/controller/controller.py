@@ -59,7 +59,7 @@ from nas.records import Candidate, TrialRecord, TrialState
 from nas.strategies.base import Result, Strategy
 from slurm.executor import Executor, Handle
 from store.empty_tables import write_schema_files
-from store.result_store import ResultStore
+from store.result_store import CORRUPT_DIR, ResultStore
 
 __all__ = ["CANCEL_FILE", "Controller", "RunSummary", "record_from_outcome"]
 
@@ -180,6 +180,9 @@ class Controller:
         t0 = time.perf_counter()
         self._journal, events, self.state = open_and_fold(self.run_dir, JOURNAL_FILE, STATE_DIR)
         try:
+            for key, why in self.store.set_aside_unreadable(self.run_id):
+                log.warning("moved the unreadable table file %s aside to %s/ (%s)", key,
+                            CORRUPT_DIR, why)  # fmt: skip
             self._rebuild(events)
             prior_stop = self.state.stop or {}  # the start event below clears it
             self._emit(
