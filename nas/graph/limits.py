@@ -28,6 +28,9 @@ class AnswerLimits:
     max_expr_length: int = 200  # characters of one operation argument (e.g. ``C*2`` is 3)
     max_expr_depth: int = 16  # parenthesis nesting inside one argument
     max_literal_digits: int = 12  # decimal digits of a number or node index (``1e9`` has 10)
+    # a valid design's params and MACs at most this many times the seed network's, when
+    # budget.max_params / budget.max_flops are 0 (no explicit ceiling); 0 = no such bound
+    max_size_factor: float = 32.0
 
 
 DEFAULT_LIMITS = AnswerLimits()

@@ -37,6 +37,8 @@ CRAFTED = {
     "huge literal": _answer("2:Conv2d(out_channels=C*1e99999999,kernel_size=3)"),
     "300-node chain": _answer("2:ReLU", "".join(f"{i}:ReLU\n" for i in range(3, 303))),
     "5 MB answer": _answer("2:ReLU", "# " + "x" * 5_000_000 + "\n"),
+    "10^9 channels": f"```\n{HEAD}2:Conv2d(out_channels=1000000000,kernel_size=3)\n"
+    "3:BN\n4:Conv2d(out_channels=C,kernel_size=3)\n0->2\n2->3\n3->4\n4->1\n```",
 }
 REASONS = {
     "nested parentheses": "max_expr_depth",
@@ -45,6 +47,7 @@ REASONS = {
     "huge literal": "max_literal_digits",
     "300-node chain": "max_nodes",
     "5 MB answer": "max_answer_bytes",
+    "10^9 channels": "max_size_factor",
 }
 
 
@@ -103,3 +106,40 @@ def test_crafted_answers_are_invalid_rows_and_the_run_and_its_restart_finish(tmp
     again = _rows(run_dir)
     assert {t: len(r) for t, r in again.items()} == {t: len(r) for t, r in first.items()}
     assert json.loads((run_dir / "manifest.json").read_text())["run_id"] == run_dir.name
+
+
+def test_a_crafted_run_killed_mid_step_resumes_to_its_end(tmp_path):
+    """The run is SIGKILLed after its second ask; the restart replays the stored (memoised)
+    crafted answers through the parser again and finishes."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from launcher.config import load_config
+    from launcher.run import create_run
+    from tests.conftest import REPO
+
+    with ScriptedOpenAIServer(responder=_Crafted()) as srv:
+        cfg = load_config(
+            [str(REPO / "configs" / "demo.yaml")],
+            [f"experiment.run_root={tmp_path / 'runs'}", f"llm.base_url={srv.base_url}",
+             "llm.max_retries=0", "strategy.nader.modifier_retries=0", "budget.candidates=2"],
+        )  # fmt: skip
+        paths = create_run(cfg, cluster="inprocess")
+        env = {**os.environ, "ARCHLAB_TEST_EVALUATOR": str(tmp_path / "work"),
+               "PYTHONPATH": str(REPO)}  # fmt: skip
+        codes = []
+        for fault in ("ask:2", ""):
+            run_env = {**env, "ARCHLAB_FAULT": fault} if fault else env
+            out = subprocess.run(
+                [sys.executable, "-m", "launcher", "controller", str(paths.run_dir), "--quiet"],
+                cwd=REPO, env=run_env, capture_output=True, text=True, timeout=300,
+            )  # fmt: skip
+            assert "internal error" not in out.stderr, out.stderr[-2000:]
+            codes.append(out.returncode)
+    assert codes == [-signal.SIGKILL, 0]
+    trials = _rows(paths.run_dir)["trials"]
+    invalid = [r for r in trials if r["state"] == "INVALID"]
+    assert invalid and all(r["error"] for r in invalid)
+    assert "exhausted" in (paths.run_dir / "journal.jsonl").read_text().splitlines()[-1]
