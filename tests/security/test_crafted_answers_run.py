@@ -105,6 +105,9 @@ def test_crafted_answers_are_invalid_rows_and_the_run_and_its_restart_finish(tmp
         assert main(["controller", str(run_dir), "--quiet"]) == 0
     again = _rows(run_dir)
     assert {t: len(r) for t, r in again.items()} == {t: len(r) for t, r in first.items()}
+    # and the run's readers take the stored answers too
+    assert main(["status", str(run_dir)]) == 0
+    assert main(["report", str(run_dir), "-o", str(tmp_path / "report")]) == 0
     assert json.loads((run_dir / "manifest.json").read_text())["run_id"] == run_dir.name
 
 
