@@ -50,9 +50,13 @@ def unreadable_lines(cfg: Any, paths: Any) -> list[str]:
     """One line per table file of the run whose Parquet footer cannot be read: the
     controller moves it aside (``_corrupt/``, with a note) when it next starts."""
     from launcher.build import build_store
+    from store.result_store import LocalResultStore
 
     try:
-        bad = build_store(cfg, paths).unreadable(paths.run_id)
+        store = build_store(cfg, paths)
+        # footers of an S3 store would be downloaded whole at every refresh: its controller
+        # checks them once when it starts
+        bad = store.unreadable(paths.run_id) if isinstance(store, LocalResultStore) else []
     except Exception:  # an unreachable store: llm_spend's line already says so
         return []
     return [
