@@ -124,6 +124,8 @@ def _ranges(cfg: RunConfig) -> None:
     _between("strategy.nader.dfs_ratio", st.nader.dfs_ratio, 0, 1)
     _at_least("strategy.nader.modifier_retries", st.nader.modifier_retries, 0)
     _at_least("strategy.nader.experiences_k", st.nader.experiences_k, 0)
+    for name, value, low, high in st.nader.answer_limits.out_of_range():
+        _between(f"strategy.nader.answer_limits.{name}", value, low, high)
 
 
 # ---------------------------------------------------------------- choices the schema lacks

@@ -13,9 +13,9 @@ characters) and far below what costs time (hashing a 256-node block takes millis
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
-__all__ = ["DEFAULT_LIMITS", "AnswerLimits", "literal_digits"]
+__all__ = ["CEILING", "DEFAULT_LIMITS", "AnswerLimits", "literal_digits"]
 
 
 @dataclass(frozen=True)
@@ -32,8 +32,31 @@ class AnswerLimits:
     # budget.max_params / budget.max_flops are 0 (no explicit ceiling); 0 = no such bound
     max_size_factor: float = 32.0
 
+    def out_of_range(self) -> list[tuple[str, float, float, float]]:
+        """``(field, value, lowest, highest)`` of each field outside what a run may set
+        (at least 1, at most :data:`CEILING`'s; ``max_size_factor`` may be 0 = off)."""
+        top = asdict(CEILING)
+        out = []
+        for name, value in asdict(self).items():
+            low = 0.0 if name == "max_size_factor" else 1.0
+            if not low <= value <= top[name]:
+                out.append((name, float(value), low, float(top[name])))
+        return out
+
 
 DEFAULT_LIMITS = AnswerLimits()
+
+# The most a run may set, and the bounds on block text that is not a fresh answer (a block
+# file, a stored architecture): whatever a run's limits let in still parses there.
+CEILING = AnswerLimits(
+    max_answer_bytes=1_048_576,
+    max_nodes=1024,
+    max_edges=4096,
+    max_expr_length=1000,
+    max_expr_depth=64,
+    max_literal_digits=18,
+    max_size_factor=1e6,
+)
 
 
 def literal_digits(raw: str) -> int:

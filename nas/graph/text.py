@@ -27,7 +27,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from nas.graph.block import BlockGraph, Node
-from nas.graph.limits import DEFAULT_LIMITS, AnswerLimits, literal_digits
+from nas.graph.limits import CEILING, AnswerLimits, literal_digits
 
 __all__ = ["ParseError", "check_size", "parse_block", "parse_blocks", "serialize"]
 
@@ -112,7 +112,7 @@ def _check_value(value: str, line: int, col: int, limits: AnswerLimits) -> None:
 
 
 def _split_args(
-    text: str, line: int, col0: int, limits: AnswerLimits = DEFAULT_LIMITS
+    text: str, line: int, col0: int, limits: AnswerLimits = CEILING
 ) -> list[tuple[str | None, str]]:
     """``a=1,b=(2,3),C/4`` -> [("a","1"),("b","(2,3)"),(None,"C/4")] at parenthesis depth 0."""
     items: list[tuple[str, int]] = []
@@ -199,7 +199,7 @@ def _parse_node(text: str, line: int, indent: int, limits: AnswerLimits) -> Node
     return Node(idx, m.group("op"), tuple(args), has_parens)
 
 
-def check_size(text: str, limits: AnswerLimits = DEFAULT_LIMITS) -> None:
+def check_size(text: str, limits: AnswerLimits = CEILING) -> None:
     """Raise :class:`ParseError` when ``text`` is over ``limits.max_answer_bytes``: the first
     check on any text from outside, before a regular expression reads it."""
     if (
@@ -216,12 +216,14 @@ def check_size(text: str, limits: AnswerLimits = DEFAULT_LIMITS) -> None:
 
 
 def parse_blocks(
-    text: str, source: str = "", limits: AnswerLimits = DEFAULT_LIMITS
+    text: str, source: str = "", limits: AnswerLimits = CEILING
 ) -> dict[str, BlockGraph]:
     """Every block in ``text``, by name, in file order. Raises :class:`ParseError` naming the
     file (``source``), block, line and column of the first line that is not a header, node,
     edge, comment or blank, or that is over one of ``limits`` (checked before the work they
-    bound: the whole text's size first, then per block its nodes, edges and arguments)."""
+    bound: the whole text's size first, then per block its nodes, edges and arguments).
+    ``limits`` default to the ceiling any run may set (files, stored architectures); LLM
+    answers are read with the run's own, lower ones (``parse_block_answer``)."""
     state: dict[str, str] = {"block": ""}
     try:
         check_size(text, limits)
