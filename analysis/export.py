@@ -19,8 +19,12 @@ Reads the store and the run directory only; torch is imported lazily to check th
 
 from __future__ import annotations
 
+import ast
 import json
+import re
 import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -36,6 +40,12 @@ if TYPE_CHECKING:
 __all__ = ["DATASET_SHAPES", "ExportError", "ExportResult", "data_shape", "export_best"]
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+
+# An NB201 cell string (``|op~0|+|op~0|op~1|+...``): the only text the template takes as is.
+_NB201_ARCH = re.compile(r"[|+~A-Za-z0-9_]{1,400}")
+
+# Seconds ``_check`` lets the isolated interpreter build ``model.py``'s network.
+_CHECK_TIMEOUT_S = 300.0
 
 # canonical data set -> (num_classes, channels, native image side)
 DATASET_SHAPES: dict[str, tuple[int, int, int]] = {
@@ -188,6 +198,8 @@ def _spec(
 def _nb201_source(
     arch: str, skeleton: Mapping[str, Any], k: int, shape: tuple[int, int, int]
 ) -> str:
+    if not _NB201_ARCH.fullmatch(arch):
+        raise ExportError(f"{arch[:80]!r} is not an NB201 arch string: not exported")
     text = (TEMPLATES / "nb201_network.py.tmpl").read_text(encoding="utf-8")
     values = {
         "arch": arch,
@@ -198,6 +210,10 @@ def _nb201_source(
     }
     for key, v in values.items():
         text = text.replace("{" + key + "}", v)
+    try:
+        ast.parse(text)
+    except SyntaxError as e:  # pragma: no cover - every value above is checked or an int
+        raise ExportError(f"the NB201 template gave invalid Python ({e})") from e
     return text
 
 
@@ -212,21 +228,22 @@ def _find_weights(src: RunSource, cid: str) -> Path | None:
     return None
 
 
-def _load_module(path: Path) -> Any:
-    import importlib.util
-    import sys
-
-    name = f"_archlab_export_{abs(hash(str(path)))}"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:  # pragma: no cover
-        raise ExportError(f"cannot import {path}")
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[name] = mod
+# Run by ``python -I`` (isolated: no archlab, no user site, no current directory on the
+# path): builds ``Network`` from model.py, counts its trainable parameters, loads the
+# weights with ``weights_only=True``, prints one JSON line.
+_CHECK_SCRIPT = """
+import json, runpy, sys
+import torch
+ns = runpy.run_path(sys.argv[1], run_name="archlab_export_check")
+net = ns["Network"]()
+out = {"params": sum(p.numel() for p in net.parameters() if p.requires_grad), "load": None}
+if len(sys.argv) > 2:
     try:
-        spec.loader.exec_module(mod)
-    finally:
-        sys.modules.pop(name, None)
-    return mod
+        net.load_state_dict(torch.load(sys.argv[2], map_location="cpu", weights_only=True))
+    except Exception as e:
+        out["load"] = str(e)[:2000]
+print(json.dumps(out))
+"""
 
 
 def export_best(
@@ -288,8 +305,12 @@ def export_best(
     _write(res, out / "model.py", source)
     weights = _find_weights(src, cid)
     if weights is not None:
-        res.weights = _export_weights(weights, out / "weights.pt")
-        res.files.append(out / "weights.pt")
+        try:
+            res.weights = _export_weights(weights, out / "weights.pt")
+        except ExportError as e:  # a checkpoint that is not plain tensors: noted, not loaded
+            res.notes.append(str(e))
+        else:
+            res.files.append(out / "weights.pt")
     if check:
         _check(res, out)
     metrics = {k2: v for k2, v in row.items() if not k2.startswith("_")}
@@ -310,7 +331,13 @@ def _export_weights(ckpt: Path, dest: Path) -> Path:
     except ImportError:  # pragma: no cover
         shutil.copyfile(ckpt, dest)
         return dest
-    obj = torch.load(ckpt, map_location="cpu", weights_only=False)
+    try:
+        obj = torch.load(ckpt, map_location="cpu", weights_only=True)
+    except Exception as e:  # a pickle with code in it is refused, never run
+        raise ExportError(
+            f"{ckpt} does not load as plain tensors (weights_only=True refused it: "
+            f"{str(e)[:300]}): not exported"
+        ) from e
     state = obj.get("model", obj) if isinstance(obj, dict) else obj
     torch.save(state, dest)
     return dest
@@ -318,24 +345,37 @@ def _export_weights(ckpt: Path, dest: Path) -> Path:
 
 def _check(res: ExportResult, out: Path) -> None:
     """Build ``model.py``'s Network, count its parameters, load the weights when present."""
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:  # pragma: no cover
         res.notes.append("torch is not installed here: model.py was not test-built")
         return
-    mod = _load_module(out / "model.py")
-    net = mod.Network()
-    res.params_model = sum(p.numel() for p in net.parameters() if p.requires_grad)
+    # model.py is never imported here: an isolated interpreter builds it.
+    cmd = [sys.executable, "-I", "-c", _CHECK_SCRIPT, str(out / "model.py")]
+    if res.weights is not None:
+        cmd.append(str(res.weights))
+    try:
+        proc = subprocess.run(
+            cmd, cwd=out, capture_output=True, text=True, timeout=_CHECK_TIMEOUT_S, check=False
+        )
+    except subprocess.TimeoutExpired:
+        res.notes.append(f"model.py was not test-built: it took over {_CHECK_TIMEOUT_S:.0f} s")
+        return
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        res.notes.append(
+            f"model.py does not build its Network: {proc.stderr.strip()[-500:] or proc.returncode}"
+        )
+        return
+    found = json.loads(lines[-1])
+    res.params_model = int(found["params"])
     if res.params_record and res.params_model != res.params_record:
         res.notes.append(
             f"model.py builds {res.params_model:,} parameters but the record says "
             f"{res.params_record:,}: the export does not match the trained network"
         )
-    if res.weights is not None:
-        try:
-            net.load_state_dict(torch.load(res.weights, map_location="cpu"))
-        except (RuntimeError, KeyError) as e:
-            res.notes.append(f"weights.pt does not load into model.py's Network: {e}")
+    if found["load"] is not None:
+        res.notes.append(f"weights.pt does not load into model.py's Network: {found['load']}")
 
 
 def _fmt_acc(v: Any) -> str:

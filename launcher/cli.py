@@ -96,16 +96,19 @@ def exit_code_of(e: BaseException) -> tuple[int, str]:
 
     2: the user's input (config, arguments, files, SQL); 1: anything else, an internal error
     (named so, with ``ARCHLAB_DEBUG=1`` for the traceback)."""
+    from launcher.commands.sql import QueryError
     from launcher.config import ConfigError
 
     text = " ".join(str(e).split()) or type(e).__name__
     if isinstance(e, ConfigError):
         return 2, f"config error: {_one_line(str(e))}"
+    if isinstance(e, QueryError):
+        return 2, f"query error: {_one_line(str(e))}"
     if isinstance(e, OSError):
         where = f"{e.filename}: " if getattr(e, "filename", None) else ""
         return 2, f"{where}{e.strerror or text}"
     if type(e).__module__.startswith(("duckdb", "_duckdb")):
-        return 2, f"SQL error: {text}"
+        return 2, f"query error: {text}"
     if isinstance(e, UnicodeDecodeError):
         return 2, f"input is not UTF-8 text ({text})"
     if isinstance(e, json.JSONDecodeError) or type(e).__module__.startswith("yaml"):

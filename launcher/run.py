@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import re
 import subprocess
 import time
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ __all__ = [
     "CLUSTERS",
     "RunPaths",
     "cancel_run",
+    "check_run_name",
     "controller_command",
     "controller_info",
     "controller_script",
@@ -66,6 +68,22 @@ def _git_version() -> str:
         return "unknown"
 
 
+# A run name (``experiment.name``): the first part of the run id and of its directory name.
+_RUN_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}")
+
+
+def check_run_name(name: str) -> str:
+    """``name`` if it is a valid run name: 1-64 characters of letters, digits, ``.``, ``_``
+    and ``-``, not starting with ``.`` (so never a path, ``..``, a hidden file or a line
+    break); else ConfigError, before anything is created."""
+    if not _RUN_NAME.fullmatch(name):
+        raise ConfigError(
+            f"experiment.name={name[:80]!r} is not a run name: use 1-64 letters, digits, "
+            "'.', '_' or '-', not starting with '.' (e.g. experiment.name=cifar-rea)"
+        )
+    return name
+
+
 def new_run_id(cfg: RunConfig) -> str:
     """``<name>-<YYYYmmdd-HHMMSS>-<hash6>`` (unique: the hash covers the config and the time)."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
@@ -76,6 +94,7 @@ def create_run(
     cfg: RunConfig, cluster: str = "inprocess", run_dir: str | Path | None = None
 ) -> RunPaths:
     """Make ``<run_root>/<run_id>/`` (or ``run_dir``) with ``config.yaml`` and ``manifest.json``."""
+    check_run_name(cfg.experiment.name)
     chash = config_hash(cfg)
     if run_dir is not None:
         rd = Path(run_dir).resolve()

@@ -33,10 +33,23 @@ __all__ = [
 ]
 
 
+def _single_line(what: str, text: str) -> str:
+    """``text`` if it holds no line break or control character (one line of the script);
+    else ValueError: a value must never start a line of its own (a directive, a command)."""
+    if len(text.splitlines()) > 1 or any(
+        (ord(c) < 32 and c != "\t") or ord(c) == 127 for c in text
+    ):
+        raise ValueError(
+            f"sbatch {what}: {text[:80]!r} holds a line break or control character; "
+            "give it on one line"
+        )
+    return text
+
+
 def _line(option: str, value: object = None) -> str:
     if value is None:
         return f"#SBATCH --{option}"
-    text = str(value)
+    text = _single_line(f"--{option}", str(value))
     if any(c.isspace() for c in text) or any(c in text for c in "'\"\\$`"):
         text = shlex.quote(text)
     return f"#SBATCH --{option}={text}"
@@ -44,7 +57,7 @@ def _line(option: str, value: object = None) -> str:
 
 def _extra_line(line: str) -> str:
     """An extra site line, verbatim; a bare option gets its ``#SBATCH`` prefix."""
-    text = line.strip()
+    text = _single_line("extra_sbatch line", line.strip())
     if text.startswith("#SBATCH"):
         return text
     return f"#SBATCH {text}"
@@ -116,10 +129,12 @@ def render_sbatch(
     lines.append("set -e")
     if setup:
         lines.append("# site setup")
-        lines += [s.rstrip() for s in setup]
+        lines += [_single_line("setup line", s.rstrip()) for s in setup]
     for key, value in sorted((env or {}).items()):
+        if not key.isidentifier() or not key.isascii():
+            raise ValueError(f"sbatch env: {key[:80]!r} is not a variable name")
         lines.append(f"export {key}={shlex.quote(value)}")
-    lines.append(f"exec {command}")
+    lines.append(f"exec {_single_line('command', command)}")
     return "\n".join(lines) + "\n"
 
 

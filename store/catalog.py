@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from store.result_store import ResultStore
 
-__all__ = ["connect", "connect_sources", "duck_type", "empty_select"]
+__all__ = ["confine", "connect", "connect_sources", "duck_type", "empty_select"]
 
 
 def connect(
@@ -73,6 +73,18 @@ def connect_sources(
             sql = empty
         con.execute(f'CREATE OR REPLACE VIEW "{table}" AS {sql}')
     return con
+
+
+def confine(con: duckdb.DuckDBPyConnection, stores: Sequence[ResultStore]) -> None:
+    """Limit ``con`` to reading ``stores``' own files, for good: no file, URL or database
+    outside them can be read, written or attached, no extension installed or loaded, and
+    the configuration is locked (a later ``SET`` fails). Call it after the views exist."""
+    prefixes = sorted({store.uri.rstrip("/") + "/" for store in stores})
+    con.execute(f"SET allowed_directories = [{', '.join(_sql_str(p) for p in prefixes)}]")
+    con.execute("SET autoinstall_known_extensions = false")
+    con.execute("SET autoload_known_extensions = false")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
 
 
 def empty_select(table: str) -> str:

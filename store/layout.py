@@ -36,8 +36,8 @@ __all__ = [
     "visible_parts",
 ]
 
-_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$")
-_KEY = re.compile(r"^[A-Za-z0-9._-]{1,150}$")
+_RUN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,199}")  # fullmatch: no trailing newline
+_KEY = re.compile(r"[A-Za-z0-9._-]{1,150}")  # fullmatch: no trailing newline
 PART_PREFIX = "part-"
 PART_SUFFIX = ".parquet"
 MARKER_PREFIX = "_compaction-"
@@ -110,7 +110,7 @@ class CompactionMarker:
 
 def check_run_id(run_id: str) -> str:
     """``run_id`` becomes a path segment ``run_id=...``: letters, digits, ``.``, ``_``, ``-``."""
-    if not isinstance(run_id, str) or not _RUN_ID.match(run_id) or run_id in (".", ".."):
+    if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id) or run_id in (".", ".."):
         raise ValueError(
             f"run id {run_id!r} is not usable in a store path: use 1-200 letters, digits, "
             "'.', '_' or '-', starting with a letter or digit"
@@ -130,7 +130,7 @@ def new_part_name(ts_ns: int | None = None) -> str:
 
 def part_name_for_key(key: str) -> str:
     """The part file name of an append made with an idempotency ``key`` (a retry overwrites it)."""
-    if not _KEY.match(key):
+    if not _KEY.fullmatch(key):
         raise ValueError(f"idempotency key {key!r}: use 1-150 letters, digits, '.', '_' or '-'")
     return f"{PART_PREFIX}key-{key}{PART_SUFFIX}"
 

@@ -68,6 +68,8 @@ Rows: TypeAlias = Sequence[Mapping[str, Any]] | pa.Table
 DEFAULT_TARGET_BYTES = 128 * 1024 * 1024
 #: A compaction marker (or a local temporary file) older than this is from a crashed writer.
 STALE_AFTER_S = 3600.0
+#: Top-level folder (not a table) where unreadable part files are moved, each with a note.
+CORRUPT_DIR = "_corrupt"
 
 
 @dataclass(frozen=True)
@@ -239,6 +241,35 @@ class ResultStore(ABC):
             out = pa.concat_tables(parts) if parts else _with_run_id(schema.empty_table(), "")
             return out.select(list(columns)) if columns else out
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def unreadable(self, run_id: str) -> list[tuple[str, str]]:
+        """``(key, reason)`` of each visible part file of ``run_id`` (every table) whose
+        Parquet footer cannot be read (a truncated or overwritten file). Reads footers only."""
+        bad: list[tuple[str, str]] = []
+        for table in TABLES:
+            for o in self._visible(table, run_id):
+                try:
+                    self._num_rows(o.key)
+                except FileNotFoundError:
+                    continue  # compacted away meanwhile
+                except (pa.ArrowException, ValueError, OSError) as e:
+                    bad.append((o.key, f"{type(e).__name__}: {' '.join(str(e).split())[:300]}"))
+        return bad
+
+    def set_aside_unreadable(self, run_id: str) -> list[tuple[str, str]]:
+        """Move each :meth:`unreadable` file of ``run_id`` to ``_corrupt/<key>`` with a note
+        ``_corrupt/<key>.note.txt`` (why, when); the rows in it are no longer read (a result
+        lost this way is evaluated again on resume). Returns what was moved."""
+        moved = self.unreadable(run_id)
+        for key, why in moved:
+            note = (
+                f"{key} was moved here by archlab at {time.strftime('%Y-%m-%d %H:%M:%S')}: "
+                f"its Parquet footer cannot be read ({why}).\n"
+            )
+            self._put(f"{CORRUPT_DIR}/{key}", self._get(key))
+            self._put(f"{CORRUPT_DIR}/{key}.note.txt", note.encode("utf-8"))
+            self._delete([key])
+        return moved
 
     def _read_conformed(self, table: str, obj: ObjectInfo) -> pa.Table:
         return _with_run_id(

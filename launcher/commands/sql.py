@@ -6,6 +6,11 @@
     archlab sql --store s3://lab/sweeps --endpoint http://minio:9000 RUN_ID "SELECT ..."
     archlab sql --store s3://lab/sweeps --all "SELECT count(*) FROM trials"
 
+Read-only by default: the query sees only the views above (the run's own Parquet files);
+any other file, URL or database is refused, and only SELECT-like statements (SELECT, WITH,
+DESCRIBE, SHOW, SUMMARIZE, EXPLAIN) run. --allow-writes lifts both limits (COPY ... TO,
+ATTACH, INSTALL, CREATE, reading any file): use it only for SQL you wrote yourself.
+
 A run's tables are where its config put them (``store.uri`` in ``RUN_DIR/config.yaml``,
 default ``RUN_DIR/tables``); ``--store`` names a store directly (a directory or
 ``s3://bucket/prefix``; S3 credentials from the usual AWS environment or ``~/.aws``).
@@ -39,7 +44,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             "run_id column). RUN is a run id under --runs-root or a run directory; with --store "
             "it is a run id in that store. --all queries every run."
         ),
-        epilog=__doc__.split("\n\n")[1] if __doc__ else None,
+        epilog="\n\n".join(__doc__.split("\n\n")[1:3]) if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
@@ -73,14 +78,44 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--max-rows", type=int, default=100, help="rows shown by --format table (default: 100)"
     )
+    p.add_argument(
+        "--allow-writes",
+        action="store_true",
+        help="lift the read-only limits: let the SQL read any file, write (COPY ... TO), "
+        "ATTACH databases and INSTALL extensions (default: only SELECT-like statements over "
+        "the runs' own tables)",
+    )
     p.set_defaults(func=run_sql)
+
+
+# Statement types a read-only query may hold (DESCRIBE, SHOW, SUMMARIZE and PRAGMA-style
+# table functions are SELECTs to DuckDB).
+_READ_ONLY = ("SELECT", "EXPLAIN")
+
+
+class QueryError(ValueError):
+    """The SQL cannot run: a mistake in it, or a statement the read-only mode refuses."""
+
+
+def _check_read_only(query: str) -> None:
+    """Raise QueryError unless every statement of ``query`` only reads."""
+    import duckdb
+
+    for stmt in duckdb.extract_statements(query):
+        kind = stmt.type.name
+        if kind not in _READ_ONLY:
+            raise QueryError(
+                f"{kind} statements are refused: archlab sql is read-only (only "
+                "SELECT-like queries over the run's tables); add --allow-writes to run "
+                "SQL that writes files, attaches databases or installs extensions"
+            )
 
 
 def run_sql(args: argparse.Namespace) -> int:
     import duckdb
 
     from launcher.config import ConfigError
-    from store.catalog import connect_sources
+    from store.catalog import confine, connect_sources
 
     if args.query:  # a named query (analysis/queries/NAME.sql) stands in for the SQL text
         from analysis.queries import load
@@ -105,11 +140,16 @@ def run_sql(args: argparse.Namespace) -> int:
             from analysis.queries import install_views
 
             install_views(con)
-        rel = con.sql(query)
-    except duckdb.Error as e:
-        raise ConfigError(f"SQL error: {e}") from None
+        if not args.allow_writes:
+            confine(con, [store for store, _ in sources])
     except (PermissionError, RuntimeError) as e:
         raise ConfigError(str(e)) from None
+    try:
+        if not args.allow_writes:
+            _check_read_only(query)
+        rel = con.sql(query)
+    except duckdb.Error as e:
+        raise QueryError(f"{e}") from None
     if rel is None:  # a statement without a result
         return 0
     if args.format == "table" and not args.output:
@@ -118,7 +158,7 @@ def run_sql(args: argparse.Namespace) -> int:
     try:
         result = rel.to_arrow_table()
     except duckdb.Error as e:
-        raise ConfigError(f"SQL error: {e}") from None
+        raise QueryError(f"{e}") from None
     _write(result, args.format, args.output)
     return 0
 

@@ -50,6 +50,25 @@ def llm_spend(cfg: RunConfig, paths: RunPaths) -> str:
     return f"{calls.num_rows} calls, ${float(usd):.2f}"
 
 
+def unreadable_lines(cfg: RunConfig, paths: RunPaths) -> list[str]:
+    """One line per table file of the run whose Parquet footer cannot be read: the
+    controller moves it aside (``_corrupt/``, with a note) when it next starts."""
+    from launcher.build import build_store
+    from store.result_store import LocalResultStore
+
+    try:
+        store = build_store(cfg, paths)
+        # footers of an S3 store would be downloaded whole at every refresh: its controller
+        # checks them once when it starts
+        bad = store.unreadable(paths.run_id) if isinstance(store, LocalResultStore) else []
+    except Exception:  # an unreachable store: llm_spend's line already says so
+        return []
+    return [
+        f"corrupt:    {key} ({why}); `archlab controller` moves it to _corrupt/ with a note"
+        for key, why in bad
+    ]
+
+
 def failure_lines(paths: Any, top: int = 3) -> list[str]:
     """The ``top`` failure kinds of the run (state, kind, count) with one example message
     each, from the store's trials (the journal keeps no error text)."""
@@ -142,7 +161,7 @@ def status_text(
         spend, fails = str(cache["llm"]), list(cache["fails"])
     else:
         spend = llm_spend(cfg, paths)
-        fails = failure_lines(paths) if failed else []
+        fails = unreadable_lines(cfg, paths) + (failure_lines(paths) if failed else [])
         if cache is not None:
             cache.update(llm=spend, fails=fails, store_at=now)
     table_run = cfg.train.evaluator == "table"

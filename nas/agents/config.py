@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nas.config_checks import at_least, between, one_of
+from nas.graph.limits import DEFAULT_LIMITS, AnswerLimits
 
 __all__ = ["ANSWER_FORMS", "NaderConfig"]
 
@@ -31,6 +32,9 @@ class NaderConfig:
     # beyond modifier_retries); a design at its cap is INVALID with the reason
     max_tokens_per_design: int = 0  # tokens (in + out) per design's Modifier calls (0 = none)
     think: bool = False  # a bounded "Plan:" line before the constrained answer (off: measure)
+    # bounds on one answer's text, checked before parsing (block and edits answers alike);
+    # section strategy.nader.answer_limits (nas.graph.limits, docs/graph.md)
+    answer_limits: AnswerLimits = DEFAULT_LIMITS
 
     def validate(self, where: str = "strategy.nader.") -> None:
         between(where, "dfs_ratio", self.dfs_ratio, 0, 1)
@@ -43,3 +47,5 @@ class NaderConfig:
             at_least(where, "reask_temperature", self.reask_temperature, 0)
         at_least(where, "max_calls_per_design", self.max_calls_per_design, 0)
         at_least(where, "max_tokens_per_design", self.max_tokens_per_design, 0)
+        for name, value, low, high in self.answer_limits.out_of_range():
+            between(where + "answer_limits.", name, value, low, high)

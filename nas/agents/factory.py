@@ -72,4 +72,5 @@ def from_config(config: NaderConfig, parts: StrategyParts) -> NaderStrategy:
         macro=parts.macro,
         max_params=parts.max_params,
         max_flops=parts.max_flops,
+        answer_limits=config.answer_limits,
     )

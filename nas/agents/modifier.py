@@ -40,6 +40,7 @@ from nas.graph.edits import (
 )
 from nas.graph.grammar_block import PLAN_CHARS, block_constraint, with_plan
 from nas.graph.hashing import canonical_hash
+from nas.graph.limits import AnswerLimits
 from nas.graph.text import serialize
 from nas.llm.budget import BudgetExceeded
 from nas.llm.client import LLMError
@@ -188,6 +189,7 @@ class Modifier:
         max_calls: int = NaderConfig.max_calls_per_design,
         max_design_tokens: int = NaderConfig.max_tokens_per_design,
         think: bool = NaderConfig.think,
+        answer_limits: AnswerLimits = NaderConfig.answer_limits,
     ) -> None:
         from nas.graph.catalogue import block_definition
         from nas.graph.skeleton import contract_for
@@ -209,6 +211,7 @@ class Modifier:
         self.max_calls = max_calls  # LLM calls per design, base and derive together (0: none)
         self.max_design_tokens = max_design_tokens  # tokens per design (0: no cap)
         self.think = think  # a bounded "Plan:" line before the constrained answer
+        self.answer_limits = answer_limits  # bounds checked before an answer is parsed
         self.definition = block_definition()
         self.contract = contract_for(skeleton)
         self.examples = derive_examples()
@@ -250,6 +253,15 @@ class Modifier:
         res.tokens_out += reply.tokens_out
         res.cost_usd += reply.cost_usd
         return str(reply.text), str(reply.finish_reason or "")
+
+    def _bounded(self, answer: str) -> str:
+        """``answer`` cut to the answer size limit: an over-long answer is neither stored
+        whole nor sent back in every repair request."""
+        cap = self.answer_limits.max_answer_bytes
+        if len(answer) <= cap and len(answer.encode("utf-8", "surrogatepass")) <= cap:
+            return answer
+        cut = answer.encode("utf-8", "surrogatepass")[:cap].decode("utf-8", "ignore")
+        return cut + f"\n[... cut at {cap:,} bytes: strategy.nader.answer_limits.max_answer_bytes]"
 
     def _cap(self, res: ModifyResult, msgs: list[dict[str, str]]) -> str:
         """Why the next call of this design must not be made ("" = it may): the design's call
@@ -339,7 +351,7 @@ class Modifier:
                 return value
             res.errors = errors
             if not res.first_invalid:
-                res.first_invalid = answer
+                res.first_invalid = self._bounded(answer)
                 res.first_role = role
             bullets = "\n".join(f"- {e}" for e in errors)
             if repeated:
@@ -353,7 +365,11 @@ class Modifier:
                 continue
             prompt_ref, more = repair(answer, value, errors)
             temperature = self.repair_temperature
-            msgs = [*msgs, {"role": "assistant", "content": answer or "(empty answer)"}, *more]
+            msgs = [
+                *msgs,
+                {"role": "assistant", "content": self._bounded(answer) or "(empty answer)"},
+                *more,
+            ]
         return None
 
     @staticmethod
@@ -405,7 +421,7 @@ class Modifier:
 
         def check_base(answer: str) -> tuple[BlockGraph | None, list[str]]:
             try:
-                ans = parse_block_answer(answer)
+                ans = parse_block_answer(answer, limits=self.answer_limits)
             except PromptParseError as e:
                 return None, [str(e)]
             cands = [g for g in ans.blocks.values() if g.role is BlockRole.BASE]
@@ -437,7 +453,7 @@ class Modifier:
 
         def check_edits(answer: str) -> tuple[BlockGraph | None, list[str]]:
             try:
-                g, changed = apply_edits(base, parse_edits(answer, base))
+                g, changed = apply_edits(base, parse_edits(answer, base, self.answer_limits))
             except EditError as e:
                 return None, [str(e)]
             g, fixes = fix_shapes(g, changed)
@@ -506,7 +522,7 @@ class Modifier:
 
         def check_file(answer: str) -> tuple[dict[str, BlockGraph] | None, list[str]]:
             try:
-                ans = parse_block_answer(answer)
+                ans = parse_block_answer(answer, limits=self.answer_limits)
             except PromptParseError as e:
                 return None, [str(e)]
             roles = {g.role: g for g in ans.blocks.values()}

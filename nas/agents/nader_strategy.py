@@ -69,6 +69,9 @@ from nas.agents.proposer import Proposer
 from nas.agents.reflector import Reflector
 from nas.agents.tree import TREE_EVENT, ModificationTree, TreeNode
 from nas.graph.block import BlockGraph, BlockRole
+from nas.graph.cost import Cost
+from nas.graph.cost import cost as spec_cost
+from nas.graph.limits import AnswerLimits
 from nas.graph.text import parse_blocks, serialize
 from nas.llm.budget import BudgetExceeded
 from nas.llm.client import Attribution
@@ -211,6 +214,7 @@ class NaderStrategy(BaseStrategy):
         max_params: float = 0.0,
         max_flops: float = 0.0,
         rng: np.random.Generator | int | None = None,
+        answer_limits: AnswerLimits = NaderConfig.answer_limits,
     ) -> None:
         super().__init__(rng=as_generator(seed if rng is None else rng), recipe=recipe, seed=seed)
         self.pyrng = GeneratorRandom(self.rng)
@@ -226,11 +230,14 @@ class NaderStrategy(BaseStrategy):
             repair_temperature=repair_temperature, context_tokens=context_tokens,
             answer=answer, reask_temperature=reask_temperature, max_calls=max_calls_per_design,
             max_design_tokens=max_tokens_per_design, think=think,
+            answer_limits=answer_limits,
         )  # fmt: skip
         self.designer = RuleBasedDesigner(_validate_base)
         self.recipe = dict(recipe or {})
         self.max_params = max_params
         self.max_flops = max_flops
+        self.answer_limits = answer_limits
+        self._seed_cost: Cost | None = None  # the seed network's cost, once needed
         self.experiences_k = experiences_k
         self.base_blocks = block_file(base)
         self.tree = ModificationTree()
@@ -279,6 +286,27 @@ class NaderStrategy(BaseStrategy):
             parents=(parent,) if parent else (),
             origin=origin,
         ).validate()
+
+    def _oversize(self, blocks: Mapping[str, BlockGraph]) -> str:
+        """Why a valid design is too big to train ("" when it is not): without an explicit
+        ``budget.max_params``/``max_flops``, at most ``answer_limits.max_size_factor`` times
+        the seed network's params and MACs (an answer's ``out_channels=10**9`` is refused
+        here, not at allocation)."""
+        factor = self.answer_limits.max_size_factor
+        if self.max_params or self.max_flops or factor <= 0:
+            return ""
+        if self._seed_cost is None:
+            self._seed_cost = spec_cost(_spec(self.base_blocks, self.macro))
+        seed, c = self._seed_cost, spec_cost(_spec(blocks, self.macro))
+        for what, have, base in (("parameters", c.params, seed.params),
+                                 ("MACs", c.macs, seed.macs)):  # fmt: skip
+            if base and have > factor * base:
+                return (
+                    f"the design has {have:,} {what}, over {factor:g} times the seed's "
+                    f"{base:,} (strategy.nader.answer_limits.max_size_factor; or set "
+                    "budget.max_params/max_flops): shrink its widths"
+                )
+        return ""
 
     def _decide(self, cand: Candidate, state: TrialState, error: str, res: ModifyResult | None,
                 parent: TreeNode | None, suggestion: str) -> None:  # fmt: skip
@@ -414,6 +442,10 @@ class NaderStrategy(BaseStrategy):
         cand = self._candidate(res.blocks, parent.id, origin)
         if self._att is not None:
             self._att.candidate_id = cand.id
+        too_big = self._oversize(res.blocks)
+        if too_big:
+            self._decide(cand, TrialState.INVALID, too_big, res, parent, insp.ref)
+            return None
         if res.repaired:
             self.reflector.on_invalid(res.first_invalid, res.errors, res.text, insp.text, cand.id,
                                       res.first_role)  # fmt: skip

@@ -59,7 +59,7 @@ from nas.records import Candidate, TrialRecord, TrialState
 from nas.strategies.base import Result, Strategy
 from slurm.executor import Executor, Handle
 from store.empty_tables import write_schema_files
-from store.result_store import ResultStore
+from store.result_store import CORRUPT_DIR, ResultStore
 
 __all__ = ["CANCEL_FILE", "Controller", "RunSummary", "record_from_outcome"]
 
@@ -180,6 +180,9 @@ class Controller:
         t0 = time.perf_counter()
         self._journal, events, self.state = open_and_fold(self.run_dir, JOURNAL_FILE, STATE_DIR)
         try:
+            for key, why in self.store.set_aside_unreadable(self.run_id):
+                log.warning("moved the unreadable table file %s aside to %s/ (%s)", key,
+                            CORRUPT_DIR, why)  # fmt: skip
             self._rebuild(events)
             prior_stop = self.state.stop or {}  # the start event below clears it
             self._emit(
@@ -196,6 +199,10 @@ class Controller:
                 self._emit("submit", ids=found.ids, jobs=found.jobs, refs=refs, recovered=True)
             clear_intent(self.run_dir)
             self._reconcile()
+            if prior_stop.get("reason") == "exhausted" and not (self.in_flight or self.to_submit):
+                # the rebuilt strategy is the one that had nothing left to propose: asking it
+                # again would only add empty steps to the tables
+                self.exhausted = True
             reason = self._loop()
             final = self._steps > 0 or not prior_stop.get("final_events")
             if final:  # a restart of a finished run has nothing new to flush

@@ -38,8 +38,9 @@ from functools import lru_cache
 
 from nas.graph.block import INPUT_OPS, OUTPUT_OP, BlockGraph, Node
 from nas.graph.grammar_block import arg_choice, op_rules
+from nas.graph.limits import DEFAULT_LIMITS, AnswerLimits
 from nas.graph.ops import lookup_op
-from nas.graph.text import ParseError, parse_op
+from nas.graph.text import ParseError, check_argument, check_size, parse_op
 from nas.graph.validate import Analysis, analyze
 from nas.llm.grammar import Alt, Constraint, Expr, Grammar, Lit, Ref, Rep, Seq, alt_of
 
@@ -118,9 +119,9 @@ _LINE = re.compile(
 )
 
 
-def _op(text: str, line: int, one_input: bool = False) -> Node:
+def _op(text: str, line: int, limits: AnswerLimits, one_input: bool = False) -> Node:
     try:
-        node = parse_op(text)
+        node = parse_op(text, limits=limits)
     except ParseError as e:
         raise EditError(line, f"cannot read the operation {text[:80]!r}: {e.reason}") from None
     spec = lookup_op(node.op)
@@ -149,11 +150,16 @@ def _split_ops(text: str) -> list[str]:
     return [*out, cur] if cur else out
 
 
-def parse_edits(text: str, parent: BlockGraph) -> list[Edit]:
+def parse_edits(text: str, parent: BlockGraph, limits: AnswerLimits = DEFAULT_LIMITS) -> list[Edit]:
     """The edits of an answer: the lines of its first ``` fence when it has one (chatter
     around it is skipped), else all its lines; blank lines skipped. Raises
     :class:`EditError` for a line that is not an edit, a node or edge the parent does not
-    have, an unknown op, or more than :data:`MAX_EDITS` edits."""
+    have, an unknown op, more than :data:`MAX_EDITS` edits, or text over ``limits`` (the
+    answer's size before anything reads it, then each op's and value's arguments)."""
+    try:
+        check_size(text, limits)
+    except ParseError as e:
+        raise EditError(1, f"the answer is too long: {e.reason}") from None
     if len(text) > 8000:
         raise EditError(1, f"the answer is {len(text)} characters; an edit list is a few lines")
     fenced = _FENCED.search(text)
@@ -184,13 +190,19 @@ def parse_edits(text: str, parent: BlockGraph) -> list[Edit]:
         if verb == "insert":
             if (a, int(b or 0)) not in parent.edges:
                 raise EditError(i, f"there is no edge {a}->{b} in the parent block")
-            edits.append(Insert(a, int(b or 0), _op(rest, i, one_input=True)))
+            edits.append(Insert(a, int(b or 0), _op(rest, i, limits, one_input=True)))
         elif verb == "replace":
-            edits.append(Replace(a, _op(rest, i)))
+            edits.append(Replace(a, _op(rest, i, limits)))
         elif verb == "set":
             key, eq, value = rest.partition("=")
             if not eq or not key.strip() or not value.strip():
                 raise EditError(i, "set needs 'key=value'")
+            try:
+                check_argument(value.strip(), limits)
+            except ParseError as e:
+                raise EditError(
+                    i, f"cannot read the value {value.strip()[:40]!r}: {e.reason}"
+                ) from None
             edits.append(SetArg(a, key.strip(), value.strip()))
         elif verb == "branch":
             merge, _, ops = rest.partition(" ")
@@ -199,7 +211,7 @@ def parse_edits(text: str, parent: BlockGraph) -> list[Edit]:
             parts = _split_ops(ops)
             if not 1 <= len(parts) <= MAX_BRANCH_OPS:
                 raise EditError(i, f"a branch has 1 to {MAX_BRANCH_OPS} ops, not {len(parts)}")
-            ops = tuple(_op(p, i, one_input=True) for p in parts)
+            ops = tuple(_op(p, i, limits, one_input=True) for p in parts)
             edits.append(Branch(a, int(b or 0), merge.lower(), ops))
         else:
             if rest:

@@ -17,6 +17,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 
+from nas.graph.limits import literal_digits
+
 __all__ = [
     "SYMBOLS",
     "Expr",
@@ -27,6 +29,14 @@ __all__ = [
 ]
 
 SYMBOLS: tuple[str, ...] = ("B", "C", "dim", "H", "W")
+
+# Backstops of the parser for text that did not come through ``parse_blocks`` (whose
+# configurable ``AnswerLimits`` are lower): characters, nesting (parentheses and signs),
+# digits of one number. Past them the parse is an ExprError, never a RecursionError, an
+# int() digit-limit error or a Fraction too large to compute.
+_MAX_LENGTH = 1000
+_MAX_NESTING = 100
+_MAX_DIGITS = 100
 
 
 class ExprError(ValueError):
@@ -66,6 +76,12 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.nesting = 0
+
+    def _nest(self) -> None:
+        self.nesting += 1
+        if self.nesting > _MAX_NESTING:
+            raise ExprError(f"expression nested deeper than {_MAX_NESTING}", self.pos)
 
     def _skip(self) -> None:
         while self.pos < len(self.text) and self.text[self.pos] in " \t":
@@ -109,12 +125,12 @@ class _Parser:
 
     def _unary(self) -> Expr:
         p = self._peek()
-        if p[:1] == "-":
+        if p[:1] in ("-", "+"):
             self.pos += 1
-            return Neg(self._unary())
-        if p[:1] == "+":
-            self.pos += 1
-            return self._unary()
+            self._nest()
+            inner = self._unary()
+            self.nesting -= 1
+            return Neg(inner) if p[:1] == "-" else inner
         return self._atom()
 
     def _atom(self) -> Expr:
@@ -126,7 +142,9 @@ class _Parser:
         ch = t[start]
         if ch == "(":
             self.pos += 1
+            self._nest()
             e = self._sum()
+            self.nesting -= 1
             self._skip()
             if self.pos >= len(t) or t[self.pos] != ")":
                 raise ExprError(f"missing ')' in {t!r}", self.pos)
@@ -136,6 +154,8 @@ class _Parser:
             while self.pos < len(t) and (t[self.pos].isdigit() or t[self.pos] in ".eE"):
                 self.pos += 1
             raw = t[start : self.pos]
+            if literal_digits(raw) > _MAX_DIGITS:
+                raise ExprError(f"number {raw[:20]!r} has more than {_MAX_DIGITS} digits", start)
             try:
                 return Num(Fraction(raw))
             except ValueError as e:
@@ -155,6 +175,8 @@ class _Parser:
 
 def parse_expr(text: str) -> Expr:
     """Parse ``text`` (e.g. ``"C/4"``, ``"2*dim"``, ``"dim-C"``); raises :class:`ExprError`."""
+    if len(text) > _MAX_LENGTH:
+        raise ExprError(f"expression of {len(text)} characters (at most {_MAX_LENGTH})", 0)
     return _Parser(text).parse()
 
 

@@ -27,12 +27,24 @@ import re
 from collections.abc import Iterable, Mapping
 
 from nas.graph.block import BlockGraph, Node
+from nas.graph.limits import CEILING, AnswerLimits, literal_digits
 
-__all__ = ["ParseError", "parse_block", "parse_blocks", "parse_op", "serialize"]
+__all__ = [
+    "ParseError",
+    "check_argument",
+    "check_size",
+    "parse_block",
+    "parse_blocks",
+    "parse_op",
+    "serialize",
+]
 
 _HEADER = re.compile(r"^##\s*(?P<name>[^#]+?)\s*##$")
-_EDGE = re.compile(r"^(?P<a>-?\d+)\s*->\s*(?P<b>-?\d+)$")
-_NODE = re.compile(r"^(?P<idx>\d+)\s*:\s*(?P<op>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<rest>.*)$")
+_EDGE = re.compile(r"^(?P<a>-?[0-9]+)\s*->\s*(?P<b>-?[0-9]+)$")
+_NODE = re.compile(r"^(?P<idx>[0-9]+)\s*:\s*(?P<op>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<rest>.*)$")
+# a number as the expression parser reads it: a digit or '.', then digits, '.', 'e', 'E'
+_LITERAL = re.compile(r"(?<![A-Za-z0-9_.])[0-9.][0-9.eE]*")
+_KEY = "strategy.nader.answer_limits"
 
 
 class ParseError(ValueError):
@@ -73,13 +85,57 @@ class ParseError(ValueError):
         )
 
 
-def _split_args(text: str, line: int, col0: int) -> list[tuple[str | None, str]]:
+def _index(raw: str, line: int, col: int, limits: AnswerLimits) -> int:
+    """A node index, its digits bounded before ``int()`` converts it."""
+    if len(raw.lstrip("-")) > limits.max_literal_digits:
+        raise ParseError(
+            f"node index of {len(raw)} digits (limit {limits.max_literal_digits}, "
+            f"{_KEY}.max_literal_digits)",
+            line,
+            col,
+            "number nodes 0, 1, 2, ...",
+        )
+    return int(raw)
+
+
+def _check_value(value: str, line: int, col: int, limits: AnswerLimits) -> None:
+    """An argument's text within the expression bounds (length, literal digits)."""
+    if len(value) > limits.max_expr_length:
+        raise ParseError(
+            f"argument of {len(value)} characters (limit {limits.max_expr_length}, "
+            f"{_KEY}.max_expr_length)",
+            line,
+            col,
+            "write sizes as short expressions of C, dim, H, W, e.g. C*2",
+        )
+    for m in _LITERAL.finditer(value):
+        if literal_digits(m.group()) > limits.max_literal_digits:
+            raise ParseError(
+                f"number {m.group()[:20]!r} has more than {limits.max_literal_digits} digits "
+                f"({_KEY}.max_literal_digits)",
+                line,
+                col + m.start(),
+                "use sizes a network can have",
+            )
+
+
+def _split_args(
+    text: str, line: int, col0: int, limits: AnswerLimits = CEILING
+) -> list[tuple[str | None, str]]:
     """``a=1,b=(2,3),C/4`` -> [("a","1"),("b","(2,3)"),(None,"C/4")] at parenthesis depth 0."""
     items: list[tuple[str, int]] = []
     depth, start = 0, 0
     for i, ch in enumerate(text):
         if ch in "([":
             depth += 1
+            if depth > limits.max_expr_depth:
+                raise ParseError(
+                    f"parentheses nested deeper than {limits.max_expr_depth} "
+                    f"({_KEY}.max_expr_depth)",
+                    line,
+                    col0 + i + 1,
+                    "write the expression without extra parentheses",
+                )
         elif ch in ")]":
             depth -= 1
             if depth < 0:
@@ -99,6 +155,7 @@ def _split_args(text: str, line: int, col0: int) -> list[tuple[str | None, str]]
             raise ParseError(
                 "empty argument", line, col0 + off + 1, "remove the extra ',' between arguments"
             )
+        _check_value(item, line, col0 + off + 1, limits)
         key, eq, value = item.partition("=")
         if eq and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key.strip()):
             if not value.strip():
@@ -114,7 +171,7 @@ def _split_args(text: str, line: int, col0: int) -> list[tuple[str | None, str]]
     return out
 
 
-def _parse_node(text: str, line: int, indent: int) -> Node:
+def _parse_node(text: str, line: int, indent: int, limits: AnswerLimits) -> Node:
     m = _NODE.match(text)
     if not m:
         col = indent + 1
@@ -145,31 +202,72 @@ def _parse_node(text: str, line: int, indent: int) -> Node:
                 "the argument list is not closed", line, indent + len(text) + 1, "add ')'"
             )
         has_parens = True
-        args = _split_args(rest[1:-1], line, rest_col)
-    return Node(int(m.group("idx")), m.group("op"), tuple(args), has_parens)
+        args = _split_args(rest[1:-1], line, rest_col, limits)
+    idx = _index(m.group("idx"), line, indent + 1, limits)
+    return Node(idx, m.group("op"), tuple(args), has_parens)
 
 
-def parse_op(text: str, index: int = 0) -> Node:
+def parse_op(text: str, index: int = 0, limits: AnswerLimits = CEILING) -> Node:
     """One operation as written after ``index:`` on a node line (``Conv2d(k=3,...)``), as
-    node ``index``; raises :class:`ParseError` (line 1) when it does not read."""
+    node ``index``; raises :class:`ParseError` (line 1) when it does not read or is over
+    ``limits`` (argument length, nesting, digits)."""
     if len(text) > 400:
         raise ParseError("operation text longer than 400 characters", 1, 1, "write one op")
-    node = _parse_node(f"{index}:{text.strip()}", 1, 0)
+    node = _parse_node(f"{index}:{text.strip()}", 1, 0, limits)
     return node
 
 
-def parse_blocks(text: str, source: str = "") -> dict[str, BlockGraph]:
+def check_argument(text: str, limits: AnswerLimits = CEILING) -> None:
+    """Raise :class:`ParseError` when one argument's text (``C*2``, ``(3,3)``) is over
+    ``limits`` (length, parenthesis nesting, literal digits), as a node line's would be."""
+    _split_args(text, 1, 1, limits)
+
+
+def check_size(text: str, limits: AnswerLimits = CEILING) -> None:
+    """Raise :class:`ParseError` when ``text`` is over ``limits.max_answer_bytes``: the first
+    check on any text from outside, before a regular expression reads it."""
+    if (
+        len(text) > limits.max_answer_bytes
+        or len(text.encode("utf-8", "surrogatepass")) > limits.max_answer_bytes
+    ):
+        raise ParseError(
+            f"the text has {len(text.encode('utf-8', 'surrogatepass')):,} bytes (limit "
+            f"{limits.max_answer_bytes:,}, {_KEY}.max_answer_bytes)",
+            1,
+            1,
+            "reply with only the block",
+        )
+
+
+def parse_blocks(
+    text: str, source: str = "", limits: AnswerLimits = CEILING
+) -> dict[str, BlockGraph]:
     """Every block in ``text``, by name, in file order. Raises :class:`ParseError` naming the
     file (``source``), block, line and column of the first line that is not a header, node,
-    edge, comment or blank."""
+    edge, comment or blank, or that is over one of ``limits`` (checked before the work they
+    bound: the whole text's size first, then per block its nodes, edges and arguments).
+    ``limits`` default to the ceiling any run may set (files, stored architectures); LLM
+    answers are read with the run's own, lower ones (``parse_block_answer``)."""
     state: dict[str, str] = {"block": ""}
     try:
-        return _parse_blocks(text, state)
+        check_size(text, limits)
+        return _parse_blocks(text, state, limits)
     except ParseError as e:
         raise e.located(state["block"], source) from None
 
 
-def _parse_blocks(text: str, state: dict[str, str]) -> dict[str, BlockGraph]:
+def _count(have: int, limit: int, what: str, line: int, indent: int) -> None:
+    """ParseError when a block already has ``limit`` nodes (or edges) and meets one more."""
+    if have >= limit:
+        raise ParseError(
+            f"more than {limit} {what} ({_KEY}.max_{what})",
+            line,
+            indent + 1,
+            f"a block is a small cell: keep it to its essential {what}",
+        )
+
+
+def _parse_blocks(text: str, state: dict[str, str], limits: AnswerLimits) -> dict[str, BlockGraph]:
     blocks: dict[str, BlockGraph] = {}
     name: str | None = None
     nodes: list[Node] = []
@@ -216,7 +314,13 @@ def _parse_blocks(text: str, state: dict[str, str]) -> dict[str, BlockGraph]:
             )
         em = _EDGE.match(stripped)
         if em:
-            edges.append((int(em.group("a")), int(em.group("b"))))
+            _count(len(edges), limits.max_edges, "edges", lineno, indent)
+            edges.append(
+                (
+                    _index(em.group("a"), lineno, indent + 1, limits),
+                    _index(em.group("b"), lineno, indent + 1, limits),
+                )
+            )
         elif "->" in stripped:
             pos = stripped.index("->")
             raise ParseError(
@@ -226,7 +330,8 @@ def _parse_blocks(text: str, state: dict[str, str]) -> dict[str, BlockGraph]:
                 "an edge is 'SRC->DST' with two node indices, e.g. '2->3'",
             )
         else:
-            nodes.append(_parse_node(stripped, lineno, indent))
+            _count(len(nodes), limits.max_nodes, "nodes", lineno, indent)
+            nodes.append(_parse_node(stripped, lineno, indent, limits))
     close()
     if not blocks:
         raise ParseError("no block found", 1, 1, "start the file with '##BlockName##'")

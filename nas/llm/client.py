@@ -54,6 +54,7 @@ from nas.llm.config import LLMConfig
 from nas.llm.grammar import Constraint
 from nas.llm.memo import CallMemo
 from nas.llm.prices import Price, cost_usd
+from nas.llm.redact import redact
 
 __all__ = ["MODES", "Attribution", "ChatReply", "LLMClient", "LLMError", "Message"]
 
@@ -101,7 +102,7 @@ class LLMError(RuntimeError):
     connection, bad_request, auth, not_found, bad_response, cassette_miss, http_<status>."""
 
     def __init__(self, kind: str, message: str, call_id: str = "") -> None:
-        super().__init__(f"[{kind}] {message}")
+        super().__init__(f"[{kind}] {redact(message)}")
         self.kind = kind
         self.call_id = call_id
 
@@ -511,7 +512,7 @@ class LLMClient:
                 row = self._fail(call_id, agent, prompt_id, candidate_id, t0, err.kind, err,
                                  cache_hit, tries["n"], emit=False)  # fmt: skip
                 if self.memo is not None:
-                    self.memo.record(memo_key, memo_n, {"error": {"kind": err.kind, "message": str(err)},
+                    self.memo.record(memo_key, memo_n, {"error": {"kind": err.kind, "message": self._redact(str(err))},
                                                    "rows": _memo_rows([*made, row])})  # fmt: skip
                 self._emit(row)
                 raise
@@ -522,10 +523,10 @@ class LLMClient:
                 row = self._fail(call_id, agent, prompt_id, candidate_id, t0, kind, err,
                                  cache_hit, tries["n"], emit=False)  # fmt: skip
                 if self.memo is not None:
-                    self.memo.record(memo_key, memo_n, {"error": {"kind": kind, "message": str(err)},
+                    self.memo.record(memo_key, memo_n, {"error": {"kind": kind, "message": self._redact(str(err))},
                                                    "rows": _memo_rows([*made, row])})  # fmt: skip
                 self._emit(row)
-                raise LLMError(kind, str(err) or type(err).__name__, call_id) from err
+                raise LLMError(kind, self._redact(str(err)) or type(err).__name__, call_id) from err
             finally:
                 with self._lock:
                     self._in_flight -= 1
@@ -588,6 +589,10 @@ class LLMClient:
         return ChatReply(text, call_id, model or self.model, tin, tout, cost, 0.0, True, finish, 0,
                          *_obedience(constraint, text))  # fmt: skip
 
+    def _redact(self, text: str) -> str:
+        """Error text without the key (``nas.llm.redact``): echoed by some endpoints."""
+        return redact(text, [self._api_key or os.environ.get("OPENAI_API_KEY") or ""])
+
     def _fail(
         self,
         call_id: str,
@@ -605,7 +610,7 @@ class LLMClient:
         """Charge a failed call and make its row (emitted unless ``emit=False``)."""
         self.budget.charge_failure()
         latency = time.perf_counter() - t0
-        msg = str(err)[:2000]
+        msg = self._redact(str(err))[:2000]
         row = self._row(
             call_id, agent, prompt_id, candidate_id, self.model, 0, 0, 0.0, latency,
             cache_hit, kind, msg, attempt=attempt,
@@ -635,7 +640,7 @@ class LLMClient:
                 if kind not in RETRYABLE or len(attempts) >= self.max_retries:
                     raise
                 wait = _wait_s(err, len(attempts))
-                a = {"kind": kind, "status": status, "message": str(err)[:500],
+                a = {"kind": kind, "status": status, "message": self._redact(str(err))[:500],
                      "latency_s": time.perf_counter() - t, "wait_s": wait}  # fmt: skip
                 attempts.append(a)
                 retried(a)
@@ -668,7 +673,11 @@ class LLMClient:
                     {
                         "request": request,
                         "attempts": _portable(attempts),
-                        "error": {"kind": kind, "status": status, "message": str(err)[:500]},
+                        "error": {
+                            "kind": kind,
+                            "status": status,
+                            "message": self._redact(str(err))[:500],
+                        },
                     },
                 )
                 self.cassette.save()
@@ -748,7 +757,7 @@ class LLMClient:
                            tries["n"])  # fmt: skip
                 if isinstance(err, LLMError | CassetteMiss):
                     raise
-                raise LLMError(kind, str(err), call_id) from err
+                raise LLMError(kind, self._redact(str(err)), call_id) from err
         tin = int((body.get("usage") or {}).get("prompt_tokens") or 0)
         cost = cost_usd(self.embed_model, tin, 0, self.prices)
         self.budget.charge(tin, 0, cost)

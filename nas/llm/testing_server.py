@@ -54,6 +54,7 @@ class Reply:
     raw_body: str | None = None  # sent verbatim instead of a completion (wrong format)
     finish_reason: str = "stop"
     label: str = ""  # what this reply models, for test messages
+    echo_auth: bool = False  # raw_body's "{authorization}" becomes the request's header
 
     @classmethod
     def text(cls, content: str, label: str = "text") -> Reply:
@@ -86,6 +87,15 @@ class Reply:
             raw_body=json.dumps({"error": {"message": "internal error", "type": "server_error"}}),
             label=str(status),
         )
+
+    @classmethod
+    def echo_auth_error(cls, status: int = 401) -> Reply:
+        """An error whose text quotes the request's Authorization header (some proxies and
+        self-hosted servers do): what the client's redaction must catch."""
+        body = {"error": {"message": "invalid credentials in header Authorization: "
+                          "{authorization}", "type": "invalid_request_error"}}  # fmt: skip
+        return cls(status=status, raw_body=json.dumps(body), label=f"echo-{status}",
+                   echo_auth=True, headers=(("retry-after-ms", "5"),))  # fmt: skip
 
     @classmethod
     def slow(cls, delay_s: float, content: str = "late") -> Reply:
@@ -177,7 +187,11 @@ class _Handler(BaseHTTPRequestHandler):
         with st.lock:
             st.served.append(reply.label)
         if reply.raw_body is not None:
-            self._send(reply.status, reply.raw_body, reply.headers)
+            raw = reply.raw_body
+            if reply.echo_auth:
+                auth = json.dumps(self.headers.get("Authorization", ""))[1:-1]
+                raw = raw.replace("{authorization}", auth)
+            self._send(reply.status, raw, reply.headers)
             return
         if path.endswith("/embeddings"):
             self._send(200, json.dumps(self._embeddings(req)), reply.headers)

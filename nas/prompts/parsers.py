@@ -14,7 +14,8 @@ from __future__ import annotations
 import itertools
 import re
 
-from nas.graph.text import ParseError, parse_blocks, serialize
+from nas.graph.limits import DEFAULT_LIMITS, AnswerLimits
+from nas.graph.text import ParseError, check_size, parse_blocks, serialize
 
 __all__ = [
     "BlockAnswer",
@@ -48,8 +49,8 @@ def _excerpt(text: str, n: int = 160) -> str:
 class BlockAnswer:
     """Blocks extracted from an answer: ``text`` (normalized block file) and ``blocks``."""
 
-    def __init__(self, text: str) -> None:
-        self.blocks = parse_blocks(text)
+    def __init__(self, text: str, limits: AnswerLimits = DEFAULT_LIMITS) -> None:
+        self.blocks = parse_blocks(text, limits=limits)
         self.text = serialize(self.blocks)
 
     @property
@@ -71,7 +72,9 @@ def _expand_chain(m: re.Match[str]) -> str:
     return "\n".join(f"{m.group(1)}{a}->{b}" for a, b in itertools.pairwise(ids))
 
 
-def parse_block_answer(text: str, expect: int | None = None) -> BlockAnswer:
+def parse_block_answer(
+    text: str, expect: int | None = None, limits: AnswerLimits = DEFAULT_LIMITS
+) -> BlockAnswer:
     """Block text from an answer: the fenced code blocks holding ``##name##`` headers, else
     the lines from the first header on. ``expect``: the number of blocks wanted (None = any
     >= 1). Raises :class:`PromptParseError` for an empty answer, prose without a block, a
@@ -85,6 +88,10 @@ def parse_block_answer(text: str, expect: int | None = None) -> BlockAnswer:
         ...                    "2:ReLU  # activation\\n0->2->1\\n```\\nDone.").text
         '##b##\\n0:input\\n1:output\\n2:ReLU\\n0->2\\n2->1\\n'
     """
+    try:  # the size bound comes before any regular expression reads the answer
+        check_size(text, limits)
+    except ParseError as e:
+        raise PromptParseError("limit", f"the answer is too long: {e.reason}") from e
     if not text or not text.strip():
         raise PromptParseError("empty", "the answer is empty: reply with the block in ```...```")
     text = _LOOSE_HEADER.sub(r"\1##\2##", text)
@@ -112,7 +119,7 @@ def parse_block_answer(text: str, expect: int | None = None) -> BlockAnswer:
             _excerpt(text),
         )
     try:
-        ans = BlockAnswer(body)
+        ans = BlockAnswer(body, limits)
     except ParseError as e:
         raise PromptParseError(
             "syntax", f"the block text does not parse: {e}", _excerpt(body.splitlines()[0])

@@ -103,7 +103,7 @@ def test_sql_all_runs_and_errors(tmp_path: Path, capfd: pytest.CaptureFixture[st
     )
     assert capfd.readouterr().out.splitlines()[1:] == ['"a",3', '"b",5']
     assert main(["sql", "a", "SELEC nonsense", "--runs-root", str(root)]) == 2
-    assert "SQL error" in capfd.readouterr().err
+    assert "query error" in capfd.readouterr().err
     assert main(["sql", "nope", "SELECT 1", "--runs-root", str(root)]) == 2
     assert "not found" in capfd.readouterr().err
     assert main(["sql", "a", "SELECT 1", "--runs-root", str(root), "--format", "parquet"]) == 2

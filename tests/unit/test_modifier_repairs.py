@@ -14,6 +14,7 @@ from launcher.config import load_config
 from launcher.llm_local import LOCAL_LLM_OVERRIDES
 from nas.agents.modifier import Modifier, base_checker
 from nas.agents.nader_strategy import NaderStrategy
+from nas.graph.limits import AnswerLimits
 from nas.graph.seeds import seed_blocks
 from nas.graph.text import serialize
 from nas.llm.client import ChatReply
@@ -111,6 +112,22 @@ def test_edits_that_need_a_projection_are_fixed_and_said() -> None:
     assert res.status == "ok" and res.fixes == [
         "1x1 Conv2d to C channels (node 12) between node 11 (128 channels) and node 1"
     ]
+
+
+def test_edit_answers_are_held_to_the_answer_limits() -> None:
+    """strategy.nader.answer_limits bounds an edit answer as it bounds a block answer: an
+    over-long answer is refused before it is read and sent back cut; an over-long value too."""
+    limits = AnswerLimits(max_answer_bytes=200, max_expr_length=8)
+    huge = "set 2 kernel_size=5\n" + "# " + "x" * 5000 + "\n"
+    llm = _Scripted(huge, "set 2 kernel_size=" + "3" * 9 + "\n", "set 2 kernel_size=5\n")
+    res = _mod(llm, answer="edits", answer_limits=limits).modify(BLOCKS, TASK)
+    assert res.status == "ok" and res.turns == 3
+    first_repair, second_repair = llm.sent[1], llm.sent[2]
+    assert "answer_limits.max_answer_bytes" in first_repair[-1]["content"]
+    resent = first_repair[-2]["content"]  # the answer as sent back: cut to the limit
+    assert len(resent) < 400 and "cut at 200 bytes" in resent
+    assert "answer_limits.max_expr_length" in second_repair[-1]["content"]
+    assert len(res.first_invalid) < 400
 
 
 def test_think_puts_a_bounded_plan_before_the_constrained_answer() -> None:

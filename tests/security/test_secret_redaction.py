@@ -1,0 +1,72 @@
+"""An endpoint that echoes the Authorization header in its error text: the key appears
+nowhere under the run directory (tables, memo, journal, logs), nor in ``archlab status``
+or the report (issue #23)."""
+
+from __future__ import annotations
+
+import pyarrow.parquet as pq
+import pytest
+
+from launcher.cli import main
+from nas.llm.redact import redact
+from nas.llm.testing_server import Reply, ScriptedOpenAIServer
+
+pytestmark = pytest.mark.integration
+
+KEY = "sk-test-Zq8vN3xK5mP2rT7wY1uB"
+PLAIN_KEY = "plainSecretValue4711"  # not shaped like a key: redacted because it is the key
+
+
+def _texts(run_dir):
+    """Every file's bytes as text, and every Parquet cell (compression could hide bytes)."""
+    for f in run_dir.rglob("*"):
+        if not f.is_file():
+            continue
+        yield str(f), f.read_bytes().decode("utf-8", "replace")
+        if f.suffix == ".parquet":
+            yield str(f) + " (rows)", repr(pq.read_table(f).to_pylist())
+
+
+@pytest.mark.parametrize("key", [KEY, PLAIN_KEY])
+def test_an_echoed_key_is_written_nowhere(tmp_path, monkeypatch, capfd, key):
+    monkeypatch.setenv("OPENAI_API_KEY", key)
+    monkeypatch.setenv("ARCHLAB_TEST_EVALUATOR", str(tmp_path / "work"))
+    root = tmp_path / "runs"
+    script = [Reply.echo_auth_error(500), Reply.echo_auth_error(401)] * 40
+    with ScriptedOpenAIServer(script) as srv:
+        rc = main(
+            [
+                "demo",
+                "--quiet",
+                f"experiment.run_root={root}",
+                f"llm.base_url={srv.base_url}",
+                "llm.max_retries=1",
+                "strategy.nader.modifier_retries=0",
+                "budget.candidates=2",
+            ]
+        )
+        served = list(srv.state.served)
+    assert rc == 0
+    assert any(label.startswith("echo-") for label in served), served
+    (run_dir,) = [p for p in root.iterdir() if p.is_dir()]
+    assert main(["status", str(run_dir)]) == 0
+    assert main(["report", str(run_dir), "-o", str(run_dir / "report")]) == 0
+    out = capfd.readouterr()
+    texts = dict(_texts(run_dir))
+    assert any("[redacted]" in t for t in texts.values())  # the echo reached the rows, cut
+    for name, text in texts.items():
+        assert key not in text, name
+        assert "Bearer sk-" not in text, name
+    assert key not in out.out + out.err
+
+
+def test_redact_catches_key_shapes():
+    assert redact("Authorization: Bearer abc.def-123456") == "Authorization: Bearer [redacted]"
+    assert redact('{"api_key": "q1w2e3r4t5y6"}') == '{"api_key": "[redacted]"}'
+    assert redact("Incorrect API key provided: sk-proj-AbC123456789") == (
+        "Incorrect API key provided: [redacted]"
+    )
+    assert (
+        redact("kernel_size=3 out_channels=C*2 task-risk")
+        == "kernel_size=3 out_channels=C*2 task-risk"
+    )
