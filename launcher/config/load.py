@@ -35,6 +35,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.dataset": ("demo", "cifar10", "cifar100", "imagenet16", "imagefolder", "fashion-mnist"),
     "executor.kind": ("inprocess", "local", "slurm"),
     "llm.mode": ("live", "record", "replay"),
+    "llm.structured": ("auto", "grammar", "json_schema", "off"),  # nas.llm.structured
 }
 
 

@@ -200,6 +200,9 @@ class LLMConfig:
     embed_model: str = (
         ""  # embeddings: "" = hashing embedder; "local" = bundled MiniLM; or a model name
     )
+    structured: str = (
+        "auto"  # constrained answers: auto (probe the server) | grammar | json_schema | off
+    )
 
 
 @dataclass

@@ -17,12 +17,14 @@ a cassette): the strategies then use their offline designers/learners/operators.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from nas.llm.budget import LLMBudget
 from nas.llm.client import LLMClient
 from nas.llm.memo import MEMO_FILE, CallMemo
+from nas.llm.structured import ServerProfile
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -47,6 +49,7 @@ class LLMSettings(Protocol):
     budget_usd: float
     embed_model: str
     context_tokens: int
+    structured: str
 
 
 class RowStore(Protocol):
@@ -76,6 +79,26 @@ def budget_from_store(cfg: LLMSettings, store: RowStore | None, run_id: str) -> 
     return budget
 
 
+def probe_event(store: RowStore, run_id: str) -> Callable[[ServerProfile], None]:
+    """A hook writing the structured-output probe's outcome as an ``llm_structured_probe``
+    event of the run (what ``archlab status`` and the report read)."""
+
+    def write(profile: ServerProfile) -> None:
+        import json
+        import time
+        import uuid
+
+        row = {
+            "event_id": uuid.uuid4().hex,
+            "kind": "llm_structured_probe",
+            "payload": json.dumps(profile.as_dict(), sort_keys=True),
+            "created_at": time.time(),
+        }
+        store.append("events", run_id, [row])  # fmt: skip
+
+    return write
+
+
 def run_llm_client(
     cfg: LLMSettings,
     store: RowStore | None = None,
@@ -95,6 +118,8 @@ def run_llm_client(
                 target.append("llm_calls", run_id, [row], key=f"llm-{row['call_id']}")
 
     client = LLMClient.from_config(cfg, sink=sink, budget=budget_from_store(cfg, store, run_id))
+    if store is not None and run_id:
+        client.on_probe = probe_event(store, run_id)
     if run_dir is not None:
         client.memo = CallMemo(Path(run_dir) / MEMO_FILE)
     return client

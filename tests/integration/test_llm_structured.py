@@ -1,0 +1,199 @@
+"""Constrained decoding through the real openai client against the scripted server playing
+each kind of endpoint (nas.llm.structured): what is sent per server kind, the probe, a
+constraint the server rejects (not retried, sent again without it), a server that accepts a
+constraint and ignores it (noticed, recorded, parse-and-repair goes on), and cassettes.
+
+The stand-in server is used because each case is a server behaviour (an owned_by, an HTTP
+500 on a field, an answer that ignores the grammar) the real model server cannot be made to
+show on demand."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nas.llm import Cassette, LLMClient
+from nas.llm.grammar import Constraint, Grammar, Lit, Seq, alt_of
+from nas.llm.testing_server import Reply, ScriptedOpenAIServer
+
+MSG = [{"role": "user", "content": "Pick an op."}]
+CELL = Constraint("pick@1", grammar=Grammar({"root": Seq((Lit("op: "), alt_of(["conv", "skip"])))}))
+JSON = Constraint(
+    "pick-json@1", json_schema={"type": "object", "properties": {"op": {"type": "string"}}}
+)
+GRAMMAR_PROBE_OK = Reply.text("412", label="probe-grammar")
+JSON_PROBE_OK = Reply.text('{"n": 3}', label="probe-json")
+
+
+def client(srv: ScriptedOpenAIServer, rows: list, **kw: object) -> LLMClient:
+    return LLMClient("m", base_url=srv.base_url, api_key="sk-test", sink=rows.extend,
+                     timeout_s=5.0, max_retries=2, **kw)  # type: ignore[arg-type]  # fmt: skip
+
+
+def chat_rows(rows: list) -> list:
+    return [r for r in rows if r["agent"] == "t"]
+
+
+def test_llamacpp_auto_probes_then_sends_gbnf_and_records_it() -> None:
+    rows: list = []
+    script = [GRAMMAR_PROBE_OK, JSON_PROBE_OK, Reply.text("op: skip"), Reply.text('{"op": "x"}')]
+    with ScriptedOpenAIServer(script, owned_by="me") as srv:
+        llm = client(srv, rows)
+        reply = llm.chat(MSG, agent="t", constraint=CELL)
+        assert (reply.text, reply.constraint, reply.constraint_mode, reply.obeyed) == (
+            "op: skip", "pick@1", "gbnf", True)  # fmt: skip
+        assert llm.structured.kind == "llamacpp"
+        assert llm.structured.forms == {"grammar": "ok", "json": "ok"}
+        sent = srv.requests[2]
+        assert sent["grammar"] == CELL.grammar.gbnf() and "response_format" not in sent  # type: ignore[union-attr]
+        # a schema-only constraint goes as json_object + schema (llama-cpp-python's form)
+        assert llm.chat(MSG, agent="t", constraint=JSON).constraint_mode == "json_object"
+        assert srv.requests[3]["response_format"] == {
+            "type": "json_object",
+            "schema": JSON.json_schema,
+        }
+        # no constraint: nothing is sent
+        srv.push(Reply.text("free"))
+        assert llm.chat(MSG, agent="t").constraint_mode == ""
+        assert "grammar" not in srv.requests[4] and "response_format" not in srv.requests[4]
+    probes = [r for r in rows if r["agent"] == "structured-probe"]
+    assert [(r["constraint_mode"], r["obeyed"], r["status"]) for r in probes] == [
+        ("gbnf", True, "ok"), ("json_object", True, "ok")]  # fmt: skip
+    assert [(r["constraint_name"], r["constraint_mode"], r["obeyed"]) for r in chat_rows(rows)] == [
+        ("pick@1", "gbnf", True), ("pick-json@1", "json_object", True), (None, None, None)]  # fmt: skip
+
+
+def test_a_rejected_form_is_recorded_not_retried_and_the_call_goes_on_unconstrained() -> None:
+    rows: list = []
+    # told to send grammars (no probe): the server answers a grammar with HTTP 500
+    with ScriptedOpenAIServer([Reply.text("op: conv"), Reply.text("op: conv")], owned_by="me",
+                              rejects=["grammar"]) as srv:  # fmt: skip
+        llm = client(srv, rows, structured="grammar")
+        reply = llm.chat(MSG, agent="t", constraint=CELL)
+        assert reply.text == "op: conv" and reply.obeyed is True
+        assert reply.constraint_mode.startswith("none: rejected by the server (HTTP 500")
+        assert srv.state.rejected == 1 and len(srv.requests) == 2  # one refusal, no retry of it
+        assert "grammar" not in srv.requests[1]
+        assert llm.structured.forms["grammar"].startswith("off: rejected")
+        llm.chat(MSG, agent="t", constraint=CELL)  # the form is not sent again
+        assert len(srv.requests) == 3 and "grammar" not in srv.requests[2]
+    first = chat_rows(rows)[:2]
+    assert [(r["status"], r["attempt"], r["retried"]) for r in first] == [
+        ("constraint_rejected", 1, True), ("ok", 2, False)]  # fmt: skip
+    assert chat_rows(rows)[2]["constraint_mode"].startswith("none: grammar off: rejected")
+
+
+def test_auto_probe_turns_off_what_the_server_rejects_openai_json_schema_500() -> None:
+    rows: list = []
+    # an OpenAI-kind endpoint that answers json_schema with 500 (as llama-cpp-python does)
+    with ScriptedOpenAIServer([Reply.text('{"op": "conv"}')], owned_by="openai",
+                              rejects=["json_schema"]) as srv:  # fmt: skip
+        llm = client(srv, rows)
+        reply = llm.chat(MSG, agent="t", constraint=JSON)
+        assert reply.text == '{"op": "conv"}'
+        assert reply.constraint_mode.startswith("none: json off: rejected (HTTP 500)")
+        assert len(srv.requests) == 2  # the probe (refused, not retried) and the call
+    probe = [r for r in rows if r["agent"] == "structured-probe"]
+    assert [(r["constraint_mode"], r["status"]) for r in probe] == [("json_schema", "server_error")]
+
+
+def test_a_server_that_ignores_the_grammar_is_noticed_and_parse_and_repair_goes_on() -> None:
+    rows: list = []
+    # the probe's grammar is obeyed, then an answer comes back that ignores the grammar
+    script = [GRAMMAR_PROBE_OK, JSON_PROBE_OK, Reply.text("I would use a conv."),
+              Reply.text("op: conv")]  # fmt: skip
+    with ScriptedOpenAIServer(script, owned_by="llamacpp") as srv:
+        llm = client(srv, rows)
+        bad = llm.chat(MSG, agent="t", constraint=CELL)
+        assert (bad.constraint_mode, bad.obeyed) == ("gbnf", False)
+        assert llm.structured.forms["grammar"].startswith("off: ignored")
+        good = llm.chat(MSG, agent="t", constraint=CELL)  # unconstrained now, still checked
+        assert good.obeyed is True and good.constraint_mode.startswith("none: grammar off: ignored")
+        assert "grammar" not in srv.requests[3]
+
+
+def test_a_server_that_ignores_the_probe_gets_no_constraint() -> None:
+    rows: list = []
+    with ScriptedOpenAIServer([Reply.text("Hello!"), Reply.text("Hello"), Reply.text("x")],
+                              owned_by="vllm") as srv:  # fmt: skip
+        llm = client(srv, rows)
+        reply = llm.chat(MSG, agent="t", constraint=CELL)
+        assert reply.obeyed is False and reply.constraint_mode.startswith(
+            "none: grammar off: ignored"
+        )
+        # the probe went in vLLM's structured_outputs form
+        assert srv.requests[0]["structured_outputs"] == {"grammar": llm_probe_gbnf()}
+        assert srv.requests[1]["structured_outputs"]["json"]["required"] == ["n"]
+        assert "structured_outputs" not in srv.requests[2]
+
+
+def llm_probe_gbnf() -> str:
+    from nas.llm.structured import PROBES
+
+    g = PROBES["grammar"].grammar
+    assert g is not None
+    return g.gbnf()
+
+
+def test_vllm_and_openai_adapters() -> None:
+    rows: list = []
+    with ScriptedOpenAIServer([GRAMMAR_PROBE_OK, JSON_PROBE_OK, Reply.text("op: conv")],
+                              owned_by="vllm") as srv:  # fmt: skip
+        reply = client(srv, rows).chat(MSG, agent="t", constraint=CELL)
+        assert reply.constraint_mode == "structured_outputs.grammar"
+        assert srv.requests[2]["structured_outputs"] == {"grammar": CELL.grammar.gbnf()}  # type: ignore[union-attr]
+    with ScriptedOpenAIServer([JSON_PROBE_OK, Reply.text('{"op": "a"}'), Reply.text("op: conv")],
+                              owned_by="system") as srv:  # fmt: skip
+        llm = client(srv, rows)
+        assert llm.chat(MSG, agent="t", constraint=JSON).constraint_mode == "json_schema"
+        fmt = srv.requests[1]["response_format"]
+        assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
+        assert fmt["json_schema"]["schema"] == JSON.json_schema
+        # a grammar-only constraint: OpenAI takes none, today's parse-and-repair path
+        r = llm.chat(MSG, agent="t", constraint=CELL)
+        assert r.constraint_mode.startswith("none: an OpenAI endpoint takes JSON Schema only")
+        assert r.obeyed is True and "response_format" not in srv.requests[2]
+
+
+def test_unknown_server_and_off_send_nothing_and_keep_the_unconstrained_key(tmp_path) -> None:
+    rows: list = []
+    with ScriptedOpenAIServer([Reply.text("op: conv")] * 3) as srv:  # owned_by names no kind
+        llm = client(srv, rows)
+        r = llm.chat(MSG, agent="t", constraint=CELL)
+        assert r.constraint_mode.startswith("none: server kind unknown") and r.obeyed is True
+        assert len(srv.requests) == 1  # no probe request: nothing to probe
+        off = client(srv, rows, structured="off")
+        assert (
+            off.chat(MSG, agent="t", constraint=CELL).constraint_mode == "none: llm.structured=off"
+        )
+        # a cassette recorded without constraints replays a constrained call (same key)
+        cas = tmp_path / "c.json"
+        rec = client(srv, rows, mode="record", cassette=cas, structured="off")
+        rec.chat(MSG, agent="t")
+    rep = LLMClient("m", mode="replay", cassette=cas, sink=rows.extend)
+    got = rep.chat(MSG, agent="t", constraint=CELL)
+    assert got.text == "op: conv" and got.constraint_mode.startswith("none: server kind unknown")
+    assert "cassette holds no probe" in rep.structured.probe
+
+
+def test_record_then_replay_a_constrained_call(tmp_path) -> None:
+    cas = tmp_path / "c.json"
+    rows: list = []
+    with ScriptedOpenAIServer([GRAMMAR_PROBE_OK, JSON_PROBE_OK, Reply.text("op: skip"),
+                               Reply.text("op: conv")], owned_by="me") as srv:  # fmt: skip
+        rec = client(srv, rows, mode="record", cassette=cas)
+        assert rec.chat(MSG, agent="t", constraint=CELL).text == "op: skip"
+        assert rec.chat(MSG, agent="t").text == "op: conv"  # the same prompt, unconstrained
+    data = json.loads(cas.read_text())
+    assert len(data["entries"]) == 3  # the probe, the constrained call, the unconstrained one
+    rep = LLMClient("m", mode="replay", cassette=Cassette(cas), sink=rows.extend)
+    assert rep.chat(MSG, agent="t").text == "op: conv"  # not confused with the constrained one
+    got = rep.chat(MSG, agent="t", constraint=CELL)
+    assert (got.text, got.constraint_mode, got.obeyed) == ("op: skip", "gbnf", True)
+    assert rep.structured.forms["grammar"] == "ok" and "replayed" in rep.structured.probe
+
+
+def test_bad_setting_is_refused() -> None:
+    with pytest.raises(ValueError, match="llm.structured='json'"):
+        LLMClient("m", base_url="http://127.0.0.1:9/v1", structured="json")
