@@ -39,11 +39,25 @@ def llm_spend(cfg: Any, paths: Any) -> str:
 
         from launcher.build import build_store
 
-        calls = build_store(cfg, paths).read("llm_calls", paths.run_id, columns=["cost_usd"])
+        calls = build_store(cfg, paths).read("llm_calls", paths.run_id)
         usd = pc.sum(calls.column("cost_usd")).as_py() or 0.0
     except Exception as e:  # a status view must not die on an unreachable store
         return f"unknown (store: {type(e).__name__}: {e})"
-    return f"{calls.num_rows} calls, ${float(usd):.2f}"
+    return f"{calls.num_rows} calls, ${float(usd):.2f}" + _constrained(calls.to_pylist())
+
+
+def _constrained(rows: list[dict[str, Any]]) -> str:
+    """``; constrained: gbnf 9/10 obeyed, none 2/3 obeyed`` over the calls that asked for an
+    answer form (docs/agents.md, "Constrained answers"); "" when none did."""
+    counts: dict[str, list[int]] = {}
+    for r in rows:
+        mode = r.get("constraint_mode")
+        if mode and r.get("agent") != "structured-probe" and not r.get("retried"):
+            c = counts.setdefault(str(mode).split(":")[0], [0, 0])
+            c[0] += bool(r.get("obeyed"))
+            c[1] += 1
+    return ("; constrained: " + ", ".join(f"{m} {o}/{n} obeyed" for m, (o, n) in
+            sorted(counts.items()))) if counts else ""  # fmt: skip
 
 
 def failure_lines(paths: Any, top: int = 3) -> list[str]:

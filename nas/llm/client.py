@@ -60,6 +60,7 @@ from nas.llm.structured import (
     ServerProfile,
     form_of,
     none,
+    obeys,
     send_for,
 )
 
@@ -155,18 +156,12 @@ class ChatReply:
         return self.tokens_in + self.tokens_out
 
 
-def _obedience(constraint: Constraint | None, text: str) -> tuple[str, bool | None]:
-    """``(name, obeyed)`` of an answer under ``constraint``; the grammar is the check, since
+def _obedience(constraint: Constraint | None, text: str, sent: Sent) -> tuple[str, bool | None]:
+    """``(name, obeyed)`` of an answer under ``constraint`` (checked in the form sent), since
     a server may accept a constraint and not apply it."""
     if constraint is None:
         return "", None
-    if constraint.grammar is not None:
-        return constraint.name, constraint.grammar.accepts(text)
-    try:
-        json.loads(text)
-    except ValueError:
-        return constraint.name, False
-    return constraint.name, True
+    return constraint.name, obeys(constraint, text, sent)
 
 
 def _constrained(
@@ -600,7 +595,7 @@ class LLMClient:
             "" if status == "ok" else "the reply has no content",
             attempt=tries["n"],
         )
-        name, obeyed = _obedience(constraint, text)
+        name, obeyed = _obedience(constraint, text, sent)
         _constrained(row, constraint, sent, obeyed)
         self._check_obeyed(sent, name, obeyed, finish)
         if self.memo is not None:  # before the row and the answer are used (a kill after)
@@ -640,7 +635,7 @@ class LLMClient:
             )
         text, finish, tin, tout, model = _chat_body(known["response"])
         cost = cost_usd(self.model, tin, tout, self.prices)
-        name, obeyed = _obedience(constraint, text)
+        name, obeyed = _obedience(constraint, text, sent)
         self._check_obeyed(sent, name, obeyed, finish)
         return ChatReply(text, call_id, model or self.model, tin, tout, cost, 0.0, True, finish, 0,
                          name, obeyed, sent.mode if constraint is not None else "")  # fmt: skip

@@ -16,7 +16,9 @@ a cassette): the strategies then use their offline designers/learners/operators.
 
 from __future__ import annotations
 
+import json
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
@@ -25,6 +27,7 @@ from nas.llm.budget import LLMBudget
 from nas.llm.client import LLMClient
 from nas.llm.memo import MEMO_FILE, CallMemo
 from nas.llm.structured import ServerProfile
+from nas.records import content_hash
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -81,20 +84,18 @@ def budget_from_store(cfg: LLMSettings, store: RowStore | None, run_id: str) -> 
 
 def probe_event(store: RowStore, run_id: str) -> Callable[[ServerProfile], None]:
     """A hook writing the structured-output probe's outcome as an ``llm_structured_probe``
-    event of the run (what ``archlab status`` and the report read)."""
+    event of the run. Named by its content: a restart that finds the same server writes no
+    new row; a changed server adds one."""
 
     def write(profile: ServerProfile) -> None:
-        import json
-        import time
-        import uuid
-
-        row = {
-            "event_id": uuid.uuid4().hex,
-            "kind": "llm_structured_probe",
-            "payload": json.dumps(profile.as_dict(), sort_keys=True),
-            "created_at": time.time(),
-        }
-        store.append("events", run_id, [row])  # fmt: skip
+        payload = json.dumps(profile.as_dict(), sort_keys=True)
+        event_id = "llm-structured-probe-" + content_hash(payload, length=12)
+        events = store.read("events", run_id)
+        if events.num_rows and event_id in events.column("event_id").to_pylist():
+            return
+        row = {"event_id": event_id, "kind": "llm_structured_probe", "payload": payload,
+               "created_at": time.time()}  # fmt: skip
+        store.append("events", run_id, [row], key=event_id)
 
     return write
 

@@ -58,8 +58,10 @@ __all__ = [
     "Sent",
     "ServerProfile",
     "form_of",
+    "json_matches",
     "kind_of",
     "none",
+    "obeys",
     "probe",
     "send_for",
 ]
@@ -258,15 +260,7 @@ PROBE_MAX_TOKENS = 16
 
 def probe_obeyed(form: str, text: str) -> bool:
     """Whether a probe's answer obeyed its constraint."""
-    if form == "grammar":
-        g = PROBES["grammar"].grammar
-        assert g is not None
-        return g.accepts(text.strip())
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return False
-    return isinstance(data, dict) and set(data) == {"n"} and type(data["n"]) is int
+    return obeys(PROBES[form], text.strip(), Sent(""))
 
 
 @dataclass(frozen=True)
@@ -328,3 +322,51 @@ def probe(
     if profile.kind == "unknown":
         profile.probe += "; no adapter for this server, nothing is sent"
     return profile, results
+
+
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "object": (dict,), "array": (list,), "string": (str,), "integer": (int,),
+    "number": (int, float), "boolean": (bool,), "null": (type(None),),
+}  # fmt: skip
+
+
+def json_matches(schema: Mapping[str, object], value: object) -> bool:
+    """Whether ``value`` holds to ``schema`` in the subset of JSON Schema the answer forms
+    use (``type``, ``enum``, ``properties``, ``required``, ``additionalProperties: false``,
+    ``items``, ``minItems``, ``maxItems``); other keywords are not checked."""
+    kind = schema.get("type")
+    if isinstance(kind, str) and kind in _JSON_TYPES:
+        if not isinstance(value, _JSON_TYPES[kind]) or (
+            isinstance(value, bool) and kind in ("integer", "number")
+        ):
+            return False
+    enum = schema.get("enum")
+    if isinstance(enum, list) and value not in enum:
+        return False
+    if isinstance(value, dict):
+        props = schema.get("properties")
+        props = props if isinstance(props, dict) else {}
+        required = schema.get("required")
+        if isinstance(required, list) and any(k not in value for k in required):
+            return False
+        if schema.get("additionalProperties") is False and any(k not in props for k in value):
+            return False
+        return all(json_matches(props[k], v) for k, v in value.items() if k in props)
+    if isinstance(value, list):
+        lo, hi, items = schema.get("minItems"), schema.get("maxItems"), schema.get("items")
+        if (isinstance(lo, int) and len(value) < lo) or (isinstance(hi, int) and len(value) > hi):
+            return False
+        return not isinstance(items, dict) or all(json_matches(items, v) for v in value)
+    return True
+
+
+def obeys(c: Constraint, text: str, sent: Sent) -> bool:
+    """Whether ``text`` obeys ``c`` in the form that was sent (a JSON form is checked
+    against the schema; otherwise the grammar is the check, when there is one)."""
+    if c.grammar is not None and not (sent.sent and form_of(sent) == "json"):
+        return c.grammar.accepts(text)
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return False
+    return json_matches(c.json_schema or {}, value)

@@ -33,6 +33,7 @@ from typing import Protocol, runtime_checkable
 
 from nas.prompts.strategy_parsers import (
     PrincipleParseError,
+    candidates_constraint,
     parse_candidates,
     parse_principles_answer,
 )
@@ -385,7 +386,7 @@ class LLMPrincipleLearner:
             archs=archs,
             max_ops=self.max_ops,
             example=self._example(space),
-        )
+        ).constrained(candidates_constraint(space, self.max_ops))
 
     def update_prompt(
         self, space: CategoricalSpace, current: Principles, top: Sequence[tuple[str, float]]
@@ -402,7 +403,7 @@ class LLMPrincipleLearner:
             archs=archs,
             max_ops=self.max_ops,
             example=self._example(space),
-        )
+        ).constrained(candidates_constraint(space, self.max_ops))
 
     def widen_prompt(self, space: CategoricalSpace, current: Principles) -> PromptText:
         unexplored = {
@@ -416,7 +417,7 @@ class LLMPrincipleLearner:
             candidates=_candidates_ids(space, current.allowed),
             unexplored=json.dumps(unexplored),
             example=self._example(space),
-        )
+        ).constrained(candidates_constraint(space, None))  # keeps the current ops: no cap
 
     def _ask(
         self, prompt: str, space: CategoricalSpace

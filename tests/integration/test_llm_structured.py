@@ -197,3 +197,17 @@ def test_record_then_replay_a_constrained_call(tmp_path) -> None:
 def test_bad_setting_is_refused() -> None:
     with pytest.raises(ValueError, match="llm.structured='json'"):
         LLMClient("m", base_url="http://127.0.0.1:9/v1", structured="json")
+
+
+def test_status_line_counts_obeyed_answers_per_mode() -> None:
+    from launcher.commands.status import _constrained
+
+    rows = [
+        {"agent": "llmatic", "constraint_mode": "gbnf", "obeyed": True},
+        {"agent": "llmatic", "constraint_mode": "gbnf", "obeyed": False},
+        {"agent": "llmatic", "constraint_mode": "none: grammar off: ignored", "obeyed": True},
+        {"agent": "structured-probe", "constraint_mode": "gbnf", "obeyed": True},
+        {"agent": "reader", "constraint_mode": None, "obeyed": None},
+    ]
+    assert _constrained(rows) == "; constrained: gbnf 1/2 obeyed, none 1/1 obeyed"
+    assert _constrained(rows[-1:]) == ""
