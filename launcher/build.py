@@ -267,7 +267,8 @@ def _lapt_kwargs(
                 "endpoint) or llm.mode=replay with llm.cassette; or use "
                 "strategy.lapt.learner=statistical (offline)"
             )
-        learner = LLMPrincipleLearner(LLMCompletion(client, "lapt"), fallback=stats)
+        learner = LLMPrincipleLearner(LLMCompletion(client, "lapt"), fallback=stats,
+                                      evidence_floor=lc.evidence_floor)  # fmt: skip
     else:
         raise ConfigError(
             f"strategy.lapt.learner={lc.learner!r}: choose statistical (offline) or llm"

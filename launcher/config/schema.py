@@ -67,6 +67,7 @@ class LaptConfig:
     top_r: int = 5  # best target architectures used when updating principles
     learner: str = "statistical"  # statistical (offline) | llm
     min_lift: float = 1.0  # statistical learner: keep ops whose top-k frequency / prior >= this
+    evidence_floor: bool = True  # llm learner: the refined space keeps the evidence's ops
     population_size: int = 10  # REA inside the refined space: population
     sample_size: int = 3  # REA inside the refined space: tournament size
 
