@@ -255,7 +255,7 @@ PROBES = {
         "type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"],
         "additionalProperties": False}),
 }  # fmt: skip
-PROBE_MAX_TOKENS = 16
+PROBE_MAX_TOKENS = 24
 
 
 def probe_obeyed(form: str, text: str) -> bool:
