@@ -107,6 +107,11 @@ def parse_override(item: str) -> dict[str, Any]:
         value = yaml.safe_load(raw) if raw != "" else ""
     except yaml.YAMLError:
         value = raw
+    if isinstance(value, bool) and raw.strip().lower() not in ("true", "false"):
+        # YAML 1.1 reads on/off/yes/no as booleans; config files (OmegaConf's loader) and a
+        # choice like llm.structured=off or train.amp=off mean the word (a bool field still
+        # converts it)
+        value = raw.strip()
     out: dict[str, Any] = {}
     cur = out
     parts = key.split(".")

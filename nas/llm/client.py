@@ -309,6 +309,7 @@ class LLMClient:
         # first constrained call; on_probe(profile) is told once (a run writes an event)
         self.structured = ServerProfile(structured)
         self._profiled = structured == "off"
+        self._probe_lock = threading.Lock()
         self.on_probe: Callable[[ServerProfile], None] | None = None
 
     # ----------------------------------------------------------------- construction
@@ -650,11 +651,10 @@ class LLMClient:
     def _profile(self) -> ServerProfile:
         from nas.llm.probe import probe_endpoint
 
-        with self._lock:
-            if self._profiled:
-                return self.structured
-            self._profiled = True
-        self.structured = probe_endpoint(self)
+        with self._probe_lock:  # other threads wait for the probe, not send unprobed
+            if not self._profiled:
+                self.structured = probe_endpoint(self)
+                self._profiled = True
         return self.structured
 
     def _rejected(self, sent: Sent, why: str) -> Sent:

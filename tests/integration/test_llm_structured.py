@@ -211,3 +211,14 @@ def test_status_line_counts_obeyed_answers_per_mode() -> None:
     ]
     assert _constrained(rows) == "; constrained: gbnf 1/2 obeyed, none 1/1 obeyed"
     assert _constrained(rows[-1:]) == ""
+
+
+def test_the_setting_is_checked_where_the_config_is_read() -> None:
+    from launcher.config.load import ConfigError, load_config
+
+    assert load_config().llm.structured == "auto"
+    assert load_config(overrides=["llm.structured=off"]).llm.structured == "off"
+    with pytest.raises(ConfigError, match="llm.structured"):
+        load_config(overrides=["llm.structured=json"])
+    # on/off/yes/no on the command line are words, as in config files (a bool field converts)
+    assert load_config(overrides=["train.amp=off"]).train.amp == "off"
