@@ -213,6 +213,22 @@ def test_status_line_counts_obeyed_answers_per_mode() -> None:
     assert _constrained(rows[-1:]) == ""
 
 
+def test_status_names_the_server_the_latest_probe_found() -> None:
+    from launcher.commands.status import _server
+    from nas.llm.structured import ServerProfile
+
+    old = ServerProfile("auto", "unknown", "x", {}, "GET /models: owned_by 'x'")
+    new = ServerProfile("auto", "llamacpp", "me", {"grammar": "ok", "json": "off: rejected"})
+    events = [
+        {"kind": "llm_structured_probe", "payload": json.dumps(new.as_dict()), "created_at": 2.0},
+        {"kind": "llm_structured_probe", "payload": json.dumps(old.as_dict()), "created_at": 1.0},
+        {"kind": "run_started", "payload": "{}", "created_at": 3.0},
+    ]
+    assert _server(events) == "; server llamacpp: grammar=ok, json=off: rejected"
+    assert _server(events[1:2]) == "; server unknown: nothing sent"
+    assert _server(events[2:]) == ""
+
+
 def test_the_setting_is_checked_where_the_config_is_read() -> None:
     from launcher.config.load import ConfigError, load_config
 
