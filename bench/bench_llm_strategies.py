@@ -530,6 +530,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.sink([r for r in rows if r["status"] != "cassette_miss"])
 
     client = make_client(args.mode, log.sink)
+    if args.mode == "record":  # probed first, so the replay-first client finds the outcome
+        say(client.probe().summary())  # in the shared cassette and sends the same constraints
     replay = make_client("replay", replay_sink) if args.mode == "record" else None
     parts = args.parts.split(",")
     seeds = list(range(args.seeds))

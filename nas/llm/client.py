@@ -648,6 +648,11 @@ class LLMClient:
             return Sent("")
         return send_for(self._profile(), constraint)
 
+    def probe(self) -> ServerProfile:
+        """The endpoint's structured-output profile, probing it now if not done yet (else on
+        the first constrained call); see :mod:`nas.llm.structured`."""
+        return self._profile()
+
     def _profile(self) -> ServerProfile:
         from nas.llm.probe import probe_endpoint
 

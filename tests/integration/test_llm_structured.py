@@ -238,3 +238,18 @@ def test_the_setting_is_checked_where_the_config_is_read() -> None:
         load_config(overrides=["llm.structured=json"])
     # on/off/yes/no on the command line are words, as in config files (a bool field converts)
     assert load_config(overrides=["train.amp=off"]).train.amp == "off"
+
+
+def test_a_replay_client_sharing_the_cassette_sends_what_the_recording_probed(tmp_path) -> None:
+    """The bench's replay-then-record pairing: once the recording client has probed, a
+    replay client on the same cassette object keys its requests the same way."""
+    rows: list = []
+    cas = Cassette(tmp_path / "c.json")
+    with ScriptedOpenAIServer([GRAMMAR_PROBE_OK, JSON_PROBE_OK, Reply.text("op: conv")],
+                              owned_by="me") as srv:  # fmt: skip
+        rec = client(srv, rows, mode="record", cassette=cas)
+        assert rec.probe().forms == {"grammar": "ok", "json": "ok"}
+        assert rec.chat(MSG, agent="t", constraint=CELL).text == "op: conv"
+    rep = LLMClient("m", mode="replay", cassette=cas, sink=rows.extend)
+    got = rep.chat(MSG, agent="t", constraint=CELL)
+    assert (got.text, got.constraint_mode) == ("op: conv", "gbnf")
