@@ -253,3 +253,39 @@ def test_a_replay_client_sharing_the_cassette_sends_what_the_recording_probed(tm
     rep = LLMClient("m", mode="replay", cassette=cas, sink=rows.extend)
     got = rep.chat(MSG, agent="t", constraint=CELL)
     assert (got.text, got.constraint_mode) == ("op: conv", "gbnf")
+
+
+def test_llmatic_against_a_server_that_ignores_the_grammar_falls_back_and_goes_on() -> None:
+    """The whole path: the probe said the grammar is obeyed, then the server answers prose
+    anyway; LLMatic's parser refuses it, the rule operator stands in (recorded), the grammar
+    is not sent again, and the next LLM answer is used -- no crash."""
+    import numpy as np
+
+    from nas.records import TrialRecord, TrialState
+    from nas.spaces import NB201Space
+    from nas.strategies.llm import LLMCompletion
+    from nas.strategies.llmatic import LLMatic
+    from nas.strategies.operators import LLMOperators
+
+    sp = NB201Space()
+    cell = "\n".join(f"{p.name}: {p.choices[2]}" for p in sp.positions)
+    script = [GRAMMAR_PROBE_OK, JSON_PROBE_OK, Reply.text("I would add a skip connection."),
+              Reply.text(cell)]  # fmt: skip
+    rows: list = []
+    with ScriptedOpenAIServer(script, owned_by="me") as srv:
+        llm = client(srv, rows)
+        s = LLMatic(operators=LLMOperators(LLMCompletion(llm, "llmatic")),
+                    rng=np.random.default_rng(0), niches=10, init_size=1,
+                    mutation_prob=1.0)  # fmt: skip
+        for _ in range(3):
+            [c] = s.ask(1)
+            s.tell([(c, TrialRecord(c.id, TrialState.COMPLETE, metrics={"val_acc": 0.5}))])
+        assert "grammar" in srv.requests[2] and "grammar" not in srv.requests[3]
+    agents = [c.origin.agent for c, _ in s.history]
+    assert agents[1] == "rule-based-operators:mutation(fallback)" and s.operator_failures
+    assert agents[2] == "llm-operators:mutation" and s.history[2][0].arch == sp.validate(
+        s.history[2][0].arch
+    )
+    calls = [r for r in rows if r["agent"] == "llmatic"]
+    assert [(r["constraint_mode"].split(":")[0], r["obeyed"]) for r in calls] == [
+        ("gbnf", False), ("none", True)]  # fmt: skip
