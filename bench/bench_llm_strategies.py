@@ -52,6 +52,8 @@ from nas.bench.nb201 import run_bench, source_task, summarize  # noqa: E402
 from nas.evaluators.table import BenchmarkTable, TableEvaluator, load_table  # noqa: E402
 from nas.llm import LLMClient  # noqa: E402
 from nas.llm.cassette import Cassette  # noqa: E402
+from nas.llm.config import LLMConfig  # noqa: E402
+from nas.llm.structured import STRUCTURED_MODES  # noqa: E402
 from nas.prompts.parsers import PromptParseError  # noqa: E402
 from nas.prompts.strategy_parsers import parse_network_answer  # noqa: E402
 from nas.records import Candidate, TrialRecord  # noqa: E402
@@ -142,10 +144,14 @@ def lapt_seed(
     complete: ReplayFirst,
     budget: int,
     temperature: float,
+    evidence_floor: bool = True,
 ) -> dict[str, Any]:
     space = NB201Space()
     learner = LLMPrincipleLearner(
-        complete, temperature=temperature, fallback=StatisticalPrincipleLearner()
+        complete,
+        temperature=temperature,
+        fallback=StatisticalPrincipleLearner(),
+        evidence_floor=evidence_floor,
     )
     src = source_task(table, "imagenet16", 200)
     # the learner is this script's replaying LLM learner: built here, not from a config
@@ -200,6 +206,7 @@ def run_lapt(
     temperature: float,
     max_tokens: int | None,
     say: Callable[[str], None],
+    evidence_floor: bool = True,
 ) -> dict[str, Any]:
     shared = ReplayFirst(
         None if replay is None else LLMCompletion(replay, "lapt", max_tokens=max_tokens),
@@ -211,7 +218,7 @@ def run_lapt(
         for seed in seeds:
             log.tag = f"lapt/{target}/{seed}"
             t0 = time.perf_counter()
-            r = lapt_seed(table, target, seed, shared, budget, temperature)
+            r = lapt_seed(table, target, seed, shared, budget, temperature, evidence_floor)
             r["wall_s"] = time.perf_counter() - t0
             r["llm_calls"] = len(log.of(log.tag))
             per_seed.append(r)
@@ -475,6 +482,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--lapt-budget", type=int, default=50)
     ap.add_argument("--lapt-temperature", type=float, default=0.0)
     ap.add_argument("--lapt-max-tokens", type=int, default=0, help="0 = no cap")
+    ap.add_argument(
+        "--lapt-evidence-floor", choices=("on", "off"), default="on",
+        help="the LLM learner's refined space keeps the ops the source evidence supports "
+        "(off: the learner as recorded before issue 24)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--structured", choices=STRUCTURED_MODES, default=LLMConfig.structured,
+        help="llm.structured: constrained answers (use a fresh --cassette when recording with "
+        "them: a cassette recorded without constraints answers the unconstrained requests)",
+    )  # fmt: skip
     ap.add_argument("--llmatic-seeds", type=int, default=1)
     ap.add_argument("--llmatic-budget", type=int, default=50)
     ap.add_argument("--llmatic-max-tokens", type=int, default=256, help="0 = no cap")
@@ -516,12 +533,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             max_retries=1,
             max_concurrency=1,
             sink=sink,
+            structured=args.structured,
         )
 
     def replay_sink(rows: list[dict[str, Any]]) -> None:  # misses are not model calls
         log.sink([r for r in rows if r["status"] != "cassette_miss"])
 
     client = make_client(args.mode, log.sink)
+    if args.mode == "record":  # probed first, so the replay-first client finds the outcome
+        say(client.probe().summary())  # in the shared cassette and sends the same constraints
     replay = make_client("replay", replay_sink) if args.mode == "record" else None
     parts = args.parts.split(",")
     seeds = list(range(args.seeds))
@@ -539,6 +559,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "lapt_budget": args.lapt_budget,
             "lapt_temperature": args.lapt_temperature,
             "lapt_max_tokens": args.lapt_max_tokens,
+            "lapt_evidence_floor": args.lapt_evidence_floor,
+            "structured": args.structured,
             "llmatic_budget": args.llmatic_budget,
             "llmatic_max_tokens": args.llmatic_max_tokens,
             "timeout_s": args.timeout_s,
@@ -561,6 +583,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.lapt_temperature,
             args.lapt_max_tokens or None,
             say,
+            args.lapt_evidence_floor == "on",
         )
         lapt["config"] = {
             k: res["config"][k] for k in ("lapt_budget", "lapt_temperature", "lapt_max_tokens")

@@ -11,6 +11,8 @@ Changelog:
         cache rebuilt without calling the embedder again).
     3 — llm_calls: ``step``, ``attempt``, ``retried``, ``fallback`` (every HTTP request is a
         row; an unusable answer's replacement is named); candidates: ``origin_fallback``.
+    4 — llm_calls: ``constraint_name``, ``constraint_mode``, ``obeyed`` (the answer form a call
+        asked for, what was sent to the server for it, and whether the answer obeyed it).
 
 Readers accept files of any version up to ``SCHEMA_VERSION`` (missing columns read as null)
 and refuse newer ones with :class:`SchemaVersionError` (upgrade archlab).
@@ -25,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _common = [pa.field("schema_version", pa.int32(), nullable=False)]
 
@@ -111,6 +113,11 @@ LLM_CALLS = pa.schema(
         pa.field("attempt", pa.int32()),  # 1, 2, ...: one row per HTTP request
         pa.field("retried", pa.bool_()),  # a failed attempt followed by another
         pa.field("fallback", pa.string()),  # what replaced an unusable answer, if anything
+        pa.field("constraint_name", pa.string()),  # the answer form asked for (Constraint.name)
+        # what was sent for it: gbnf / json_object / json_schema / structured_outputs.* /
+        # "none: <why>" (nas.llm.structured); null = the call asked for no constraint
+        pa.field("constraint_mode", pa.string()),
+        pa.field("obeyed", pa.bool_()),  # the answer is a sentence of the constraint
         *_common,
     ]
 )

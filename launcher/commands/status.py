@@ -4,6 +4,7 @@ candidates, ETA (live on a terminal)."""
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from typing import TYPE_CHECKING, Any
@@ -43,11 +44,41 @@ def llm_spend(cfg: RunConfig, paths: RunPaths) -> str:
 
         from launcher.build import build_store
 
-        calls = build_store(cfg, paths).read("llm_calls", paths.run_id, columns=["cost_usd"])
+        store = build_store(cfg, paths)
+        calls = store.read("llm_calls", paths.run_id)
         usd = pc.sum(calls.column("cost_usd")).as_py() or 0.0
+        events = store.read("events", paths.run_id).to_pylist()
     except Exception as e:  # a status view must not die on an unreachable store
         return f"unknown (store: {type(e).__name__}: {e})"
-    return f"{calls.num_rows} calls, ${float(usd):.2f}"
+    return (f"{calls.num_rows} calls, ${float(usd):.2f}" + _constrained(calls.to_pylist())
+            + _server(events))  # fmt: skip
+
+
+def _server(events: list[dict[str, Any]]) -> str:
+    """``; server llamacpp: grammar=ok, json=ok`` from the run's latest structured-output
+    probe event ("" when the run made none)."""
+    probes = sorted((e for e in events if e.get("kind") == "llm_structured_probe"),
+                    key=lambda e: float(e.get("created_at") or 0.0))  # fmt: skip
+    if not probes:
+        return ""
+    p = json.loads(str(probes[-1].get("payload") or "{}"))
+    forms = p.get("forms") if isinstance(p.get("forms"), dict) else {}
+    says = ", ".join(f"{f}={s}" for f, s in sorted(forms.items())) or "nothing sent"
+    return f"; server {p.get('kind', 'unknown')}: {says}"
+
+
+def _constrained(rows: list[dict[str, Any]]) -> str:
+    """``; constrained: gbnf 9/10 obeyed, none 2/3 obeyed`` over the calls that asked for an
+    answer form (docs/agents.md, "Constrained answers"); "" when none did."""
+    counts: dict[str, list[int]] = {}
+    for r in rows:
+        mode = r.get("constraint_mode")
+        if mode and r.get("agent") != "structured-probe" and not r.get("retried"):
+            c = counts.setdefault(str(mode).split(":")[0], [0, 0])
+            c[0] += bool(r.get("obeyed"))
+            c[1] += 1
+    return ("; constrained: " + ", ".join(f"{m} {o}/{n} obeyed" for m, (o, n) in
+            sorted(counts.items()))) if counts else ""  # fmt: skip
 
 
 def unreadable_lines(cfg: RunConfig, paths: RunPaths) -> list[str]:

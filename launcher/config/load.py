@@ -19,6 +19,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from launcher.config.schema import RunConfig
 from nas.agents.config import ANSWER_FORMS
+from nas.llm.structured import STRUCTURED_MODES
 
 __all__ = ["CHOICES", "ConfigError", "config_hash", "load_config", "save_config", "to_yaml"]
 
@@ -37,6 +38,7 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "train.dataset": ("demo", "cifar10", "cifar100", "imagenet16", "imagefolder", "fashion-mnist"),
     "executor.kind": ("inprocess", "local", "slurm"),
     "llm.mode": ("live", "record", "replay"),
+    "llm.structured": STRUCTURED_MODES,
 }
 
 
@@ -108,6 +110,11 @@ def parse_override(item: str) -> dict[str, Any]:
         value = yaml.safe_load(raw) if raw != "" else ""
     except yaml.YAMLError:
         value = raw
+    if isinstance(value, bool) and raw.strip().lower() not in ("true", "false"):
+        # YAML 1.1 reads on/off/yes/no as booleans; config files (OmegaConf's loader) and a
+        # choice like llm.structured=off or train.amp=off mean the word (a bool field still
+        # converts it)
+        value = raw.strip()
     out: dict[str, Any] = {}
     cur = out
     parts = key.split(".")

@@ -16,6 +16,7 @@ from nas.agents.tree import ModificationTree, TreeNode
 from nas.llm.budget import BudgetExceeded
 from nas.llm.client import LLMError
 from nas.prompts import PromptParseError, load_prompt, parse_ranking
+from nas.prompts.parsers import ranking_constraint
 
 __all__ = ["Proposal", "Proposer"]
 
@@ -75,7 +76,8 @@ class Proposer:
                 k=min(3, len(sample)),
             )
             try:
-                reply = self.llm.chat(msgs, agent="proposer", prompt_id=t.ref)
+                reply = self.llm.chat(msgs, agent="proposer", prompt_id=t.ref,
+                                      constraint=ranking_constraint(len(sample), min(3, len(sample))))  # fmt: skip
             except BudgetExceeded:
                 raise
             except LLMError as e:

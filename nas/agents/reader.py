@@ -26,6 +26,7 @@ from nas.agents.knowledge import Inspiration, KnowledgePool
 from nas.llm.budget import BudgetExceeded
 from nas.llm.client import LLMError
 from nas.prompts import PromptParseError, load_prompt, parse_list, parse_yes_no
+from nas.prompts.parsers import yes_no_constraint
 
 __all__ = [
     "BuildReport",
@@ -134,7 +135,8 @@ class Reader:
         t = load_prompt("reader_filter")
         try:
             reply = self.llm.chat(t.render(title=paper.title, abstract=paper.abstract[:3000]),
-                                  agent="reader", prompt_id=t.ref)  # fmt: skip
+                                  agent="reader", prompt_id=t.ref,
+                                  constraint=yes_no_constraint())  # fmt: skip
         except BudgetExceeded:
             raise
         except LLMError:

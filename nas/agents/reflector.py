@@ -28,6 +28,7 @@ from nas.agents.experience import ExperiencePoolLike, dedupe
 from nas.llm.budget import BudgetExceeded
 from nas.llm.client import LLMError
 from nas.prompts import PromptParseError, load_prompt, parse_tips
+from nas.prompts.parsers import tips_constraint
 
 __all__ = ["CATEGORIES", "Reflector", "categorize_error"]
 
@@ -105,8 +106,9 @@ class Reflector:
         opts: dict[str, Any] = {} if self.max_tokens is None else {"max_tokens": self.max_tokens}
         try:
             reply = self.llm.chat(
-                msgs, agent="reflector", prompt_id=t.ref, candidate_id=candidate_id, **opts
-            )
+                msgs, agent="reflector", prompt_id=t.ref, candidate_id=candidate_id,
+                constraint=tips_constraint(CATEGORIES), **opts,
+            )  # fmt: skip
         except BudgetExceeded:
             raise
         except LLMError:

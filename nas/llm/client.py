@@ -55,8 +55,26 @@ from nas.llm.grammar import Constraint
 from nas.llm.memo import CallMemo
 from nas.llm.prices import Price, cost_usd
 from nas.llm.redact import redact
+from nas.llm.structured import (
+    REJECT_STATUSES,
+    STRUCTURED_MODES,
+    Sent,
+    ServerProfile,
+    form_of,
+    none,
+    obeys,
+    send_for,
+)
 
-__all__ = ["MODES", "Attribution", "ChatReply", "LLMClient", "LLMError", "Message"]
+__all__ = [
+    "MODES",
+    "Attribution",
+    "ChatReply",
+    "ConstraintRejected",
+    "LLMClient",
+    "LLMError",
+    "Message",
+]
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +115,15 @@ class Attribution:
         return [str(r["fallback"]) for r in self.rows if r.get("fallback")]
 
 
+class ConstraintRejected(RuntimeError):
+    """A constrained request the server turned down (HTTP 400/422/500): not a transport
+    error, so it is not retried; the request goes again without the constraint."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(f"HTTP {status}: {message}")
+        self.status = status
+
+
 class LLMError(RuntimeError):
     """A call that failed after retries. ``kind``: rate_limit, server_error, timeout,
     connection, bad_request, auth, not_found, bad_response, cassette_miss, http_<status>."""
@@ -124,24 +151,28 @@ class ChatReply:
     retries: int  # HTTP retries this client made (429/5xx/timeouts), each one its own row
     constraint: str = ""  # Constraint.name the caller asked for ("" = none)
     obeyed: bool | None = None  # whether the text is a sentence of it (None: no constraint)
+    constraint_mode: str = ""  # what was sent for it (gbnf, json_schema, ..., "none: <why>")
 
     @property
     def tokens(self) -> int:
         return self.tokens_in + self.tokens_out
 
 
-def _obedience(constraint: Constraint | None, text: str) -> tuple[str, bool | None]:
-    """``(name, obeyed)`` of an answer under ``constraint``; the grammar is the check, since
+def _obedience(constraint: Constraint | None, text: str, sent: Sent) -> tuple[str, bool | None]:
+    """``(name, obeyed)`` of an answer under ``constraint`` (checked in the form sent), since
     a server may accept a constraint and not apply it."""
     if constraint is None:
         return "", None
-    if constraint.grammar is not None:
-        return constraint.name, constraint.grammar.accepts(text)
-    try:
-        json.loads(text)
-    except ValueError:
-        return constraint.name, False
-    return constraint.name, True
+    return constraint.name, obeys(constraint, text, sent)
+
+
+def _constrained(
+    row: dict[str, Any], constraint: Constraint | None, sent: Sent, obeyed: bool | None
+) -> None:
+    """Note on a call's row which constraint it was asked for, what was sent, and whether
+    the answer obeyed it."""
+    if constraint is not None:
+        row.update(constraint_name=constraint.name, constraint_mode=sent.mode, obeyed=obeyed)
 
 
 def _error_kind(err: BaseException) -> tuple[str, int]:
@@ -240,6 +271,7 @@ class LLMClient:
         prices: Mapping[str, Price] | None = None,
         embed_model: str = "text-embedding-3-small",
         max_tokens: int | None = None,
+        structured: str = "auto",
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"llm mode {mode!r} is not one of {', '.join(MODES)}")
@@ -247,6 +279,8 @@ class LLMClient:
             raise ValueError(f"llm mode {mode!r} needs a cassette file (llm.cassette=PATH)")
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be >= 1")
+        if structured not in STRUCTURED_MODES:
+            raise ValueError(f"llm.structured={structured!r}: one of {', '.join(STRUCTURED_MODES)}")
         self.model = model
         self.mode = mode
         self.temperature = float(temperature)
@@ -273,6 +307,12 @@ class LLMClient:
         self._local = threading.local()  # the open attribution scopes of this thread
         self.unscoped_fallbacks: list[tuple[str, str]] = []  # marked after the row was written
         self.sleep: Callable[[float], None] = time.sleep  # backoff waits (tests may shorten)
+        # constrained decoding (nas.llm.structured): the endpoint's profile, probed on the
+        # first constrained call; on_probe(profile) is told once (a run writes an event)
+        self.structured = ServerProfile(structured)
+        self._profiled = structured == "off"
+        self._probe_lock = threading.Lock()
+        self.on_probe: Callable[[ServerProfile], None] | None = None
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -293,6 +333,7 @@ class LLMClient:
             max_tokens=cfg.max_tokens or None,
             max_retries=cfg.max_retries,
             max_concurrency=cfg.max_concurrency,
+            structured=cfg.structured,
             budget=budget or LLMBudget(cfg.budget_tokens, cfg.budget_usd),
             sink=sink,
         )
@@ -418,6 +459,9 @@ class LLMClient:
             "retried": retried,
             "fallback": None,
             "created_at": time.time(),
+            "constraint_name": None,  # the Constraint.name the caller asked for (SQL-safe name)
+            "constraint_mode": None,  # what was sent (gbnf, json_object, ..., "none: <why>")
+            "obeyed": None,  # whether the answer is a sentence of the constraint
         }
 
     def _attempt_row(
@@ -438,7 +482,7 @@ class LLMClient:
             f"{call_id}-a{attempt}", agent, prompt_id, candidate_id, model, 0, 0, 0.0,
             float(a.get("latency_s", 0.0)), cache_hit, str(a["kind"]),
             f"attempt {attempt}, retried after {float(a.get('wait_s', 0.0)):.2f}s: "
-            f"{a.get('message', '')}"[:2000],
+            f"{self._redact(str(a.get('message', '')))}"[:2000],
             attempt=attempt, retried=True,
         )  # fmt: skip
         self._emit(row)
@@ -468,13 +512,14 @@ class LLMClient:
             "seed": self.seed if seed is None else seed,
             "max_tokens": self.max_tokens if max_tokens is None else max_tokens,
         }
-        key = request_key("chat", self.model, msgs, params)
+        sent = self._sent_for(constraint)
+        key = request_key("chat", self.model, msgs, {**params, "constraint": sent.key() or None})
         call_id, memo_n, known = uuid.uuid4().hex[:16], 0, None
         memo_key = self._memo_key(key)
         if self.memo is not None:  # a restored run: answered calls are not made again
             call_id, memo_n, known = self.memo.next(memo_key)
             if known is not None:
-                return self._from_memo(known, call_id, constraint)
+                return self._from_memo(known, call_id, constraint, sent)
         _log.info("llm %s %s/%s: calling %s", call_id, agent, prompt_id, self.model)
         t0 = time.perf_counter()
         cache_hit = False
@@ -497,12 +542,17 @@ class LLMClient:
                     for a in exchange.get("attempts", []):
                         retried(a)
                         tries["n"] += 1
+                        if a.get("kind") == "constraint_rejected":
+                            sent = self._rejected(sent, self._redact(str(a.get("message", ""))))
                     if exchange.get("error"):
                         e = exchange["error"]
-                        raise LLMError(e.get("kind", "error"), f"(replayed) {e.get('message', '')}")
+                        raise LLMError(
+                            e.get("kind", "error"),
+                            f"(replayed) {self._redact(str(e.get('message', '')))}",
+                        )
                     body = exchange["response"]
                 else:
-                    body = self._live_chat(msgs, params, key, retried, tries)
+                    body, sent = self._live_chat(msgs, params, key, retried, tries, sent)
                 text, finish, tin, tout, model = _chat_body(body)
             except CassetteMiss as err:
                 self._fail(call_id, agent, prompt_id, candidate_id, t0, "cassette_miss", err, True)
@@ -511,6 +561,7 @@ class LLMClient:
                 err.call_id = call_id
                 row = self._fail(call_id, agent, prompt_id, candidate_id, t0, err.kind, err,
                                  cache_hit, tries["n"], emit=False)  # fmt: skip
+                _constrained(row, constraint, sent, None)
                 if self.memo is not None:
                     self.memo.record(memo_key, memo_n, {"error": {"kind": err.kind, "message": self._redact(str(err))},
                                                    "rows": _memo_rows([*made, row])})  # fmt: skip
@@ -522,6 +573,7 @@ class LLMClient:
                     kind = "bad_response" if isinstance(err, ValueError) else "error"
                 row = self._fail(call_id, agent, prompt_id, candidate_id, t0, kind, err,
                                  cache_hit, tries["n"], emit=False)  # fmt: skip
+                _constrained(row, constraint, sent, None)
                 if self.memo is not None:
                     self.memo.record(memo_key, memo_n, {"error": {"kind": kind, "message": self._redact(str(err))},
                                                    "rows": _memo_rows([*made, row])})  # fmt: skip
@@ -550,12 +602,15 @@ class LLMClient:
             "" if status == "ok" else "the reply has no content",
             attempt=tries["n"],
         )
+        name, obeyed = _obedience(constraint, text, sent)
+        _constrained(row, constraint, sent, obeyed)
+        self._check_obeyed(sent, name, obeyed, finish)
         if self.memo is not None:  # before the row and the answer are used (a kill after)
             self.memo.record(memo_key, memo_n, {"response": body, "rows": _memo_rows([*made, row])})
         self._emit(row)
         return ChatReply(
             text, call_id, model, tin, tout, cost, latency, cache_hit, finish, tries["n"] - 1,
-            *_obedience(constraint, text),
+            name, obeyed, sent.mode if constraint is not None else "",
         )  # fmt: skip
 
     def _memo_key(self, key: str) -> str:
@@ -567,8 +622,9 @@ class LLMClient:
         return f"{stack[-1].step}\x1f{key}" if stack else key
 
     def _from_memo(
-        self, known: dict[str, Any], call_id: str, constraint: Constraint | None = None
-    ) -> ChatReply:
+        self, known: dict[str, Any], call_id: str, constraint: Constraint | None = None,
+        sent: Sent = Sent(""),
+    ) -> ChatReply:  # fmt: skip
         """A call this run already made, answered from the memo (no request, no new row).
 
         Inside an attribution :meth:`scope` the call's rows (its retried attempts and its
@@ -586,8 +642,43 @@ class LLMClient:
             )
         text, finish, tin, tout, model = _chat_body(known["response"])
         cost = cost_usd(self.model, tin, tout, self.prices)
+        name, obeyed = _obedience(constraint, text, sent)
+        self._check_obeyed(sent, name, obeyed, finish)
         return ChatReply(text, call_id, model or self.model, tin, tout, cost, 0.0, True, finish, 0,
-                         *_obedience(constraint, text))  # fmt: skip
+                         name, obeyed, sent.mode if constraint is not None else "")  # fmt: skip
+
+    # ----------------------------------------------------------------- constrained decoding
+    def _sent_for(self, constraint: Constraint | None) -> Sent:
+        """What a request carries for ``constraint`` (probing the endpoint first, once)."""
+        if constraint is None:
+            return Sent("")
+        return send_for(self._profile(), constraint)
+
+    def probe(self) -> ServerProfile:
+        """The endpoint's structured-output profile, probing it now if not done yet (else on
+        the first constrained call); see :mod:`nas.llm.structured`."""
+        return self._profile()
+
+    def _profile(self) -> ServerProfile:
+        from nas.llm.probe import probe_endpoint
+
+        with self._probe_lock:  # other threads wait for the probe, not send unprobed
+            if not self._profiled:
+                self.structured = probe_endpoint(self)
+                self._profiled = True
+        return self.structured
+
+    def _rejected(self, sent: Sent, why: str) -> Sent:
+        if sent.sent:
+            self.structured.reject(form_of(sent), why)
+            return none(f"rejected by the server ({why[:120]})")
+        return sent
+
+    def _check_obeyed(self, sent: Sent, name: str, obeyed: bool | None, finish: str) -> None:
+        """A sent constraint the answer does not obey, though the model stopped on its own:
+        the server ignores that form (fails open)."""
+        if sent.sent and obeyed is False and finish != "length":
+            self.structured.disobeyed(form_of(sent), name)
 
     def _redact(self, text: str) -> str:
         """Error text without the key (``nas.llm.redact``): echoed by some endpoints."""
@@ -633,7 +724,7 @@ class LLMClient:
             t = time.perf_counter()
             try:
                 return send(), attempts
-            except LLMError:
+            except (LLMError, ConstraintRejected):
                 raise
             except Exception as err:
                 kind, status = _error_kind(err)
@@ -649,22 +740,42 @@ class LLMClient:
 
     def _live_chat(
         self, msgs: list[dict[str, str]], params: dict[str, Any], key: str,
-        retried: Callable[[dict[str, Any]], None], tries: dict[str, int],
-    ) -> Any:  # fmt: skip
+        retried: Callable[[dict[str, Any]], None], tries: dict[str, int], sent: Sent,
+    ) -> tuple[Any, Sent]:  # fmt: skip
+        """The response body of one chat request (with retries) and what it carried for its
+        constraint: a constrained request the server turns down is recorded as a failed
+        attempt (``constraint_rejected``, not retried) and sent again without it."""
         sdk = self._client()
         kwargs: dict[str, Any] = {"model": self.model, "messages": msgs}
         kwargs.update({k: v for k, v in params.items() if v is not None})
-        request = {"model": self.model, "messages": msgs, **params}
+        request = {"model": self.model, "messages": msgs, **params, **sent.fields()}
         attempts: list[dict[str, Any]] = []
 
         def failed(a: dict[str, Any]) -> None:
             attempts.append(a)
             retried(a)
 
+        def send() -> Any:
+            t = time.perf_counter()
+            try:
+                return sdk.chat.completions.with_raw_response.create(**kwargs, **sent.fields())
+            except Exception as err:
+                status = _error_kind(err)[1]
+                if not sent.sent or status not in REJECT_STATUSES:
+                    raise
+                why = self._redact(str(err))  # a rejection may quote the request's headers
+                failed({"kind": "constraint_rejected", "status": status,
+                        "message": f"{sent.mode} constraint: {why[:400]}",
+                        "latency_s": time.perf_counter() - t, "wait_s": 0.0})  # fmt: skip
+                tries["n"] += 1
+                raise ConstraintRejected(status, why[:200]) from err
+
         try:
-            raw, _ = self._with_retries(
-                lambda: sdk.chat.completions.with_raw_response.create(**kwargs), failed, tries
-            )
+            try:
+                raw, _ = self._with_retries(send, failed, tries)
+            except ConstraintRejected as rej:
+                sent = self._rejected(sent, str(rej))
+                raw, _ = self._with_retries(send, failed, tries)
         except Exception as err:
             kind, status = _error_kind(err)
             if self.mode == "record" and self.cassette is not None and kind != "error":
@@ -692,7 +803,7 @@ class LLMClient:
                 key, {"request": request, "attempts": _portable(attempts), "response": body}
             )
             self.cassette.save()
-        return body
+        return body, sent
 
     # ----------------------------------------------------------------- embeddings
     def embed(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nas.config_checks import at_least, one_of, positive
+from nas.llm.structured import STRUCTURED_MODES
 
 __all__ = ["LLMConfig"]
 
@@ -30,9 +31,13 @@ class LLMConfig:
     budget_tokens: int = 0  # hard cap on tokens (0 = none); the run stops cleanly at it
     budget_usd: float = 0.0  # hard cap on dollars (0 = none)
     embed_model: str = ""  # embeddings: "" = hashing embedder; "local" = bundled MiniLM; or a model
+    # constrained answers (nas.llm.structured): auto (probe the server once, recorded) |
+    # grammar (GBNF) | json_schema | off (every answer form sent unconstrained)
+    structured: str = "auto"
 
     def validate(self, where: str = "llm.") -> None:
         one_of(where, "mode", self.mode, ("live", "record", "replay"))
+        one_of(where, "structured", self.structured, STRUCTURED_MODES)
         at_least(where, "temperature", self.temperature, 0)
         positive(where, "timeout_s", self.timeout_s, "seconds")
         at_least(where, "max_tokens", self.max_tokens, 0, "0 = none")

@@ -16,7 +16,10 @@ a cassette): the strategies then use their offline designers/learners/operators.
 
 from __future__ import annotations
 
+import json
 import os
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -24,6 +27,8 @@ from nas.llm.budget import LLMBudget
 from nas.llm.client import LLMClient
 from nas.llm.config import LLMConfig
 from nas.llm.memo import MEMO_FILE, CallMemo
+from nas.llm.structured import ServerProfile
+from nas.records import content_hash
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -58,6 +63,24 @@ def budget_from_store(cfg: LLMConfig, store: RowStore | None, run_id: str) -> LL
     return budget
 
 
+def probe_event(store: RowStore, run_id: str) -> Callable[[ServerProfile], None]:
+    """A hook writing the structured-output probe's outcome as an ``llm_structured_probe``
+    event of the run. Named by its content: a restart that finds the same server writes no
+    new row; a changed server adds one."""
+
+    def write(profile: ServerProfile) -> None:
+        payload = json.dumps(profile.as_dict(), sort_keys=True)
+        event_id = "llm-structured-probe-" + content_hash(payload, length=12)
+        events = store.read("events", run_id)
+        if events.num_rows and event_id in events.column("event_id").to_pylist():
+            return
+        row = {"event_id": event_id, "kind": "llm_structured_probe", "payload": payload,
+               "created_at": time.time()}  # fmt: skip
+        store.append("events", run_id, [row], key=event_id)
+
+    return write
+
+
 def run_llm_client(
     cfg: LLMConfig,
     store: RowStore | None = None,
@@ -77,6 +100,8 @@ def run_llm_client(
                 target.append("llm_calls", run_id, [row], key=f"llm-{row['call_id']}")
 
     client = LLMClient.from_config(cfg, sink=sink, budget=budget_from_store(cfg, store, run_id))
+    if store is not None and run_id:
+        client.on_probe = probe_event(store, run_id)
     if run_dir is not None:
         client.memo = CallMemo(Path(run_dir) / MEMO_FILE)
     return client

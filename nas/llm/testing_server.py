@@ -8,6 +8,15 @@ JSON returning the reply text) when the script is empty. Script items model what
 endpoints do: 429 with ``Retry-After``, 500, slow replies (client timeouts), malformed
 blocks, prose instead of a block, empty replies, and a body in the wrong format.
 
+It can play a server kind for constrained decoding (:mod:`nas.llm.structured`):
+``owned_by`` is what ``GET /v1/models`` says (``"me"``: llama-cpp-python, ``"vllm"``,
+``"openai"``; the default names no kind); ``rejects`` lists constraint fields it turns
+down with HTTP 500 before generating, as llama-cpp-python 0.3.36 does with an OpenAI
+``json_schema`` (``"grammar"``, ``"json_object"``, ``"json_schema"``,
+``"structured_outputs"``; the script is not consumed). Whether it *obeys* a constraint is
+up to the script: a reply that is not a sentence of the grammar plays a server that
+accepts the constraint and ignores it (fails open).
+
 It counts the tokens it reports (:attr:`ScriptedOpenAIServer.prompt_tokens`,
 :attr:`completion_tokens`) so a test can compare the client's accounting with the server's,
 and keeps every request (:attr:`requests`) so a test can check that temperature and seed
@@ -128,6 +137,10 @@ class _State:
     # counted here, as a real endpoint still bills a request whose client timed out
     tokens_by_label: dict[str, list[int]] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    owned_by: str = "archlab-scripted"  # GET /v1/models' owned_by (the server kind it plays)
+    rejects: frozenset[str] = frozenset()  # constraint fields answered with HTTP 500
+    refusal_echoes_auth: bool = False  # a refusal's text quotes the Authorization header
+    rejected: int = 0  # constrained requests turned down
     in_flight: int = 0
     max_in_flight: int = 0
 
@@ -153,6 +166,23 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):  # the client timed out and left
             pass
 
+    def do_GET(self) -> None:
+        st = self.server.state
+        if self.path.rstrip("/").endswith("/models"):
+            entry = {"id": "scripted", "object": "model", "owned_by": st.owned_by}
+            self._send(200, json.dumps({"object": "list", "data": [entry]}))
+            return
+        self._send(404, json.dumps({"error": {"message": f"no route {self.path}"}}))
+
+    def _refused(self, req: dict[str, Any]) -> str:
+        """The constraint field of ``req`` this server turns down ("" = none)."""
+        fmt = req.get("response_format")
+        sent: set[str] = {k for k in ("grammar", "structured_outputs") if k in req}
+        if isinstance(fmt, dict) and fmt.get("type") in ("json_object", "json_schema"):
+            sent.add(str(fmt["type"]))
+        hit = sorted(sent & self.server.state.rejects)
+        return hit[0] if hit else ""
+
     def do_POST(self) -> None:
         st = self.server.state
         length = int(self.headers.get("Content-Length") or 0)
@@ -162,11 +192,19 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(400, json.dumps({"error": {"message": "body is not JSON"}}))
             return
         path = self.path.rstrip("/")
+        refused = self._refused(req)
         with st.lock:
             st.requests.append({"path": path, **req})
-            reply = st.script.pop(0) if st.script else None
-            st.in_flight += 1
+            st.rejected += bool(refused)
+            reply = st.script.pop(0) if st.script and not refused else None
+            st.in_flight += not refused
             st.max_in_flight = max(st.max_in_flight, st.in_flight)
+        if refused:
+            msg = f"{refused} is not supported by this server"
+            if st.refusal_echoes_auth:
+                msg += f" (request header Authorization: {self.headers.get('Authorization', '')})"
+            self._send(500, json.dumps({"error": {"message": msg, "type": "server_error"}}))
+            return
         try:
             self._answer(path, req, reply)
         finally:
@@ -262,9 +300,19 @@ class _Server(ThreadingHTTPServer):
 class ScriptedOpenAIServer:
     """Context manager running the server in a thread; ``base_url`` ends in ``/v1``."""
 
-    def __init__(self, script: Iterable[Reply] = (), responder: Responder | None = None) -> None:
+    def __init__(
+        self,
+        script: Iterable[Reply] = (),
+        responder: Responder | None = None,
+        *,
+        owned_by: str = "archlab-scripted",
+        rejects: Iterable[str] = (),
+        refusal_echoes_auth: bool = False,
+    ) -> None:
         self._srv = _Server(("127.0.0.1", 0), _Handler)
-        self._srv.state = _State(list(script), responder)
+        self._srv.state = _State(list(script), responder, owned_by=owned_by,
+                                 rejects=frozenset(rejects),
+                                 refusal_echoes_auth=refusal_echoes_auth)  # fmt: skip
         self._thread: threading.Thread | None = None
 
     @property

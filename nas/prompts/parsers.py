@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Sequence
 
 from nas.graph.limits import DEFAULT_LIMITS, AnswerLimits
 from nas.graph.text import ParseError, check_size, parse_blocks, serialize
+from nas.llm.grammar import Chars, Constraint, Grammar, Lit, Ref, Rep, Seq, alt_of
 
 __all__ = [
     "BlockAnswer",
@@ -25,7 +27,15 @@ __all__ = [
     "parse_ranking",
     "parse_tips",
     "parse_yes_no",
+    "ranking_constraint",
+    "tips_constraint",
+    "yes_no_constraint",
 ]
+
+# free text on one line that starts with a visible character (what the parsers' ``.*\S``
+# needs); answer forms bound it by line count, the client's max_tokens bounds its length
+_FREE = Seq((Chars("^\\n \\t"), Rep(Chars("^\\n"))))
+_BLANK = Rep(Lit("\n"), 0, 1)  # an optional blank line between items (small models write one)
 
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n(.*?)```", re.S)
 _HEADER = re.compile(r"^\s*##[^#\n]+##\s*$", re.M)
@@ -173,6 +183,28 @@ def parse_ranking(text: str, n: int) -> list[int]:
     return out
 
 
+def ranking_constraint(n: int, k: int) -> Constraint:
+    """The answer form of :func:`parse_ranking` for ``n`` candidates: ``RANKING:`` first
+    (the form the real model chose), 1..``k`` numbers among the ``n`` that exist, then up to
+    ``k`` reasons, one ``- `` line each (not numbered: the parser would read a reason's
+    number as part of the ranking).
+
+        >>> c = ranking_constraint(3, 2)
+        >>> c.grammar.accepts("RANKING: 3, 1\\n- best"), c.grammar.accepts("RANKING: 4")
+        (True, False)
+    """
+    if n < 1 or k < 1:
+        raise ValueError(f"a ranking of {k} among {n} candidates")
+    reason = Seq((Lit("- "), _FREE))
+    g = Grammar({
+        "root": Seq((Lit("RANKING: "), Ref("id"), Rep(Seq((Lit(", "), Ref("id"))), 0, k - 1),
+                     Rep(Seq((Lit("\n"), _BLANK, Ref("reason"))), 0, k))),
+        "id": alt_of([str(i) for i in range(1, n + 1)]),
+        "reason": reason,
+    })  # fmt: skip
+    return Constraint("ranking@1", grammar=g)
+
+
 _BARE_YES_NO = re.compile(r"^\W*(yes|no)\W*$", re.I)
 
 
@@ -190,6 +222,14 @@ def parse_yes_no(text: str) -> bool:
     if len(bare) == 1:
         return bare.pop() == "yes"
     raise PromptParseError("missing", "no 'ANSWER: yes|no' line in the answer", _excerpt(text))
+
+
+def yes_no_constraint() -> Constraint:
+    """The answer form of :func:`parse_yes_no`: ``ANSWER: yes|no`` first, then at most one
+    line of reason."""
+    g = Grammar({"root": Seq((Lit("ANSWER: "), alt_of(["yes", "no"]),
+                              Rep(Seq((Lit("\n"), _FREE)), 0, 1)))})  # fmt: skip
+    return Constraint("yes_no@1", grammar=g)
 
 
 _ITEM = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+(.*\S)\s*$")
@@ -244,3 +284,13 @@ def parse_tips(text: str) -> list[tuple[str, str]]:
             "missing", "no 'TIP [category]: ...' line in the answer", _excerpt(text)
         )
     return tips
+
+
+def tips_constraint(categories: Sequence[str], most: int = 3) -> Constraint:
+    """The answer form of :func:`parse_tips`: 1..``most`` lines ``TIP [category]: text``, the
+    category one of ``categories`` (the Reflector's table)."""
+    g = Grammar({
+        "root": Seq((Ref("tip"), Rep(Seq((Lit("\n"), _BLANK, Ref("tip"))), 0, most - 1))),
+        "tip": Seq((Lit("TIP ["), alt_of(list(categories)), Lit("]: "), _FREE)),
+    })  # fmt: skip
+    return Constraint("tips@1", grammar=g)

@@ -27,6 +27,7 @@ import json
 import re
 from dataclasses import dataclass
 
+from nas.llm.grammar import Chars, Constraint, Expr, Grammar, Lit, Ref, Rep, Seq, alt_of
 from nas.prompts.parsers import PromptParseError
 from nas.spaces.base import CategoricalSpace, SpaceError
 
@@ -34,7 +35,9 @@ __all__ = [
     "NetworkParseError",
     "PrincipleParseError",
     "PrinciplesAnswer",
+    "candidates_constraint",
     "last_json_object",
+    "network_constraint",
     "parse_candidates",
     "parse_network_answer",
     "parse_principles_answer",
@@ -216,6 +219,50 @@ def parse_principles_answer(answer: str, space: CategoricalSpace) -> PrinciplesA
     return PrinciplesAnswer(patterns, principles, candidates)
 
 
+# a numbered statement of a PATTERNS/PRINCIPLES part: "1. text" with no brace or backtick
+# (the part parser stops at "{" and "```"), starting with a visible character
+_STATEMENT = Seq((Chars("1-9"), Rep(Chars("0-9"), 0, 1), Lit(". "), Chars("^\\n \\t{}`"),
+                  Rep(Chars("^\\n{}`"))))  # fmt: skip
+_WS = Rep(Chars(" \\n"), 0, 8)
+
+
+def candidates_constraint(space: CategoricalSpace, max_ops: int | None) -> Constraint:
+    """The answer form of :func:`parse_principles_answer` in LAPT's code form: ``PATTERNS:``
+    and ``PRINCIPLES:`` as numbered lines (1..6 and 1..8), then ``CANDIDATES:`` and a
+    ```json block mapping every ``layer<k>`` of ``space``, in order, to 1..``max_ops``
+    (None: all) operation IDs of that position -- IDs that exist, never an empty list. Its
+    JSON Schema is the candidates object alone (which the parser also reads).
+
+        >>> from nas.spaces import NB201Space
+        >>> c = candidates_constraint(NB201Space(), 2)
+        >>> print(c.grammar.gbnf().splitlines()[-1])
+        id5 ::= "0" | "1" | "2" | "3" | "4"
+    """
+
+    def part(name: str, most: int) -> Expr:
+        return Seq((Lit(f"{name}:\n"), Ref("statement"),
+                    Rep(Seq((Lit("\n"), Ref("statement"))), 0, most - 1), Lit("\n\n")))  # fmt: skip
+
+    rules: dict[str, Expr] = {"statement": _STATEMENT, "ws": _WS}
+    layers: list[Expr] = []
+    props: dict[str, object] = {}
+    for k, p in enumerate(space.positions):
+        ids = [str(i) for i in range(len(p.choices))]
+        most = len(ids) if max_ops is None else max(1, min(max_ops, len(ids)))
+        rules[f"id{k}"] = alt_of(ids)
+        layers += [Lit(",")] if k else []
+        layers += [Ref("ws"), Lit(f'"layer{k}": ['), Ref(f"id{k}"),
+                   Rep(Seq((Lit(", "), Ref(f"id{k}"))), 0, most - 1), Lit("]")]  # fmt: skip
+        props[f"layer{k}"] = {"type": "array", "minItems": 1, "maxItems": most,
+                              "items": {"type": "integer", "enum": list(range(len(ids)))}}  # fmt: skip
+    root = Seq((part("PATTERNS", 6), part("PRINCIPLES", 8), Lit("CANDIDATES:\n```json\n{"),
+                *layers, Ref("ws"), Lit("}\n```"), Rep(Lit("\n"), 0, 1)))  # fmt: skip
+    schema = {"type": "object", "properties": props, "required": list(props),
+              "additionalProperties": False}  # fmt: skip
+    return Constraint("lapt_candidates@1", grammar=Grammar({"root": root, **rules}),
+                      json_schema=schema)  # fmt: skip
+
+
 # --------------------------------------------------------------------------- LLMatic
 
 _LINE = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])?\s*(?P<name>[^:]+?)\s*:\s*(?P<value>\S+)\s*$")
@@ -275,3 +322,25 @@ def parse_network_answer(answer: str, space: CategoricalSpace) -> str:
         return space.validate(space.encode([vals[i] for i in range(len(space.positions))]))
     except (SpaceError, ValueError) as e:
         raise NetworkParseError(f"answer is not a member of the space: {e}", "invalid") from None
+
+
+def network_constraint(space: CategoricalSpace) -> Constraint:
+    """The answer form of :func:`parse_network_answer`: exactly one ``position: choice``
+    line per position of ``space``, in order, each choice one of that position's (an NB201
+    cell is six edge lines: the real model's most common bad answer dropped the last one).
+    No JSON Schema: the parser reads lines.
+
+        >>> from nas.spaces import NB201Space
+        >>> c = network_constraint(NB201Space())
+        >>> print(c.grammar.gbnf().splitlines()[0][:37])
+        root ::= "edge 1<-0: " op0 "\\n" "edge
+    """
+    rules: dict[str, Expr] = {}
+    items: list[Expr] = []
+    for k, p in enumerate(space.positions):
+        rules[f"op{k}"] = alt_of(list(p.choices))
+        items += [Lit("\n")] if k else []
+        items += [Lit(f"{p.name}: "), Ref(f"op{k}")]
+    return Constraint(
+        "llmatic_network@1", grammar=Grammar({"root": Seq((*items, Rep(Lit("\n"), 0, 1))), **rules})
+    )

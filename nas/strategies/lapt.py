@@ -67,6 +67,9 @@ class LaptConfig:
     top_r: int = 5  # best target architectures used when updating principles
     learner: str = "statistical"  # statistical (offline) | llm
     min_lift: float = 1.0  # statistical learner: keep ops whose top-k frequency / prior >= this
+    # llm learner: its refined space always keeps the choices the evidence supports (the
+    # statistical learner's on the same top-k, the target top-r's); false = as answered
+    evidence_floor: bool = True
     max_ops: int | None = 2  # statistical learner: choices kept per position (None = all lifted)
     keep_ratio: float = 0.5  # statistical learner: also keep ops with lift >= ratio x the best
     widen_ops: int = 1  # statistical learner: operators added per position when widening
@@ -271,7 +274,9 @@ def from_config(config: LaptConfig, parts: StrategyParts) -> LAPT:
                 "endpoint) or llm.mode=replay with llm.cassette; or use "
                 "strategy.lapt.learner=statistical (offline)"
             )
-        learner = LLMPrincipleLearner(LLMCompletion(client, "lapt"), fallback=stats)
+        learner = LLMPrincipleLearner(
+            LLMCompletion(client, "lapt"), fallback=stats, evidence_floor=config.evidence_floor
+        )
     elif config.learner != "statistical":
         raise StrategyError(
             f"strategy.lapt.learner={config.learner!r}: choose statistical (offline) or llm"

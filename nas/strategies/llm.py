@@ -27,6 +27,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from nas.llm.grammar import Constraint
+
 __all__ = [
     "Complete",
     "CompletionBudgetExceeded",
@@ -56,21 +58,33 @@ class CompletionBudgetExceeded(CompletionError):
 
 class PromptText(str):
     """A rendered prompt: the text (all messages, blank-line separated) as a ``str``, plus
-    ``messages`` (chat messages to send) and ``ref`` (``id@version`` of the template)."""
+    ``messages`` (chat messages to send), ``ref`` (``id@version`` of the template) and
+    ``constraint`` (the answer form its parser reads, sent to servers that take one: see
+    :mod:`nas.llm.structured`; None = none)."""
 
     messages: tuple[dict[str, str], ...]
     ref: str
+    constraint: Constraint | None
 
     def __new__(
-        cls, text: str = "", messages: Sequence[Mapping[str, str]] = (), ref: str = ""
+        cls,
+        text: str = "",
+        messages: Sequence[Mapping[str, str]] = (),
+        ref: str = "",
+        constraint: Constraint | None = None,
     ) -> PromptText:
         obj = super().__new__(cls, text)
         obj.messages = tuple({"role": m["role"], "content": m["content"]} for m in messages)
         obj.ref = ref
+        obj.constraint = constraint
         return obj
 
+    def constrained(self, constraint: Constraint) -> PromptText:
+        """The same prompt whose answer is held to ``constraint``."""
+        return PromptText(str(self), self.messages, self.ref, constraint)
+
     def __reduce__(self) -> tuple[Any, ...]:
-        return (PromptText, (str(self), self.messages, self.ref))
+        return (PromptText, (str(self), self.messages, self.ref, self.constraint))
 
 
 def render_prompt(template_id: str, **slots: object) -> PromptText:
@@ -86,7 +100,7 @@ class LLMCompletion:
     """``complete(prompt, temperature)`` over an :class:`nas.llm.LLMClient`.
 
     Each call is ``client.chat(messages, agent=agent, prompt_id=prompt.ref,
-    temperature=temperature)`` — the client writes the ``llm_calls`` row (tokens, cost,
+    temperature=temperature, constraint=prompt.constraint)`` — the client writes the ``llm_calls`` row (tokens, cost,
     latency, status) through its sink, for failures too. A plain ``str`` prompt is sent as
     one user message with prompt id ``"<agent>@inline"``. ``calls``/``failures`` count this
     adapter's calls; ``cost_usd`` is the client budget's total (including calls charged
@@ -120,6 +134,7 @@ class LLMCompletion:
                 prompt_id=ref,
                 temperature=float(temperature),
                 max_tokens=self.max_tokens,
+                constraint=prompt.constraint if isinstance(prompt, PromptText) else None,
             )
         except BudgetExceeded as e:
             self.failures += 1

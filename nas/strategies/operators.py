@@ -23,7 +23,11 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from nas.prompts.strategy_parsers import NetworkParseError, parse_network_answer
+from nas.prompts.strategy_parsers import (
+    NetworkParseError,
+    network_constraint,
+    parse_network_answer,
+)
 from nas.spaces.base import CategoricalSpace
 from nas.strategies.llm import (
     Complete,
@@ -288,7 +292,7 @@ class LLMOperators:
             network=space.describe(arch),
             instruction=self.prompts[prompt_id % len(self.prompts)],
             rules=self.rules(space),
-        )
+        ).constrained(network_constraint(space))
 
     def crossover_prompt(self, space: CategoricalSpace, a: str, b: str) -> PromptText:
         return render_prompt(
@@ -297,7 +301,7 @@ class LLMOperators:
             network_a=space.describe(a),
             network_b=space.describe(b),
             rules=self.rules(space),
-        )
+        ).constrained(network_constraint(space))
 
     def mutate(
         self,

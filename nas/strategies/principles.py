@@ -33,6 +33,7 @@ from typing import Protocol, runtime_checkable
 
 from nas.prompts.strategy_parsers import (
     PrincipleParseError,
+    candidates_constraint,
     parse_candidates,
     parse_principles_answer,
 )
@@ -350,6 +351,14 @@ class LLMPrincipleLearner:
     falls back to ``fallback`` (the statistical learner) for that step; ``failures`` lists each
     one with the fallback taken, and the returned principles carry it in ``note``. When the
     LLM budget is spent, ``budget_exhausted`` is set (LAPT then stops proposing).
+
+    ``evidence_floor`` (default on): the refined space always holds what the evidence
+    supports -- after ``learn``, every choice the statistical learner keeps from the same
+    source top-k (its most frequent operators per position); after ``update``, every choice
+    the target top-r use plus the best source choice. The real 1.5B model's refined space
+    (layer0 = 1x1 conv only, ...) excluded both targets' best cells (BENCHMARKS.md); the
+    floor adds back what the answer dropped, and the returned principles say so in ``note``
+    (``widened the LLM's answer with the evidence: ...``).
     """
 
     name = "llm-principle-learner"
@@ -360,8 +369,10 @@ class LLMPrincipleLearner:
         temperature: float = 0.2,
         fallback: PrincipleLearner | None = None,
         max_ops: int = 2,
+        evidence_floor: bool = True,
     ) -> None:
         self.complete = complete
+        self.evidence_floor = bool(evidence_floor)
         self.temperature = float(temperature)
         self.max_ops = int(max_ops)
         self.fallback: PrincipleLearner = fallback or StatisticalPrincipleLearner()
@@ -385,7 +396,7 @@ class LLMPrincipleLearner:
             archs=archs,
             max_ops=self.max_ops,
             example=self._example(space),
-        )
+        ).constrained(candidates_constraint(space, self.max_ops))
 
     def update_prompt(
         self, space: CategoricalSpace, current: Principles, top: Sequence[tuple[str, float]]
@@ -402,7 +413,7 @@ class LLMPrincipleLearner:
             archs=archs,
             max_ops=self.max_ops,
             example=self._example(space),
-        )
+        ).constrained(candidates_constraint(space, self.max_ops))
 
     def widen_prompt(self, space: CategoricalSpace, current: Principles) -> PromptText:
         unexplored = {
@@ -416,7 +427,7 @@ class LLMPrincipleLearner:
             candidates=_candidates_ids(space, current.allowed),
             unexplored=json.dumps(unexplored),
             example=self._example(space),
-        )
+        ).constrained(candidates_constraint(space, None))  # keeps the current ops: no cap
 
     def _ask(
         self, prompt: str, space: CategoricalSpace
@@ -450,13 +461,31 @@ class LLMPrincipleLearner:
             fallback.statements,
         )
 
+    def _floor(
+        self, space: CategoricalSpace, allowed: tuple[frozenset[str], ...], evidence: Principles
+    ) -> tuple[tuple[frozenset[str], ...], str]:
+        """``allowed`` joined with the evidence's choices (``evidence_floor``) and a note
+        naming what was added ("" when the answer already held it all)."""
+        if not self.evidence_floor:
+            return allowed, ""
+        merged = tuple(a | e for a, e in zip(allowed, evidence.allowed, strict=True))
+        added = [
+            f"{p.name} +{'/'.join(c for c in p.choices if c in m - a)}"
+            for p, a, m in zip(space.positions, allowed, merged, strict=True)
+            if m - a
+        ]
+        if not added:
+            return allowed, ""
+        return merged, "widened the LLM's answer with the evidence: " + ", ".join(added)
+
     def learn(self, space: CategoricalSpace, top: Sequence[tuple[str, float]]) -> Principles:
         stats = StatisticalPrincipleLearner().learn(space, top)  # lifts kept for widening
         try:
             allowed, text, statements = self._ask(self.learn_prompt(space, top), space)
         except (PrincipleParseError, CompletionError) as e:
             return self._fail("learn", e, self.fallback.learn(space, top))
-        return Principles(allowed, text, self.name, stats.lifts, statements=statements)
+        allowed, note = self._floor(space, allowed, stats)
+        return Principles(allowed, text, self.name, stats.lifts, note, statements=statements)
 
     def update(
         self, space: CategoricalSpace, current: Principles, top: Sequence[tuple[str, float]]
@@ -465,11 +494,14 @@ class LLMPrincipleLearner:
             allowed, text, statements = self._ask(self.update_prompt(space, current, top), space)
         except (PrincipleParseError, CompletionError) as e:
             return self._fail("update", e, self.fallback.update(space, current, top))
+        evidence = StatisticalPrincipleLearner().update(space, current, top)
+        allowed, note = self._floor(space, allowed, evidence)
         return Principles(
             allowed,
             text,
             self.name,
             current.lifts,
+            note,
             version=current.version + 1,
             statements=statements,
         )

@@ -78,6 +78,15 @@ def test_the_real_models_nader_run_replays(tmp_path) -> None:
         "proposer_rank@2", "modifier@3", "modifier_repair@1", "modifier_derive@2",
         "reflector_invalid@1",
     ]  # fmt: skip
+    # the Proposer and the Reflector asked for their answer forms; the cassette was recorded
+    # before constraints, so replay sent none, and each row says why and whether the
+    # recorded answer obeyed the form anyway
+    asked = {c["agent"]: c["constraint_name"] for c in calls if c["agent"] != "modifier"}
+    assert asked == {"proposer": "ranking@1", "reflector": "tips@1"}
+    for c in calls:
+        if c["agent"] != "modifier":
+            assert c["constraint_mode"].startswith("none: server kind unknown (replay")
+            assert isinstance(c["obeyed"], bool)
     scores = {
         r["candidate_id"]: r["val_acc"] for r in store.read("trials", "nader-test").to_pylist()
     }

@@ -121,7 +121,8 @@ def _tell(s: Any, n: int, score: Any) -> None:
 def test_lapt_llm_learner_through_the_real_client() -> None:
     rows: list[dict[str, Any]] = []
     with ScriptedOpenAIServer(responder=_lapt_responder) as srv:
-        learner = LLMPrincipleLearner(LLMCompletion(_client(srv, rows), "lapt"), temperature=0.2)
+        learner = LLMPrincipleLearner(LLMCompletion(_client(srv, rows), "lapt"), temperature=0.2,
+                                      evidence_floor=False)  # the answers as given  # fmt: skip
         s = LAPT(source=_source(), learner=learner, top_k=10, adapt_every=4, rng=0)
         assert s.principles.learner == "llm-principle-learner"
         assert s.principles.allowed[1] == {"nor_conv_3x3"} and s.principles.size() == 32
@@ -246,6 +247,29 @@ def test_build_strategy_wires_the_client_into_lapt_with_store_accounting(tmp_pat
     ]))  # fmt: skip
     assert src_only.source_name == "cifar100" and src_only.principles.size() < SPACE.size
     assert from_ops(["none"] * 6)  # the space's text form is what the prompts show
+
+
+@pytest.mark.parametrize("floor", [True, False])
+def test_lapt_evidence_floor_and_llm_structured_reach_the_learner_from_the_config(
+    floor: bool,
+) -> None:
+    """strategy.lapt.evidence_floor (LaptConfig) and llm.structured (LLMConfig) go through
+    the composition root to the LLM learner and its client."""
+    table = shared_path("data", "nb201.parquet")
+    with ScriptedOpenAIServer(responder=_lapt_responder) as srv:
+        cfg = load_config(overrides=[
+            "strategy.name=lapt", "strategy.lapt.learner=llm", "strategy.lapt.top_k=5",
+            f"strategy.lapt.evidence_floor={str(floor).lower()}", f"space.table={table}",
+            "train.evaluator=table", "train.dataset=cifar100", "llm.structured=off",
+            f"llm.base_url={srv.base_url}", "llm.max_retries=0",
+        ], check=True)  # fmt: skip
+        s = build_strategy(cfg)
+    assert cfg.strategy.lapt.evidence_floor is floor and cfg.llm.structured == "off"
+    learner = s.learner
+    assert isinstance(learner, LLMPrincipleLearner) and learner.evidence_floor is floor
+    assert isinstance(learner.complete, LLMCompletion)
+    assert learner.complete.client.structured.setting == "off"
+    assert "grammar" not in srv.requests[0] and "response_format" not in srv.requests[0]
 
 
 def test_a_malformed_update_in_a_lapt_run_is_recorded_and_every_call_accounted(

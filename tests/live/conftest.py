@@ -30,16 +30,23 @@ class LiveModel:
     base_url: str
     model: str
     outcomes: list[str] = field(default_factory=list)  # one line per test, for the summary
+    probe_rows: list[dict[str, Any]] = field(default_factory=list)  # structured-output probes
 
     def client(self, rows: list[dict[str, Any]], **kw: Any) -> LLMClient:
-        """The real openai-based client on the local server; ``llm_calls`` rows go to ``rows``.
+        """The real openai-based client on the local server; ``llm_calls`` rows go to ``rows``
+        (the structured-output probe's rows, agent ``structured-probe``, to ``probe_rows``).
         No HTTP retries: a timed-out request would still be running on the single-slot
         server, and a retry would queue behind it. No fixed seed: with one, a repeated
         request (LLMatic asking again after a duplicate child) gets the same answer."""
         kw.setdefault("timeout_s", LIVE_TIMEOUT_S)
         kw.setdefault("max_retries", 0)
+
+        def sink(new: list[dict[str, Any]]) -> None:
+            for r in new:
+                (self.probe_rows if r["agent"] == "structured-probe" else rows).append(r)
+
         return LLMClient(self.model, base_url=self.base_url, api_key="sk-local",
-                         sink=rows.extend, **kw)  # fmt: skip
+                         sink=sink, **kw)  # fmt: skip
 
 
 _RESULTS: dict[str, tuple[str, float]] = {}  # nodeid -> (outcome, seconds)

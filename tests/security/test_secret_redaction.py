@@ -8,6 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from launcher.cli import main
+from nas.llm import Cassette, LLMClient
+from nas.llm.grammar import Constraint, Grammar, Lit, Seq, alt_of
 from nas.llm.redact import redact
 from nas.llm.testing_server import Reply, ScriptedOpenAIServer
 
@@ -70,3 +72,26 @@ def test_redact_catches_key_shapes():
         redact("kernel_size=3 out_channels=C*2 task-risk")
         == "kernel_size=3 out_channels=C*2 task-risk"
     )
+
+
+@pytest.mark.parametrize("key", [KEY, PLAIN_KEY])
+def test_a_constraint_refusal_that_echoes_the_key_is_redacted(tmp_path, key):
+    """The constraint adapters' own error texts (the ``constraint_rejected`` attempt row, the
+    call's ``constraint_mode``, the server profile, the cassette) leave the client redacted."""
+    cell = Constraint("pick@1", grammar=Grammar({"root": Seq((Lit("op: "), alt_of(["a", "b"])))}))
+    rows: list = []
+    cassette = Cassette(tmp_path / "c.json")
+    with ScriptedOpenAIServer([Reply.text("op: a")], owned_by="me", rejects=["grammar"],
+                              refusal_echoes_auth=True) as srv:  # fmt: skip
+        llm = LLMClient("m", base_url=srv.base_url, api_key=key, sink=rows.extend,
+                        structured="grammar", mode="record", cassette=cassette)  # fmt: skip
+        reply = llm.chat([{"role": "user", "content": "pick"}], agent="t", constraint=cell)
+    assert reply.text == "op: a" and srv.state.rejected == 1
+    assert reply.constraint_mode.startswith("none: rejected by the server")
+    refused = [r for r in rows if r["status"] == "constraint_rejected"]
+    assert refused and "Authorization" in refused[0]["error"]  # the echo reached the row, cut
+    texts = [repr(rows), reply.constraint_mode, repr(llm.structured.as_dict()),
+             (tmp_path / "c.json").read_text()]  # fmt: skip
+    assert any("[redacted]" in t for t in texts)
+    for text in texts:
+        assert key not in text

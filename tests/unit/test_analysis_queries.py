@@ -189,3 +189,54 @@ def test_archives_from_cvt_descriptors_and_derived_from_results(con, runs):
     assert all(d.derived and d.cells for d in derived)
     n_llmatic_ok = sum(r["strategy"] == "llmatic" and r["state"] == "COMPLETE" for r in board)
     assert sum(1 for _ in derived[0].cells) <= n_llmatic_ok
+
+
+def test_llm_validity_rates_by_agent_step_and_constraint():
+    import duckdb
+
+    from store.schemas import to_table
+
+    def row(i, agent, prompt, name, mode, obeyed, **kw):
+        return {"call_id": f"c{i}", "agent": agent, "prompt_id": prompt, "status": "ok",
+                "constraint_name": name, "constraint_mode": mode, "obeyed": obeyed, **kw}  # fmt: skip
+
+    rows = [
+        row(1, "llmatic", "llmatic_mutate@2", "nb201-cell@1", "gbnf", True),
+        row(2, "llmatic", "llmatic_mutate@2", "nb201-cell@1", "gbnf", True),
+        row(
+            3,
+            "llmatic",
+            "llmatic_mutate@2",
+            "nb201-cell@1",
+            "none: grammar off: ignored",
+            False,
+            fallback="rule operator",
+        ),
+        row(
+            4,
+            "llmatic",
+            "llmatic_mutate@2",
+            "nb201-cell@1",
+            "gbnf",
+            None,
+            status="timeout",
+            retried=True,
+        ),  # a retried attempt: not a call of its own
+        row(5, "structured-probe", "probe-digits@1", "probe-digits@1", "gbnf", True),
+        row(6, "reader", "reader_filter@1", None, None, None),
+    ]
+    con = duckdb.connect()
+    tbl = to_table("llm_calls", rows)  # noqa: F841 (read by duckdb by name)
+    con.execute("CREATE TABLE llm_calls AS SELECT 'r' AS run_id, * FROM tbl")
+    got = {(r["agent"], r["sent"]): r for r in queries.fetch(con, "llm_validity")}
+    assert set(got) == {("llmatic", "gbnf"), ("llmatic", "none"), ("reader", "")}
+    gbnf, none = got["llmatic", "gbnf"], got["llmatic", "none"]
+    assert (gbnf["calls"], gbnf["obeyed"], gbnf["obeyed_rate"], gbnf["usable_rate"]) == (
+        2,
+        2,
+        1.0,
+        1.0,
+    )
+    assert (none["calls"], none["obeyed_rate"], none["usable"]) == (1, 0.0, 0)
+    assert none["why_none"] == "none: grammar off: ignored"
+    assert got["reader", ""]["obeyed_rate"] is None

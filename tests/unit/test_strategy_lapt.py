@@ -96,7 +96,7 @@ def test_llm_learner_formats_the_prompt_and_parses_the_answer() -> None:
         seen.append((prompt, temperature))
         return _answer()
 
-    learner = LLMPrincipleLearner(complete, temperature=0.3)
+    learner = LLMPrincipleLearner(complete, temperature=0.3, evidence_floor=False)
     p = learner.learn(SPACE, _source().top(5))
     prompt, temp = seen[0]
     assert (
@@ -182,7 +182,7 @@ def test_lapt_on_a_macro_space_and_llm_learner_end_to_end() -> None:
     archs = tuple(space.sample(rng) for _ in range(100))
     src = SourceTask("macro-src", archs, tuple(a.count("2") / 8 for a in archs))
     answer = json.dumps({p.name: ["mb6_k5", "mb3_k3"] for p in space.positions})
-    s = LAPT(source=src, space=space, learner=LLMPrincipleLearner(lambda p, t: answer),
-             top_k=10, adapt_every=3, rng=rng)  # fmt: skip
+    learner = LLMPrincipleLearner(lambda p, t: answer, evidence_floor=False)  # the answer as is
+    s = LAPT(source=src, space=space, learner=learner, top_k=10, adapt_every=3, rng=rng)
     _drive(s, 12, lambda a: a.count("2") / 8)
     assert all("0" not in c.arch for c, _ in s.history[:6])
