@@ -32,7 +32,9 @@ class LLMConfig:
     embed_model: str = ""  # embeddings: "" = hashing embedder; "local" = bundled MiniLM; or a model
 
     def validate(self, where: str = "llm.") -> None:
-        one_of(where, "mode", self.mode, ("live", "record", "replay"))
+        from nas.llm.client import MODES  # the client's modes (imported here: client imports us)
+
+        one_of(where, "mode", self.mode, MODES)
         at_least(where, "temperature", self.temperature, 0)
         positive(where, "timeout_s", self.timeout_s, "seconds")
         at_least(where, "max_tokens", self.max_tokens, 0, "0 = none")
