@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from launcher.config.schema import RunConfig
-from nas.llm.client import MODES
+from nas.llm.config import MODES
 from nas.spaces.config import KINDS as SPACE_KINDS
 from nas.spaces.config import MACROS
 from nas.strategies.lapt import LEARNERS

@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 from nas.config_checks import at_least, one_of, positive
 
-__all__ = ["LLMConfig"]
+__all__ = ["MODES", "LLMConfig"]
+
+MODES = ("live", "record", "replay")  # llm.mode: the client's modes
 
 
 @dataclass(frozen=True)
@@ -32,8 +34,6 @@ class LLMConfig:
     embed_model: str = ""  # embeddings: "" = hashing embedder; "local" = bundled MiniLM; or a model
 
     def validate(self, where: str = "llm.") -> None:
-        from nas.llm.client import MODES  # the client's modes (imported here: client imports us)
-
         one_of(where, "mode", self.mode, MODES)
         at_least(where, "temperature", self.temperature, 0)
         positive(where, "timeout_s", self.timeout_s, "seconds")
