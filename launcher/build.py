@@ -1,9 +1,16 @@
-"""RunConfig -> explicit constructor arguments: the only place that reads config sections.
+"""The composition root: RunConfig -> objects. The only place that reads config sections.
 
 ``build_controller(cfg, paths)`` returns a ready :class:`nas.controller.Controller`: the
 strategy (fresh, seeded from ``experiment.seed``), the evaluator (training or table lookup),
 the executor (in-process, local processes or Slurm arrays, writing under
 ``<run_dir>/jobs``), the result store and the budget. Heavy modules load lazily.
+
+Every other path that needs a configured object comes here too: ``archlab bench nb201``
+(:func:`bench_strategy`, the same ``strategy.<name>`` section through :func:`build_strategy`),
+``archlab bench nad`` and ``archlab knowledge`` (:func:`build_llm`), the analysis commands
+(:func:`open_run_source`: the run's store and typed facts; the analysis never reads
+``config.yaml``). Strategies are built through the registry (name -> config class, factory)
+with :func:`strategy_parts`; there is no per-name branch here.
 
 Test hook: ``ARCHLAB_TEST_EVALUATOR=<work_dir>[:<seconds>]`` replaces the evaluator by
 :class:`nas.controller.testing.CountingEvaluator` (fault-injection tests count training

@@ -19,7 +19,13 @@ from omegaconf.errors import OmegaConfBaseException
 
 from launcher.config.schema import RunConfig
 from nas.agents.config import ANSWER_FORMS
+from nas.llm.config import MODES
 from nas.llm.structured import STRUCTURED_MODES
+from nas.spaces.config import KINDS as SPACE_KINDS
+from nas.spaces.config import MACROS
+from nas.strategies.lapt import LEARNERS
+from nas.train.config import DATASETS, EVALUATORS
+from slurm.factory import KINDS as EXECUTOR_KINDS
 
 __all__ = ["CHOICES", "ConfigError", "config_hash", "load_config", "save_config", "to_yaml"]
 
@@ -28,16 +34,17 @@ class ConfigError(ValueError):
     """A configuration mistake, with a message that says how to fix it."""
 
 
-# Fields whose value must be one of a fixed set.
+# Fields whose value must be one of a fixed set, checked at load (every command): the sets
+# are the components' own (defined once, beside what they configure).
 CHOICES: dict[str, tuple[str, ...]] = {
-    "space.kind": ("nb201", "block", "macro", "channel"),
-    "space.macro": ("nb201", "stages"),
-    "strategy.lapt.learner": ("statistical", "llm"),
+    "space.kind": SPACE_KINDS,
+    "space.macro": MACROS,
+    "strategy.lapt.learner": LEARNERS,
     "strategy.nader.answer": ANSWER_FORMS,
-    "train.evaluator": ("train", "table"),
-    "train.dataset": ("demo", "cifar10", "cifar100", "imagenet16", "imagefolder", "fashion-mnist"),
-    "executor.kind": ("inprocess", "local", "slurm"),
-    "llm.mode": ("live", "record", "replay"),
+    "train.evaluator": EVALUATORS,
+    "train.dataset": DATASETS,
+    "executor.kind": EXECUTOR_KINDS,
+    "llm.mode": MODES,
     "llm.structured": STRUCTURED_MODES,
 }
 

@@ -50,7 +50,7 @@ from typing import Any
 
 from nas.llm.budget import BudgetExceeded, LLMBudget, Usage
 from nas.llm.cassette import Cassette, CassetteMiss, request_key
-from nas.llm.config import LLMConfig
+from nas.llm.config import MODES, LLMConfig
 from nas.llm.grammar import Constraint
 from nas.llm.memo import CallMemo
 from nas.llm.prices import Price, cost_usd
@@ -78,7 +78,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-MODES = ("live", "record", "replay")
 # INFO: one line when a chat call starts and one per finished call (progress of slow models)
 _log = logging.getLogger(__name__)
 Message = Mapping[str, str]

@@ -9,7 +9,9 @@ from dataclasses import dataclass
 from nas.config_checks import at_least, one_of, positive
 from nas.llm.structured import STRUCTURED_MODES
 
-__all__ = ["LLMConfig"]
+__all__ = ["MODES", "LLMConfig"]
+
+MODES = ("live", "record", "replay")  # llm.mode: the client's modes
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ class LLMConfig:
     structured: str = "auto"
 
     def validate(self, where: str = "llm.") -> None:
-        one_of(where, "mode", self.mode, ("live", "record", "replay"))
+        one_of(where, "mode", self.mode, MODES)
         one_of(where, "structured", self.structured, STRUCTURED_MODES)
         at_least(where, "temperature", self.temperature, 0)
         positive(where, "timeout_s", self.timeout_s, "seconds")

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from nas.config_checks import at_least, fail
+from nas.config_checks import at_least, fail, one_of
 
-__all__ = ["SpaceConfig"]
+__all__ = ["KINDS", "MACROS", "SpaceConfig"]
+
+KINDS = ("nb201", "block", "macro", "channel")  # space.kind
+MACROS = ("nb201", "stages")  # space.macro (block spaces)
 
 
 @dataclass(frozen=True)
@@ -24,6 +27,8 @@ class SpaceConfig:
     table: str = ""  # path of a tabular benchmark (e.g. nb201.parquet) for table evaluation
 
     def validate(self, where: str = "space.") -> None:
+        one_of(where, "kind", self.kind, KINDS)
+        one_of(where, "macro", self.macro, MACROS)
         at_least(where, "nb201_channels", self.nb201_channels, 1)
         at_least(where, "nb201_cells", self.nb201_cells, 1)
         if self.macro == "stages" and self.kind == "block":

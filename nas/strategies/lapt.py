@@ -53,7 +53,9 @@ from nas.strategies.rea import RegularizedEvolution
 if TYPE_CHECKING:
     from nas.strategies.registry import StrategyParts
 
-__all__ = ["LAPT", "LaptConfig", "from_config"]
+__all__ = ["LAPT", "LEARNERS", "LaptConfig", "from_config"]
+
+LEARNERS = ("statistical", "llm")  # strategy.lapt.learner
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class LaptConfig:
         between(where, "sample_size", self.sample_size, 1, self.population_size)
         if self.max_ops is not None:
             at_least(where, "max_ops", self.max_ops, 1)
-        one_of(where, "learner", self.learner, ("statistical", "llm"))
+        one_of(where, "learner", self.learner, LEARNERS)
 
 
 class LAPT(RegularizedEvolution):

@@ -18,9 +18,10 @@ from nas.config_checks import at_least, between, one_of
 from nas.train.recipe import Recipe
 from nas.train.runtime import Runtime
 
-__all__ = ["DATASETS", "TrainConfig"]
+__all__ = ["DATASETS", "EVALUATORS", "TrainConfig"]
 
 DATASETS = ("demo", "cifar10", "cifar100", "imagenet16", "imagefolder", "fashion-mnist")
+EVALUATORS = ("train", "table")
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ class TrainConfig(Recipe, Runtime):
         """Ranges of the recipe, the runtime and the data fields (keys named ``where<field>``)."""
         self.recipe().validate(where)
         self.runtime().validate(where)
-        one_of(where, "evaluator", self.evaluator, ("train", "table"))
+        one_of(where, "evaluator", self.evaluator, EVALUATORS)
         one_of(where, "dataset", self.dataset, DATASETS)
         between(where, "val_fraction", self.val_fraction, 0, 1, open_low=True, open_high=True)
         at_least(where, "table_fidelity", self.table_fidelity, 1)

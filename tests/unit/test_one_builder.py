@@ -143,3 +143,14 @@ def test_llmatic_temperature_sigma_is_one_value() -> None:
         == LLMatic().temperature_sigma
         == LlmaticConfig().temperature_sigma
     )
+
+
+def test_lapt_learner_settings_match_the_learners_defaults() -> None:
+    """``strategy.lapt.min_lift/max_ops/keep_ratio/widen_ops`` are the statistical learner's
+    settings; a learner built directly (benchmarks, tests) has the same defaults."""
+    from nas.strategies.lapt import LaptConfig
+    from nas.strategies.principles import StatisticalPrincipleLearner
+
+    params = inspect.signature(StatisticalPrincipleLearner.__init__).parameters
+    for name in ("min_lift", "max_ops", "keep_ratio", "widen_ops"):
+        assert params[name].default == getattr(LaptConfig(), name), name
