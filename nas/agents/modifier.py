@@ -29,6 +29,7 @@ from typing import Any
 
 from nas.agents.config import ANSWER_FORMS, NaderConfig
 from nas.agents.experience import dedupe
+from nas.grammar import Constraint
 from nas.graph.block import BlockGraph, BlockRole
 from nas.graph.edits import (
     EditError,
@@ -44,7 +45,6 @@ from nas.graph.limits import AnswerLimits
 from nas.graph.text import serialize
 from nas.llm.budget import BudgetExceeded
 from nas.llm.client import LLMError
-from nas.llm.grammar import Constraint
 from nas.prompts import PromptParseError, load_prompt, parse_block_answer
 from nas.prompts.fit import compact_definition, estimate_tokens, fits, trim_conversation
 

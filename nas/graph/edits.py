@@ -36,13 +36,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
+from nas.grammar import Alt, Constraint, Expr, Grammar, Lit, Ref, Rep, Seq, alt_of
 from nas.graph.block import INPUT_OPS, OUTPUT_OP, BlockGraph, Node
 from nas.graph.grammar_block import arg_choice, op_rules
 from nas.graph.limits import DEFAULT_LIMITS, AnswerLimits
 from nas.graph.ops import lookup_op
 from nas.graph.text import ParseError, check_argument, check_size, parse_op
 from nas.graph.validate import Analysis, analyze
-from nas.llm.grammar import Alt, Constraint, Expr, Grammar, Lit, Ref, Rep, Seq, alt_of
 
 __all__ = [
     "EDITS_FORM",

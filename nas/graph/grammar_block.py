@@ -1,6 +1,6 @@
 """The block text format as a grammar, generated from the validator's op table.
 
-:func:`block_constraint` returns the :class:`~nas.llm.grammar.Constraint` an LLM answer in
+:func:`block_constraint` returns the :class:`~nas.grammar.Constraint` an LLM answer in
 the block format is held to (the Modifier's answer): a ``##name##`` header, node lines
 ``idx:Op(k=v,...)`` and edge lines ``a->b``, in the canonical form
 :func:`nas.graph.text.serialize` writes. Everything the grammar names comes from
@@ -34,9 +34,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from functools import lru_cache
 
+from nas.grammar import Alt, Chars, Constraint, Expr, Grammar, Lit, Ref, Rep, Seq, alt_of
 from nas.graph.expr import SYMBOLS
 from nas.graph.ops import ArgSpec, OpSpec, op_specs
-from nas.llm.grammar import Alt, Chars, Constraint, Expr, Grammar, Lit, Ref, Rep, Seq, alt_of
 
 __all__ = [
     "BLOCK_FORM",

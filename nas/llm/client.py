@@ -48,10 +48,10 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from nas.grammar import Constraint
 from nas.llm.budget import BudgetExceeded, LLMBudget, Usage
 from nas.llm.cassette import Cassette, CassetteMiss, request_key
 from nas.llm.config import MODES, LLMConfig
-from nas.llm.grammar import Constraint
 from nas.llm.memo import CallMemo
 from nas.llm.prices import Price, cost_usd
 from nas.llm.redact import redact

@@ -1,4 +1,4 @@
-"""Constrained decoding: what the client sends for a :class:`~nas.llm.grammar.Constraint`,
+"""Constrained decoding: what the client sends for a :class:`~nas.grammar.Constraint`,
 per kind of server, and what it learnt about the server (probed, never assumed).
 
 ``llm.structured`` (:data:`STRUCTURED_MODES`):
@@ -45,7 +45,7 @@ import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
-from nas.llm.grammar import Chars, Constraint, Grammar, Lit, Rep, Seq
+from nas.grammar import Chars, Constraint, Grammar, Lit, Rep, Seq
 
 __all__ = [
     "ADAPTERS",

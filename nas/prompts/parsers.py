@@ -15,9 +15,9 @@ import itertools
 import re
 from collections.abc import Sequence
 
+from nas.grammar import Chars, Constraint, Grammar, Lit, Ref, Rep, Seq, alt_of
 from nas.graph.limits import DEFAULT_LIMITS, AnswerLimits
 from nas.graph.text import ParseError, check_size, parse_blocks, serialize
-from nas.llm.grammar import Chars, Constraint, Grammar, Lit, Ref, Rep, Seq, alt_of
 
 __all__ = [
     "BlockAnswer",

@@ -27,7 +27,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from nas.llm.grammar import Chars, Constraint, Expr, Grammar, Lit, Ref, Rep, Seq, alt_of
+from nas.grammar import Chars, Constraint, Expr, Grammar, Lit, Ref, Rep, Seq, alt_of
 from nas.prompts.parsers import PromptParseError
 from nas.spaces.base import CategoricalSpace, SpaceError
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from nas.llm.grammar import Constraint
+from nas.grammar import Constraint
 
 __all__ = [
     "Complete",

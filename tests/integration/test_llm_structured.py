@@ -13,8 +13,8 @@ import json
 
 import pytest
 
+from nas.grammar import Constraint, Grammar, Lit, Seq, alt_of
 from nas.llm import Cassette, LLMClient
-from nas.llm.grammar import Constraint, Grammar, Lit, Seq, alt_of
 from nas.llm.testing_server import Reply, ScriptedOpenAIServer
 
 MSG = [{"role": "user", "content": "Pick an op."}]

@@ -11,10 +11,10 @@ import time
 import pytest
 
 from nas.agents.modifier import Modifier
+from nas.grammar import Constraint
 from nas.graph.edits import apply_edits, edits_constraint, parse_edits
 from nas.graph.grammar_block import block_constraint
 from nas.graph.seeds import seed_blocks
-from nas.llm.grammar import Constraint
 from nas.prompts import parse_block_answer
 from tests.live.conftest import LIVE_TIMEOUT_S, LiveModel
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from nas.agents.reflector import CATEGORIES
+from nas.grammar import Constraint
 from nas.llm import LLMClient
-from nas.llm.grammar import Constraint
 from nas.prompts import parse_ranking, parse_tips, parse_yes_no
 from nas.prompts.parsers import ranking_constraint, tips_constraint, yes_no_constraint
 from nas.prompts.strategy_parsers import (

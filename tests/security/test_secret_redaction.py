@@ -8,8 +8,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from launcher.cli import main
+from nas.grammar import Constraint, Grammar, Lit, Seq, alt_of
 from nas.llm import Cassette, LLMClient
-from nas.llm.grammar import Constraint, Grammar, Lit, Seq, alt_of
 from nas.llm.redact import redact
 from nas.llm.testing_server import Reply, ScriptedOpenAIServer
 

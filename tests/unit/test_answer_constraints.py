@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from nas.agents.reflector import CATEGORIES
-from nas.llm.grammar import Alt, Chars, Constraint, Expr, Grammar, Lit, Ref, Seq
+from nas.grammar import Alt, Chars, Constraint, Expr, Grammar, Lit, Ref, Seq
 from nas.llm.structured import json_matches
 from nas.prompts import PromptParseError, parse_ranking, parse_tips, parse_yes_no
 from nas.prompts.parsers import ranking_constraint, tips_constraint, yes_no_constraint

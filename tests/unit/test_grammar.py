@@ -6,8 +6,8 @@ import doctest
 
 import pytest
 
-import nas.llm.grammar as grammar_module
-from nas.llm.grammar import (
+import nas.grammar as grammar_module
+from nas.grammar import (
     Alt,
     Chars,
     Constraint,

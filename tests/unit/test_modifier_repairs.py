@@ -14,11 +14,11 @@ from launcher.config import load_config
 from launcher.llm_local import LOCAL_LLM_OVERRIDES
 from nas.agents.modifier import Modifier, base_checker
 from nas.agents.nader_strategy import NaderStrategy
+from nas.grammar import Constraint
 from nas.graph.limits import AnswerLimits
 from nas.graph.seeds import seed_blocks
 from nas.graph.text import serialize
 from nas.llm.client import ChatReply
-from nas.llm.grammar import Constraint
 
 pytestmark = pytest.mark.unit
 
