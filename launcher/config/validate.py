@@ -66,6 +66,7 @@ def _sections(cfg: RunConfig) -> None:
         cfg.llm.validate("llm.")
         cfg.executor.validate()
         cfg.store.validate()
+        cfg.fidelity.validate("fidelity.")
     except ValueError as e:  # SettingError, or the executor's/store's own ValueError
         raise ConfigError(_first_line(e)) from None
 
