@@ -11,6 +11,8 @@ Changelog:
         cache rebuilt without calling the embedder again).
     3 — llm_calls: ``step``, ``attempt``, ``retried``, ``fallback`` (every HTTP request is a
         row; an unusable answer's replacement is named); candidates: ``origin_fallback``.
+    4 — trials: ``fidelity_epochs`` (epochs the result stands for) and ``fidelity_max`` (the
+        fidelity schedule's full length; null = no schedule); trial state ``PRUNED`` (#25).
 
 Readers accept files of any version up to ``SCHEMA_VERSION`` (missing columns read as null)
 and refuse newer ones with :class:`SchemaVersionError` (upgrade archlab).
@@ -25,7 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _common = [pa.field("schema_version", pa.int32(), nullable=False)]
 
@@ -73,6 +75,8 @@ TRIALS = pa.schema(
         pa.field("evaluator", pa.string()),
         pa.field("started_at", pa.float64()),
         pa.field("finished_at", pa.float64()),
+        pa.field("fidelity_epochs", pa.int32()),  # epochs the result stands for (null = full)
+        pa.field("fidelity_max", pa.int32()),  # fidelity schedule's full length (null = none)
         *_common,
     ]
 )
