@@ -347,14 +347,7 @@ def run_bench(
     ladder: tuple[int, ...] = ()
     if asha_cfg is not None:
         asha_cfg.validate("fidelity.")
-        ladder = tuple(
-            f for f in table.fidelities if asha_cfg.min_epochs <= f <= asha_cfg.max_epochs
-        )
-        if len(ladder) < 2 or ladder[0] != asha_cfg.min_epochs or ladder[-1] != asha_cfg.max_epochs:
-            raise StrategyError(
-                f"fidelity.min_epochs={asha_cfg.min_epochs}/max_epochs={asha_cfg.max_epochs}: "
-                f"the table holds {list(table.fidelities)} epochs; give two of them"
-            )
+        ladder = asha_cfg.rungs_within(table.fidelities)
         fid = asha_cfg.max_epochs
     if time_model not in ("flops", "recorded"):
         raise StrategyError(f"time model {time_model!r}: choose flops or recorded")

@@ -69,6 +69,18 @@ class FidelityConfig:
     def rungs(self) -> tuple[int, ...]:
         return geometric_rungs(self.min_epochs, self.max_epochs, self.eta)
 
+    def rungs_within(self, available: Iterable[int], where: str = "fidelity.") -> tuple[int, ...]:
+        """The rungs a table can serve: its training lengths in ``[min_epochs, max_epochs]``
+        (NB201: 12 and 200), which must include both ends."""
+        have = sorted(set(available))
+        lad = tuple(f for f in have if self.min_epochs <= f <= self.max_epochs)
+        if len(lad) < 2 or lad[0] != self.min_epochs or lad[-1] != self.max_epochs:
+            fail(where + "min_epochs", self.min_epochs,
+                 f"with {where}max_epochs={self.max_epochs} both must be training lengths the "
+                 f"table holds ({have})", f"e.g. {where}min_epochs={have[0]} "
+                 f"{where}max_epochs={have[-1]}")  # fmt: skip
+        return lad
+
     def validate(self, where: str = "fidelity.") -> None:
         one_of(where, "kind", self.kind, KINDS)
         at_least(where, "min_epochs", self.min_epochs, 1, "epochs of the first rung")

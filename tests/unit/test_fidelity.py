@@ -118,3 +118,17 @@ def test_hyperband_brackets_round_robin_from_their_own_first_rung() -> None:
     a = Asha.of(FidelityConfig(kind="hyperband", min_epochs=1, max_epochs=9, eta=3, brackets=2))
     assert [a.assign(f"c{i}") for i in range(4)] == [1, 3, 1, 3]
     assert a.decide("c1", 3, 0.2).next_epochs == 9
+
+
+def test_max_epochs_must_be_the_training_recipes_length() -> None:
+    cfg = load_config(overrides=["fidelity.kind=asha", "fidelity.min_epochs=1",
+                                 "fidelity.max_epochs=9", "train.epochs=10"], check=False)  # fmt: skip
+    with pytest.raises(ConfigError, match=r"'fidelity\.max_epochs' is 9: must equal train\.epochs"):
+        validate_config(cfg)
+
+
+def test_rungs_within_a_table() -> None:
+    cfg = FidelityConfig(kind="asha", min_epochs=12, max_epochs=200)
+    assert cfg.rungs_within((12, 200)) == (12, 200)
+    with pytest.raises(SettingError, match=r"'fidelity\.min_epochs' is 10"):
+        FidelityConfig(kind="asha", min_epochs=10, max_epochs=200).rungs_within((12, 200))
