@@ -5,6 +5,7 @@ In-process, on the real NB201 table (two rungs: 12 and 200 epochs)."""
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,6 +179,15 @@ def test_archlab_launch_with_fidelity_asha(
     states = Counter(str(t["state"]) for t in trials)
     assert len(trials) == 30 and states["PRUNED"] > 0 and states["COMPLETE"] > 0
     assert len(stored_decisions(store, run_id)) == 30
+    capsys.readouterr()
+    assert main(["status", str(run_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "fidelity:   30 rung decisions:" in out and "GPU-hours saved vs full training" in out
+    assert main(["sql", str(run_dir), "--query", "fidelity", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 30 and sum(r["pruned"] for r in rows) == states["PRUNED"]
+    assert all((r["gpu_seconds_saved"] > 0) == r["pruned"] for r in rows)
+    assert {r["fidelity_epochs"] for r in rows} == {12, 200}
     assert main(["resume", str(run_dir), "--cluster", "inprocess"]) == 0
     assert len(store.read("trials", run_id).to_pylist()) == 30
     assert len(stored_decisions(store, run_id)) == 30
