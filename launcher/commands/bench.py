@@ -93,7 +93,9 @@ def register_nb201(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         choices=tuple(PROTOCOLS),
         default="archlab",
         help="archlab: 200-epoch validation, isomorphs never re-evaluated, evaluations budget; "
-        "paper: NB201 paper's (12-epoch validation, duplicates counted, time budget)",
+        "paper: NB201 paper's rules searched per data set (12-epoch validation, duplicates "
+        "counted, FLOPs time budget); paper-c10: NB201 Table 5 as run (CIFAR-10 search, "
+        "recorded training time, the selected cell reported on --dataset)",
     )
     p.add_argument("--seeds", type=int, default=5, metavar="S", help="seeds 0..S-1 (default 5)")
     p.add_argument("--seed-offset", type=int, default=0, help="first seed (default 0)")
@@ -115,9 +117,10 @@ def register_nb201(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="with --fidelity asha: the reduction factor (default: fidelity.eta, 3)",
     )  # fmt: skip
     p.add_argument(
-        "--time-model", choices=("flops", "recorded"), default="flops",
-        help="what simulated GPU-seconds come from: the protocol's FLOPs model (default) or "
-        "the table's recorded training seconds per epoch (NATS-Bench, evaluation excluded)",
+        "--time-model", choices=("flops", "recorded"), default="",
+        help="what simulated GPU-seconds come from: the FLOPs model or the table's recorded "
+        "training seconds per epoch (NATS-Bench, evaluation excluded); default: the "
+        "protocol's (recorded for paper-c10, flops otherwise)",
     )  # fmt: skip
     p.add_argument(
         "--preset", default=None, metavar="NAME",
@@ -218,6 +221,8 @@ def run_nb201(args: argparse.Namespace) -> int:
         st = r.stats()
         src = f", source={r.source}" if r.source else ""
         tb = f", time budget {r.time_budget_s:g} s" if r.time_budget_s is not None else ""
+        if r.search_dataset and r.search_dataset != r.dataset:
+            tb += f", searched on {r.search_dataset}"
         if r.schedule:
             tb += f", {r.schedule['kind']} rungs {r.schedule['rungs']} eta {r.schedule['eta']}"
         opts = f", options {r.options}" if r.options else ""

@@ -193,6 +193,7 @@ class BenchResult:
     seeds: list[SeedResult] = field(default_factory=list)
     schedule: dict[str, Any] = field(default_factory=dict)  # fidelity schedule ({} = none)
     time_model: str = "flops"  # flops | recorded: what gpu_seconds are simulated from
+    search_dataset: str = ""  # the data set searched (the reported one when equal)
 
     def stats(self) -> dict[str, Any]:
         tm, ts = _mean_std([s.test_acc for s in self.seeds])
@@ -239,6 +240,7 @@ class BenchResult:
             "source": self.source,
             "options": dict(self.options),
             "fidelity_schedule": dict(self.schedule),
+            "search_dataset": self.search_dataset or self.dataset,
             "time_model": self.time_model,
             "best_val": {
                 "definition": BEST_VAL_DEFINITION,
@@ -326,7 +328,7 @@ def run_bench(
     *,
     make: StrategyMaker,
     schedule: FidelityConfig | None = None,
-    time_model: str = "flops",
+    time_model: str = "",
 ) -> list[BenchResult]:
     """Run ``strategy`` on ``dataset`` for every seed once (largest budget) and summarize
     each budget: one result per evaluation budget, then one per time budget (seconds,
@@ -339,7 +341,9 @@ def run_bench(
     schedule (section ``fidelity``; ``kind=asha`` or ``hyperband``) whose rungs are the
     table's training lengths within ``[min_epochs, max_epochs]``; the search's fidelity is
     then ``max_epochs``. ``time_model``: ``flops`` (the protocol's FLOPs model) or
-    ``recorded`` (the table's recorded training seconds per epoch).
+    ``recorded`` (the table's recorded training seconds per epoch); "" = the protocol's.
+    A protocol with a ``search_dataset`` (``paper-c10``) searches that data set and reports
+    the selected cell's test accuracy on ``dataset``.
     """
     proto = protocol if isinstance(protocol, BenchProtocol) else get_protocol(protocol)
     fid = proto.fidelity if fidelity is None else int(fidelity)
@@ -349,6 +353,7 @@ def run_bench(
         asha_cfg.validate("fidelity.")
         ladder = asha_cfg.rungs_within(table.fidelities)
         fid = asha_cfg.max_epochs
+    time_model = time_model or proto.time_model
     if time_model not in ("flops", "recorded"):
         raise StrategyError(f"time model {time_model!r}: choose flops or recorded")
     cost = RecordedTimes() if time_model == "recorded" else proto.cost_model
@@ -359,20 +364,21 @@ def run_bench(
     if any(t <= 0 for t in time_budgets):
         raise StrategyError(f"time budgets must be > 0 seconds, got {list(time_budgets)}")
     opts = dict(proto.strategy_defaults.get(strategy, {}) if options is None else options)
-    evaluator = TableEvaluator(table, dataset, fid, cost_model=cost)
+    search = proto.search_dataset or dataset
+    evaluator = TableEvaluator(table, search, fid, cost_model=cost)
     report = TableEvaluator(table, dataset, 200)
     space = NB201Space()
     optimum = table.argmax(dataset, 200, "test")
-    best_val = table.argmax(dataset, fid, "val")
+    best_val = table.argmax(search, fid, "val")
     optimum_hash = space.arch_hash(optimum)
     best_val_hash = space.arch_hash(best_val)
     src_name = None
     src = None
     if strategy == "lapt":
-        src_name = source or DEFAULT_SOURCE[dataset]
-        if src_name == dataset:
+        src_name = source or DEFAULT_SOURCE[search]
+        if src_name == search:
             raise StrategyError(
-                f"LAPT's source must differ from the target ({dataset}); the principles would "
+                f"LAPT's source must differ from the target ({search}); the principles would "
                 "be learned from the target's own table"
             )
         src = source_task(table, src_name, 200)
@@ -395,6 +401,7 @@ def run_bench(
             opts,
             schedule=({**asdict(asha_cfg), "rungs": list(ladder)} if asha_cfg is not None else {}),
             time_model=time_model,
+            search_dataset=search,
         )
         for b, t in points
     ]

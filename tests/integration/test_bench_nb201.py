@@ -42,10 +42,11 @@ def test_search_never_reads_test_accuracy(
     """Every test column permuted: every choice, and every proposal, stays the same."""
     permuted = _permuted_test(table, 0)
     for dataset in ("cifar10", "cifar100", "imagenet16"):
-        kw = {"protocol": protocol, "time_budgets": [3000.0] if protocol == "paper" else []}
+        timed = PROTOCOLS[protocol].time_budget_s is not None
+        kw = {"protocol": protocol, "time_budgets": [3000.0] if timed else []}
         a = run_bench(table, strategy, dataset, [30, 100], range(2), make=bench_strategy, **kw)  # type: ignore[arg-type]
         b = run_bench(permuted, strategy, dataset, [30, 100], range(2), make=bench_strategy, **kw)  # type: ignore[arg-type]
-        assert a[0].fidelity == (12 if protocol == "paper" else 200)
+        assert a[0].fidelity == PROTOCOLS[protocol].fidelity
         for ra, rb in zip(a, b, strict=True):
             assert [s.arch for s in ra.seeds] == [s.arch for s in rb.seeds]
             assert [s.val_acc for s in ra.seeds] == [s.val_acc for s in rb.seeds]
@@ -236,3 +237,37 @@ def test_fidelity_option_errors(capsys: pytest.CaptureFixture[str]) -> None:
     assert "'fidelity.eta' is 1" in capsys.readouterr().err
     assert main([*base, "--fidelity", "asha", "--eta", "4"]) == 0
     assert "asha rungs [12, 200] eta 4" in capsys.readouterr().out
+
+
+def test_paper_c10_searches_cifar10_once_and_reports_the_cell_everywhere(
+    table: BenchmarkTable,
+) -> None:
+    """Issue 25: NB201's Table 5 protocol — one CIFAR-10 search (12-epoch validation, charged
+    the recorded cifar10-valid seconds per epoch x 12 per query), the selected cell's
+    200-epoch test accuracy on each data set."""
+    runs = {
+        d: run_bench(
+            table,
+            "rea",
+            d,
+            [2000],
+            range(3),
+            protocol="paper-c10",
+            time_budgets=[12_000.0],
+            make=bench_strategy,
+        )[1]
+        for d in ("cifar10", "cifar100", "imagenet16")
+    }
+    c10 = runs["cifar10"]
+    assert c10.time_model == "recorded" and c10.fidelity == 12
+    for d, r in runs.items():
+        assert r.search_dataset == "cifar10" and r.dataset == d
+        assert [s.arch for s in r.seeds] == [s.arch for s in c10.seeds]  # one search
+        for s in r.seeds:
+            assert s.test_acc == TableEvaluator(table, d, 200).test_acc(s.arch)
+    ev = TableEvaluator(table, "cifar10", 12)
+    per_epoch = table.train_s["cifar10"]
+    for s in c10.seeds:  # the query that crosses 12,000 s is the last one
+        assert 12_000.0 <= s.gpu_seconds < 12_000.0 + 12 * float(per_epoch.max())
+        assert 40 < s.evaluations < 400
+    assert ev.fidelity == 12
