@@ -245,19 +245,9 @@ def test_paper_c10_searches_cifar10_once_and_reports_the_cell_everywhere(
     """Issue 25: NB201's Table 5 protocol — one CIFAR-10 search (12-epoch validation, charged
     the recorded cifar10-valid seconds per epoch x 12 per query), the selected cell's
     200-epoch test accuracy on each data set."""
-    runs = {
-        d: run_bench(
-            table,
-            "rea",
-            d,
-            [2000],
-            range(3),
-            protocol="paper-c10",
-            time_budgets=[12_000.0],
-            make=bench_strategy,
-        )[1]
-        for d in ("cifar10", "cifar100", "imagenet16")
-    }
+    kw = {"protocol": "paper-c10", "time_budgets": [12_000.0], "make": bench_strategy}
+    runs = {d: run_bench(table, "rea", d, [2000], range(3), **kw)[1]  # type: ignore[arg-type]
+            for d in ("cifar10", "cifar100", "imagenet16")}  # fmt: skip
     c10 = runs["cifar10"]
     assert c10.time_model == "recorded" and c10.fidelity == 12
     for d, r in runs.items():
