@@ -37,6 +37,7 @@ from typing import Any
 from nas.controller.budget import Budget
 from nas.controller.dispatch import Dispatcher
 from nas.controller.faults import fault_point
+from nas.controller.fidelity import rung_key
 from nas.controller.journal import Journal
 from nas.controller.outcome import record_from_outcome
 from nas.controller.proposals import sort_proposals
@@ -417,8 +418,7 @@ class Controller:
         ):  # the last rung, or a failure at any rung: a trial as without a schedule
             gpu = rec.cost.gpu_seconds + f.spent(cid)
             return rec.with_(cost=replace(rec.cost, gpu_seconds=gpu))
-        key = f"rung-{cid}-{rec.fidelity_epochs}"
-        known = key in f.asha.decided
+        known = rung_key(cid, rec.fidelity_epochs) in f.asha.decided
         d = f.asha.decide(cid, rec.fidelity_epochs, val)
         if not known:
             f.add_spent(cid, rec.cost.gpu_seconds)

@@ -36,9 +36,14 @@ from typing import Any
 
 from nas.config_checks import at_least, fail, one_of
 
-__all__ = ["KINDS", "Asha", "FidelityConfig", "RungDecision", "geometric_rungs"]
+__all__ = ["KINDS", "Asha", "FidelityConfig", "RungDecision", "geometric_rungs", "rung_key"]
 
 KINDS = ("none", "asha", "hyperband")
+
+
+def rung_key(candidate_id: str, epochs: int) -> str:
+    """The key of ``candidate_id``'s decision at rung ``epochs``."""
+    return f"rung-{candidate_id}-{epochs}"
 
 
 def geometric_rungs(min_epochs: int, max_epochs: int, eta: int) -> tuple[int, ...]:
@@ -115,7 +120,7 @@ class RungDecision:
 
     @property
     def key(self) -> str:
-        return f"rung-{self.candidate_id}-{self.epochs}"
+        return rung_key(self.candidate_id, self.epochs)
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -175,7 +180,7 @@ class Asha:
         if b is None:
             self.assign(candidate_id)
             b = self.assigned[candidate_id]
-        key = f"rung-{candidate_id}-{epochs}"
+        key = rung_key(candidate_id, epochs)
         if key in self.decided:
             return self.decided[key]
         rungs = self.rungs(b)

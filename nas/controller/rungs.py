@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from nas.controller.fidelity import Asha, RungDecision
+from nas.controller.fidelity import Asha, RungDecision, rung_key
 from nas.records import Candidate, TrialRecord, canonical_json
 from store.result_store import ResultStore
 
@@ -84,11 +84,12 @@ class Fidelity:
         return RungTask(self.evaluator, last.next_epochs, last.epochs, self.asha.full)
 
     def last_promotion(self, cid: str) -> RungDecision | None:
-        out: RungDecision | None = None
-        for d in self.asha.decided.values():
-            if d.candidate_id == cid and d.promote and (out is None or d.epochs > out.epochs):
-                out = d
-        return out
+        """The promotion of ``cid`` at its highest decided rung (None: none yet); O(rungs)."""
+        for e in reversed(self.asha.ladder):
+            d = self.asha.decided.get(rung_key(cid, e))
+            if d is not None and d.promote:
+                return d
+        return None
 
     def spent(self, cid: str) -> float:
         return (self.gpu_s or {}).get(cid, 0.0)
