@@ -31,6 +31,7 @@ from launcher.run import RunPaths
 if TYPE_CHECKING:
     from analysis.source import RunFacts, RunSource
     from nas.controller import Budget, Controller
+    from nas.controller.rungs import Fidelity
     from nas.llm.cassette import Cassette
     from nas.llm.client import LLMClient
     from nas.llm.config import LLMConfig
@@ -53,6 +54,7 @@ __all__ = [
     "build_embedder",
     "build_evaluator",
     "build_executor",
+    "build_fidelity",
     "build_llm",
     "build_source_task",
     "build_store",
@@ -464,11 +466,12 @@ def build_controller(
     store = build_store(cfg, paths)
     # before the strategy is built: its experience pool reads the store when constructed
     discard_unjournaled(paths.run_dir, Recorder(store, paths.run_id))
+    evaluator = build_evaluator(cfg, paths)
     return Controller(
         paths.run_dir,
         paths.run_id,
         build_strategy(cfg, store, paths.run_id, paths.run_dir),
-        build_evaluator(cfg, paths),
+        evaluator,
         build_executor(cfg, paths),
         store,
         build_budget(cfg),
@@ -476,6 +479,33 @@ def build_controller(
         poll_interval_s=e.poll_interval_s,
         snapshot_every=e.snapshot_every,
         on_result=on_result,
+        fidelity=build_fidelity(cfg, evaluator),
+    )
+
+
+def build_fidelity(cfg: RunConfig, evaluator: Callable[..., Any]) -> Fidelity | None:
+    """The run's fidelity schedule (section ``fidelity``; None for ``kind=none``): the rule
+    over the recipe's rungs (a table's: the training lengths it holds) and the evaluator
+    that trains to a rung and resumes from it."""
+    from nas.controller.fidelity import Asha
+    from nas.controller.rungs import Fidelity
+    from nas.evaluators import TableEvaluator
+    from nas.train.evaluator import TrainEvaluator as Trainer
+
+    f = cfg.fidelity
+    if not f.enabled:
+        return None
+    try:
+        f.validate("fidelity.")
+        if isinstance(evaluator, TableEvaluator):
+            return Fidelity(Asha.of(f, f.rungs_within(evaluator.table.fidelities)), evaluator)
+    except ValueError as err:
+        raise ConfigError(str(err)) from None
+    if isinstance(evaluator, Trainer):
+        return Fidelity(Asha.of(f), evaluator)
+    raise ConfigError(
+        f"fidelity.kind={f.kind} needs an evaluator that stops at a rung and resumes "
+        f"(train.evaluator=train or table), not {type(evaluator).__name__}"
     )
 
 

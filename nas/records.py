@@ -55,6 +55,7 @@ class TrialState(str, enum.Enum):
     CANCELLED = "CANCELLED"  # cancelled outside archlab every time it ran (not the architecture)
     DUPLICATE = "DUPLICATE"  # isomorphic to an already evaluated candidate; not trained
     INVALID = "INVALID"  # the architecture failed validation; not trained
+    PRUNED = "PRUNED"  # stopped at a rung by the fidelity schedule (not the architecture's fault)
 
     @property
     def is_failure(self) -> bool:
@@ -226,11 +227,32 @@ class TrialRecord:
     evaluator: str = ""  # e.g. "train", "table:nb201"
     started_at: float = 0.0
     finished_at: float = 0.0
+    fidelity_epochs: int = 0  # training epochs the metrics stand for (0 = the recipe's length)
+    fidelity_max: int = 0  # the fidelity schedule's full length (0 = no schedule ran)
 
     @property
     def val_acc(self) -> float | None:
         v = self.metrics.get("val_acc")
         return None if v is None else float(v)
+
+    @property
+    def is_final(self) -> bool:
+        """A full-fidelity outcome: what a strategy may learn as the architecture's result
+        (not PRUNED, and not a COMPLETE result of fewer epochs than the schedule's full)."""
+        if self.state is TrialState.PRUNED:
+            return False
+        return not (self.fidelity_max and self.fidelity_epochs < self.fidelity_max)
+
+    def for_strategy(self) -> TrialRecord:
+        """What a strategy is told by default: a final record as it is; a pruned or partial
+        one as PRUNED *without metrics*, so a low-fidelity value can never be learned as if
+        it were the architecture's result."""
+        if self.is_final:
+            return self
+        why = self.error or (
+            f"stopped after {self.fidelity_epochs} of {self.fidelity_max} epochs (fidelity rung)"
+        )
+        return replace(self, state=TrialState.PRUNED, metrics={}, curve=(), error=why)
 
     def with_(self, **changes: Any) -> TrialRecord:
         """A copy with fields replaced (records are frozen)."""
@@ -254,6 +276,13 @@ class TrialRecord:
             raise RecordError(f"a {self.state.value} TrialRecord needs an error text saying why")
         if self.attempt < 1:
             raise RecordError(f"TrialRecord.attempt={self.attempt} must be >= 1")
+        if self.fidelity_epochs < 0 or self.fidelity_max < 0:
+            raise RecordError("TrialRecord.fidelity_epochs/fidelity_max must be >= 0")
+        if self.fidelity_max and self.fidelity_epochs > self.fidelity_max:
+            raise RecordError(
+                f"TrialRecord.fidelity_epochs={self.fidelity_epochs} is above fidelity_max="
+                f"{self.fidelity_max}: a result cannot stand for more epochs than the schedule"
+            )
         if self.finished_at and self.started_at and self.finished_at < self.started_at:
             raise RecordError("TrialRecord.finished_at is before started_at")
         return self
@@ -280,6 +309,8 @@ class TrialRecord:
             "evaluator": self.evaluator,
             "started_at": self.started_at,
             "finished_at": self.finished_at,
+            "fidelity_epochs": self.fidelity_epochs or None,
+            "fidelity_max": self.fidelity_max or None,
         }
         return row
 
@@ -318,4 +349,6 @@ class TrialRecord:
             evaluator=str(row.get("evaluator") or ""),
             started_at=float(row.get("started_at") or 0.0),
             finished_at=float(row.get("finished_at") or 0.0),
+            fidelity_epochs=int(row.get("fidelity_epochs") or 0),
+            fidelity_max=int(row.get("fidelity_max") or 0),
         )

@@ -12,7 +12,9 @@ Changelog:
     3 — llm_calls: ``step``, ``attempt``, ``retried``, ``fallback`` (every HTTP request is a
         row; an unusable answer's replacement is named); candidates: ``origin_fallback``.
     4 — llm_calls: ``constraint_name``, ``constraint_mode``, ``obeyed`` (the answer form a call
-        asked for, what was sent to the server for it, and whether the answer obeyed it).
+        asked for, what was sent to the server for it, and whether the answer obeyed it) (#24);
+        trials: ``fidelity_epochs`` (epochs the result stands for) and ``fidelity_max`` (the
+        fidelity schedule's full length; null = no schedule); trial state ``PRUNED`` (#25).
 
 Readers accept files of any version up to ``SCHEMA_VERSION`` (missing columns read as null)
 and refuse newer ones with :class:`SchemaVersionError` (upgrade archlab).
@@ -75,6 +77,8 @@ TRIALS = pa.schema(
         pa.field("evaluator", pa.string()),
         pa.field("started_at", pa.float64()),
         pa.field("finished_at", pa.float64()),
+        pa.field("fidelity_epochs", pa.int32()),  # epochs the result stands for (null = full)
+        pa.field("fidelity_max", pa.int32()),  # fidelity schedule's full length (null = none)
         *_common,
     ]
 )

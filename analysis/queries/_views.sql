@@ -87,3 +87,28 @@ SELECT
     best_candidate_id,
     score IS NOT NULL AND (prev_best IS NULL OR score > prev_best) AS is_improvement
 FROM running;
+
+-- Fidelity schedule (issue 25): one row per trial that ran under a schedule (`fidelity.kind`
+-- asha or hyperband) — the epochs its result stands for, whether it was stopped at a rung
+-- (PRUNED), and the GPU-seconds a stopped one did not spend (its GPU-seconds per epoch times
+-- the epochs it skipped; an estimate). The rung decisions are `events` rows of kind 'rung'.
+CREATE OR REPLACE TEMP VIEW fidelity AS
+SELECT
+    run_id,
+    candidate_id,
+    state,
+    state = 'PRUNED' AS pruned,
+    fidelity_epochs,
+    fidelity_max,
+    val_acc,
+    gpu_seconds,
+    CASE
+        WHEN state = 'PRUNED' AND fidelity_epochs > 0
+        THEN gpu_seconds * (fidelity_max - fidelity_epochs) / fidelity_epochs
+        ELSE 0.0
+    END AS gpu_seconds_saved
+FROM trials
+WHERE fidelity_max IS NOT NULL
+QUALIFY row_number() OVER (
+    PARTITION BY run_id, candidate_id ORDER BY attempt DESC, finished_at DESC
+) = 1;

@@ -10,6 +10,6 @@ SELECT
     count(*) AS n,
     any_value(left(split_part(error, chr(10), 1), 160)) AS example
 FROM trial_results
-WHERE NOT ok
+WHERE NOT ok AND state <> 'PRUNED'  -- stopped at a rung: not a failure
 GROUP BY run_id, state, error_kind
 ORDER BY run_id, n DESC, state, error_kind;

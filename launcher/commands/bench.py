@@ -93,7 +93,9 @@ def register_nb201(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         choices=tuple(PROTOCOLS),
         default="archlab",
         help="archlab: 200-epoch validation, isomorphs never re-evaluated, evaluations budget; "
-        "paper: NB201 paper's (12-epoch validation, duplicates counted, time budget)",
+        "paper: NB201 paper's rules searched per data set (12-epoch validation, duplicates "
+        "counted, FLOPs time budget); paper-c10: NB201 Table 5 as run (CIFAR-10 search, "
+        "recorded training time, the selected cell reported on --dataset)",
     )
     p.add_argument("--seeds", type=int, default=5, metavar="S", help="seeds 0..S-1 (default 5)")
     p.add_argument("--seed-offset", type=int, default=0, help="first seed (default 0)")
@@ -105,8 +107,20 @@ def register_nb201(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         help="LAPT source task (default: imagenet16 for CIFAR targets, cifar10 for imagenet16)",
     )
     p.add_argument(
-        "--fidelity", type=int, choices=(200, 12), default=None,
-        help="epochs searched (default: the protocol's)",
+        "--fidelity", choices=("200", "12", "asha"), default=None,
+        help="epochs searched (default: the protocol's); asha: every proposal is looked up "
+        "at 12 epochs and only the top 1/--eta of those that reached 12 resume to 200 "
+        "(section fidelity, kind=asha; see docs/controller.md)",
+    )  # fmt: skip
+    p.add_argument(
+        "--eta", type=int, default=None, metavar="N",
+        help="with --fidelity asha: the reduction factor (default: fidelity.eta, 3)",
+    )  # fmt: skip
+    p.add_argument(
+        "--time-model", choices=("flops", "recorded"), default="",
+        help="what simulated GPU-seconds come from: the FLOPs model or the table's recorded "
+        "training seconds per epoch (NATS-Bench, evaluation excluded); default: the "
+        "protocol's (recorded for paper-c10, flops otherwise)",
     )  # fmt: skip
     p.add_argument(
         "--preset", default=None, metavar="NAME",
@@ -144,6 +158,8 @@ def run_nb201(args: argparse.Namespace) -> int:
     from launcher.config import ConfigError
     from nas.bench.nb201 import BEST_VAL_DEFINITION, OPTIMUM_DEFINITION, run_bench
     from nas.bench.protocol import get_protocol, parse_sets, strategy_options
+    from nas.config_checks import SettingError
+    from nas.controller.fidelity import FidelityConfig
     from nas.evaluators.table import TableError, load_table
     from nas.strategies.base import StrategyError
 
@@ -160,6 +176,14 @@ def run_nb201(args: argparse.Namespace) -> int:
         table = load_table(args.table)
         if table.arch_kind != "nb201":
             raise ConfigError(f"--table {args.table}: not a NAS-Bench-201 table")
+        schedule = None
+        epochs = None if args.fidelity in (None, "asha") else int(args.fidelity)
+        if args.fidelity == "asha":
+            base = FidelityConfig()
+            eta = base.eta if args.eta is None else args.eta
+            schedule = FidelityConfig(kind="asha", min_epochs=12, max_epochs=200, eta=eta)
+        elif args.eta is not None:
+            raise ConfigError("--eta is a setting of --fidelity asha: add --fidelity asha")
 
         def progress(msg: str) -> None:
             if not args.quiet:
@@ -171,15 +195,17 @@ def run_nb201(args: argparse.Namespace) -> int:
             args.dataset,
             args.budget,
             range(args.seed_offset, args.seed_offset + args.seeds),
-            fidelity=args.fidelity,
+            fidelity=epochs,
             source=args.source,
             options=options,
             progress=progress,
             protocol=proto,
             time_budgets=times,
             make=bench_strategy,
+            schedule=schedule,
+            time_model=args.time_model,
         )
-    except (TableError, StrategyError) as e:
+    except (TableError, StrategyError, SettingError) as e:
         raise ConfigError(str(e)) from None
     if args.json:
         doc: dict[str, Any] = {
@@ -195,6 +221,10 @@ def run_nb201(args: argparse.Namespace) -> int:
         st = r.stats()
         src = f", source={r.source}" if r.source else ""
         tb = f", time budget {r.time_budget_s:g} s" if r.time_budget_s is not None else ""
+        if r.search_dataset and r.search_dataset != r.dataset:
+            tb += f", searched on {r.search_dataset}"
+        if r.schedule:
+            tb += f", {r.schedule['kind']} rungs {r.schedule['rungs']} eta {r.schedule['eta']}"
         opts = f", options {r.options}" if r.options else ""
         print(
             f"\n{r.strategy} on {r.dataset}, budget {r.budget}{tb}, fidelity {r.fidelity}{src}"
@@ -218,7 +248,8 @@ def run_nb201(args: argparse.Namespace) -> int:
             f"reached in {st['best_val_reached']}/{len(r.seeds)} seeds; test optimum reached "
             f"in {st['test_optimum_reached']}/{len(r.seeds)} seeds"
             + (f" (mean {e2o:.1f} evals over those)" if e2o is not None else "")
-            + f"; {st['evaluations_mean']:.0f} evals, simulated "
-            f"{st['gpu_hours_mean']:.1f} GPU-h per seed"
+            + f"; {st['evaluations_mean']:.0f} evals ({st['pruned_mean']:.0f} pruned), "
+            f"simulated {st['gpu_seconds_mean']:.0f} GPU-s = {st['gpu_hours_mean']:.1f} GPU-h "
+            f"per seed ({r.time_model} time model)"
         )
     return 0

@@ -187,7 +187,8 @@ def status_text(
     if p.evaluated and not complete:
         verdict += f"; no candidate completed ({p.evaluated} failed)"
     now = time.monotonic()
-    failed = p.evaluated - complete + p.decided
+    pruned = p.states.get("PRUNED", 0)  # stopped at a fidelity rung: not a failure
+    failed = p.evaluated - complete - pruned + p.decided
     if cache is not None and now - float(cache.get("store_at", -1e9)) < STORE_REFRESH_S:
         spend, fails = str(cache["llm"]), list(cache["fails"])
     else:
@@ -215,12 +216,24 @@ def status_text(
     lines += [
         *plines[3:],
         *fails,
+        *_fidelity_line(st),
         f"restarts:   {st.attached} re-attached to their jobs, {st.resubmitted} resubmitted",
         f"LLM calls:  {spend} (store: every call of the run)",
         *_store_line(paths),
         f"            {p.bar()}",
     ]
     return "\n".join(lines), bool(p.stop) or ctl == "not running"
+
+
+def _fidelity_line(st: Any) -> list[str]:
+    """[issue 25] Rung decisions and the GPU-hours the stopped candidates did not spend."""
+    if not st.rungs:
+        return []
+    return [
+        f"fidelity:   {st.rungs} rung decisions: {st.promoted} promoted, "
+        f"{st.rungs - st.promoted} stopped (PRUNED); GPU-hours saved vs full training "
+        f"~{st.saved_s / 3600:.2f} (spent {st.gpu_s / 3600:.2f})"
+    ]
 
 
 def _store_line(paths: Any) -> list[str]:

@@ -17,6 +17,7 @@ executor           :class:`slurm.factory.ExecutorConfig`
 executor.site      :class:`slurm.site.SiteParams`
 store              :class:`store.open.StoreConfig`
 llm                :class:`nas.llm.config.LLMConfig`
+fidelity           :class:`nas.controller.fidelity.FidelityConfig`
 =================  ====================================================
 
 The run's own sections (``experiment``, ``strategy.name``, ``budget``) are
@@ -32,6 +33,7 @@ from dataclasses import dataclass, field
 
 import nas.agents.register  # noqa: F401  (registers strategy "nader" with the registry)
 from nas.agents.config import NaderConfig
+from nas.controller.fidelity import FidelityConfig
 from nas.llm.config import LLMConfig
 from nas.spaces.config import SpaceConfig
 from nas.strategies.lapt import LaptConfig
@@ -47,6 +49,7 @@ __all__ = [
     "BudgetConfig",
     "ExecutorConfig",
     "ExperimentConfig",
+    "FidelityConfig",
     "LLMConfig",
     "LaptConfig",
     "LlmaticConfig",
@@ -116,3 +119,4 @@ class RunConfig:
     store: StoreConfig = field(default_factory=StoreConfig)
     llm: LLMConfig = field(default_factory=LLMConfig)
     budget: BudgetConfig = field(default_factory=BudgetConfig)
+    fidelity: FidelityConfig = field(default_factory=FidelityConfig)

@@ -36,6 +36,7 @@ __all__ = ["validate_config"]
 def validate_config(cfg: RunConfig) -> None:
     """Raise :class:`ConfigError` (one line: key, value, fix) at the first problem."""
     _sections(cfg)
+    _fidelity(cfg)
     _ranges(cfg)
     _choices(cfg)
     _strategy_space(cfg)
@@ -66,8 +67,18 @@ def _sections(cfg: RunConfig) -> None:
         cfg.llm.validate("llm.")
         cfg.executor.validate()
         cfg.store.validate()
+        cfg.fidelity.validate("fidelity.")
     except ValueError as e:  # SettingError, or the executor's/store's own ValueError
         raise ConfigError(_first_line(e)) from None
+
+
+def _fidelity(cfg: RunConfig) -> None:
+    """A fidelity schedule's last rung is the training recipe's full length."""
+    f, t = cfg.fidelity, cfg.train
+    if f.enabled and t.evaluator == "train" and f.max_epochs != t.epochs:
+        _fail("fidelity.max_epochs", f.max_epochs,
+              f"must equal train.epochs ({t.epochs}): the last rung is the full recipe (its "
+              "learning-rate schedule spans all of it)", f"set fidelity.max_epochs={t.epochs}")  # fmt: skip
 
 
 # --------------------------------------------------------------------------- run sections

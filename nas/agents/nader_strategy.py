@@ -525,6 +525,7 @@ class NaderStrategy(BaseStrategy):
                     )
             if self.tree.nodes[cand.id].state != "PENDING":
                 raise CallOrderError(f"tell(): candidate {cand.id} was already told (nader)")
+            rec = self._view(rec)  # a pruned/partial result: PRUNED, no metrics, not reflected
             node = self.tree.update(cand.id, rec.state.value, rec.val_acc)
             self._tree_event(node)
             if node.parent_id is not None and rec.state in _REFLECTED:
@@ -563,7 +564,7 @@ class NaderStrategy(BaseStrategy):
         recs: dict[str, TrialRecord | None] = {}
         for cand, rec in history:
             cands[cand.id] = cand
-            recs[cand.id] = rec
+            recs[cand.id] = self._view(rec)
         for cand in pending:
             if cand.id not in cands:
                 cands[cand.id] = cand

@@ -18,6 +18,15 @@ Per (strategy, dataset, seed), under a :class:`~nas.bench.protocol.Protocol` (``
 4. Separately, ``evals_to_test_optimum``: the first evaluation of the cell with the highest
    200-epoch **test** accuracy (94.37 / 73.51 / 47.31 %) — a reporting column only.
 
+With a fidelity schedule (``fidelity=FidelityConfig(kind="asha", ...)``, the same section a
+run reads; ``archlab bench nb201 --fidelity asha``) every proposal is first looked up at the
+table's shortest training length in ``[min_epochs, max_epochs]`` (NB201: 12 epochs), the
+ASHA rung rule (:mod:`nas.controller.fidelity`) promotes it or stops it, and a promoted one
+resumes to the next length the table holds (NB201: 200), charged only for the epochs after
+its rung. The strategy is told the full-fidelity result, or PRUNED without metrics; the
+selected cell is the best *full-fidelity* validation accuracy. ``gpu_seconds`` sums what
+every rung charged (with ``time_model="recorded"``: the table's recorded seconds per epoch).
+
 Strategies are budget-agnostic, so the run for the largest budget contains every smaller
 budget's run as a prefix; :func:`run_bench` evaluates once and summarizes each budget.
 
@@ -30,14 +39,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Protocol
 
 import numpy as np
 
 from nas.bench.protocol import PROTOCOLS, PUBLISHED, get_protocol
 from nas.bench.protocol import Protocol as BenchProtocol
-from nas.evaluators.table import NB201_DATASETS, BenchmarkTable, TableEvaluator
+from nas.controller.fidelity import Asha, FidelityConfig
+from nas.evaluators.table import NB201_DATASETS, BenchmarkTable, RecordedTimes, TableEvaluator
 from nas.records import Candidate, TrialRecord, TrialState
 from nas.spaces.nb201 import NB201Space
 from nas.strategies import StrategyError
@@ -54,6 +64,7 @@ __all__ = [
     "BenchResult",
     "SeedResult",
     "StrategyMaker",
+    "run_asha_trajectory",
     "run_bench",
     "run_trajectory",
     "source_task",
@@ -111,6 +122,38 @@ def run_trajectory(
     return out
 
 
+def run_asha_trajectory(
+    strategy: Strategy,
+    evaluator: TableEvaluator,
+    asha: Asha,
+    budget: int,
+    time_budget_s: float | None = None,
+) -> list[tuple[Candidate, TrialRecord]]:
+    """:func:`run_trajectory` under a fidelity schedule: each proposal trains to its first
+    rung, then is promoted (resumed to the next rung, charged for the new epochs only) or
+    stopped (PRUNED, carrying its rung's value for the record; the strategy sees no metric).
+    One record per proposal: its last rung's result, ``gpu_seconds`` summed over its rungs."""
+
+    def through_rungs(c: Candidate) -> TrialRecord:
+        epochs, done, gpu = asha.assign(c.id), 0, 0.0
+        while True:
+            r = evaluator.evaluate_at(c, epochs, done, asha.full)
+            gpu += r.cost.gpu_seconds
+            if r.state is not TrialState.COMPLETE or epochs == asha.full:
+                break
+            d = asha.decide(c.id, epochs, float(r.metrics["val_acc"]))
+            if not d.promote:
+                kept = max(d.competitors // asha.eta, 1)
+                r = r.with_(state=TrialState.PRUNED, error=(
+                    f"stopped at rung {epochs} epochs: rank {d.rank} of {d.competitors} "
+                    f"(top {kept} promoted)"))  # fmt: skip
+                break
+            done, epochs = epochs, d.next_epochs
+        return r.with_(cost=replace(r.cost, gpu_seconds=gpu))
+
+    return run_trajectory(strategy, through_rungs, budget, time_budget_s)
+
+
 @dataclass(frozen=True)
 class SeedResult:
     seed: int
@@ -120,8 +163,10 @@ class SeedResult:
     evaluations: int  # evaluations used (duplicates included in the paper protocol)
     evals_to_best_val: int | None  # 1-based index of the first best-val-cell evaluation
     evals_to_test_optimum: int | None  # 1-based index of the first test-optimum evaluation
-    gpu_hours: float  # simulated GPU-hours of the evaluations (FLOPs cost model)
+    gpu_hours: float  # simulated GPU-hours of the evaluations (the run's time model)
     distinct: int  # distinct cells (isomorphism classes) evaluated
+    gpu_seconds: float = 0.0  # the same, in simulated GPU-seconds
+    pruned: int = 0  # proposals stopped at a rung by the fidelity schedule
 
 
 def _mean_std(xs: Sequence[float]) -> tuple[float, float]:
@@ -146,6 +191,9 @@ class BenchResult:
     time_budget_s: float | None = None
     options: dict[str, Any] = field(default_factory=dict)
     seeds: list[SeedResult] = field(default_factory=list)
+    schedule: dict[str, Any] = field(default_factory=dict)  # fidelity schedule ({} = none)
+    time_model: str = "flops"  # flops | recorded: what gpu_seconds are simulated from
+    search_dataset: str = ""  # the data set searched (the reported one when equal)
 
     def stats(self) -> dict[str, Any]:
         tm, ts = _mean_std([s.test_acc for s in self.seeds])
@@ -175,6 +223,10 @@ class BenchResult:
             "gpu_hours_mean": float(np.mean([s.gpu_hours for s in self.seeds]))
             if self.seeds
             else 0.0,
+            "gpu_seconds_mean": float(np.mean([s.gpu_seconds for s in self.seeds]))
+            if self.seeds
+            else 0.0,
+            "pruned_mean": float(np.mean([s.pruned for s in self.seeds])) if self.seeds else 0.0,
         }
 
     def to_dict(self) -> dict[str, Any]:
@@ -187,6 +239,9 @@ class BenchResult:
             "fidelity": self.fidelity,
             "source": self.source,
             "options": dict(self.options),
+            "fidelity_schedule": dict(self.schedule),
+            "search_dataset": self.search_dataset or self.dataset,
+            "time_model": self.time_model,
             "best_val": {
                 "definition": BEST_VAL_DEFINITION,
                 "arch": self.best_val_arch,
@@ -222,12 +277,14 @@ def summarize(
     to_opt: int | None = None
     gpu_s = 0.0
     n = 0
+    pruned = 0
     hashes: set[str] = set()
     for c, r in trajectory[:budget]:
         if time_budget_s is not None and gpu_s >= time_budget_s:
             break
         n += 1
         gpu_s += r.cost.gpu_seconds
+        pruned += r.state is TrialState.PRUNED
         hashes.add(c.arch_hash)
         if to_best_val is None and c.arch_hash == best_val_hash:
             to_best_val = n
@@ -238,9 +295,8 @@ def summarize(
         ):
             best = (c, float(r.metrics["val_acc"]))
     if best is None:
-        return SeedResult(
-            seed, "", math.nan, math.nan, n, to_best_val, to_opt, gpu_s / 3600, len(hashes)
-        )
+        return SeedResult(seed, "", math.nan, math.nan, n, to_best_val, to_opt, gpu_s / 3600,
+                          len(hashes), gpu_s, pruned)  # fmt: skip
     arch = best[0].arch
     return SeedResult(
         seed,
@@ -252,6 +308,8 @@ def summarize(
         to_opt,
         gpu_s / 3600,
         len(hashes),
+        gpu_s,
+        pruned,
     )
 
 
@@ -269,6 +327,8 @@ def run_bench(
     time_budgets: Sequence[float] = (),
     *,
     make: StrategyMaker,
+    schedule: FidelityConfig | None = None,
+    time_model: str = "",
 ) -> list[BenchResult]:
     """Run ``strategy`` on ``dataset`` for every seed once (largest budget) and summarize
     each budget: one result per evaluation budget, then one per time budget (seconds,
@@ -277,10 +337,26 @@ def run_bench(
     ``make`` builds each seed's strategy (the launcher passes its one builder,
     :func:`launcher.build.bench_strategy`). ``fidelity`` overrides the protocol's;
     ``options`` are settings of section ``strategy.<name>`` (:func:`nas.bench.protocol.strategy_options` builds them with the protocol's
-    defaults) — given as None, the protocol's defaults are used.
+    defaults) — given as None, the protocol's defaults are used. ``schedule``: a fidelity
+    schedule (section ``fidelity``; ``kind=asha`` or ``hyperband``) whose rungs are the
+    table's training lengths within ``[min_epochs, max_epochs]``; the search's fidelity is
+    then ``max_epochs``. ``time_model``: ``flops`` (the protocol's FLOPs model) or
+    ``recorded`` (the table's recorded training seconds per epoch); "" = the protocol's.
+    A protocol with a ``search_dataset`` (``paper-c10``) searches that data set and reports
+    the selected cell's test accuracy on ``dataset``.
     """
     proto = protocol if isinstance(protocol, BenchProtocol) else get_protocol(protocol)
     fid = proto.fidelity if fidelity is None else int(fidelity)
+    asha_cfg = schedule if schedule is not None and schedule.enabled else None
+    ladder: tuple[int, ...] = ()
+    if asha_cfg is not None:
+        asha_cfg.validate("fidelity.")
+        ladder = asha_cfg.rungs_within(table.fidelities)
+        fid = asha_cfg.max_epochs
+    time_model = time_model or proto.time_model
+    if time_model not in ("flops", "recorded"):
+        raise StrategyError(f"time model {time_model!r}: choose flops or recorded")
+    cost = RecordedTimes() if time_model == "recorded" else proto.cost_model
     if dataset not in NB201_DATASETS:
         raise StrategyError(f"dataset {dataset!r}: choose one of {', '.join(NB201_DATASETS)}")
     if not budgets or min(budgets) < 1:
@@ -288,20 +364,21 @@ def run_bench(
     if any(t <= 0 for t in time_budgets):
         raise StrategyError(f"time budgets must be > 0 seconds, got {list(time_budgets)}")
     opts = dict(proto.strategy_defaults.get(strategy, {}) if options is None else options)
-    evaluator = TableEvaluator(table, dataset, fid, cost_model=proto.cost_model)
+    search = proto.search_dataset or dataset
+    evaluator = TableEvaluator(table, search, fid, cost_model=cost)
     report = TableEvaluator(table, dataset, 200)
     space = NB201Space()
     optimum = table.argmax(dataset, 200, "test")
-    best_val = table.argmax(dataset, fid, "val")
+    best_val = table.argmax(search, fid, "val")
     optimum_hash = space.arch_hash(optimum)
     best_val_hash = space.arch_hash(best_val)
     src_name = None
     src = None
     if strategy == "lapt":
-        src_name = source or DEFAULT_SOURCE[dataset]
-        if src_name == dataset:
+        src_name = source or DEFAULT_SOURCE[search]
+        if src_name == search:
             raise StrategyError(
-                f"LAPT's source must differ from the target ({dataset}); the principles would "
+                f"LAPT's source must differ from the target ({search}); the principles would "
                 "be learned from the target's own table"
             )
         src = source_task(table, src_name, 200)
@@ -322,12 +399,18 @@ def run_bench(
             proto.name,
             t,
             opts,
+            schedule=({**asdict(asha_cfg), "rungs": list(ladder)} if asha_cfg is not None else {}),
+            time_model=time_model,
+            search_dataset=search,
         )
         for b, t in points
     ]
     for seed in seeds:
         s = make(strategy, seed, src, opts)
-        traj = run_trajectory(s, evaluator, top)
+        if asha_cfg is not None:
+            traj = run_asha_trajectory(s, evaluator, Asha.of(asha_cfg, ladder), top)
+        else:
+            traj = run_trajectory(s, evaluator, top)
         for res in results:
             res.seeds.append(
                 summarize(

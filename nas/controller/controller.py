@@ -30,13 +30,14 @@ import socket
 import time
 import traceback
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from nas.controller.budget import Budget
 from nas.controller.dispatch import Dispatcher
 from nas.controller.faults import fault_point
+from nas.controller.fidelity import rung_key
 from nas.controller.journal import Journal
 from nas.controller.outcome import record_from_outcome
 from nas.controller.proposals import sort_proposals
@@ -50,9 +51,10 @@ from nas.controller.restore import (
     restore_strategy,
     stored_events,
 )
+from nas.controller.rungs import RUNG_EVENT, Fidelity, rung_row, stored_decisions
 from nas.controller.signals import loop_stop_reason
 from nas.controller.snapshot import write_snapshot
-from nas.controller.state import TOLD, RunState, summary_of
+from nas.controller.state import DECIDED, TOLD, RunState, summary_of
 from nas.controller.submit_intent import clear_intent, recover_submission
 from nas.llm.memo import memo_scope
 from nas.records import Candidate, TrialRecord, TrialState
@@ -115,6 +117,7 @@ class Controller:
         on_result: Callable[[Candidate, TrialRecord], None] | None = None,
         max_submit_failures: int = 5,
         compact_every: int = 100,
+        fidelity: Fidelity | None = None,
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be >= 1")
@@ -149,6 +152,10 @@ class Controller:
         self._steps = 0  # strategy steps (asks, tells) made by this process
         self._results_since_compact = 0
         self.discarded = 0  # files of unjournaled steps removed at restore
+        # a fidelity schedule (issue 25; nas/controller/rungs.py): None = full training
+        self.fidelity = fidelity
+        if fidelity is not None:
+            self.dispatch.task_of = lambda cand: fidelity.task(cand.id)
 
     # ------------------------------------------------------------------ public
     @property
@@ -222,6 +229,11 @@ class Controller:
     # ------------------------------------------------------------------ restore
     def _rebuild(self, events: list[dict[str, Any]]) -> None:
         self.records = self._read_store_records()
+        if self.fidelity is not None:  # rung tables from the store, brackets in ask order
+            self.fidelity.restore(stored_decisions(self.store, self.run_id))
+            for cid, e in self.state.cands.items():
+                if e.phase != DECIDED:
+                    self.fidelity.asha.assign(cid)
         if not self.state.cands and not self.state.asks:
             return  # a fresh run: nothing to restore
         if not ended_cleanly(events):
@@ -255,7 +267,9 @@ class Controller:
             else:
                 attached.append(cid)
         for cid in p.submit:
-            resubmit[cid] = "never submitted (no submit event)"
+            rung = self.state.cands[cid].rung
+            resubmit[cid] = (f"promoted to {rung} epochs (fidelity rung)" if rung
+                             else "never submitted (no submit event)")  # fmt: skip
         self.dispatch.to_submit += [self._cand(cid) for cid in resubmit]
         if attached:
             jobs = [self.dispatch.in_flight[cid][1].job_id for cid in attached]
@@ -326,6 +340,9 @@ class Controller:
             p = sort_proposals(cands, self.strategy.pop_decided(), self.state.cands)
             new, dups, decided = p.new, p.dups, p.decided
             rows = {c.id: c.to_row() for c in new}
+            if self.fidelity is not None:
+                for c in new:
+                    self.fidelity.asha.assign(c.id)
             self._cand_cache.update((c.id, c) for c in new)
             # the strategy learns its own decisions, and duplicates of told candidates (with
             # the known metrics), in the same step
@@ -366,6 +383,11 @@ class Controller:
 
     def _finish(self, cand: Candidate, rec: TrialRecord) -> None:
         cid = cand.id
+        if self.fidelity is not None and cid not in self.records:
+            at_end = self._rung(cand, rec)
+            if at_end is None:
+                return  # promoted: back to the executor at its next rung
+            rec = at_end
         if cid not in self.records:
             rec = with_llm_cost(rec, self.strategy.llm_cost_of(cid))
             self.recorder.trial(rec)
@@ -387,6 +409,39 @@ class Controller:
             self._snapshot()
         if self.compact_every and self._results_since_compact >= self.compact_every:
             self._compact(final=False)
+
+    def _rung(self, cand: Candidate, rec: TrialRecord) -> TrialRecord | None:
+        """A rung result: decide (or find the decision taken before a restart), store the
+        decision, journal it; None when promoted, else the trial to record (PRUNED when
+        stopped), carrying the GPU-seconds of all its rungs."""
+        f = self.fidelity
+        assert f is not None
+        cid, full = cand.id, f.asha.full
+        val = rec.val_acc
+        if (
+            rec.state is not TrialState.COMPLETE
+            or val is None
+            or not (0 < rec.fidelity_epochs < full)
+        ):  # the last rung, or a failure at any rung: a trial as without a schedule
+            gpu = rec.cost.gpu_seconds + f.spent(cid)
+            return rec.with_(cost=replace(rec.cost, gpu_seconds=gpu))
+        known = rung_key(cid, rec.fidelity_epochs) in f.asha.decided
+        d = f.asha.decide(cid, rec.fidelity_epochs, val)
+        if not known:
+            f.add_spent(cid, rec.cost.gpu_seconds)
+            n, f.decisions = f.decisions, f.decisions + 1
+            self.recorder.rung(rung_row(d, n, rec.cost.gpu_seconds, time.time()))
+        spent = f.spent(cid)
+        saved = 0.0 if d.promote else spent * (full / d.epochs - 1.0)
+        self._emit(RUNG_EVENT, sync=False, **d.to_payload(), saved_s=saved)
+        if d.promote:
+            self.dispatch.to_submit.append(cand)
+            return None
+        kept = max(d.competitors // f.asha.eta, 1)
+        why = (f"stopped at rung {d.epochs} of {full} epochs: rank {d.rank} of "
+               f"{d.competitors} (top {kept} promoted)")  # fmt: skip
+        return rec.with_(state=TrialState.PRUNED, error=why,
+                         cost=replace(rec.cost, gpu_seconds=spent))  # fmt: skip
 
     def _flush_tells(self, force: bool = False) -> None:
         if not self.to_tell or (self.barrier and self.in_flight and not force):

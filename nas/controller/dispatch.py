@@ -58,9 +58,12 @@ class Dispatcher:
         self.wait_s = 0.0  # time waiting in executor.as_completed
         self._failures = 0
         self._journaled_job: dict[str, str] = {}  # candidate -> job id the journal has
+        # a fidelity schedule's task per candidate (its next rung); None: ``evaluate``
+        self.task_of: Callable[[Candidate], Callable[[Candidate], TrialRecord]] | None = None
 
     def _call(self, cand: Candidate) -> Call:
-        return Call(self.evaluate, (cand,), key=cand.id)
+        fn = self.evaluate if self.task_of is None else self.task_of(cand)
+        return Call(fn, (cand,), key=cand.id)
 
     # ------------------------------------------------------------------ submit
     def submit(self, cands: Sequence[Candidate]) -> list[tuple[Candidate, TrialRecord]]:

@@ -13,6 +13,7 @@ trials            ``decided-<op>``               the strategy's decided records 
 trials / epochs   ``trial-<id>``/``epochs-<id>``  one evaluated candidate
 events            ``strategy-events-<op>``       the strategy's ``pop_events()`` of the step;
                                                  ``event_id`` = ``se-<op>-<i>``
+events            ``rung-<n>-<id>-<epochs>``     one rung decision (fidelity schedule)
 ================  =============================  =======================================
 
 Every write of a step happens *before* the step's journal event, and compaction runs only
@@ -88,6 +89,10 @@ class Recorder:
         """One evaluated candidate's record (with its LLM cost: :func:`with_llm_cost`)."""
         self._append("trials", [rec.to_row()], f"trial-{rec.candidate_id}")
         self._append("epochs", rec.epoch_rows(), f"epochs-{rec.candidate_id}")
+
+    def rung(self, row: Mapping[str, Any]) -> None:
+        """One rung decision (``nas.controller.rungs.rung_row``), keyed by its event id."""
+        self._append("events", [row], str(row["event_id"]))
 
     def events(self, op: int, events: Sequence[Event]) -> None:
         """The strategy's events of step ``op`` (never raises: they feed the report)."""

@@ -18,6 +18,9 @@ candidates (INVALID/DUPLICATE decided by the strategy itself, never trained) and
 ``resubmit``   ``ids`` go to the executor again (``why``: never submitted, lost, ...)
 ``result``     the trial of ``id`` is in the store (``state``, ``val_acc``, costs)
 ``tell``       ``ids`` were told to the strategy (``rng``: the generator's state after it)
+``rung``       a fidelity rung decision of ``candidate_id`` at ``epochs``: ``promote`` (back to
+               ``asked`` until the next rung's ``submit``) or stopped (a PRUNED ``result``
+               follows); ``saved_s``: GPU-seconds a stopped one did not spend
 ``stop``       the loop ended (``reason``: done, budget, cancelled, interrupted, exhausted)
 =============  ==============================================================
 """
@@ -42,6 +45,8 @@ class CandEntry:
     refs: list[dict[str, Any]] = field(default_factory=list)  # executor ref per submission
     result: dict[str, Any] | None = None  # summary of the stored trial
     told: int = -1  # seq of the event that told it to the strategy (-1: not yet)
+    rung: int = 0  # epochs of the rung it was last promoted to (0: none)
+    decided: list[int] = field(default_factory=list)  # epochs of its journaled rung decisions
 
 
 @dataclass
@@ -56,6 +61,9 @@ class RunState:
     rng: dict[str, Any] | None = None  # the strategy's generator after the last ask/tell
     attached: int = 0  # candidates re-attached to their jobs by a restarted controller
     resubmitted: int = 0  # candidates submitted again (job lost, never journaled, ...)
+    rungs: int = 0  # fidelity rung decisions
+    promoted: int = 0  # of those: promotions
+    saved_s: float = 0.0  # GPU-seconds the stopped candidates would have spent to the end
     first_t: float = 0.0
     last_t: float = 0.0
     # running totals (the loop reads them every turn: no pass over all candidates)
@@ -122,6 +130,19 @@ class RunState:
                     e.told = self.seq
             if ev.get("rng") is not None:
                 self.rng = ev["rng"]
+        elif kind == "rung":
+            e = self.cands[ev["candidate_id"]]
+            new = int(ev["epochs"]) not in e.decided  # else re-journaled after a restart
+            if new:
+                e.decided.append(int(ev["epochs"]))
+            self.rungs += new
+            if ev.get("promote"):
+                self.promoted += new
+                e.rung = int(ev.get("next_epochs") or 0)
+                if e.phase == SUBMITTED:
+                    e.phase = ASKED  # the next rung is a new task (its own submit)
+            elif new:
+                self.saved_s += float(ev.get("saved_s") or 0.0)
         elif kind == "stop":
             self.stop = {k: v for k, v in ev.items() if k not in ("seq",)}
 

@@ -35,7 +35,7 @@ import json
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,7 @@ __all__ = [
     "NB201_DATASETS",
     "BenchmarkTable",
     "FlopsCostModel",
+    "RecordedTimes",
     "TableEntry",
     "TableError",
     "TableEvaluator",
@@ -59,6 +60,13 @@ _NB201_VAL = {
     "cifar10": "cifar10_valid_val_acc",
     "cifar100": "cifar100_val_acc",
     "imagenet16": "imagenet16_val_acc",
+}
+# NATS-Bench's recorded training seconds per epoch (the same at 12 and 200 epochs; the
+# search's training split: cifar10-valid for CIFAR-10)
+_NB201_TRAIN_S = {
+    "cifar10": "cifar10_valid_train_s_per_epoch",
+    "cifar100": "cifar100_train_s_per_epoch",
+    "imagenet16": "imagenet16_train_s_per_epoch",
 }
 
 
@@ -81,7 +89,8 @@ class BenchmarkTable:
     """An in-memory tabular benchmark.
 
     ``val``/``test`` map ``(dataset, fidelity)`` to arrays aligned with ``archs`` (fractions);
-    ``params``/``flops`` map ``dataset`` to arrays (counts). ``arch_kind`` is the
+    ``params``/``flops`` map ``dataset`` to arrays (counts); ``train_s`` maps ``dataset`` to
+    recorded training seconds per epoch (NB201 only; empty when the table has none). ``arch_kind`` is the
     ``Candidate.arch_kind`` the table answers for; ``path`` the absolute path of the file it
     was loaded from (set by :func:`load_table`; None for a table built in memory).
     """
@@ -95,6 +104,7 @@ class BenchmarkTable:
     flops: dict[str, np.ndarray]
     default_fidelity: int = 200
     path: str | None = None
+    train_s: dict[str, np.ndarray] = field(default_factory=dict)
     index: dict[str, int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -167,7 +177,9 @@ class BenchmarkTable:
             )
             flops[d] = np.rint(arr(f"flops_M_{d}", 1e6)) if f"flops_M_{d}" in cols else np.zeros(n)
         archs = tuple(str(a) for a in table.column("arch_str").to_pylist())
-        return cls(name, "nb201", archs, val, test, params, flops, default_fidelity=200)
+        train_s = {d: arr(c) for d, c in _NB201_TRAIN_S.items() if c in cols}
+        return cls(name, "nb201", archs, val, test, params, flops, default_fidelity=200,
+                   train_s=train_s)  # fmt: skip
 
     @classmethod
     def from_macro_json(cls, data: Mapping[str, Any], arch_kind: str, name: str) -> BenchmarkTable:
@@ -274,6 +286,18 @@ class FlopsCostModel:
         return epochs * (self.overhead_s + 3.0 * flops * images / (self.effective_tflops * 1e12))
 
 
+@dataclass(frozen=True)
+class RecordedTimes:
+    """Simulated accelerator seconds from the table's *recorded* training time per epoch
+    (NAS-Bench-201: NATS-Bench's ``*_train_s_per_epoch``, measured on the authors' GPUs;
+    evaluation time is not included). ``seconds = epochs * recorded seconds per epoch``."""
+
+    label: str = "recorded"  # how the JSON names this time axis
+
+    def gpu_seconds(self, per_epoch_s: float, epochs: int) -> float:
+        return epochs * per_epoch_s
+
+
 class TableEvaluator:
     """Evaluate candidates by table lookup: validation accuracy only, test attached later.
 
@@ -295,7 +319,7 @@ class TableEvaluator:
         table: BenchmarkTable | str | Path,
         dataset: str = "cifar10",
         fidelity: int | None = None,
-        cost_model: FlopsCostModel | None = None,
+        cost_model: FlopsCostModel | RecordedTimes | None = None,
     ) -> None:
         tbl = table if isinstance(table, BenchmarkTable) else cached_table(table)
         fid = tbl.default_fidelity if fidelity is None else int(fidelity)
@@ -312,8 +336,20 @@ class TableEvaluator:
         self._test = tbl.test[key]
         self._params = tbl.params[self.dataset]
         self._flops = tbl.flops[self.dataset]
+        if isinstance(self.cost_model, RecordedTimes) and self.dataset not in tbl.train_s:
+            raise TableError(
+                f"table {tbl.name!r} has no recorded training times for {self.dataset!r}: "
+                "use the FLOPs cost model (--time-model flops)"
+            )
+        self._train_s = tbl.train_s.get(self.dataset)
         self._table = tbl
         return tbl
+
+    def _gpu_seconds(self, i: int, epochs: int) -> float:
+        if isinstance(self.cost_model, RecordedTimes):
+            assert self._train_s is not None  # checked in _bind
+            return self.cost_model.gpu_seconds(float(self._train_s[i]), epochs)
+        return self.cost_model.gpu_seconds(int(self._flops[i]), epochs, self.dataset)
 
     @property
     def table(self) -> BenchmarkTable:
@@ -371,11 +407,33 @@ class TableEvaluator:
                 params=int(self._params[i]),
                 flops=flops,
                 macs=flops // 2,
-                gpu_seconds=self.cost_model.gpu_seconds(flops, self.fidelity, self.dataset),
+                gpu_seconds=self._gpu_seconds(i, self.fidelity),
             ),
             evaluator=self.name,
             started_at=now,
             finished_at=now,
+        )
+
+    def evaluate_at(self, cand: Candidate, epochs: int, from_epochs: int = 0,
+                    full: int = 0) -> TrialRecord:  # fmt: skip
+        """The validation accuracy after ``epochs`` (a training length the table holds),
+        charged for the epochs after ``from_epochs`` only: a promoted candidate resumes
+        from its checkpoint, it is not trained again from scratch. The record carries
+        ``fidelity_epochs=epochs`` and ``fidelity_max=full`` (the schedule's full length)."""
+        tbl = self.table
+        key = tbl.check(self.dataset, epochs)
+        if not 0 <= from_epochs < epochs:
+            raise TableError(f"resume from epoch {from_epochs} to {epochs}: need 0 <= from < to")
+        rec = self(cand)
+        i = self._row(cand)
+        if isinstance(i, str):
+            return rec
+        return rec.with_(
+            metrics={"val_acc": float(tbl.val[key][i])},
+            cost=replace(rec.cost, gpu_seconds=self._gpu_seconds(i, epochs - from_epochs)),
+            evaluator=f"table:{tbl.name}:{self.dataset}@{epochs}",
+            fidelity_epochs=epochs,
+            fidelity_max=full,
         )
 
     def val_acc(self, arch: str) -> float:

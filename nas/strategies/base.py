@@ -157,6 +157,9 @@ class BaseStrategy:
     allow_duplicates = False  # True: _make proposes isomorphs again (paper protocol)
     batch_synchronous = False
     batch_size = 0  # 0: as many as there are free slots
+    # False: a pruned or partial (low-fidelity) result is told as PRUNED without metrics
+    # (TrialRecord.for_strategy) and never learned as the architecture's result
+    learns_low_fidelity = False
 
     def __init__(
         self,
@@ -290,8 +293,13 @@ class BaseStrategy:
                         f"tell(): record for {rec.candidate_id} paired with candidate {cand.id}"
                     )
             del self.pending[cand.id]
+            rec = self._view(rec)
             self.history.append((cand, rec))
             self._learn(cand, rec)
+
+    def _view(self, rec: TrialRecord) -> TrialRecord:
+        """The record as this strategy may see it (full fidelity only, unless it asks)."""
+        return rec if self.learns_low_fidelity else rec.for_strategy()
 
     def rebuild(
         self,
@@ -306,7 +314,8 @@ class BaseStrategy:
             raise CallOrderError(
                 f"rebuild() needs a fresh {self.name} strategy; this one has already been used"
             )
-        for cand, rec in history:
+        for cand, stored in history:
+            rec = self._view(stored)
             self.seen.add(cand.arch_hash)
             self._on_asked(cand)
             self.history.append((cand, rec))

@@ -535,6 +535,8 @@ class LLMatic(BaseStrategy):
         super().rebuild(history, pending, events)
 
     def _learn(self, cand: Candidate, rec: TrialRecord) -> None:
+        if rec.state is TrialState.PRUNED:
+            return  # stopped by the fidelity schedule: neither a result nor an untrainable net
         ok = rec.state is TrialState.COMPLETE and rec.val_acc is not None
         added = False
         best = False

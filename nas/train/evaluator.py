@@ -32,7 +32,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +177,30 @@ class TrainEvaluator:
         )
 
     def __call__(self, candidate: Candidate) -> TrialRecord:
+        return self._evaluate(candidate)
+
+    def evaluate_at(self, candidate: Candidate, epochs: int, from_epochs: int = 0,
+                    full: int = 0) -> TrialRecord:  # fmt: skip
+        """Train ``candidate`` to epoch ``epochs`` of its recipe's schedule (a fidelity rung;
+        the recipe's ``epochs`` must equal ``full``). Needs ``checkpoint_dir``: the
+        checkpoint is kept at a rung, and a promoted candidate resumes from it (its record's
+        ``metrics['resumed_epoch']`` = ``from_epochs``), never from scratch. The record
+        carries ``fidelity_epochs``/``fidelity_max``."""
+        if not self.checkpoint_dir:
+            raise ValueError("a fidelity rung needs train.checkpoint_dir (promotion resumes "
+                             "from the rung's checkpoint)")  # fmt: skip
+        rec = self._evaluate(candidate, stop_after=epochs)
+        rec = rec.with_(fidelity_epochs=epochs, fidelity_max=full)
+        total = sum(e.seconds for e in rec.curve)
+        before = sum(e.seconds for e in rec.curve if e.epoch <= from_epochs)
+        if from_epochs and total > 0 and rec.cost.gpu_seconds:
+            # the loop counts time over every attempt; the earlier rungs were charged to
+            # their own tasks, so this one is charged the share of its own epochs
+            gpu = rec.cost.gpu_seconds * (1.0 - before / total)
+            rec = rec.with_(cost=replace(rec.cost, gpu_seconds=gpu))
+        return rec
+
+    def _evaluate(self, candidate: Candidate, stop_after: int = 0) -> TrialRecord:
         started = time.time()
         cid = candidate.id
         # 1. recipe and data: a problem here is the run's, not the architecture's -> FAILED
@@ -235,6 +259,7 @@ class TrainEvaluator:
             checkpoint=self.checkpoint_path(candidate),
             tag=tag,
             keep_checkpoint=self.keep_checkpoints,
+            stop_after=stop_after,
         )
         metrics: dict[str, float] = {}
         if outcome.curve:

@@ -56,6 +56,7 @@ class TrainOutcome:
     world: int = 1  # processes (GPUs) training this candidate
     bf16: bool = False
     train_seconds: float = 0.0  # training + validation seconds, over all attempts
+    stopped_at: int = 0  # a fidelity rung: trained to this epoch of the schedule, no test (0 = no)
     images_per_s: float = 0.0  # training images per second of this attempt
 
 
@@ -149,6 +150,7 @@ def train(
     checkpoint: str | Path | None = None,
     tag: str = "",
     keep_checkpoint: bool = False,
+    stop_after: int = 0,
 ) -> TrainOutcome:
     """Train ``model`` on ``data.train``, validate each epoch, test once at the end.
 
@@ -156,11 +158,16 @@ def train(
     carries the same ``tag`` (e.g. candidate id + recipe hash); it is removed once the
     outcome is final (COMPLETE, DIVERGED, TIMEOUT) unless ``keep_checkpoint``. Same seed +
     same checkpoint -> the same result as an uninterrupted run (on CPU, bit for bit).
+
+    ``stop_after``: a fidelity rung (issue 25) — train the recipe's schedule (its learning
+    rate follows all ``recipe.epochs``) only up to this epoch, keep the checkpoint and skip
+    the test; the next call with a later ``stop_after`` (or 0 = to the end) resumes there.
     """
     rt = runtime or Runtime()
     out = TrainOutcome(state=TrialState.COMPLETE)
     try:
-        _train(model, data, recipe.validate(), seed, on_epoch, rt.validate(), out, checkpoint, tag)
+        _train(model, data, recipe.validate(), seed, on_epoch, rt.validate(), out, checkpoint, tag,
+               stop_after)  # fmt: skip
     except Exception as e:
         out.state = TrialState.FAILED
         last = f" after epoch {out.curve[-1].epoch}" if out.curve else " in the first epoch"
@@ -175,7 +182,7 @@ def train(
         else:
             out.error = f"{type(e).__name__}: {e}{last}\n{traceback.format_exc()}"
         return out
-    if checkpoint and not keep_checkpoint:
+    if checkpoint and not keep_checkpoint and not out.stopped_at:
         with contextlib.suppress(OSError):
             Path(checkpoint).unlink(missing_ok=True)
     return out
@@ -191,6 +198,7 @@ def _train(
     out: TrainOutcome,
     checkpoint: str | Path | None,
     tag: str,
+    stop_after: int = 0,
 ) -> None:
     dev = rt.resolve_device()
     out.device = str(dev)
@@ -258,7 +266,8 @@ def _train(
     def elapsed() -> float:
         return elapsed0 + time.monotonic() - t_start
 
-    for epoch in range(start_epoch + 1, epochs + 1):
+    last = stop_after if 0 < stop_after < epochs else epochs
+    for epoch in range(start_epoch + 1, last + 1):
         t0 = time.monotonic()
         lr_epoch = cosine_lr(recipe.lr, (epoch - 1) / epochs)
         engine.module.train()
@@ -345,4 +354,7 @@ def _train(
             return
     out.images_per_s = seen_total / step_seconds if seen_total and step_seconds > 0 else 0.0
     out.train_seconds = elapsed()
+    if last < epochs:  # a rung: the checkpoint stays for the promotion, no test yet
+        out.stopped_at = last
+        return
     out.test_loss, out.test_acc = ev(test_split)

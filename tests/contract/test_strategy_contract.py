@@ -185,3 +185,48 @@ def test_small_space_is_exhausted_cleanly() -> None:
         if len(seen) > 7000:
             break
     assert len({c.arch for c in seen}) == len(seen) <= 6561
+
+
+def _low_fidelity(c: Candidate, value: float, pruned: bool) -> TrialRecord:
+    """A result of 12 of 200 epochs: stopped at its rung (PRUNED) or a partial COMPLETE."""
+    if pruned:
+        return TrialRecord(c.id, TrialState.PRUNED, metrics={"val_acc": value},
+                           error="rung 12: rank 3 of 3", fidelity_epochs=12, fidelity_max=200)  # fmt: skip
+    return TrialRecord(c.id, TrialState.COMPLETE, metrics={"val_acc": value},
+                       fidelity_epochs=12, fidelity_max=200)  # fmt: skip
+
+
+def test_pruned_or_partial_result_never_enters_as_final(make: Callable[..., Strategy]) -> None:
+    """Issue 25: by default a strategy learns full-fidelity results only. Two strategies
+    told the same pruned/partial results with opposite values (0.999 vs 0.001) stay
+    identical: the low-fidelity value never reaches what they learn or propose next."""
+    runs = []
+    for value in (0.999, 0.001):
+        s = make(seed=3)
+        _drive(s, 8)
+        a, b = s.ask(2)
+        s.tell([(a, _low_fidelity(a, value, pruned=True)),
+                (b, _low_fidelity(b, value, pruned=False))])  # fmt: skip
+        full = s.ask(1)
+        s.tell([(c, _record(c, 0)) for c in full])
+        runs.append((s.state_summary(), [c.id for c in s.ask(4)]))
+    assert runs[0] == runs[1]
+    told = runs[0][0].get("told")
+    if isinstance(told, list):  # BaseStrategy's summary: (id, state, val_acc) per told result
+        states = {t[0]: (t[1], t[2]) for t in told}
+        assert states[a.id] == ("PRUNED", None) and states[b.id] == ("PRUNED", None)
+
+
+def test_full_fidelity_result_is_learned(make: Callable[..., Strategy]) -> None:
+    """The counterpart: a result at the schedule's full length is final and is learned."""
+    c = TrialRecord("x", TrialState.COMPLETE, metrics={"val_acc": 0.5},
+                    fidelity_epochs=200, fidelity_max=200)  # fmt: skip
+    assert c.is_final and c.for_strategy() is c
+    s = make(seed=3)
+    [cand] = s.ask(1)
+    rec = TrialRecord(cand.id, TrialState.COMPLETE, metrics={"val_acc": 0.5},
+                      fidelity_epochs=200, fidelity_max=200)  # fmt: skip
+    s.tell([(cand, rec)])
+    told = s.state_summary().get("told")
+    if isinstance(told, list):
+        assert (cand.id, "COMPLETE", 0.5) in [tuple(t) for t in told]

@@ -42,10 +42,11 @@ def test_search_never_reads_test_accuracy(
     """Every test column permuted: every choice, and every proposal, stays the same."""
     permuted = _permuted_test(table, 0)
     for dataset in ("cifar10", "cifar100", "imagenet16"):
-        kw = {"protocol": protocol, "time_budgets": [3000.0] if protocol == "paper" else []}
+        timed = PROTOCOLS[protocol].time_budget_s is not None
+        kw = {"protocol": protocol, "time_budgets": [3000.0] if timed else []}
         a = run_bench(table, strategy, dataset, [30, 100], range(2), make=bench_strategy, **kw)  # type: ignore[arg-type]
         b = run_bench(permuted, strategy, dataset, [30, 100], range(2), make=bench_strategy, **kw)  # type: ignore[arg-type]
-        assert a[0].fidelity == (12 if protocol == "paper" else 200)
+        assert a[0].fidelity == PROTOCOLS[protocol].fidelity
         for ra, rb in zip(a, b, strict=True):
             assert [s.arch for s in ra.seeds] == [s.arch for s in rb.seeds]
             assert [s.val_acc for s in ra.seeds] == [s.val_acc for s in rb.seeds]
@@ -75,7 +76,8 @@ def test_cli_json_is_deterministic_and_complete(capsys: pytest.CaptureFixture[st
     assert (r10["budget"], r20["budget"], r10["source"]) == (10, 20, "imagenet16")
     seed0 = r10["seeds"][0]
     assert set(seed0) == {"seed", "arch", "val_acc", "test_acc", "evaluations", "distinct",
-                          "evals_to_best_val", "evals_to_test_optimum", "gpu_hours"}  # fmt: skip
+                          "evals_to_best_val", "evals_to_test_optimum", "gpu_hours",
+                          "gpu_seconds", "pruned"}  # fmt: skip
     assert seed0["evaluations"] == 10 and 0 < seed0["test_acc"] < 1
     assert r10["optimum"]["test_acc"] == pytest.approx(0.7351333, abs=1e-6)
     assert "highest 200-epoch test accuracy" in r10["optimum"]["definition"]
@@ -168,3 +170,94 @@ def test_llmatic_500_evaluations_use_the_prompt_archive_and_fill_the_niches(seed
     agents = [c.origin.agent for c, _ in traj]
     assert v["counts"]["random-fallback"] == agents.count("random-fallback")
     assert v["counts"]["crossover"] == sum(a.endswith(":crossover") for a in agents)
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES)
+def test_json_reports_simulated_gpu_seconds_next_to_evaluations(
+    strategy: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 25: every strategy's JSON carries GPU-seconds beside its evaluations."""
+    path = str(shared_path("data", "nb201.parquet"))
+    assert main(["bench", "nb201", "--strategy", strategy, "--dataset", "cifar10", "--budget",
+                 "6", "--seeds", "1", "--table", path, "--json", "--quiet",
+                 "--time-model", "recorded"]) == 0  # fmt: skip
+    [r] = json.loads(capsys.readouterr().out)["results"]
+    assert r["time_model"] == "recorded" and r["evaluations_mean"] == 6
+    [s] = r["seeds"]
+    assert s["gpu_seconds"] > 0 and r["gpu_seconds_mean"] == s["gpu_seconds"]
+    assert s["gpu_hours"] == pytest.approx(s["gpu_seconds"] / 3600)
+
+
+def test_asha_on_the_table_prunes_resumes_and_charges_honest_time(table: BenchmarkTable) -> None:
+    """Two rungs (12, 200): a stopped proposal costs 12 recorded epochs, a promoted one 200
+    (12 + 188 resumed, never 12 + 200); the selected cell has a full-fidelity result."""
+    from nas.controller.fidelity import FidelityConfig
+    from nas.evaluators.table import RecordedTimes
+    from nas.records import TrialState
+
+    sch = FidelityConfig(kind="asha", min_epochs=12, max_epochs=200, eta=4)
+    [r] = run_bench(table, "rea", "cifar10", [60], range(1), make=bench_strategy,
+                    schedule=sch, time_model="recorded")  # fmt: skip
+    assert r.schedule["rungs"] == [12, 200] and r.fidelity == 200
+    ev = TableEvaluator(table, "cifar10", 200, cost_model=RecordedTimes())
+    s = bench_strategy("rea", 0, None, {})
+    from nas.bench.nb201 import run_asha_trajectory
+    from nas.controller.fidelity import Asha
+
+    traj = run_asha_trajectory(s, ev, Asha.of(sch, (12, 200)), 60)
+    per_epoch = {c.id: ev(c).cost.gpu_seconds / 200 for c, _ in traj}
+    pruned = [(c, x) for c, x in traj if x.state is TrialState.PRUNED]
+    full = [(c, x) for c, x in traj if x.state is TrialState.COMPLETE]
+    assert pruned and full and len(pruned) + len(full) == 60
+    for c, x in pruned:
+        assert x.fidelity_epochs == 12 and x.cost.gpu_seconds == pytest.approx(12 * per_epoch[c.id])
+        assert (
+            "rank" in x.error and x.metrics["val_acc"] == ev.evaluate_at(c, 12).metrics["val_acc"]
+        )
+    for c, x in full:
+        assert (x.fidelity_epochs, x.fidelity_max) == (200, 200) and x.is_final
+        assert x.cost.gpu_seconds == pytest.approx(200 * per_epoch[c.id])
+    seed = r.seeds[0]
+    assert seed.pruned == len(pruned)
+    assert seed.gpu_seconds == pytest.approx(sum(x.cost.gpu_seconds for _, x in traj))
+    best = max(full, key=lambda cx: cx[1].metrics["val_acc"])
+    assert seed.arch == best[0].arch  # selected on full-fidelity results only
+    # the strategy was told PRUNED without metrics for every stopped proposal
+    told = {cid: (state, val) for cid, state, val in s.state_summary()["told"]}
+    assert all(told[c.id] == ("PRUNED", None) for c, _ in pruned)
+
+
+def test_fidelity_option_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    path = str(shared_path("data", "nb201.parquet"))
+    base = ["bench", "nb201", "--strategy", "rea", "--dataset", "cifar10", "--budget", "5",
+            "--seeds", "1", "--table", path, "--quiet"]  # fmt: skip
+    assert main([*base, "--eta", "4"]) == 2
+    assert "--fidelity asha" in capsys.readouterr().err
+    assert main([*base, "--fidelity", "asha", "--eta", "1"]) == 2
+    assert "'fidelity.eta' is 1" in capsys.readouterr().err
+    assert main([*base, "--fidelity", "asha", "--eta", "4"]) == 0
+    assert "asha rungs [12, 200] eta 4" in capsys.readouterr().out
+
+
+def test_paper_c10_searches_cifar10_once_and_reports_the_cell_everywhere(
+    table: BenchmarkTable,
+) -> None:
+    """Issue 25: NB201's Table 5 protocol — one CIFAR-10 search (12-epoch validation, charged
+    the recorded cifar10-valid seconds per epoch x 12 per query), the selected cell's
+    200-epoch test accuracy on each data set."""
+    kw = {"protocol": "paper-c10", "time_budgets": [12_000.0], "make": bench_strategy}
+    runs = {d: run_bench(table, "rea", d, [2000], range(3), **kw)[1]  # type: ignore[arg-type]
+            for d in ("cifar10", "cifar100", "imagenet16")}  # fmt: skip
+    c10 = runs["cifar10"]
+    assert c10.time_model == "recorded" and c10.fidelity == 12
+    for d, r in runs.items():
+        assert r.search_dataset == "cifar10" and r.dataset == d
+        assert [s.arch for s in r.seeds] == [s.arch for s in c10.seeds]  # one search
+        for s in r.seeds:
+            assert s.test_acc == TableEvaluator(table, d, 200).test_acc(s.arch)
+    ev = TableEvaluator(table, "cifar10", 12)
+    per_epoch = table.train_s["cifar10"]
+    for s in c10.seeds:  # the query that crosses 12,000 s is the last one
+        assert 12_000.0 <= s.gpu_seconds < 12_000.0 + 12 * float(per_epoch.max())
+        assert 40 < s.evaluations < 400
+    assert ev.fidelity == 12

@@ -320,6 +320,9 @@ class _Generator:
                 evaluator=evaluator,
                 started_at=started,
                 finished_at=self.clock,
+                # the full profile ran under a fidelity schedule (its `fidelity` view has rows)
+                fidelity_epochs=len(curve) if self.profile == "full" else 0,
+                fidelity_max=len(curve) if self.profile == "full" else 0,
             )
             val = curve[-1].val_acc
         self.tables["trials"].append(rec.validate().to_row())

@@ -130,3 +130,23 @@ def test_unknown_column_is_rejected():
     with pytest.raises(ValueError, match="unknown columns"):
         to_table("trials", [row])
     assert isinstance(to_table("trials", []), pa.Table)
+
+
+def test_fidelity_fields_round_trip_and_pruned_is_not_final() -> None:
+    from nas.records import TrialRecord, TrialState
+
+    rec = TrialRecord("c", TrialState.PRUNED, metrics={"val_acc": 0.7}, error="rung 12: rank 4 of 5",
+                      fidelity_epochs=12, fidelity_max=200).validate()  # fmt: skip
+    row = rec.to_row()
+    assert (row["fidelity_epochs"], row["fidelity_max"], row["state"]) == (12, 200, "PRUNED")
+    assert TrialRecord.from_row(row) == rec
+    assert not rec.is_final and rec.for_strategy().metrics == {}
+    partial = TrialRecord("c", TrialState.COMPLETE, metrics={"val_acc": 0.7},
+                          fidelity_epochs=12, fidelity_max=200)  # fmt: skip
+    view = partial.for_strategy()
+    assert (view.state, view.metrics) == (TrialState.PRUNED, {}) and "12 of 200" in view.error
+    plain = TrialRecord("c", TrialState.COMPLETE, metrics={"val_acc": 0.7})
+    assert plain.is_final and plain.to_row()["fidelity_epochs"] is None
+    with pytest.raises(RecordError, match="fidelity_epochs=300"):
+        TrialRecord("c", TrialState.COMPLETE, metrics={"val_acc": 0.7},
+                    fidelity_epochs=300, fidelity_max=200).validate()  # fmt: skip

@@ -94,3 +94,24 @@ def test_conform_fills_old_files_and_refuses_newer_ones() -> None:
     newer = old.set_column(2, "schema_version", pa.array([SCHEMA_VERSION + 1], pa.int32()))
     with pytest.raises(SchemaVersionError, match=f"schema version {SCHEMA_VERSION + 1}"):
         conform("trials", newer, "f.parquet")
+
+
+@pytest.mark.parametrize(
+    ("table", "v4_columns"),
+    [
+        ("trials", ["fidelity_epochs", "fidelity_max"]),  # issue 25
+        ("llm_calls", ["constraint_name", "constraint_mode", "obeyed"]),  # issue 24
+    ],
+)
+def test_version_3_files_read_with_both_sets_of_version_4_columns_null(
+    table: str, v4_columns: list[str]
+) -> None:
+    """Version 4 merged two additions (#24 llm_calls, #25 trials): a v3 file of either
+    table is read, its new columns null, and a v4 file of each table holds both sets."""
+    v3 = pa.table({"schema_version": pa.array([3], pa.int32())})
+    t = conform(table, v3, "v3.parquet")
+    assert t.schema == TABLES[table]
+    assert all(t.column(c).to_pylist() == [None] for c in v4_columns)
+    assert SCHEMA_VERSION == 4
+    assert {"fidelity_epochs", "fidelity_max"} <= set(TABLES["trials"].names)
+    assert {"constraint_name", "constraint_mode", "obeyed"} <= set(TABLES["llm_calls"].names)

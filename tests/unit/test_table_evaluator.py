@@ -158,3 +158,26 @@ def test_cached_table_reloads_a_changed_file_and_memory_tables_still_pickle(tmp_
     )  # fmt: skip
     ev = pickle.loads(pickle.dumps(TableEvaluator(mem)))  # no file: the table travels along
     assert ev.test_acc("b") == pytest.approx(0.7) and ev(_cand("a")).metrics["val_acc"] == 0.5
+
+
+def test_recorded_times_and_resumed_rungs(table) -> None:  # type: ignore[no-untyped-def]
+    """Issue 25: the table's recorded seconds per epoch give the time axis; a lookup at a
+    rung carries its epochs and is charged only for the epochs after ``from_epochs``."""
+    from nas.evaluators.table import RecordedTimes
+
+    ev = TableEvaluator(table, "cifar10", 200, cost_model=RecordedTimes())
+    c = _cand(BEST_C10)
+    per_epoch = float(table.train_s["cifar10"][table.index[BEST_C10]])
+    assert per_epoch > 0 and ev(c).cost.gpu_seconds == pytest.approx(200 * per_epoch)
+    r12 = ev.evaluate_at(c, 12, full=200).validate()
+    assert (r12.fidelity_epochs, r12.fidelity_max, r12.is_final) == (12, 200, False)
+    assert r12.metrics["val_acc"] == pytest.approx(
+        table.val[("cifar10", 12)][table.index[BEST_C10]]
+    )
+    assert r12.cost.gpu_seconds == pytest.approx(12 * per_epoch)
+    r200 = ev.evaluate_at(c, 200, from_epochs=12, full=200).validate()
+    assert r200.is_final and r200.cost.gpu_seconds == pytest.approx(188 * per_epoch)
+    with pytest.raises(TableError, match="fidelity 50"):
+        ev.evaluate_at(c, 50)
+    with pytest.raises(TableError, match="resume from epoch 200"):
+        ev.evaluate_at(c, 12, from_epochs=200)

@@ -156,3 +156,22 @@ def test_runtime_rejects_unknown_values():
     assert Runtime().use_channels_last("cpu") and not Runtime(
         channels_last="off"
     ).use_channels_last("cpu")
+
+
+def test_a_rung_keeps_its_checkpoint_and_the_promotion_resumes_from_it(tmp_path):
+    """Issue 25: ``evaluate_at`` trains to a rung of the recipe's schedule, keeps the
+    checkpoint, skips the test; the promoted task resumes there (never from scratch) and
+    ends where an uninterrupted training ends."""
+    ref = TrainEvaluator(recipe=TINY, runtime=CPU)(_cand())
+    ev = TrainEvaluator(recipe=TINY, runtime=CPU, checkpoint_dir=str(tmp_path))
+    rung = ev.evaluate_at(_cand(), 1, 0, full=2).validate()
+    assert rung.state is TrialState.COMPLETE and (rung.fidelity_epochs, rung.fidelity_max) == (1, 2)
+    assert len(rung.curve) == 1 and "test_acc" not in rung.metrics and not rung.is_final
+    assert list(tmp_path.iterdir())  # kept for the promotion
+    top = ev.evaluate_at(_cand(), 2, 1, full=2).validate()
+    assert top.metrics["resumed_epoch"] == 1.0 and top.is_final and len(top.curve) == 2
+    assert top.metrics["val_acc"] == ref.metrics["val_acc"]  # same as uninterrupted (CPU)
+    assert top.metrics["test_acc"] == ref.metrics["test_acc"]
+    assert not list(tmp_path.iterdir())  # removed once final
+    with pytest.raises(ValueError, match="train.checkpoint_dir"):
+        TrainEvaluator(recipe=TINY, runtime=CPU).evaluate_at(_cand(), 1, 0, full=2)
