@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from launcher.config import RunConfig
     from launcher.run import RunPaths
+    from nas.controller.state import RunState
 
 __all__ = ["failure_lines", "last_error", "llm_spend", "register", "run_status", "status_text"]
 
@@ -225,7 +226,7 @@ def status_text(
     return "\n".join(lines), bool(p.stop) or ctl == "not running"
 
 
-def _fidelity_line(st: Any) -> list[str]:
+def _fidelity_line(st: RunState) -> list[str]:
     """[issue 25] Rung decisions and the GPU-hours the stopped candidates did not spend."""
     if not st.rungs:
         return []

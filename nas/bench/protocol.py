@@ -76,6 +76,12 @@ PAPER_COST = FlopsCostModel(
     images_per_epoch={"cifar10": 25_000, "cifar100": 50_000, "imagenet16": 151_700}
 )
 
+# The paper's RS and REA: duplicates proposed and counted, REA with population 10, tournament 3.
+PAPER_STRATEGIES: Mapping[str, Mapping[str, Any]] = {
+    "random": {"allow_duplicates": True},
+    "rea": {"allow_duplicates": True, "population_size": 10, "sample_size": 3},
+}
+
 PROTOCOLS: dict[str, Protocol] = {
     "archlab": Protocol(
         "archlab",
@@ -93,10 +99,7 @@ PROTOCOLS: dict[str, Protocol] = {
         True,
         12_000.0,
         PAPER_COST,
-        {
-            "random": {"allow_duplicates": True},
-            "rea": {"allow_duplicates": True, "population_size": 10, "sample_size": 3},
-        },
+        PAPER_STRATEGIES,
         "NAS-Bench-201 paper: search on 12-epoch validation (seed-averaged: the table has "
         "no per-trial values); duplicates and isomorphs proposed and counted; budget = "
         "12,000 simulated training seconds (FLOPs model over the search's training split); "
@@ -108,10 +111,7 @@ PROTOCOLS: dict[str, Protocol] = {
         True,
         12_000.0,
         PAPER_COST,
-        {
-            "random": {"allow_duplicates": True},
-            "rea": {"allow_duplicates": True, "population_size": 10, "sample_size": 3},
-        },
+        PAPER_STRATEGIES,
         "NAS-Bench-201 Table 5 as run by its authors: search on CIFAR-10 12-epoch validation "
         "(seed-averaged: the table has no per-trial values); duplicates and isomorphs proposed "
         "and counted; budget = 12,000 s charged from the recorded training time "
