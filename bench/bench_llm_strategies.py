@@ -177,6 +177,12 @@ def lapt_seed(
             strat.tell([(c, r)])  # no adaptation call is spent after the budget
     res = summarize(traj, budget, seed, ev, best_val_hash, optimum_hash)
     events = [p for k, p in strat.pop_events(final=True) if k == "principles"]
+
+    def holds_best_val(candidates: dict[str, list[str]]) -> bool:
+        """Whether the refined space holds the target's best-validation cell or an isomorph."""
+        allowed = [frozenset(candidates[p.name]) for p in space.positions]
+        return any(space.arch_hash(a) == best_val_hash for a in space.enumerate(allowed))
+
     return {
         **asdict(res),
         "stopped": stopped,
@@ -187,6 +193,7 @@ def lapt_seed(
                 "learner": e["learner"],
                 "space_size": e["space_size"],
                 "note": e["note"],
+                "holds_best_val": holds_best_val(e["candidates"]),
             }
             for e in events
         ],
@@ -352,17 +359,20 @@ def write_markdown(res: dict[str, Any], path: Path) -> str:
         )
         L.append("")
         L.append(
-            "| target | learner | evals_to_best_val mean (reached) | per seed | test acc of "
+            "| target | learner | refined space holds the best-val cell (seeds) | "
+            "evals_to_best_val mean (reached) | per seed | test acc of "
             "selected cell (%) | LLM calls | fallbacks |"
         )
-        L.append("|---|---|---|---|---|---|---|")
+        L.append("|---|---|---|---|---|---|---|---|")
         for target, t in lapt["targets"].items():
             llm = t["llm"]
             to_bv = [s["evals_to_best_val"] or s["evaluations"] for s in llm]
             reached = sum(s["evals_to_best_val"] is not None for s in llm)
             tests = [100 * s["test_acc"] for s in llm]
+            held = sum(any(p.get("holds_best_val", False) for p in s["principle_steps"])
+                       for s in llm)  # fmt: skip
             L.append(
-                f"| {target} | LLM | {np.mean(to_bv):.1f} ({reached}/{len(llm)}) | "
+                f"| {target} | LLM | {held}/{len(llm)} | {np.mean(to_bv):.1f} ({reached}/{len(llm)}) | "
                 f"{', '.join(str(s['evals_to_best_val'] or str(s['evaluations']) + '*') for s in llm)}"
                 f" | {np.mean(tests):.2f} ± {np.std(tests, ddof=1) if len(tests) > 1 else 0:.2f} | "
                 f"{sum(s['llm_calls'] for s in llm)} | "
@@ -371,7 +381,7 @@ def write_markdown(res: dict[str, Any], path: Path) -> str:
             off = t["offline"]
             per = [s["evals_to_best_val"] or str(s["evaluations"]) + "*" for s in off["seeds"]]
             L.append(
-                f"| {target} | offline | {_fmt(off['evals_to_best_val_mean'])} "
+                f"| {target} | offline | — | {_fmt(off['evals_to_best_val_mean'])} "
                 f"({off['best_val_reached']}/{len(off['seeds'])}) | "
                 f"{', '.join(str(p) for p in per)} | {100 * off['test_acc_mean']:.2f} ± "
                 f"{100 * off['test_acc_std']:.2f} | 0 | — |"
@@ -379,12 +389,17 @@ def write_markdown(res: dict[str, Any], path: Path) -> str:
         L.append("")
         L.append("`*` = missed within the budget (counted at the budget).")
         L.append("")
-        L.append("Principle steps per seed (iteration: source -> learner, refined-space size):")
+        L.append(
+            "Principle steps per seed (iteration: source -> learner, refined-space size; "
+            "whether it holds the target's best-validation cell or an isomorph of it):"
+        )
         L.append("")
         for target, t in lapt["targets"].items():
             for s in t["llm"]:
                 steps = "; ".join(
-                    f"{p['iteration']}: {p['source']} -> {p['learner']} ({p['space_size']})"
+                    f"{p['iteration']}: {p['source']} -> {p['learner']} ({p['space_size']}"
+                    + (", holds the best-val cell" if p.get("holds_best_val") else "")
+                    + ")"
                     for p in s["principle_steps"]
                 )
                 L.append(f"- {target} seed {s['seed']}: {steps}")
