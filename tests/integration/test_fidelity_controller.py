@@ -105,7 +105,7 @@ def test_asha_in_the_controller(tmp_path: Path, table_ev: TableEvaluator) -> Non
 
 
 class _Crash(Exception):
-    pass
+    """The controller dies here (a kill between two writes)."""
 
 
 def test_a_restart_mid_run_re_decides_nothing_and_loses_nothing(

@@ -240,7 +240,7 @@ class _Recorder:
         return ChatReply(self.text, "c1", "m", 1, 1, 0.0, 0.0, False, "stop", 0)
 
     def mark_fallback(self, call_id: str, what: str) -> None:
-        pass
+        """A fallback would be named on the call's row; this fake has no rows."""
 
 
 def test_llmatic_and_lapt_prompts_carry_their_constraint_to_the_client() -> None:
