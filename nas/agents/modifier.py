@@ -81,7 +81,7 @@ class ModifyResult:
     trimmed: list[str] = field(default_factory=list)  # what was left out to fit the context
     capped: str = ""  # why the design stopped at its call/token cap ("" = it did not)
     notes: list[str] = field(default_factory=list)  # re-asks after repeated answers, and more
-    fixes: list[str] = field(default_factory=list)  # edits mode: what the code fixed (shapes)
+    fixes: list[str] = field(default_factory=list)  # edits mode: what the code fixed or dropped
 
     @property
     def text(self) -> str:
@@ -395,7 +395,9 @@ class Modifier:
         base, stem, down = _split(blocks)
         edits = self.answer == "edits"
         tmpl = load_prompt(self.prompt_id)
-        extra = {"example": edit_example(base)} if edits else {}
+        # modifier_edits@1 showed concrete edits that the real model copied as its answer;
+        # @2 shows the form with placeholders only (kept: @1 for recorded cassettes)
+        extra = {"example": edit_example(base)} if "example" in tmpl.slots else {}
         tips, research_tips = _bullets(experiences), _bullets(research)
         definition = self.definition
         for step in ("", *_MODIFY_REDUCTIONS):
@@ -453,11 +455,13 @@ class Modifier:
 
         def check_edits(answer: str) -> tuple[BlockGraph | None, list[str]]:
             try:
-                g, changed = apply_edits(base, parse_edits(answer, base, self.answer_limits))
+                g, changed, dropped = apply_edits(
+                    base, parse_edits(answer, base, self.answer_limits)
+                )
             except EditError as e:
                 return None, [str(e)]
             g, fixes = fix_shapes(g, changed)
-            res.fixes = fixes
+            res.fixes = [*dropped, *fixes]
             if canonical_hash(g) == canonical_hash(base):
                 return None, [f"the edits leave the block unchanged: {inspiration[:300]}"]
             return g, [str(e) for e in self.validate_base(g)]

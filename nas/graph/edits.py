@@ -12,6 +12,14 @@ forgets edges), an answer in the edit form names what changes, one edit per line
                                             6's consumers read the merge
     remove 4                                node 4 (one input) goes, its input feeds on
 
+A merge (Add, Mul, concat: the validator's ops of two or more inputs) is made only by
+``branch``; ``replace`` keeps a node's kind of arity (a one-input node takes a one-input op,
+a merge another merge), and ``remove`` never leaves a merge with fewer than two distinct
+inputs. A ``set`` on a node that an earlier edit of the same answer replaced applies to the
+new op; when the new op has no such argument the ``set`` is dropped and the drop is said in
+the notes :func:`apply_edits` returns (a small model writes ``replace 2 ReLU`` then
+``set 2 kernel_size=5``, each line fine alone against the parent).
+
 :func:`edits_constraint` is the grammar of such an answer for one parent: it names only the
 parent's nodes and edges (a branch only from an ancestor to a descendant, a removal only of
 a one-input node) and ops from the validator's table. :func:`parse_edits` reads an answer
@@ -24,7 +32,7 @@ Everything else is the validator's to report.
 
     >>> from nas.graph.seeds import seed_block
     >>> g = seed_block("resnet_basic")
-    >>> new, _ = apply_edits(g, parse_edits("insert 4->5 Dropout(p=0.1)\\n", g))
+    >>> new, _, _ = apply_edits(g, parse_edits("insert 4->5 Dropout(p=0.1)\\n", g))
     >>> [n.text for n in new.nodes][-1], new.inputs_of(5)
     ('Dropout(p=0.1)', [9])
 """
@@ -38,9 +46,9 @@ from functools import lru_cache
 
 from nas.grammar import Alt, Constraint, Expr, Grammar, Lit, Ref, Rep, Seq, alt_of
 from nas.graph.block import INPUT_OPS, OUTPUT_OP, BlockGraph, Node
-from nas.graph.grammar_block import arg_choice, op_rules
+from nas.graph.grammar_block import arg_choice, op_rule_name, op_rules
 from nas.graph.limits import DEFAULT_LIMITS, AnswerLimits
-from nas.graph.ops import lookup_op
+from nas.graph.ops import lookup_op, op_specs
 from nas.graph.text import ParseError, check_argument, check_size, parse_op
 from nas.graph.validate import Analysis, analyze
 
@@ -258,7 +266,32 @@ def _set_arg(node: Node, key: str, value: str) -> Node:
     return Node(node.index, node.op, tuple(args), True)
 
 
-def _apply_one(g: BlockGraph, e: Edit, line: int, new: set[int]) -> BlockGraph:
+def _merge_arity(op: str) -> bool:
+    """Whether ``op`` joins two or more inputs (Add, Mul, concat: arity None in the table)."""
+    spec = lookup_op(op)
+    return spec is not None and spec.arity is None
+
+
+def _remove_problem(g: BlockGraph, n: int) -> str | None:
+    """Why node ``n`` cannot be removed from ``g`` (None: it can): it must have one input,
+    and no merge it feeds may be left with fewer than two distinct inputs."""
+    srcs = g.inputs_of(n)
+    if len(srcs) != 1:
+        return (f"node {n} has {len(srcs)} inputs; only a one-input node can be removed "
+                "(replace a merge by another merge instead)")  # fmt: skip
+    for b in dict.fromkeys(g.consumers_of(n)):
+        if _merge_arity(g.node(b).op):
+            after = {srcs[0] if a == n else a for a in g.inputs_of(b)}
+            if len(after) < 2:
+                return (f"removing node {n} leaves merge node {b} ({g.node(b).op}) with "
+                        f"{len(after)} distinct input (node {srcs[0]} twice); a merge joins "
+                        "two or more")  # fmt: skip
+    return None
+
+
+def _apply_one(
+    g: BlockGraph, e: Edit, line: int, new: set[int], replaced: dict[int, int], notes: list[str]
+) -> BlockGraph:
     if isinstance(e, Insert):
         if (e.src, e.dst) not in g.edges:
             raise EditError(line, f"there is no edge {e.src}->{e.dst} any more")
@@ -271,22 +304,36 @@ def _apply_one(g: BlockGraph, e: Edit, line: int, new: set[int]) -> BlockGraph:
     if isinstance(e, (Replace, SetArg, Remove)) and _io(g, e.node):
         raise EditError(line, f"node {e.node} is the block's {g.node(e.node).kind}; keep it")
     if isinstance(e, Replace):
+        k_in, joins = len(g.inputs_of(e.node)), _merge_arity(e.op.op)
+        if joins and k_in < 2:
+            raise EditError(line, f"node {e.node} has {k_in} input; {e.op.op} merges two or more "
+                            "(a new merge comes from 'branch A->B add|concat ...')")  # fmt: skip
+        if not joins and k_in > 1:
+            raise EditError(line, f"node {e.node} merges {k_in} inputs; {e.op.op} takes one "
+                            "(replace a merge by another merge)")  # fmt: skip
+        replaced[e.node] = line
         new.add(e.node)
         nodes = [replace(e.op, index=e.node) if n.index == e.node else n for n in g.nodes]
         return _with(g, nodes, g.edges)
     if isinstance(e, SetArg):
         spec = lookup_op(g.node(e.node).op)
         if spec is None or not any(e.key in (a.name, *a.aliases) for a in spec.args):
-            valid = ", ".join(a.name for a in spec.args) if spec else "none"
+            valid = (", ".join(a.name for a in spec.args) if spec else "") or "none"
+            if e.node in replaced:  # the line was written against the parent's op
+                notes.append(f"edit {line} (set {e.node} {e.key}={e.value}) dropped: edit "
+                             f"{replaced[e.node]} replaced node {e.node} by "
+                             f"{g.node(e.node).op}, which has no argument {e.key!r} "
+                             f"(it has: {valid})")  # fmt: skip
+                return g
             raise EditError(line, f"node {e.node} has no argument {e.key!r} (it has: {valid})")
         new.add(e.node)
         nodes = [_set_arg(n, e.key, e.value) if n.index == e.node else n for n in g.nodes]
         return _with(g, nodes, g.edges)
     if isinstance(e, Remove):
+        problem = _remove_problem(g, e.node)
+        if problem:
+            raise EditError(line, problem)
         srcs = g.inputs_of(e.node)
-        if len(srcs) != 1:
-            raise EditError(line, f"node {e.node} has {len(srcs)} inputs; only a one-input node "
-                            "can be removed (replace a merge by Identity instead)")  # fmt: skip
         edges = [(srcs[0] if a == e.node else a, b) for a, b in g.edges if b != e.node]
         return _with(g, [n for n in g.nodes if n.index != e.node], edges)
     for n in (e.src, e.dst):
@@ -310,13 +357,18 @@ def _apply_one(g: BlockGraph, e: Edit, line: int, new: set[int]) -> BlockGraph:
     return _with(g, [*g.nodes, *chain, merge], edges)
 
 
-def apply_edits(parent: BlockGraph, edits: Sequence[Edit]) -> tuple[BlockGraph, set[int]]:
-    """The parent with ``edits`` applied in order, and the indices of the nodes they made or
-    changed. Raises :class:`EditError` for an edit the graph at that point cannot take."""
-    g, new = parent, set[int]()
+def apply_edits(
+    parent: BlockGraph, edits: Sequence[Edit]
+) -> tuple[BlockGraph, set[int], list[str]]:
+    """The parent with ``edits`` applied in order, the indices of the nodes they made or
+    changed, and notes on edits dropped (a ``set`` of an argument the node's op lost to an
+    earlier ``replace`` of the same answer; to be recorded with the candidate: a drop always
+    follows an applied replace, so something is left). Raises :class:`EditError` for an
+    edit the graph at that point cannot take."""
+    g, new, replaced, notes = parent, set[int](), dict[int, int](), list[str]()
     for i, e in enumerate(edits, 1):
-        g = _apply_one(g, e, i, new)
-    return g, new
+        g = _apply_one(g, e, i, new, replaced, notes)
+    return g, new, notes
 
 
 # ------------------------------------------------------------------------------ fix
@@ -432,13 +484,19 @@ def _constraint(parent: BlockGraph) -> Constraint:
     idx = sorted(n.index for n in parent.nodes)
     edit_nodes = [i for i in idx if not _io(parent, i)]
     one_in = [i for i in edit_nodes if len(parent.inputs_of(i)) == 1]
+    removable = [i for i in one_in if _remove_problem(parent, i) is None]
+    merges = [i for i in edit_nodes if len(parent.inputs_of(i)) > 1]
+    if merges:  # what a merge may become: the validator's ops of two or more inputs
+        rules["op-merge"] = Alt(tuple(Ref(op_rule_name(s)) for s in op_specs() if s.arity is None))
     choices: list[Expr] = []
     if parent.edges:
         edges = alt_of([f"{a}->{b}" for a, b in dict.fromkeys(parent.edges)])
         choices.append(Seq((Lit("insert "), edges, Lit(" "), Ref("op-one"))))
-    if edit_nodes:
-        choices.append(Seq((Lit("replace "), alt_of([str(i) for i in edit_nodes]), Lit(" "),
-                            Ref("op-new"))))  # fmt: skip
+    # a node keeps its kind of arity: a new merge comes only from a branch
+    for nodes, rule in ((one_in, "op-one"), (merges, "op-merge")):
+        if nodes:
+            choices.append(Seq((Lit("replace "), alt_of([str(i) for i in nodes]), Lit(" "),
+                                Ref(rule))))  # fmt: skip
     sets: list[Expr] = []
     for i in edit_nodes:
         spec = lookup_op(parent.node(i).op)
@@ -458,8 +516,8 @@ def _constraint(parent: BlockGraph) -> Constraint:
             pair = alt_of(pairs)
         ops = Seq((Ref("op-one"), Rep(Seq((Lit(" "), Ref("op-one"))), 0, MAX_BRANCH_OPS - 1)))
         choices.append(Seq((Lit("branch "), pair, Lit(" "), alt_of(list(_MERGES)), Lit(" "), ops)))
-    if one_in:
-        choices.append(Seq((Lit("remove "), alt_of([str(i) for i in one_in]))))
+    if removable:
+        choices.append(Seq((Lit("remove "), alt_of([str(i) for i in removable]))))
     rules["edit"] = Alt(tuple(choices))
     body = Rep(Seq((Ref("edit"), Lit("\n"))), 1, MAX_EDITS)
     rules["root"] = Alt((body, Seq((Lit("```\n"), body, Lit("```"), Rep(Lit("\n"), 0, 1)))))
@@ -484,7 +542,7 @@ def edit_example(parent: BlockGraph) -> str:
         if any(x.startswith(verb) for x in out):
             continue
         try:
-            new, _ = apply_edits(parent, parse_edits(line, parent))
+            new, _, _ = apply_edits(parent, parse_edits(line, parent))
         except EditError:
             continue
         if not analyze(new).errors:

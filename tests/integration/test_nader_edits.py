@@ -34,10 +34,12 @@ def test_a_nader_run_answers_with_edits(tmp_path: Path) -> None:
         str(r["messages"][-1]["content"]) for r in requests
         if "Task: modifier_edits\n" in str(r["messages"][-1]["content"])
     )  # fmt: skip
-    assert "###Example of the form" in edits_prompt and "set 2 kernel_size=5" in edits_prompt
+    # the form with placeholders, no concrete edit the model could copy (modifier_edits@2)
+    assert "Choose the operations and node numbers" in edits_prompt
+    assert "Example" not in edits_prompt
     cands = store.read("candidates", RUN).to_pylist()
     made = [c for c in cands if c["origin_agent"] == "modifier"]
-    assert made and all(c["origin_prompt"] == "modifier_edits@1" for c in made)
+    assert made and all(c["origin_prompt"] == "modifier_edits@2" for c in made)
     fixed = [c for c in made if "fixed by the code: 1x1 Conv2d" in (c["origin_fallback"] or "")]
     assert fixed, [c["origin_fallback"] for c in made]
     trials = {t["candidate_id"]: t for t in store.read("trials", RUN).to_pylist()}

@@ -72,6 +72,20 @@ def test_a_repeated_answer_is_never_sent_back_but_re_asked_hotter() -> None:
     ]
 
 
+def test_a_repeated_edit_answer_is_never_sent_back_but_re_asked_hotter() -> None:
+    # the after run's case: a repair answering "replace 4 Add" again (now refused up front)
+    bad = "replace 4 Add\n"
+    llm = _Scripted(bad, " replace 4  Add\n", "set 2 kernel_size=5\n")
+    res = _mod(llm, answer="edits", reask_temperature=1.3).modify(BLOCKS, TASK)
+    assert res.status == "ok" and res.turns == 3
+    reask = llm.sent[2]
+    assert reask[-1]["content"].startswith("Task: modifier_reask")
+    assert "the edits, one per line" in reask[-1]["content"]
+    assert len(reask) == 3 and not any(m["role"] == "assistant" for m in reask)  # not resent
+    assert [k.get("temperature") for k in llm.kw] == [None, 1.0, 1.3]
+    assert "Add merges two or more" in reask[-1]["content"]
+
+
 def test_the_same_graph_in_other_words_is_a_repeat_too() -> None:
     renumbered = DANGLING.replace("99:ReLU", "77:ReLU")  # same canonical graph, other text
     llm = _Scripted(DANGLING, renumbered, CHANGED, FILE)
@@ -100,7 +114,7 @@ def test_edits_are_held_to_the_parents_grammar_and_repaired_against_the_original
     assert res.status == "ok" and res.turns == 2  # no derive call: the parent's blocks fit
     c = llm.kw[0]["constraint"]
     assert c.name == "edits@1" and not c.grammar.accepts("insert 98->99 ReLU\n")
-    assert llm.kw[0]["prompt_id"] == "modifier_edits@1"
+    assert llm.kw[0]["prompt_id"] == "modifier_edits@2"
     repair = llm.sent[1][-1]["content"]
     assert repair.startswith("Task: modifier_edits_repair") and "node 98 does not exist" in repair
     assert res.blocks is not None and "kernel_size=5" in serialize(res.blocks["ResNetBasic"])
@@ -112,6 +126,26 @@ def test_edits_that_need_a_projection_are_fixed_and_said() -> None:
     assert res.status == "ok" and res.fixes == [
         "1x1 Conv2d to C channels (node 12) between node 11 (128 channels) and node 1"
     ]
+
+
+def test_the_edits_prompt_shows_the_form_not_edits_to_copy() -> None:
+    """modifier_edits@1 showed edits valid on the parent ("set 2 kernel_size=5", "branch
+    0->8 add ...") and the real model answered with them; @2 shows placeholders only."""
+    llm = _Scripted("set 2 kernel_size=5\n")
+    _mod(llm, answer="edits").modify(BLOCKS, TASK)
+    sent = "\n".join(m["content"] for m in llm.sent[0])
+    assert "insert A->B Op(args)" in sent and "Example" not in sent and "{{" not in sent
+    for line in sent.splitlines():  # no line of the prompt is an edit the grammar accepts
+        assert not llm.kw[0]["constraint"].grammar.accepts(line.strip() + "\n"), line
+
+
+def test_a_set_dropped_after_a_replace_is_recorded_with_the_fixes() -> None:
+    llm = _Scripted("replace 2 Conv2d(out_channels=C,kernel_size=5,groups=C)\nset 2 k=3\n"
+                    "replace 4 GELU\nset 4 kernel_size=5\n")  # fmt: skip
+    res = _mod(llm, answer="edits").modify(BLOCKS, TASK)
+    assert res.status == "ok" and res.turns == 1
+    assert res.fixes == ["edit 4 (set 4 kernel_size=5) dropped: edit 3 replaced node 4 by "
+                         "GELU, which has no argument 'kernel_size' (it has: none)"]  # fmt: skip
 
 
 def test_edit_answers_are_held_to_the_answer_limits() -> None:
