@@ -15,10 +15,12 @@ from launcher.llm_local import LOCAL_LLM_OVERRIDES
 from nas.agents.modifier import Modifier, base_checker
 from nas.agents.nader_strategy import NaderStrategy
 from nas.grammar import Constraint
+from nas.graph.edits import edit_example
 from nas.graph.limits import AnswerLimits
 from nas.graph.seeds import seed_blocks
 from nas.graph.text import serialize
 from nas.llm.client import ChatReply
+from nas.prompts.templates import load_prompt
 
 pytestmark = pytest.mark.unit
 
@@ -137,6 +139,14 @@ def test_the_edits_prompt_shows_the_form_not_edits_to_copy() -> None:
     assert "insert A->B Op(args)" in sent and "Example" not in sent and "{{" not in sent
     for line in sent.splitlines():  # no line of the prompt is an edit the grammar accepts
         assert not llm.kw[0]["constraint"].grammar.accepts(line.strip() + "\n"), line
+
+
+def test_the_recorded_edits_prompt_v1_still_renders_its_example() -> None:
+    """Runs recorded with modifier_edits@1 keep their prompt (example slot and all)."""
+    v1 = load_prompt("modifier_edits", 1)
+    slots = {s: "x" for s in v1.slots if s != "example"}
+    text = v1.render(example=edit_example(BASE), **slots)[-1]["content"]
+    assert "set 2 kernel_size=5" in text and "example" not in load_prompt("modifier_edits").slots
 
 
 def test_a_set_dropped_after_a_replace_is_recorded_with_the_fixes() -> None:
