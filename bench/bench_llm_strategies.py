@@ -469,10 +469,12 @@ def write_markdown(res: dict[str, Any], path: Path) -> str:
             a = s["answers"]
             bad = {k.split(":", 1)[1]: v for k, v in a.items() if k.startswith("unparsed")}
             v = s["variation"]
+            n_edit = a.get("edit_answers", 0)
+            edits = f" cells + {n_edit} edit answers" if n_edit else ""
             L.append(
                 f"| {s['seed']} | {100 * s['val_acc']:.2f} | {100 * s['test_acc']:.2f} | "
                 f"{v.get('network_niches_filled', '—')}/{v.get('network_niches', '—')} | "
-                f"{s['llm_answers']} | {a.get('parsed', 0)} | {a.get('parsed_new_candidate', 0)} | "
+                f"{s['llm_answers']} | {a.get('parsed', 0)}{edits} | {a.get('parsed_new_candidate', 0)} | "
                 f"{', '.join(f'{k} {n}' for k, n in bad.items()) or '0'} | "
                 f"{v.get('counts', {}).get('operator-fallback', '—')} | "
                 f"{v.get('counts', {}).get('random-fallback', '—')} | "
@@ -483,7 +485,7 @@ def write_markdown(res: dict[str, Any], path: Path) -> str:
         if stats:
             L.append(
                 "| seed | mutation answer | crossover re-ask | LLM answers | usable | repeats | "
-                "re-asks | fallbacks (reason) |"
+                "re-asks | fallback records (reason) |"
             )
             L.append("|---|---|---|---|---|---|---|---|")
             for s in stats:

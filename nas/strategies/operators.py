@@ -341,18 +341,27 @@ class LLMOperators:
             rules=self.rules(space),
         ).constrained(network_constraint(space))
 
-    def edit_prompt(self, space: CategoricalSpace, arch: str, prompt_id: int) -> PromptText:
+    def edit_prompt(
+        self,
+        space: CategoricalSpace,
+        arch: str,
+        prompt_id: int,
+        rng: np.random.Generator | None = None,
+    ) -> PromptText:
         """The mutation as an edit (``mutation_answer = "edit"``): the answer names one
         position (two when no single change gives a new cell) and its new choice, held to a
         grammar that admits only changes giving a cell not yet proposed. Raises
         :class:`OperatorError` when no cell within two changes is new (LLMatic then takes
-        the rule-based operator, recorded)."""
+        the rule-based operator, recorded). The prompt's example is one admitted edit drawn
+        with ``rng`` (the first without one): a small model often copies the example, and a
+        fixed one would always change the same position."""
         admitted = edit_neighbours(space, arch, self.known, 1) or edit_neighbours(
             space, arch, self.known, 2
         )
         if not admitted:
             raise OperatorError("no unproposed cell within two edits of the parent")
-        first = min(admitted)
+        keys = sorted(admitted)
+        first = keys[int(rng.integers(len(keys)))] if rng is not None else keys[0]
         return render_prompt(
             "llmatic_edit",
             space=self._space_text(space),
@@ -371,7 +380,7 @@ class LLMOperators:
     ) -> str:
         if self.mutation_answer == "cell":
             return self._call(space, self.mutate_prompt(space, arch, prompt_id), temperature)
-        answer = self._answer(self.edit_prompt(space, arch, prompt_id), temperature)
+        answer = self._answer(self.edit_prompt(space, arch, prompt_id, rng), temperature)
         try:
             child = parse_edit_answer(answer, space, arch)
         except NetworkParseError as e:
