@@ -60,8 +60,8 @@ from nas.records import Candidate, TrialRecord  # noqa: E402
 from nas.spaces.nb201 import NB201Space  # noqa: E402
 from nas.strategies.lapt import LAPT  # noqa: E402
 from nas.strategies.llm import CompletionError, LLMCompletion  # noqa: E402
-from nas.strategies.llmatic import LLMatic  # noqa: E402
-from nas.strategies.operators import LLMOperators  # noqa: E402
+from nas.strategies.llmatic import LLMatic, LlmaticConfig  # noqa: E402
+from nas.strategies.operators import MUTATION_ANSWERS, LLMOperators  # noqa: E402
 from nas.strategies.principles import LLMPrincipleLearner, StatisticalPrincipleLearner  # noqa: E402
 
 OUT = ROOT / "bench" / "results"
@@ -244,16 +244,53 @@ def run_lapt(
 
 
 def classify_llmatic_answers(answers: Sequence[tuple[str, str]]) -> dict[str, Any]:
-    """Per LLM answer: parsed into a cell, or the parse error's reason."""
+    """Per LLM answer: parsed into a cell, or the parse error's reason. Edit answers
+    (template ``llmatic_edit``) are counted apart: ``edit_parsed`` / ``edit_unparsed:<reason>``
+    (their parent is not in the answer; :func:`llmatic_answer_stats` counts them usable)."""
     space = NB201Space()
     kinds: Counter[str] = Counter()
-    for _ref, ans in answers:
+    for ref, ans in answers:
+        if ref.startswith("llmatic_edit@"):
+            kinds["edit_answers"] += 1
+            continue
         try:
             parse_network_answer(ans, space)
             kinds["parsed"] += 1
         except PromptParseError as e:
             kinds[f"unparsed:{e.reason}"] += 1
     return dict(kinds)
+
+
+def fallback_reason(failure: str) -> str:
+    """A short reason for one of LLMatic's ``operator_failures`` lines."""
+    if "already proposed" in failure:
+        return "answers repeated proposed cells"
+    if "no unproposed cell" in failure:
+        return "no unproposed cell within two edits"
+    if "LLM budget spent" in failure:
+        return "LLM budget spent"
+    if "LLM call failed" in failure:
+        return "LLM call failed"
+    return "unusable answer"
+
+
+def llmatic_answer_stats(ops: LLMOperators, strat: LLMatic, answers: int) -> dict[str, Any]:
+    """Usable answers (a cell came out), repeats (usable, but the cell was proposed before),
+    crossover re-asks, and operator fallbacks with their reasons, from the operators' and
+    the strategy's records."""
+    unusable = [f for f in strat.operator_failures if fallback_reason(f) == "unusable answer"]
+    called = [f for f in strat.operator_failures if fallback_reason(f) == "LLM call failed"]
+    reasons = Counter(fallback_reason(f) for f in strat.operator_failures)
+    return {
+        "answers": answers,
+        "usable": answers - len(unusable) - len(called),
+        "repeats": ops.repeats,
+        "reasks": len(ops.reasks),
+        "fallbacks": sum(reasons.values()),
+        "fallback_reasons": dict(reasons),
+        "mutation_answer": ops.mutation_answer,
+        "crossover_reask": ops.crossover_reask,
+    }
 
 
 def run_llmatic(
@@ -265,13 +302,15 @@ def run_llmatic(
     max_tokens: int | None,
     say: Callable[[str], None],
     wall_s: float = 0.0,
+    mutation_answer: str = "cell",
+    crossover_reask: bool = False,
 ) -> dict[str, Any]:
     per_seed = []
     for seed in seeds:
         log.tag = f"llmatic/cifar10/{seed}"
         completion = LLMCompletion(client, "llmatic", max_tokens=max_tokens)
         recorder = ReplayFirst(None, completion)  # sampled calls: always the client's mode
-        ops = LLMOperators(recorder)
+        ops = LLMOperators(recorder, mutation_answer, crossover_reask)
         # the operators replay this script's cassette: built here, not from a config
         strat = LLMatic(operators=ops, rng=np.random.default_rng(seed), seed=seed)
         ev = TableEvaluator(table, "cifar10", 200)
@@ -312,6 +351,7 @@ def run_llmatic(
             "variation": variation[-1] if variation else {},
             "answers": answers,
             "llm_answers": len(recorder.answers),
+            "answer_stats": llmatic_answer_stats(ops, strat, len(recorder.answers)),
             "operator_failures": list(strat.operator_failures),
             "origins": dict(Counter(c.origin.agent for c, _ in traj)),
             "designed": designed,
@@ -429,20 +469,49 @@ def write_markdown(res: dict[str, Any], path: Path) -> str:
             a = s["answers"]
             bad = {k.split(":", 1)[1]: v for k, v in a.items() if k.startswith("unparsed")}
             v = s["variation"]
+            n_edit = a.get("edit_answers", 0)
+            edits = f" cells + {n_edit} edit answers" if n_edit else ""
             L.append(
                 f"| {s['seed']} | {100 * s['val_acc']:.2f} | {100 * s['test_acc']:.2f} | "
                 f"{v.get('network_niches_filled', '—')}/{v.get('network_niches', '—')} | "
-                f"{s['llm_answers']} | {a.get('parsed', 0)} | {a.get('parsed_new_candidate', 0)} | "
+                f"{s['llm_answers']} | {a.get('parsed', 0)}{edits} | {a.get('parsed_new_candidate', 0)} | "
                 f"{', '.join(f'{k} {n}' for k, n in bad.items()) or '0'} | "
                 f"{v.get('counts', {}).get('operator-fallback', '—')} | "
                 f"{v.get('counts', {}).get('random-fallback', '—')} | "
                 f"{s['evals_to_best_val'] or '—'} |"
             )
         L.append("")
+        stats = [s for s in llmatic["seeds"] if "answer_stats" in s]
+        if stats:
+            L.append(
+                "| seed | mutation answer | crossover re-ask | LLM answers | usable | repeats | "
+                "re-asks | fallback records (reason) |"
+            )
+            L.append("|---|---|---|---|---|---|---|---|")
+            for s in stats:
+                st = s["answer_stats"]
+                why = ", ".join(f"{k} {n}" for k, n in st["fallback_reasons"].items())
+                L.append(
+                    f"| {s['seed']} | {st['mutation_answer']} | "
+                    f"{'on' if st['crossover_reask'] else 'off'} | {st['answers']} | "
+                    f"{st['usable']} | {st['repeats']} | {st['reasks']} | "
+                    f"{st['fallbacks']}{f' ({why})' if why else ''} |"
+                )
+            L.append("")
+            L.append(
+                "Usable: an answer a cell came out of. Repeats: usable answers whose cell (or an "
+                "isomorph) was already proposed. Re-asks: crossover answers that repeated a "
+                "proposed cell, asked once more naming it, 0.3 hotter. Fallbacks: the "
+                "operator's records (`operator_failures`), by reason. Mutation answer `edit`: "
+                "one or two `position: new choice` lines, held to a per-parent grammar that "
+                "admits only unproposed cells; `cell`: the whole cell (template llmatic_mutate)."
+            )
+            L.append("")
         L.append(
             "A parsed answer may still be a cell already proposed: LLMatic then asks again, "
             "at most `operator_tries` (4) LLM calls per proposal, then the rule-based "
-            "operator (an operator fallback). Prompts: llmatic_mutate@2 / llmatic_crossover@2."
+            "operator (an operator fallback). Prompts: llmatic_mutate@2 (or llmatic_edit@1) / "
+            "llmatic_crossover@2 (re-ask: llmatic_crossover_reask@1)."
         )
         L.append("")
     L += ["## Cost", ""]
@@ -509,6 +578,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     )  # fmt: skip
     ap.add_argument("--llmatic-seeds", type=int, default=1)
     ap.add_argument("--llmatic-budget", type=int, default=50)
+    ap.add_argument(
+        "--llmatic-mutation-answer", choices=MUTATION_ANSWERS,
+        default=LlmaticConfig.mutation_answer,
+        help="strategy.llmatic.mutation_answer (cell: the whole cell, as the cassettes "
+        "recorded before issue 24 item 3 were made)",
+    )  # fmt: skip
+    ap.add_argument(
+        "--llmatic-crossover-reask", choices=("on", "off"),
+        default="on" if LlmaticConfig.crossover_reask else "off",
+        help="strategy.llmatic.crossover_reask (off for the cassettes recorded before it)",
+    )  # fmt: skip
     ap.add_argument("--llmatic-max-tokens", type=int, default=256, help="0 = no cap")
     ap.add_argument(
         "--llmatic-wall-s", type=float, default=0.0, help="stop a seed after this (0 = none)"
@@ -578,6 +658,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             "structured": args.structured,
             "llmatic_budget": args.llmatic_budget,
             "llmatic_max_tokens": args.llmatic_max_tokens,
+            "llmatic_mutation_answer": args.llmatic_mutation_answer,
+            "llmatic_crossover_reask": args.llmatic_crossover_reask,
             "timeout_s": args.timeout_s,
             "price_in_per_m": args.price_in,
             "price_out_per_m": args.price_out,
@@ -626,6 +708,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.llmatic_max_tokens or None,
             say,
             args.llmatic_wall_s,
+            args.llmatic_mutation_answer,
+            args.llmatic_crossover_reask == "on",
         )
         llmatic["config"] = {
             k: res["config"][k] for k in ("llmatic_budget", "llmatic_max_tokens", "timeout_s")

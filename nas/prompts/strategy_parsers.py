@@ -25,9 +25,22 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
-from nas.grammar import Chars, Constraint, Expr, Grammar, Lit, Ref, Rep, Seq, alt_of
+from nas.grammar import (
+    Alt,
+    Chars,
+    Constraint,
+    Expr,
+    Grammar,
+    GrammarError,
+    Lit,
+    Ref,
+    Rep,
+    Seq,
+    alt_of,
+)
 from nas.prompts.parsers import PromptParseError
 from nas.spaces.base import CategoricalSpace, SpaceError
 
@@ -36,9 +49,12 @@ __all__ = [
     "PrincipleParseError",
     "PrinciplesAnswer",
     "candidates_constraint",
+    "edit_constraint",
+    "edit_neighbours",
     "last_json_object",
     "network_constraint",
     "parse_candidates",
+    "parse_edit_answer",
     "parse_network_answer",
     "parse_principles_answer",
     "split_statements",
@@ -268,16 +284,13 @@ def candidates_constraint(space: CategoricalSpace, max_ops: int | None) -> Const
 _LINE = re.compile(r"^\s*(?:[-*\u2022]|\d+[.)])?\s*(?P<name>[^:]+?)\s*:\s*(?P<value>\S+)\s*$")
 
 
-def parse_network_answer(answer: str, space: CategoricalSpace) -> str:
-    """The member of ``space`` an answer writes as ``position: choice`` lines (its text)."""
-    if not answer or not answer.strip():
-        raise NetworkParseError(
-            "the answer is empty: write one 'position: choice' line per position", "empty"
-        )
+def _position_lines(answer: str, space: CategoricalSpace) -> Iterator[tuple[int, str, str]]:
+    """(position index, position name, choice) of each ``position: choice`` line of
+    ``answer`` that names a position (other lines are skipped); a line naming a position the
+    space lacks, or a choice the position lacks, raises :class:`NetworkParseError`."""
     names = {p.name: i for i, p in enumerate(space.positions)}
     kinds = {n.split(" ")[0] for n in names}  # "edge", "layer": how positions are named
     ops = {c for p in space.positions for c in p.choices}
-    vals: dict[int, str] = {}
     for line in answer.splitlines():
         m = _LINE.match(line.strip().strip("`*").strip())
         if not m:
@@ -299,10 +312,22 @@ def parse_network_answer(answer: str, space: CategoricalSpace) -> str:
         choices = space.positions[i].choices
         if value not in choices:
             raise NetworkParseError(
-                f"position {name!r}: {value!r} is not a choice; choose from {', '.join(choices)}",
+                f"position {name[:40]!r}: {value[:40]!r} is not a choice; choose from "
+                f"{', '.join(choices)}",
                 "choice",
-                line.strip(),
+                _excerpt(line.strip()),
             )
+        yield i, name, value
+
+
+def parse_network_answer(answer: str, space: CategoricalSpace) -> str:
+    """The member of ``space`` an answer writes as ``position: choice`` lines (its text)."""
+    if not answer or not answer.strip():
+        raise NetworkParseError(
+            "the answer is empty: write one 'position: choice' line per position", "empty"
+        )
+    vals: dict[int, str] = {}
+    for i, name, value in _position_lines(answer, space):
         if i in vals and vals[i] != value:
             raise NetworkParseError(
                 f"position {name!r} is given twice with different choices ({vals[i]!r}, "
@@ -344,3 +369,123 @@ def network_constraint(space: CategoricalSpace) -> Constraint:
     return Constraint(
         "llmatic_network@1", grammar=Grammar({"root": Seq((*items, Rep(Lit("\n"), 0, 1))), **rules})
     )
+
+
+# ------------------------------------------------------------- LLMatic mutation as an edit
+
+EDIT_MAX_CHARS = 2000  # an edit answer is one or two short lines; longer is not read
+EDIT_MAX_LINES = 2  # at most two positions changed by one edit answer
+
+
+def edit_neighbours(
+    space: CategoricalSpace, parent: str, known: Callable[[str], bool], edits: int
+) -> dict[tuple[tuple[int, str], ...], str]:
+    """Every cell ``edits`` (1 or 2) positions away from ``parent`` that ``known`` (the
+    strategy's already-proposed check: the same isomorph-aware hash) has not seen, keyed by
+    its changes ``((position index, new choice), ...)`` in position order."""
+    vals = space.decode(parent)
+    n = len(space.positions)
+    out: dict[tuple[tuple[int, str], ...], str] = {}
+
+    def changes(start: int, left: int) -> list[tuple[tuple[int, str], ...]]:
+        if left == 0:
+            return [()]
+        res: list[tuple[tuple[int, str], ...]] = []
+        for i in range(start, n):
+            for c in space.positions[i].choices:
+                if c != vals[i]:
+                    res += [((i, c), *rest) for rest in changes(i + 1, left - 1)]
+        return res
+
+    for ch in changes(0, edits):
+        new = list(vals)
+        for i, c in ch:
+            new[i] = c
+        try:
+            arch = space.validate(space.encode(new))
+        except (SpaceError, ValueError):
+            continue
+        h = space.arch_hash(arch)
+        if h == space.arch_hash(parent) or known(arch):
+            continue
+        out[ch] = arch
+    return out
+
+
+def edit_constraint(
+    space: CategoricalSpace, admitted: Mapping[tuple[tuple[int, str], ...], str]
+) -> Constraint:
+    """The answer form of :func:`parse_edit_answer` for one parent: ``position: choice``
+    lines naming exactly one of the ``admitted`` changes (from :func:`edit_neighbours`: only
+    choices that differ from the parent's and give a cell not yet proposed). Positions and
+    choices come from the space's own table. No JSON Schema: the parser reads lines.
+
+        >>> from nas.spaces import NB201Space
+        >>> s = NB201Space()
+        >>> p = s.encode(["nor_conv_3x3"] * 6)
+        >>> g = edit_constraint(s, edit_neighbours(s, p, lambda a: False, 1)).grammar
+        >>> g.accepts("edge 2<-1: skip_connect\\n"), g.accepts("edge 2<-1: nor_conv_3x3")
+        (True, False)
+    """
+    if not admitted:
+        raise GrammarError("no admitted edit: the grammar would match nothing")
+    names = [p.name for p in space.positions]
+    # grouped by everything but the last change, so one position's new choices are one rule
+    rules: dict[str, Expr] = {}
+    alts: list[Expr] = []
+    keyed: dict[tuple[tuple[int, str], ...], dict[int, list[str]]] = {}
+    for ch in sorted(admitted):
+        keyed.setdefault(ch[:-1], {}).setdefault(ch[-1][0], []).append(ch[-1][1])
+    for k, (head, tails) in enumerate(sorted(keyed.items())):
+        prefix = "".join(f"{names[i]}: {c}\n" for i, c in head)
+        for j, ops in sorted(tails.items()):
+            rule = f"e{k}-{j}"
+            rules[rule] = alt_of(ops)
+            alts.append(Seq((Lit(f"{prefix}{names[j]}: "), Ref(rule))))
+    width = max(len(ch) for ch in admitted)
+    root = Seq((Alt(tuple(alts)), Rep(Lit("\n"), 0, 1)))
+    return Constraint(f"llmatic_edit{width}@1", grammar=Grammar({"root": root, **rules}))
+
+
+def parse_edit_answer(answer: str, space: CategoricalSpace, parent: str) -> str:
+    """The cell an edit answer makes of ``parent``: one or two ``position: choice`` lines
+    (list marks, backticks and surrounding prose lines are tolerated), each naming a
+    position of the space, a choice of it that differs from the parent's, each position
+    once. Raises :class:`NetworkParseError` (reasons ``empty``, ``long``, ``unknown``,
+    ``choice``, ``unchanged``, ``conflict``, ``many``, ``invalid``); whether the cell was
+    proposed before is the strategy's check."""
+    if not answer or not answer.strip():
+        raise NetworkParseError("the answer is empty: write 'position: choice'", "empty")
+    if len(answer) > EDIT_MAX_CHARS:
+        raise NetworkParseError(
+            f"the answer is {len(answer)} characters; an edit is one or two short lines",
+            "long",
+            _excerpt(answer),
+        )
+    vals = list(space.decode(parent))
+    changed: dict[int, str] = {}
+    for i, name, value in _position_lines(answer, space):
+        if value == vals[i]:
+            raise NetworkParseError(
+                f"position {name!r} is already {value!r} in the cell: choose another", "unchanged"
+            )
+        if i in changed and changed[i] != value:
+            raise NetworkParseError(f"position {name!r} is given twice", "conflict")
+        changed[i] = value
+        if len(changed) > EDIT_MAX_LINES:
+            raise NetworkParseError(
+                f"more than {EDIT_MAX_LINES} positions changed; an edit changes one or two",
+                "many",
+            )
+    if not changed:
+        raise NetworkParseError(
+            "no 'position: choice' line names a position of the cell", "missing", _excerpt(answer)
+        )
+    for i, c in changed.items():
+        vals[i] = c
+    try:
+        return space.validate(space.encode(vals))
+    except (SpaceError, ValueError) as e:
+        raise NetworkParseError(
+            f"the edited cell is not a member of the space: {e}", "invalid"
+        ) from None

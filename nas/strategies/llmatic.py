@@ -68,13 +68,19 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from nas.config_checks import at_least, between
+from nas.config_checks import at_least, between, one_of
 from nas.records import Candidate, TrialRecord, TrialState
 from nas.spaces.base import CategoricalSpace
 from nas.spaces.nb201 import NB201Space
 from nas.strategies.base import BaseStrategy, Event, StrategyError
 from nas.strategies.llm import CompletionBudgetExceeded
-from nas.strategies.operators import OperatorError, Operators, RuleBasedOperators
+from nas.strategies.operators import (
+    MUTATION_ANSWERS,
+    LLMOperators,
+    OperatorError,
+    Operators,
+    RuleBasedOperators,
+)
 
 if TYPE_CHECKING:
     from nas.strategies.registry import StrategyParts
@@ -91,8 +97,17 @@ class LlmaticConfig:
     # (0 = the paper: temperature moves only by the fitness-driven +-temperature_step)
     prompt_niches: int = 10  # CVT centroids of the prompt archive (prompt id x temperature)
     init_size: int = 10  # random networks evaluated before variation starts
+    # how the LLM answers a mutation: "edit" = one or two 'position: new choice' lines held
+    # to a per-parent grammar that admits only cells not yet proposed (a real 1.5B model
+    # repeated evaluated cells in 32 of 95 whole-cell answers); "cell" = the whole cell
+    # (the paper's form, and how the recorded cassettes were made)
+    mutation_answer: str = "edit"
+    # a crossover answer that repeats a proposed cell is asked once more, naming the cell,
+    # 0.3 hotter (template llmatic_crossover_reask), before the rule-based fallback
+    crossover_reask: bool = True
 
     def validate(self, where: str = "strategy.llmatic.") -> None:
+        one_of(where, "mutation_answer", self.mutation_answer, MUTATION_ANSWERS)
         for name in ("niches", "prompt_niches", "init_size"):
             at_least(where, name, getattr(self, name), 1)
         between(where, "mutation_prob", self.mutation_prob, 0, 1)
@@ -332,6 +347,8 @@ class LLMatic(BaseStrategy):
         super().__init__(space=space, rng=rng, recipe=recipe, seed=seed)
         self.cspace: CategoricalSpace = space
         self.operators: Operators = operators or RuleBasedOperators()
+        if isinstance(self.operators, LLMOperators):
+            self.operators.known = self._known  # edits and re-asks avoid proposed cells
         self.mutation_prob = float(mutation_prob)
         self.init_temperature = float(init_temperature)
         self.temperature_sigma = float(temperature_sigma)
@@ -354,6 +371,11 @@ class LLMatic(BaseStrategy):
         self.n_init = 0
         self.operator_failures: list[str] = []
         self.archive_every = int(archive_every)
+
+    def _known(self, arch: str) -> bool:
+        """Whether ``arch`` (or an isomorph) was already proposed: the repeat check of
+        :meth:`_make`."""
+        return self.space.arch_hash(arch) in self.seen
 
     @property
     def llm_cost_usd(self) -> float:
@@ -663,9 +685,12 @@ def from_config(config: LlmaticConfig, parts: StrategyParts) -> LLMatic:
     operators: Operators = RuleBasedOperators()
     if client is not None:
         from nas.strategies.llm import LLMCompletion
-        from nas.strategies.operators import LLMOperators
 
-        operators = LLMOperators(LLMCompletion(client, "llmatic"))
+        operators = LLMOperators(
+            LLMCompletion(client, "llmatic"),
+            mutation_answer=config.mutation_answer,
+            crossover_reask=config.crossover_reask,
+        )
     from nas.strategies.registry import searched_space
 
     space = searched_space(parts, "LLMatic")

@@ -19,13 +19,17 @@ LLMatic's prompt archive can carry; ``prompt_id`` indexes them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
 from nas.prompts.strategy_parsers import (
     NetworkParseError,
+    edit_constraint,
+    edit_neighbours,
     network_constraint,
+    parse_edit_answer,
     parse_network_answer,
 )
 from nas.spaces.base import CategoricalSpace
@@ -37,7 +41,14 @@ from nas.strategies.llm import (
     render_prompt,
 )
 
-__all__ = ["NB201_PROMPTS", "LLMOperators", "OperatorError", "Operators", "RuleBasedOperators"]
+__all__ = [
+    "MUTATION_ANSWERS",
+    "NB201_PROMPTS",
+    "LLMOperators",
+    "OperatorError",
+    "Operators",
+    "RuleBasedOperators",
+]
 
 
 class OperatorError(ValueError):
@@ -235,6 +246,15 @@ class RuleBasedOperators:
         return space.encode([*va[:cut], *vb[cut:]])
 
 
+MUTATION_ANSWERS = ("cell", "edit")  # LLMatic's mutation answer forms (LlmaticConfig)
+REASK_TEMPERATURE_STEP = 0.3  # a crossover re-ask samples this much hotter ...
+REASK_TEMPERATURE_MAX = 1.2  # ... up to this
+
+
+def _nothing_known(arch: str) -> bool:
+    return False
+
+
 class LLMOperators:
     """LLM mutation/crossover on the structured text of a categorical space.
 
@@ -247,20 +267,38 @@ class LLMOperators:
     name = "llm-operators"
     prompts = RULE_PROMPTS
 
-    def __init__(self, complete: Complete) -> None:
+    def __init__(
+        self, complete: Complete, mutation_answer: str = "cell", crossover_reask: bool = False
+    ) -> None:
+        if mutation_answer not in MUTATION_ANSWERS:
+            raise OperatorError(
+                f"mutation_answer={mutation_answer!r}: one of {', '.join(MUTATION_ANSWERS)}"
+            )
         self.complete = complete
+        self.mutation_answer = mutation_answer  # "cell" (the paper's) | "edit" (see below)
+        self.crossover_reask = crossover_reask
+        # whether a cell was already proposed (LLMatic binds its own check: the same
+        # isomorph-aware hash as its repeat check); nothing is known until then
+        self.known: Callable[[str], bool] = _nothing_known
+        self.repeats = 0  # usable answers whose cell was already proposed
+        self.reasks: list[str] = []  # crossover re-asks, one line each (why)
 
-    def _call(self, space: CategoricalSpace, prompt: str, temperature: float) -> str:
+    def _answer(self, prompt: str, temperature: float) -> str:
         try:
-            answer = self.complete(prompt, temperature)
+            return self.complete(prompt, temperature)
         except CompletionBudgetExceeded:
             raise
         except CompletionError as e:
             raise OperatorError(f"LLM call failed: {e}") from e
+
+    def _call(self, space: CategoricalSpace, prompt: str, temperature: float) -> str:
+        answer = self._answer(prompt, temperature)
         try:
-            return parse_network_answer(answer, space)
+            child = parse_network_answer(answer, space)
         except NetworkParseError as e:
             raise OperatorError(str(e)) from e
+        self.repeats += self.known(child)
+        return child
 
     @staticmethod
     def _space_text(space: CategoricalSpace) -> str:
@@ -303,6 +341,35 @@ class LLMOperators:
             rules=self.rules(space),
         ).constrained(network_constraint(space))
 
+    def edit_prompt(
+        self,
+        space: CategoricalSpace,
+        arch: str,
+        prompt_id: int,
+        rng: np.random.Generator | None = None,
+    ) -> PromptText:
+        """The mutation as an edit (``mutation_answer = "edit"``): the answer names one
+        position (two when no single change gives a new cell) and its new choice, held to a
+        grammar that admits only changes giving a cell not yet proposed. Raises
+        :class:`OperatorError` when no cell within two changes is new (LLMatic then takes
+        the rule-based operator, recorded). The prompt's example is one admitted edit drawn
+        with ``rng`` (the first without one): a small model often copies the example, and a
+        fixed one would always change the same position."""
+        admitted = edit_neighbours(space, arch, self.known, 1) or edit_neighbours(
+            space, arch, self.known, 2
+        )
+        if not admitted:
+            raise OperatorError("no unproposed cell within two edits of the parent")
+        keys = sorted(admitted)
+        first = keys[int(rng.integers(len(keys)))] if rng is not None else keys[0]
+        return render_prompt(
+            "llmatic_edit",
+            space=self._space_text(space),
+            network=space.describe(arch),
+            instruction=self.prompts[prompt_id % len(self.prompts)],
+            example=" / ".join(f"{space.positions[i].name}: {c}" for i, c in first),
+        ).constrained(edit_constraint(space, admitted))
+
     def mutate(
         self,
         space: CategoricalSpace,
@@ -311,7 +378,15 @@ class LLMOperators:
         temperature: float,
         rng: np.random.Generator,
     ) -> str:
-        return self._call(space, self.mutate_prompt(space, arch, prompt_id), temperature)
+        if self.mutation_answer == "cell":
+            return self._call(space, self.mutate_prompt(space, arch, prompt_id), temperature)
+        answer = self._answer(self.edit_prompt(space, arch, prompt_id, rng), temperature)
+        try:
+            child = parse_edit_answer(answer, space, arch)
+        except NetworkParseError as e:
+            raise OperatorError(str(e)) from e
+        self.repeats += self.known(child)  # only a server that ignored the grammar
+        return child
 
     def crossover(
         self,
@@ -322,4 +397,18 @@ class LLMOperators:
         temperature: float,
         rng: np.random.Generator,
     ) -> str:
-        return self._call(space, self.crossover_prompt(space, a, b), temperature)
+        child = self._call(space, self.crossover_prompt(space, a, b), temperature)
+        if not (self.crossover_reask and self.known(child)):
+            return child
+        # the answer repeats a proposed cell: ask once more, naming it, a little hotter
+        hotter = round(min(temperature + REASK_TEMPERATURE_STEP, REASK_TEMPERATURE_MAX), 4)
+        self.reasks.append(f"crossover repeated a proposed cell; re-asked at T={hotter}")
+        prompt = render_prompt(
+            "llmatic_crossover_reask",
+            space=self._space_text(space),
+            network_a=space.describe(a),
+            network_b=space.describe(b),
+            repeated=space.describe(child),
+            rules=self.rules(space),
+        ).constrained(network_constraint(space))
+        return self._call(space, prompt, hotter)

@@ -74,7 +74,10 @@ def test_replay_reproduces_the_recorded_llmatic_run(tmp_path: Path) -> None:
         "llmatic_budget"
     ]
     recorded, got = _replay(tmp_path, "real_llm_llmatic_cassette.json", "real_llm_llmatic.json",
-                            "--parts", "llmatic", "--llmatic-budget", str(budget))  # fmt: skip
+                            "--parts", "llmatic", "--llmatic-budget", str(budget),
+                            # recorded with whole-cell mutation answers and no re-asks
+                            "--llmatic-mutation-answer", "cell",
+                            "--llmatic-crossover-reask", "off")  # fmt: skip
     [want] = recorded["llmatic"]["seeds"]
     [seed] = got["llmatic"]["seeds"]
     keys = ("arch", "val_acc", "test_acc", "evaluations", "distinct", "designed",

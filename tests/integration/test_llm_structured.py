@@ -324,3 +324,36 @@ def test_the_modifiers_answer_forms_reach_a_llamacpp_server_as_gbnf(answer: str)
     assert [(r["constraint_name"], r["constraint_mode"], r["obeyed"]) for r in calls] == [
         (c.name, "gbnf", True) for c in forms
     ]
+
+
+def test_llmatic_edit_mutations_reach_a_llamacpp_server_as_a_per_parent_gbnf() -> None:
+    """Mutation as an edit through the real client: each request carries the parent's edit
+    grammar (only unproposed cells), the server's answer obeys it, every answer becomes a new
+    candidate -- no repeat, no fallback."""
+    import numpy as np
+
+    from nas.records import TrialRecord, TrialState
+    from nas.strategies.llm import LLMCompletion
+    from nas.strategies.llmatic import LLMatic
+    from nas.strategies.operators import LLMOperators
+
+    def responder(req: dict) -> str:  # the prompt's example edit (a model copying it)
+        user = req["messages"][-1]["content"]
+        return user.split("for example '")[1].split("'")[0].replace(" / ", "\n")
+
+    rows: list = []
+    with ScriptedOpenAIServer([GRAMMAR_PROBE_OK, JSON_PROBE_OK], responder, owned_by="me") as srv:
+        llm = client(srv, rows)
+        ops = LLMOperators(LLMCompletion(llm, "llmatic"), mutation_answer="edit")
+        s = LLMatic(operators=ops, rng=np.random.default_rng(0), niches=10, init_size=2,
+                    mutation_prob=1.0)  # fmt: skip
+        for _ in range(12):
+            [c] = s.ask(1)
+            s.tell([(c, TrialRecord(c.id, TrialState.COMPLETE, metrics={"val_acc": 0.5}))])
+        sent = srv.requests[2:]
+    assert len(sent) == 10 and all(r["grammar"].startswith("root ::= ") for r in sent)
+    calls = [r for r in rows if r["agent"] == "llmatic"]
+    assert {(r["constraint_name"], r["constraint_mode"], r["obeyed"]) for r in calls} == {
+        ("llmatic_edit1@1", "gbnf", True)}  # fmt: skip
+    assert s.operator_failures == [] and ops.repeats == 0
+    assert [c.origin.agent for c, _ in s.history][2:] == ["llm-operators:mutation"] * 10
