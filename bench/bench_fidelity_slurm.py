@@ -208,6 +208,7 @@ def trained_epochs(ledger: list[dict[str, Any]]) -> dict[str, list[int]]:
 
 
 def figures(run_dir: Path, full: int, ladder: tuple[int, ...]) -> dict[str, Any]:
+    """The run's counts; ``ladder`` = its rungs (``(full,)`` without a schedule)."""
     t = read_run(run_dir)
     trials = t["trials"]
     by_state: dict[str, int] = {}
@@ -258,6 +259,8 @@ def figures(run_dir: Path, full: int, ladder: tuple[int, ...]) -> dict[str, Any]
         "promotions": len(promoted),
         "promotions_not_trained_on": len(promoted - went_on),
         "candidate_ids": sorted({r["candidate_id"] for r in trials}),
+        "curve": {f"{r['candidate_id']}@{int(r['epoch'])}": r["val_acc"] for r in t["epochs"]},
+        "final_val": {r["candidate_id"]: r["val_acc"] for r in final},
     }
 
 
@@ -284,9 +287,15 @@ def main() -> int:
     else:
         asha, none, drill = run_pair(work, args.kill_after, args.timeout)
         (work / "drill.json").write_text(json.dumps(drill.__dict__))
-    ladder = (1, 3, 9)
-    a, n = figures(asha, 9, ladder), figures(none, 9, ladder)
+    a, n = figures(asha, 9, (1, 3, 9)), figures(none, 9, (9,))
     same = a.pop("candidate_ids") == n.pop("candidate_ids")
+    # every epoch ASHA trained (resumed across rungs, the kill and the requeue) against the
+    # same candidate's same epoch trained in one go by the full run (CPU, 1 thread: equal)
+    ca, cn = a.pop("curve"), n.pop("curve")
+    fa, fn = a.pop("final_val"), n.pop("final_val")
+    a["epochs_equal_to_full_run"] = sum(1 for k, v in ca.items() if cn.get(k) == v)
+    a["finals_equal_to_full_run"] = sum(1 for k, v in fa.items() if fn.get(k) == v)
+    a["finals"] = len(fa)
     res = {
         "machine": f"{platform.node()} {os.cpu_count()} CPUs (shared), {platform.machine()}",
         "config": CONFIG,
