@@ -27,7 +27,7 @@ from analysis.queries import fetch
 if TYPE_CHECKING:
     import duckdb
 
-__all__ = ["ArchiveSnapshot", "RunData", "TreeNode", "collect"]
+__all__ = ["ArchiveSnapshot", "RunData", "TreeNode", "collect", "rung_rows", "rung_summary"]
 
 Row = dict[str, Any]
 
@@ -71,6 +71,7 @@ class RunData:
     archives: list[ArchiveSnapshot] = field(default_factory=list)  # latest per archive
     archive_history: list[ArchiveSnapshot] = field(default_factory=list)  # every snapshot
     principles: list[Row] = field(default_factory=list)
+    rungs: list[Row] = field(default_factory=list)  # fidelity rung decisions, in decision order
     counts: Row = field(default_factory=dict)
 
     @property
@@ -111,7 +112,7 @@ def collect(con: duckdb.DuckDBPyConnection, run_id: str) -> RunData:
     events = fetch(
         con,
         "SELECT kind, payload, created_at FROM events "
-        f"WHERE run_id = '{rid}' AND kind IN ('tree_node', 'archive', 'principles') "
+        f"WHERE run_id = '{rid}' AND kind IN ('tree_node', 'archive', 'principles', 'rung') "
         "ORDER BY created_at, event_id",
     )
     d.counts = fetch(
@@ -124,7 +125,7 @@ def collect(con: duckdb.DuckDBPyConnection, run_id: str) -> RunData:
         "(SELECT coalesce(sum(gpu_seconds), 0) / 3600 FROM trial_results "
         f"WHERE run_id = '{rid}') AS gpu_hours",
     )[0]
-    by_kind: dict[str, list[Row]] = {"tree_node": [], "archive": [], "principles": []}
+    by_kind: dict[str, list[Row]] = {"tree_node": [], "archive": [], "principles": [], "rung": []}
     for e in events:
         try:
             payload = json.loads(e["payload"] or "{}")
@@ -140,7 +141,42 @@ def collect(con: duckdb.DuckDBPyConnection, run_id: str) -> RunData:
         (p for p in by_kind["principles"] if isinstance(p.get("principles"), list)),
         key=lambda p: int(p.get("iteration") or 0),
     )
+    d.rungs = rung_rows(by_kind["rung"])
     return d
+
+
+_RUNG_FIELDS = {"candidate_id": str, "epochs": int, "value": float, "promote": bool,
+                "next_epochs": int, "rank": int, "competitors": int, "n": int}  # fmt: skip
+
+
+def rung_rows(payloads: Sequence[Row]) -> list[Row]:
+    """The run's rung decisions (events of kind ``rung``, issue 25) as typed rows in decision
+    order, one per candidate and rung (a row stored twice by a repeated step counts once; a
+    payload without these fields is left out)."""
+    out: dict[tuple[str, int], Row] = {}
+    for p in payloads:
+        try:
+            row = {k: conv(p[k]) for k, conv in _RUNG_FIELDS.items()}
+        except (KeyError, TypeError, ValueError):
+            continue
+        out.setdefault((row["candidate_id"], row["epochs"]), row)
+    return sorted(out.values(), key=lambda r: int(r["n"]))
+
+
+def rung_summary(rungs: Sequence[Row]) -> list[Row]:
+    """Per rung: candidates that reached it, promoted, stopped, best and median value."""
+    by: dict[int, list[Row]] = {}
+    for r in rungs:
+        by.setdefault(int(r["epochs"]), []).append(r)
+    out: list[Row] = []
+    for epochs in sorted(by):
+        rows = by[epochs]
+        vals = sorted(float(r["value"]) for r in rows)
+        promoted = sum(1 for r in rows if r["promote"])
+        out.append({"rung_epochs": epochs, "reached": len(rows), "promoted": promoted,
+                    "stopped": len(rows) - promoted, "best_val": round(vals[-1], 4),
+                    "median_val": round(vals[len(vals) // 2], 4)})  # fmt: skip
+    return out
 
 
 def _tree(

@@ -30,6 +30,7 @@ __all__ = [
     "fig_learning_curves",
     "fig_llm_cost",
     "fig_principles",
+    "fig_promotions",
     "fig_tree",
     "int_axis",
     "robust_range",
@@ -267,6 +268,79 @@ def fig_learning_curves(curves: Sequence[Row]) -> Figure | None:
         data, _layout("Learning curves (top 5)", int_axis(n_max, "epoch"),
                       {"title": {"text": "validation accuracy"}}),
         points=pts,
+    )  # fmt: skip
+
+
+# ------------------------------------------------------------------- fidelity rungs
+def fig_promotions(rungs: Sequence[Row], finals: Mapping[str, float | None]) -> Figure | None:
+    """Issue 25's promotion plot: validation accuracy vs epochs trained, one line per
+    candidate through its rungs (``rungs``: decision rows of
+    :func:`analysis.data.rung_rows`), ending at its full-fidelity result (``finals``:
+    candidate -> validation accuracy of its final trial) when it got there. Stopped
+    candidates are grey; promoted ones still training are dashed."""
+    if not rungs:
+        return None
+    by: dict[str, list[Row]] = {}
+    for r in rungs:
+        by.setdefault(str(r["candidate_id"]), []).append(r)
+    full = max(int(r["next_epochs"]) for r in rungs)
+    groups: dict[str, tuple[list[float | None], list[float | None], list[str]]] = {
+        k: ([], [], []) for k in ("stopped", "full", "training")
+    }
+    for cid, rows in by.items():
+        rows.sort(key=lambda r: int(r["epochs"]))
+        pts = [(int(r["epochs"]), float(r["value"]),
+                f"{cid}<br>rung {r['epochs']} ep: rank {r['rank']} of {r['competitors']} -> "
+                + (f"promoted to {r['next_epochs']}" if r["promote"] else "stopped"))
+               for r in rows]  # fmt: skip
+        last = rows[-1]
+        final = finals.get(cid)
+        if not last["promote"]:
+            kind = "stopped"
+        elif int(last["next_epochs"]) == full and final is not None:
+            kind = "full"
+            pts.append((full, float(final), f"{cid}<br>full training ({full} ep)"))
+        else:
+            kind = "training"
+        xs, ys, texts = groups[kind]
+        for x, y, t in pts:
+            xs.append(x)
+            ys.append(_f(y))
+            texts.append(t)
+        xs.append(None)  # a gap between candidates: one trace per group, not per candidate
+        ys.append(None)
+        texts.append("")
+    style = {"stopped": ("stopped at a rung", "#b0b0b0", "solid", 0.6),
+             "full": ("trained to full fidelity", "#1f77b4", "solid", 1.0),
+             "training": ("promoted, still training", "#ff7f0e", "dash", 1.0)}  # fmt: skip
+    data: list[dict[str, Any]] = []
+    pts_n = 0
+    for kind, (xs, ys, texts) in groups.items():
+        if not xs:
+            continue
+        name, color, dash, opacity = style[kind]
+        n = sum(1 for y in ys if y is not None)
+        pts_n += n
+        data.append({
+            "type": "scatter", "mode": "lines+markers", "name": f"{name} ({texts.count('')})",
+            "x": xs, "y": ys, "text": texts, "opacity": opacity, "connectgaps": False,
+            "marker": {"size": 5, "color": color}, "line": {"color": color, "dash": dash,
+                                                             "width": 1},
+            "hovertemplate": "%{text}<br>val %{y:.4f}<extra></extra>",
+        })  # fmt: skip
+    ladder = sorted({int(r["epochs"]) for r in rungs} | {full})
+    yr = robust_range([float(r["value"]) for r in rungs] + [v for v in finals.values()
+                                                            if v is not None])  # fmt: skip
+    y_axis: dict[str, Any] = {"title": {"text": "validation accuracy"}}
+    if yr:
+        y_axis["range"] = list(yr)
+    x_axis = {"title": {"text": "epochs trained (rungs)"}, "type": "log", "tickmode": "array",
+              "tickvals": ladder, "ticktext": [str(e) for e in ladder]}  # fmt: skip
+    return Figure(
+        "promotions", "Rung promotions",
+        f"Each line is a candidate through the rungs {ladder}: grey ones were stopped (PRUNED) "
+        "at their last point, blue ones trained to full fidelity. Hover for rank and decision.",
+        data, _layout("Promotions per rung", x_axis, y_axis), points=pts_n, wide=True,
     )  # fmt: skip
 
 

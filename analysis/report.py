@@ -29,7 +29,7 @@ from typing import Any
 
 from analysis import interactive as ix
 from analysis.chance import chance_accuracy
-from analysis.data import RunData, collect
+from analysis.data import RunData, collect, rung_summary
 from analysis.queries import fetch
 from analysis.selection import SELECTION_NOTE, tests_after_selection
 from analysis.source import RunSource, connect_runs
@@ -151,6 +151,13 @@ def build_report(
         _grid(_designs(data) + fig(ix.fig_learning_curves(data.curves))),
     )
     add("candidates", f"Candidates ({len(data.leaderboard)})", _candidate_table(data, test_after))
+    if data.rungs:  # a fidelity schedule (issue 25): promotions per rung
+        finals = {str(r["candidate_id"]): r["val_acc"] for r in data.leaderboard
+                  if r["state"] == "COMPLETE"}  # fmt: skip
+        body = fig(ix.fig_promotions(data.rungs, finals))
+        body += _table(rung_summary(data.rungs), ["rung_epochs", "reached", "promoted",
+                                                  "stopped", "best_val", "median_val"])  # fmt: skip
+        add("fidelity", "Fidelity rungs (promotions)", body)
     if strategy == "nader" or data.tree_from_events:
         body = fig(ix.fig_tree(data.tree))
         if body:

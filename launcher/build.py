@@ -498,7 +498,14 @@ def build_fidelity(cfg: RunConfig, evaluator: Callable[..., Any]) -> Fidelity | 
     try:
         f.validate("fidelity.")
         if isinstance(evaluator, TableEvaluator):
-            return Fidelity(Asha.of(f, f.rungs_within(evaluator.table.fidelities)), evaluator)
+            lad = f.rungs_within(evaluator.table.fidelities)
+            if f.kind == "hyperband" and f.brackets > len(lad) - 1:
+                raise ConfigError(
+                    f"'fidelity.brackets' is {f.brackets}: the table's rungs {list(lad)} leave "
+                    f"{len(lad) - 1} bracket(s) that still prune; e.g. fidelity.brackets="
+                    f"{len(lad) - 1}"
+                )
+            return Fidelity(Asha.of(f, lad), evaluator)
     except ValueError as err:
         raise ConfigError(str(err)) from None
     if isinstance(evaluator, Trainer):

@@ -231,6 +231,15 @@ def _data(cfg: RunConfig) -> None:
             _fail("train.split_file", t.split_file, "the demo data set takes no split file",
                   "set train.split_file=''")  # fmt: skip
         return
+    if t.dataset == "fashion-mnist":  # data_dir may be empty: the Debian package's folder
+        from nas.data.base import DatasetNotFoundError
+        from nas.data.fashion_mnist import find_files
+
+        try:
+            find_files(t.data_dir)
+        except DatasetNotFoundError as e:
+            _fail("train.data_dir", t.data_dir, str(e))
+        return
     if not t.data_dir:
         _fail("train.data_dir", "", f"train.dataset={t.dataset} is read from disk",
               f"set train.data_dir=/path/to/the/{t.dataset} files")  # fmt: skip

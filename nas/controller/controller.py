@@ -229,11 +229,11 @@ class Controller:
     # ------------------------------------------------------------------ restore
     def _rebuild(self, events: list[dict[str, Any]]) -> None:
         self.records = self._read_store_records()
-        if self.fidelity is not None:  # rung tables from the store, brackets in ask order
-            self.fidelity.restore(stored_decisions(self.store, self.run_id))
+        if self.fidelity is not None:  # brackets in ask order, then the store's rung tables
             for cid, e in self.state.cands.items():
                 if e.phase != DECIDED:
                     self.fidelity.asha.assign(cid)
+            self.fidelity.restore(stored_decisions(self.store, self.run_id))
         if not self.state.cands and not self.state.asks:
             return  # a fresh run: nothing to restore
         if not ended_cleanly(events):
@@ -293,6 +293,8 @@ class Controller:
                 return "cancelled"
             if not self.stop_reason:
                 self.stop_reason = self._budget_reason()
+            if self.to_submit and self.stop_reason.startswith("budget"):
+                self._hold_promotions()
             if self.to_submit:
                 self._submit(self.to_submit)
             if self.dispatch.has_finished():
@@ -322,6 +324,18 @@ class Controller:
             wall_s=time.time() - first, gpu_s=self.state.gpu_seconds(), llm_usd=llm
         )
         return f"budget:{why}" if why else ""
+
+    def _hold_promotions(self) -> None:
+        """A budget is spent: promoted candidates are not trained on. They stay asked at
+        their next rung (journal ``hold``); a resume with a larger budget submits them."""
+        held = [c.id for c in self.to_submit if self.state.cands[c.id].rung]
+        if not held:
+            return
+        self.dispatch.to_submit[:] = [c for c in self.to_submit if c.id not in held]
+        rungs = [self.state.cands[cid].rung for cid in held]
+        self._emit("hold", sync=False, ids=held, rungs=rungs, why=self.stop_reason)
+        log.info("%s: %d promoted candidate(s) held at their next rung (resume with a larger "
+                 "budget trains them on)", self.stop_reason, len(held))  # fmt: skip
 
     def _fill(self) -> None:
         if self.stop_reason or self.exhausted or self.to_submit or self._ask_idle:
@@ -433,7 +447,8 @@ class Controller:
             self.recorder.rung(rung_row(d, n, rec.cost.gpu_seconds, time.time()))
         spent = f.spent(cid)
         saved = 0.0 if d.promote else spent * (full / d.epochs - 1.0)
-        self._emit(RUNG_EVENT, sync=False, **d.to_payload(), saved_s=saved)
+        self._emit(RUNG_EVENT, sync=False, **d.to_payload(), saved_s=saved,
+                   gpu_s=rec.cost.gpu_seconds)  # fmt: skip
         if d.promote:
             self.dispatch.to_submit.append(cand)
             return None

@@ -20,7 +20,11 @@ candidates (INVALID/DUPLICATE decided by the strategy itself, never trained) and
 ``tell``       ``ids`` were told to the strategy (``rng``: the generator's state after it)
 ``rung``       a fidelity rung decision of ``candidate_id`` at ``epochs``: ``promote`` (back to
                ``asked`` until the next rung's ``submit``) or stopped (a PRUNED ``result``
-               follows); ``saved_s``: GPU-seconds a stopped one did not spend
+               follows); ``saved_s``: GPU-seconds a stopped one did not spend; ``gpu_s``:
+               the rung's own GPU-seconds, in ``gpu_seconds()`` from the decision on (the
+               candidate's trial, which carries all its rungs, replaces them)
+``hold``       a budget is spent: promoted ``ids`` are not trained on to their ``rungs`` (they
+               stay asked; a resume with a larger budget submits them)
 ``stop``       the loop ended (``reason``: done, budget, cancelled, interrupted, exhausted)
 =============  ==============================================================
 """
@@ -47,6 +51,7 @@ class CandEntry:
     told: int = -1  # seq of the event that told it to the strategy (-1: not yet)
     rung: int = 0  # epochs of the rung it was last promoted to (0: none)
     decided: list[int] = field(default_factory=list)  # epochs of its journaled rung decisions
+    rung_gpu_s: float = 0.0  # GPU-seconds of its decided rungs (in the budget before its trial)
 
 
 @dataclass
@@ -119,6 +124,8 @@ class RunState:
             e = self.cands[ev["id"]]
             old, e.result = e.result, {k: ev.get(k) for k in _SUMMARY_KEYS}
             self._count(old, e.result, gpu=e.phase != DECIDED)
+            if old is None and e.phase != DECIDED:  # its trial carries its rungs' GPU-seconds
+                self.gpu_s -= e.rung_gpu_s
             if e.phase in (ASKED, SUBMITTED):
                 e.phase = STORED
         elif kind == "tell":
@@ -135,6 +142,12 @@ class RunState:
             new = int(ev["epochs"]) not in e.decided  # else re-journaled after a restart
             if new:
                 e.decided.append(int(ev["epochs"]))
+                # a rung's GPU-seconds count against the budget when it is decided, not only
+                # when the candidate's trial lands (a result arriving later subtracts them)
+                gpu = float(ev.get("gpu_s") or 0.0)
+                e.rung_gpu_s += gpu
+                if e.result is None:
+                    self.gpu_s += gpu
             self.rungs += new
             if ev.get("promote"):
                 self.promoted += new

@@ -27,6 +27,7 @@ __all__ = [
     "DEFAULT_DIR",
     "FASHION_MNIST_MEAN",
     "FASHION_MNIST_STD",
+    "find_files",
     "load_fashion_mnist",
     "read_idx",
 ]
@@ -70,7 +71,9 @@ def read_idx(path: str | Path) -> np.ndarray:
     return body.reshape(shape).copy()  # writable (torch.from_numpy warns on read-only buffers)
 
 
-def _find(data_dir: str) -> dict[str, Path]:
+def find_files(data_dir: str) -> dict[str, Path]:
+    """The four IDX files in ``data_dir`` (or its ``fashion-mnist/``; empty = the Debian
+    package's folder); :class:`DatasetNotFoundError` saying where it looked and how to fix."""
     root = Path(data_dir or DEFAULT_DIR).expanduser()
     folders = [root, root / "fashion-mnist"]
     for folder in folders:
@@ -98,7 +101,7 @@ def load_fashion_mnist(
 ) -> Splits:
     """Fashion-MNIST: 60,000 train / 10,000 test grey 28x28 images (``uint8 (N, 1, 28, 28)``),
     10 classes; validation is a seeded stratified share of the training set."""
-    files = _find(data_dir)
+    files = find_files(data_dir)
     arrays = {key: read_idx(path) for key, path in files.items()}
     for split in ("train", "test"):
         x, y = arrays[f"{split}_x"], arrays[f"{split}_y"]

@@ -15,7 +15,10 @@ COMPLETE   trained; ``val_acc`` of the last epoch, ``test_acc`` measured once at
 
 With ``checkpoint_dir`` set, training is checkpointed after every epoch to
 ``<checkpoint_dir>/<candidate_id>.pt``; the same candidate evaluated again (a requeued or
-retried array task) resumes from it.
+retried array task) resumes from it. Every training attempt appends one line to
+``<checkpoint_dir>/starts.jsonl`` before its first epoch (:data:`STARTS_FILE`: candidate,
+first and last epoch of the attempt, Slurm task and restart count): the training starts,
+from which "no epoch trained twice" is counted (a first epoch > 1 is a resume).
 
 Example::
 
@@ -29,6 +32,9 @@ Example::
 
 from __future__ import annotations
 
+import json
+import logging
+import os
 import threading
 import time
 import traceback
@@ -40,7 +46,11 @@ from nas.records import Candidate, TrialCost, TrialRecord, TrialState, canonical
 from nas.train.recipe import Recipe
 from nas.train.runtime import Runtime
 
-__all__ = ["TrainEvaluator", "build_model", "candidate_spec"]
+__all__ = ["STARTS_FILE", "TrainEvaluator", "build_model", "candidate_spec", "note_start"]
+
+STARTS_FILE = "starts.jsonl"  # in checkpoint_dir: one line per training attempt
+
+log = logging.getLogger("archlab.train")
 
 _DATA_CACHE: dict[tuple[Any, ...], Any] = {}
 _DATA_LOCK = threading.Lock()
@@ -110,6 +120,25 @@ def build_model(
         f"no model builder for arch_kind {candidate.arch_kind!r}; TrainEvaluator builds "
         "'nb201' and 'block' candidates"
     )
+
+
+def note_start(checkpoint_dir: str, candidate_id: str, first: int, last: int) -> None:
+    """Append a training start to ``<checkpoint_dir>/starts.jsonl`` (one ``write`` of one
+    short line in append mode: whole lines even with several tasks writing). A ledger that
+    cannot be written is logged, never a training failure."""
+    env = os.environ
+    task = env.get("SLURM_ARRAY_JOB_ID", "")
+    task = f"{task}_{env.get('SLURM_ARRAY_TASK_ID', '')}" if task else env.get("SLURM_JOB_ID", "")
+    line = json.dumps({"candidate_id": candidate_id, "first_epoch": first, "last_epoch": last,
+                       "slurm_task": task, "restart": int(env.get("SLURM_RESTART_COUNT") or 0),
+                       "pid": os.getpid(), "t": round(time.time(), 3)})  # fmt: skip
+    try:
+        Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
+        with open(Path(checkpoint_dir) / STARTS_FILE, "a", encoding="utf-8") as f:
+            f.write(line + "\n")
+    except OSError as e:
+        log.warning("could not note the training start of %s in %s: %s", candidate_id,
+                    checkpoint_dir, e)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -250,6 +279,7 @@ class TrainEvaluator:
         from nas.train.loop import train
 
         tag = content_hash(cid, canonical_json(recipe.to_dict()))
+        ckdir = self.checkpoint_dir
         outcome = train(
             model,
             data,
@@ -260,6 +290,7 @@ class TrainEvaluator:
             tag=tag,
             keep_checkpoint=self.keep_checkpoints,
             stop_after=stop_after,
+            on_start=(lambda first, last: note_start(ckdir, cid, first, last)) if ckdir else None,
         )
         metrics: dict[str, float] = {}
         if outcome.curve:

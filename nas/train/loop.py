@@ -151,6 +151,7 @@ def train(
     tag: str = "",
     keep_checkpoint: bool = False,
     stop_after: int = 0,
+    on_start: Callable[[int, int], None] | None = None,
 ) -> TrainOutcome:
     """Train ``model`` on ``data.train``, validate each epoch, test once at the end.
 
@@ -162,12 +163,15 @@ def train(
     ``stop_after``: a fidelity rung (issue 25) — train the recipe's schedule (its learning
     rate follows all ``recipe.epochs``) only up to this epoch, keep the checkpoint and skip
     the test; the next call with a later ``stop_after`` (or 0 = to the end) resumes there.
+
+    ``on_start(first, last)``: called once the checkpoint is restored, before the first epoch
+    this attempt trains (epochs ``first..last``; ``first`` = 1 is a start from scratch).
     """
     rt = runtime or Runtime()
     out = TrainOutcome(state=TrialState.COMPLETE)
     try:
         _train(model, data, recipe.validate(), seed, on_epoch, rt.validate(), out, checkpoint, tag,
-               stop_after)  # fmt: skip
+               stop_after, on_start)  # fmt: skip
     except Exception as e:
         out.state = TrialState.FAILED
         last = f" after epoch {out.curve[-1].epoch}" if out.curve else " in the first epoch"
@@ -199,6 +203,7 @@ def _train(
     checkpoint: str | Path | None,
     tag: str,
     stop_after: int = 0,
+    on_start: Callable[[int, int], None] | None = None,
 ) -> None:
     dev = rt.resolve_device()
     out.device = str(dev)
@@ -267,6 +272,8 @@ def _train(
         return elapsed0 + time.monotonic() - t_start
 
     last = stop_after if 0 < stop_after < epochs else epochs
+    if on_start is not None:
+        on_start(start_epoch + 1, last)
     for epoch in range(start_epoch + 1, last + 1):
         t0 = time.monotonic()
         lr_epoch = cosine_lr(recipe.lr, (epoch - 1) / epochs)

@@ -6,6 +6,7 @@ In-process, on the real NB201 table (two rungs: 12 and 200 epochs)."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -191,3 +192,17 @@ def test_archlab_launch_with_fidelity_asha(
     assert main(["resume", str(run_dir), "--cluster", "inprocess"]) == 0
     assert len(store.read("trials", run_id).to_pylist()) == 30
     assert len(stored_decisions(store, run_id)) == 30
+    # the report's promotion plot: every candidate once, the pruned ones greyed at 12 epochs
+    assert main(["report", str(run_dir), "-o", str(tmp_path / "rep")]) == 0
+    html = (tmp_path / "rep" / "index.html").read_text(encoding="utf-8")
+    assert '<section id="fidelity"' in html and 'id="plot-promotions"' in html
+    m = re.search(r'<script type="application/json" id="fig-data">(.*?)</script>', html, re.S)
+    assert m
+    (spec,) = [f for f in json.loads(m.group(1)) if f["id"] == "promotions"]
+    names = {t["name"]: t for t in spec["data"]}
+    stopped = next(t for n, t in names.items() if n.startswith("stopped at a rung"))
+    assert stopped["name"] == f"stopped at a rung ({states['PRUNED']})"
+    assert {x for x in stopped["x"] if x is not None} == {12}
+    full = next(t for n, t in names.items() if n.startswith("trained to full fidelity"))
+    assert full["name"] == f"trained to full fidelity ({states['COMPLETE']})"
+    assert {x for x in full["x"] if x is not None} == {12, 200}

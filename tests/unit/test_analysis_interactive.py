@@ -92,3 +92,43 @@ def test_tree_survives_cycles_orphans_and_depth() -> None:
 def test_pareto_front() -> None:
     pts = [(1, 0.5, 0), (2, 0.4, 1), (3, 0.7, 2), (3, 0.6, 3), (5, 0.7, 4), (6, 0.9, 5)]
     assert ix._pareto_max(pts) == [0, 2, 5]
+
+
+def _rung(cid: str, epochs: int, value: float, promote: bool, nxt: int, n: int) -> dict:
+    return {"candidate_id": cid, "epochs": epochs, "value": value, "promote": promote,
+            "next_epochs": nxt, "rank": 1, "competitors": 2, "n": n}  # fmt: skip
+
+
+def test_promotion_plot_greys_stopped_candidates_and_ends_at_full_fidelity():
+    """Issue 25: one line per candidate through its rungs; stopped ones grey, the ones
+    trained to the end reach the full-fidelity value; a repeated or malformed rung row
+    (hostile store content) is counted once / left out; the per-rung table counts them."""
+    from analysis.data import rung_rows, rung_summary
+
+    payloads = [
+        _rung("a", 1, 0.5, True, 3, 0),
+        _rung("b", 1, 0.4, False, 0, 1),
+        _rung("a", 3, 0.7, True, 9, 2),
+        _rung("c", 1, 0.6, True, 3, 3),
+        _rung("b", 1, 0.4, False, 0, 4),  # the same decision stored twice
+        {"candidate_id": "x", "epochs": "many"},
+        {"epochs": 1},  # malformed: left out
+    ]
+    rungs = rung_rows(payloads)
+    assert [(r["candidate_id"], r["epochs"]) for r in rungs] == [
+        ("a", 1), ("b", 1), ("a", 3), ("c", 1)]  # fmt: skip
+    assert rung_summary(rungs) == [
+        {"rung_epochs": 1, "reached": 3, "promoted": 2, "stopped": 1, "best_val": 0.6,
+         "median_val": 0.5},
+        {"rung_epochs": 3, "reached": 1, "promoted": 1, "stopped": 0, "best_val": 0.7,
+         "median_val": 0.7},
+    ]  # fmt: skip
+    f = _check(ix.fig_promotions(rungs, {"a": 0.8}), "promotions")
+    by = {t["name"].split(" (")[0]: t for t in f.data}
+    assert set(by) == {"stopped at a rung", "trained to full fidelity", "promoted, still training"}
+    assert by["stopped at a rung"]["marker"]["color"] == "#b0b0b0"
+    assert by["trained to full fidelity"]["x"] == [1, 3, 9, None]
+    assert by["trained to full fidelity"]["y"] == [0.5, 0.7, 0.8, None]
+    assert by["promoted, still training"]["x"] == [1, None] and f.points == 5
+    assert f.layout["xaxis"]["tickvals"] == [1, 3, 9]
+    assert ix.fig_promotions([], {}) is None

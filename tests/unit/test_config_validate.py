@@ -75,6 +75,20 @@ def test_missing_data_dir_and_empty_data_dir(tmp_path: Path) -> None:
     assert cfg.train.data_dir == str(tmp_path)
 
 
+def test_fashion_mnist_data_dir_is_checked_by_the_loader_finder(tmp_path: Path) -> None:
+    """Issue 25's drill: fashion-mnist validates (it used to raise KeyError) — the same
+    finder as the loader: four IDX files, .gz or not, in data_dir or data_dir/fashion-mnist."""
+    msg = _one_line_error(["train.dataset=fashion-mnist", f"train.data_dir={tmp_path}"])
+    assert msg.startswith("'train.data_dir' is ") and "Fashion-MNIST not found" in msg, msg
+    (tmp_path / "fashion-mnist").mkdir()
+    for stem in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte"):
+        (tmp_path / "fashion-mnist" / f"{stem}.gz").write_bytes(b"")
+    (tmp_path / "fashion-mnist" / "t10k-labels-idx1-ubyte").write_bytes(b"")
+    cfg = load_config(preset=DEMO, overrides=["train.dataset=fashion-mnist",
+                                              f"train.data_dir={tmp_path}"], check=True)  # fmt: skip
+    assert cfg.train.dataset == "fashion-mnist"
+
+
 def test_tables_and_lapt_source(tmp_path: Path) -> None:
     lapt = [str(REPO / "configs" / "lapt_nb201.yaml")]
     msg = _one_line_error([], lapt)

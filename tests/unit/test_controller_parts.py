@@ -133,3 +133,23 @@ def test_sort_proposals_new_duplicates_and_invalid() -> None:
         (b.id, TrialState.DUPLICATE), (bad.id, TrialState.INVALID)
     ]  # fmt: skip
     assert sort_proposals([a], [], known={a.id}).dups == [a.id]
+
+
+def test_rung_gpu_seconds_count_from_the_decision_and_the_trial_replaces_them() -> None:
+    """Issue 25: a decided rung's ``gpu_s`` is in ``gpu_seconds()`` while its candidate is in
+    flight; the trial (which carries all its rungs) replaces them, not adds to them; a rung
+    re-journaled after a restart counts once."""
+    row = {"candidate_id": "a"}
+    evs: list[dict[str, Any]] = [
+        {"seq": 0, "ev": "ask", "cands": {"a": row}},
+        {"seq": 1, "ev": "rung", "candidate_id": "a", "epochs": 1, "promote": True,
+         "next_epochs": 3, "gpu_s": 100.0},
+        {"seq": 2, "ev": "rung", "candidate_id": "a", "epochs": 1, "promote": True,
+         "next_epochs": 3, "gpu_s": 100.0},  # the same decision journaled again
+        {"seq": 3, "ev": "rung", "candidate_id": "a", "epochs": 3, "promote": True,
+         "next_epochs": 9, "gpu_s": 200.0},
+    ]  # fmt: skip
+    s = fold(evs)
+    assert s.gpu_seconds() == 300.0 and s.rungs == 2
+    s = fold([{"seq": 4, "ev": "result", "id": "a", "state": "COMPLETE", "gpu_s": 900.0}], s)
+    assert s.gpu_seconds() == 900.0  # 100 + 200 of the rungs + 600 of the last one, once

@@ -3,6 +3,7 @@ NaN, invalid architectures, picklability (tiny models on the embedded digits).""
 
 from __future__ import annotations
 
+import json
 import pickle
 
 import pytest
@@ -13,6 +14,7 @@ from nas.records import Candidate, TrialState
 from nas.train import Recipe, Runtime, TrainEvaluator
 from nas.train.checkpoint import load_checkpoint, save_checkpoint
 from nas.train.cost import count_macs, count_params
+from nas.train.evaluator import STARTS_FILE
 from nas.train.loop import augment, is_oom
 from nas.train.recipe import cosine_lr
 
@@ -78,7 +80,7 @@ def test_evaluator_is_picklable_and_trains_a_tiny_cell(tmp_path):
     assert rec.cost.params > 0 and rec.cost.macs > 0 and rec.cost.flops == 2 * rec.cost.macs
     assert {"val_acc", "test_acc", "train_loss", "train_images_per_s"} <= set(rec.metrics)
     assert [e.epoch for e in rec.curve] == [1, 2] and rec.curve[0].lr == pytest.approx(0.1)
-    assert not list(tmp_path.iterdir())  # checkpoint removed once COMPLETE
+    assert not list(tmp_path.glob("*.pt"))  # checkpoint removed once COMPLETE
 
 
 def test_out_of_memory_is_failed_with_the_reason_and_last_metrics(monkeypatch):
@@ -172,6 +174,10 @@ def test_a_rung_keeps_its_checkpoint_and_the_promotion_resumes_from_it(tmp_path)
     assert top.metrics["resumed_epoch"] == 1.0 and top.is_final and len(top.curve) == 2
     assert top.metrics["val_acc"] == ref.metrics["val_acc"]  # same as uninterrupted (CPU)
     assert top.metrics["test_acc"] == ref.metrics["test_acc"]
-    assert not list(tmp_path.iterdir())  # removed once final
+    assert [f.name for f in tmp_path.iterdir()] == [STARTS_FILE]  # checkpoint removed once final
+    starts = [json.loads(x) for x in (tmp_path / STARTS_FILE).read_text().splitlines()]
+    # the training starts: epoch 1 from scratch, then epoch 2 resumed (nothing trained twice)
+    assert [(s["first_epoch"], s["last_epoch"]) for s in starts] == [(1, 1), (2, 2)]
+    assert {s["candidate_id"] for s in starts} == {_cand().id}
     with pytest.raises(ValueError, match="train.checkpoint_dir"):
         TrainEvaluator(recipe=TINY, runtime=CPU).evaluate_at(_cand(), 1, 0, full=2)
