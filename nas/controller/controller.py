@@ -46,7 +46,7 @@ from nas.controller.recorder import Recorder, with_llm_cost
 from nas.controller.restore import (
     drop_unjournaled,
     ended_cleanly,
-    open_and_fold,
+    reopen,
     restore_inputs,
     restore_strategy,
     stored_events,
@@ -55,13 +55,18 @@ from nas.controller.rungs import RUNG_EVENT, Fidelity, rung_row, stored_decision
 from nas.controller.signals import loop_stop_reason
 from nas.controller.snapshot import write_snapshot
 from nas.controller.state import DECIDED, TOLD, RunState, summary_of
-from nas.controller.submit_intent import clear_intent, recover_submission
+from nas.controller.submit_intent import (
+    INTENT_EVENT,
+    drop_legacy_intent,
+    legacy_intent,
+    recover_submission,
+)
 from nas.llm.memo import memo_scope
 from nas.records import Candidate, TrialRecord, TrialState
 from nas.strategies.base import Result, Strategy
 from slurm.executor import Executor, Handle
 from store.empty_tables import write_schema_files
-from store.result_store import CORRUPT_DIR, ResultStore
+from store.result_store import ResultStore
 
 __all__ = ["CANCEL_FILE", "Controller", "RunSummary", "record_from_outcome"]
 
@@ -185,11 +190,11 @@ class Controller:
 
     def run(self) -> RunSummary:
         t0 = time.perf_counter()
-        self._journal, events, self.state = open_and_fold(self.run_dir, JOURNAL_FILE, STATE_DIR)
+        # the run's state is in two places: the journal and the store (nas.controller.restore)
+        opened = reopen(self.run_dir, self.store, self.run_id, JOURNAL_FILE, STATE_DIR)
+        self._journal, events, self.state = opened.journal, opened.events, opened.state
+        self.records = opened.records
         try:
-            for key, why in self.store.set_aside_unreadable(self.run_id):
-                log.warning("moved the unreadable table file %s aside to %s/ (%s)", key,
-                            CORRUPT_DIR, why)  # fmt: skip
             self._rebuild(events)
             prior_stop = self.state.stop or {}  # the start event below clears it
             self._emit(
@@ -200,11 +205,16 @@ class Controller:
                 resumed=bool(events),
             )
             # [issue 18 hook] a submission the journal missed (crash inside the submit window)
-            found = recover_submission(self.run_dir, self.executor, self.state)
+            old_intent = legacy_intent(self.run_dir)  # a run from before: its intent file
+            if old_intent is not None and self.state.intent is None:
+                self._emit(INTENT_EVENT, **old_intent.fields())
+            found = recover_submission(self.state, self.executor)
             if found.ids:
                 refs = [self.dispatch.portable(r) for r in found.refs]
                 self._emit("submit", ids=found.ids, jobs=found.jobs, refs=refs, recovered=True)
-            clear_intent(self.run_dir)
+            elif self.state.intent is not None:  # nothing of it on the cluster: it is over
+                self._emit(INTENT_EVENT, sync=False, ids=[], plan={}, since=0.0)
+            drop_legacy_intent(self.run_dir)
             self._reconcile()
             if prior_stop.get("reason") == "exhausted" and not (self.in_flight or self.to_submit):
                 # the rebuilt strategy is the one that had nothing left to propose: asking it
@@ -228,7 +238,6 @@ class Controller:
 
     # ------------------------------------------------------------------ restore
     def _rebuild(self, events: list[dict[str, Any]]) -> None:
-        self.records = self._read_store_records()
         if self.fidelity is not None:  # rung tables from the store, brackets in ask order
             self.fidelity.restore(stored_decisions(self.store, self.run_id))
             for cid, e in self.state.cands.items():
@@ -245,12 +254,6 @@ class Controller:
             stored_events(self.store, self.run_id, self.state.ops),
         )
         restore_strategy(self.strategy, restored, self.state.rng)
-
-    def _read_store_records(self) -> dict[str, TrialRecord]:
-        out: dict[str, TrialRecord] = {}
-        for row in self.store.read("trials", self.run_id).to_pylist():
-            out.setdefault(str(row["candidate_id"]), TrialRecord.from_row(row))
-        return out
 
     def _reconcile(self) -> None:
         p = plan(self.state, self.records)

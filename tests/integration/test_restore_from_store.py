@@ -38,7 +38,6 @@ from launcher.build import TEST_EVALUATOR_ENV, build_controller
 from launcher.config import load_config
 from launcher.run import RunPaths, create_run
 from nas.controller import read_events
-from nas.llm.testing_server import ScriptedOpenAIServer
 from nas.records import canonical_json, content_hash
 from nas.spaces import NB201Space
 from store.result_store import LocalResultStore
@@ -46,6 +45,7 @@ from store.schemas import TABLES
 from tests.conftest import REPO, shared_path
 from tests.integration.test_strategy_llm_faults import LEARN, UPDATE_BAD, WIDEN, _task
 from tests.support.scripted_designer_llm import ScriptedDesignerLLM
+from tests.support.scripted_openai_server import ScriptedOpenAIServer
 
 pytestmark = pytest.mark.integration
 
