@@ -193,8 +193,9 @@ class CallMemo:
 
 def import_memo_file(run_dir: str | os.PathLike[str], store: MemoStore, run_id: str) -> int:
     """Move the answers of a run's ``llm_memo.jsonl`` (archlab before schema v5) into the
-    store (call it before the run's :class:`CallMemo` is opened); returns how many. The file is renamed ``llm_memo.jsonl.imported`` afterwards, so
-    the import runs once; a torn last line (a kill while writing) is skipped."""
+    store (call it before the run's :class:`CallMemo` is opened); returns how many. The
+    file is renamed ``llm_memo.jsonl.imported`` afterwards, so the import runs once;
+    a torn last line (a kill while writing) is skipped."""
     path = Path(run_dir) / LEGACY_MEMO_FILE
     if not path.exists():
         return 0
@@ -208,8 +209,12 @@ def import_memo_file(run_dir: str | os.PathLike[str], store: MemoStore, run_id: 
             for part in ("response", "error"):
                 if part in e:
                     answer[part] = e[part]
-            final.update(memo_scope=str(e.get("scope", "")), memo_key=str(e["key"]),
-                         memo_n=int(e["n"]), answer=json.dumps(answer, separators=(",", ":")))  # fmt: skip
+            final.update(
+                memo_scope=str(e.get("scope", "")),
+                memo_key=str(e["key"]),
+                memo_n=int(e["n"]),
+                answer=json.dumps(answer, separators=(",", ":")),
+            )
             rows.append({k: v for k, v in final.items() if k not in _NOT_A_COLUMN})
         except (ValueError, KeyError, TypeError, IndexError):
             continue  # a torn last line
