@@ -261,8 +261,9 @@ def strategy_llm(
 ) -> LLMClient | None:
     """The run's LLM client (every strategy's), or None offline (``llm.base_url`` empty and
     not ``llm.mode=replay`` with ``llm.cassette``): :func:`nas.llm.run_client.run_llm_client`
-    — keyed ``llm_calls`` rows, the budget resumed from the store, the run's call memo under
-    ``run_dir`` (a restart sends no request for a call the run already made)."""
+    — keyed ``llm_calls`` rows, the budget resumed from the store, and with ``run_dir`` the
+    run's call memo, the answers kept on those rows (a restart sends no request for a call
+    the run already made)."""
     from nas.llm.run_client import run_llm_client
 
     try:
