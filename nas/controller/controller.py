@@ -67,6 +67,7 @@ from nas.strategies.base import Result, Strategy
 from slurm.executor import Executor, Handle
 from store.empty_tables import write_schema_files
 from store.result_store import ResultStore
+from store.schemas import TABLES
 
 __all__ = ["CANCEL_FILE", "Controller", "RunSummary", "record_from_outcome"]
 
@@ -157,6 +158,10 @@ class Controller:
         self._steps = 0  # strategy steps (asks, tells) made by this process
         self._results_since_compact = 0
         self.discarded = 0  # files of unjournaled steps removed at restore
+        # the step a kill cut short (its op), until it is made again: its LLM calls' rows are
+        # in the store unattributed and are written again under the same keys then, so
+        # compaction leaves llm_calls alone meanwhile (a merged row would be read twice)
+        self._redo_op = -1
         # a fidelity schedule (issue 25; nas/controller/rungs.py): None = full training
         self.fidelity = fidelity
         if fidelity is not None:
@@ -247,6 +252,7 @@ class Controller:
             return  # a fresh run: nothing to restore
         if not ended_cleanly(events):
             self.discarded = drop_unjournaled(self.state, self.recorder)
+            self._redo_op = self.state.ops
         restored = restore_inputs(
             self.state,
             self.records,
@@ -513,8 +519,11 @@ class Controller:
         during the run only files below ``RUN_COMPACT_BYTES`` are merged (so a merged file is
         not rewritten again and again), at the stop everything small."""
         self._results_since_compact = 0
+        tables = None
+        if self.state.ops <= self._redo_op:  # see _redo_op
+            tables = [t for t in TABLES if t != "llm_calls"]
         try:
-            self.recorder.compact(target_bytes=None if final else RUN_COMPACT_BYTES)
+            self.recorder.compact(tables, target_bytes=None if final else RUN_COMPACT_BYTES)
             if final:  # tables the run never wrote stay queryable by plain DuckDB
                 write_schema_files(self.store, self.run_id)
         except Exception:  # compaction is housekeeping; the next one finishes it
