@@ -70,12 +70,11 @@ from nas.llm.structured import (
     send_for,
 )
 from nas.llm.transport import (
-    RETRYABLE,
     ConstraintRejected,
     LLMError,
     chat_body,
     error_kind,
-    wait_s,
+    with_retries,
 )
 
 __all__ = [
@@ -549,27 +548,9 @@ class LLMClient:
         retried: Callable[[dict[str, Any]], None],
         tries: dict[str, int],
     ) -> tuple[Any, list[dict[str, Any]]]:
-        """``send()`` up to ``1 + max_retries`` times; each failed attempt that is retried is
-        reported to ``retried`` (one row) after its backoff wait. Returns the result and the
-        failed attempts; raises the last error."""
-        attempts: list[dict[str, Any]] = []
-        while True:
-            t = time.perf_counter()
-            try:
-                return send(), attempts
-            except (LLMError, ConstraintRejected):
-                raise
-            except Exception as err:
-                kind, status = error_kind(err)
-                if kind not in RETRYABLE or len(attempts) >= self.max_retries:
-                    raise
-                wait = wait_s(err, len(attempts))
-                a = {"kind": kind, "status": status, "message": self._redact(str(err))[:500],
-                     "latency_s": time.perf_counter() - t, "wait_s": wait}  # fmt: skip
-                attempts.append(a)
-                retried(a)
-                tries["n"] += 1
-                self.sleep(wait)
+        """:func:`nas.llm.transport.with_retries` with this client's retries, redaction and
+        sleep."""
+        return with_retries(send, retried, tries, self.max_retries, self._redact, self.sleep)
 
     def _live_chat(
         self, msgs: list[dict[str, str]], params: dict[str, Any], key: str,

@@ -8,6 +8,8 @@ Split from :mod:`nas.llm.client` (issue 22); the client re-exports the public na
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 from typing import Any
 
 from nas.llm.redact import redact
@@ -20,6 +22,7 @@ __all__ = [
     "chat_body",
     "error_kind",
     "wait_s",
+    "with_retries",
 ]
 
 RETRYABLE = ("rate_limit", "server_error", "timeout", "connection", "http_408", "http_409")
@@ -112,3 +115,35 @@ def chat_body(body: Any) -> tuple[str, str, int, int, str]:
         int(usage.get("completion_tokens") or 0),
         str(body.get("model") or ""),
     )
+
+
+def with_retries(
+    send: Callable[[], Any],
+    retried: Callable[[dict[str, Any]], None],
+    tries: dict[str, int],
+    max_retries: int,
+    redact_text: Callable[[str], str],
+    sleep: Callable[[float], None],
+) -> tuple[Any, list[dict[str, Any]]]:
+    """``send()`` up to ``1 + max_retries`` times; each failed attempt that is retried is
+    reported to ``retried`` (one row) after its backoff wait (``sleep``), and counted in
+    ``tries["n"]``. Returns the result and the failed attempts; raises the last error (an
+    :class:`LLMError` or :class:`ConstraintRejected` at once)."""
+    attempts: list[dict[str, Any]] = []
+    while True:
+        t = time.perf_counter()
+        try:
+            return send(), attempts
+        except (LLMError, ConstraintRejected):
+            raise
+        except Exception as err:
+            kind, status = error_kind(err)
+            if kind not in RETRYABLE or len(attempts) >= max_retries:
+                raise
+            wait = wait_s(err, len(attempts))
+            a = {"kind": kind, "status": status, "message": redact_text(str(err))[:500],
+                 "latency_s": time.perf_counter() - t, "wait_s": wait}  # fmt: skip
+            attempts.append(a)
+            retried(a)
+            tries["n"] += 1
+            sleep(wait)
