@@ -15,10 +15,18 @@ import os
 import sys
 import tempfile
 import time
+from pathlib import Path
 
-from slurm import Call, SiteParams
-from slurm import testing as T
-from slurm.slurm_executor import SlurmExecutor
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+# the array's workers import the submitted callables from tests/support too
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p
+)
+
+from slurm import Call, SiteParams  # noqa: E402
+from slurm.slurm_executor import SlurmExecutor  # noqa: E402
+from tests.support import cluster_calls as T  # noqa: E402
 
 
 def main() -> int:

@@ -13,8 +13,9 @@ Every other path that needs a configured object comes here too: ``archlab bench 
 with :func:`strategy_parts`; there is no per-name branch here.
 
 Test hook: ``ARCHLAB_TEST_EVALUATOR=<work_dir>[:<seconds>]`` replaces the evaluator by
-:class:`nas.controller.testing.CountingEvaluator` (fault-injection tests count training
-starts with it); it is never set in normal use.
+``tests.support.counting_evaluator.CountingEvaluator`` (fault-injection tests count training
+starts with it; it lives in the test tree, which the tests put on ``PYTHONPATH``); it is
+never set in normal use.
 """
 
 from __future__ import annotations
@@ -260,8 +261,9 @@ def strategy_llm(
 ) -> LLMClient | None:
     """The run's LLM client (every strategy's), or None offline (``llm.base_url`` empty and
     not ``llm.mode=replay`` with ``llm.cassette``): :func:`nas.llm.run_client.run_llm_client`
-    — keyed ``llm_calls`` rows, the budget resumed from the store, the run's call memo under
-    ``run_dir`` (a restart sends no request for a call the run already made)."""
+    — keyed ``llm_calls`` rows, the budget resumed from the store, and with ``run_dir`` the
+    run's call memo, the answers kept on those rows (a restart sends no request for a call
+    the run already made)."""
     from nas.llm.run_client import run_llm_client
 
     try:
@@ -358,8 +360,13 @@ def build_source_task(cfg: RunConfig) -> SourceTask:
 def build_evaluator(cfg: RunConfig, paths: RunPaths) -> Callable[..., Any]:
     hook = os.environ.get(TEST_EVALUATOR_ENV, "")
     if hook:
-        from nas.controller.testing import CountingEvaluator
-
+        try:
+            from tests.support.counting_evaluator import CountingEvaluator
+        except ImportError as e:
+            raise ConfigError(
+                f"{TEST_EVALUATOR_ENV} is set (a test hook) but the test tree is "
+                f"not importable ({e}): put the repository on PYTHONPATH"
+            ) from None
         work, _, secs = hook.partition(":")
         return CountingEvaluator(work, seconds=float(secs or 0.0))
     t = cfg.train

@@ -1,7 +1,7 @@
 """Slurm arrays: one ``sbatch`` per batch (split at MaxArraySize), batched polling.
 
 >>> ex = SlurmExecutor("runs/x/jobs", site=SiteParams(time="00:30:00"))   # doctest: +SKIP
->>> handles = ex.submit([Call(slurm.testing.add, (i, 1)) for i in range(500)])  # 1 sbatch
+>>> handles = ex.submit([Call(operator.add, (i, 1)) for i in range(500)])  # 1 sbatch
 >>> for h in ex.as_completed(handles): print(h.key, h.outcome.state, h.outcome.value)
 """
 

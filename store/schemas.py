@@ -15,6 +15,10 @@ Changelog:
         asked for, what was sent to the server for it, and whether the answer obeyed it) (#24);
         trials: ``fidelity_epochs`` (epochs the result stands for) and ``fidelity_max`` (the
         fidelity schedule's full length; null = no schedule); trial state ``PRUNED`` (#25).
+    5 — llm_calls: ``memo_scope``, ``memo_key``, ``memo_n``, ``answer`` (#22): a call's final
+        row keeps its answer (the response body or the error, with the rows of its retried
+        attempts), keyed by (controller step, request key, occurrence), so a restored run is
+        answered from the store (:mod:`nas.llm.memo`; replaces ``RUN/llm_memo.jsonl``).
 
 Readers accept files of any version up to ``SCHEMA_VERSION`` (missing columns read as null)
 and refuse newer ones with :class:`SchemaVersionError` (upgrade archlab).
@@ -29,7 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _common = [pa.field("schema_version", pa.int32(), nullable=False)]
 
@@ -123,6 +127,12 @@ LLM_CALLS = pa.schema(
         pa.field("constraint_mode", pa.string()),
         pa.field("obeyed", pa.bool_()),  # the answer is a sentence of the constraint
         *_common,
+        # v5: the run's memo of answered calls (nas.llm.memo); null on attempt rows and on
+        # calls made without a run (no memo)
+        pa.field("memo_scope", pa.string()),  # controller step that made it ("op12"; "" none)
+        pa.field("memo_key", pa.string()),  # request key (with the attribution step, if any)
+        pa.field("memo_n", pa.int32()),  # occurrence of the key in that step (0, 1, ...)
+        pa.field("answer", pa.string()),  # JSON {"response"|"error", "attempts": [rows]}
     ]
 )
 

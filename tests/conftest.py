@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+
+# Processes the tests start (controllers, local and Slurm workers) import test scaffolding
+# from tests/support (counting evaluator, cluster callables): the repository on PYTHONPATH
+# (Slurm passes PYTHONPATH to jobs: slurm.environment.WORKER_NAMES).
+if str(REPO) not in os.environ.get("PYTHONPATH", "").split(os.pathsep):
+    os.environ["PYTHONPATH"] = os.pathsep.join(
+        p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p
+    )
 
 
 def shared_path(*parts: str) -> Path:

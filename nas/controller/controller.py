@@ -46,7 +46,7 @@ from nas.controller.recorder import Recorder, with_llm_cost
 from nas.controller.restore import (
     drop_unjournaled,
     ended_cleanly,
-    open_and_fold,
+    reopen,
     restore_inputs,
     restore_strategy,
     stored_events,
@@ -55,13 +55,19 @@ from nas.controller.rungs import RUNG_EVENT, Fidelity, rung_row, stored_decision
 from nas.controller.signals import loop_stop_reason
 from nas.controller.snapshot import write_snapshot
 from nas.controller.state import DECIDED, TOLD, RunState, summary_of
-from nas.controller.submit_intent import clear_intent, recover_submission
+from nas.controller.submit_intent import (
+    INTENT_EVENT,
+    drop_legacy_intent,
+    legacy_intent,
+    recover_submission,
+)
 from nas.llm.memo import memo_scope
 from nas.records import Candidate, TrialRecord, TrialState
 from nas.strategies.base import Result, Strategy
 from slurm.executor import Executor, Handle
 from store.empty_tables import write_schema_files
-from store.result_store import CORRUPT_DIR, ResultStore
+from store.result_store import ResultStore
+from store.schemas import TABLES
 
 __all__ = ["CANCEL_FILE", "Controller", "RunSummary", "record_from_outcome"]
 
@@ -152,6 +158,10 @@ class Controller:
         self._steps = 0  # strategy steps (asks, tells) made by this process
         self._results_since_compact = 0
         self.discarded = 0  # files of unjournaled steps removed at restore
+        # the step a kill cut short (its op), until it is made again: its LLM calls' rows are
+        # in the store unattributed and are written again under the same keys then, so
+        # compaction leaves llm_calls alone meanwhile (a merged row would be read twice)
+        self._redo_op = -1
         # a fidelity schedule (issue 25; nas/controller/rungs.py): None = full training
         self.fidelity = fidelity
         if fidelity is not None:
@@ -185,11 +195,11 @@ class Controller:
 
     def run(self) -> RunSummary:
         t0 = time.perf_counter()
-        self._journal, events, self.state = open_and_fold(self.run_dir, JOURNAL_FILE, STATE_DIR)
+        # the run's state is in two places: the journal and the store (nas.controller.restore)
+        opened = reopen(self.run_dir, self.store, self.run_id, JOURNAL_FILE, STATE_DIR)
+        self._journal, events, self.state = opened.journal, opened.events, opened.state
+        self.records = opened.records
         try:
-            for key, why in self.store.set_aside_unreadable(self.run_id):
-                log.warning("moved the unreadable table file %s aside to %s/ (%s)", key,
-                            CORRUPT_DIR, why)  # fmt: skip
             self._rebuild(events)
             prior_stop = self.state.stop or {}  # the start event below clears it
             self._emit(
@@ -200,11 +210,16 @@ class Controller:
                 resumed=bool(events),
             )
             # [issue 18 hook] a submission the journal missed (crash inside the submit window)
-            found = recover_submission(self.run_dir, self.executor, self.state)
+            old_intent = legacy_intent(self.run_dir)  # a run from before: its intent file
+            if old_intent is not None and self.state.intent is None:
+                self._emit(INTENT_EVENT, **old_intent.fields())
+            found = recover_submission(self.state, self.executor)
             if found.ids:
                 refs = [self.dispatch.portable(r) for r in found.refs]
                 self._emit("submit", ids=found.ids, jobs=found.jobs, refs=refs, recovered=True)
-            clear_intent(self.run_dir)
+            elif self.state.intent is not None:  # nothing of it on the cluster: it is over
+                self._emit(INTENT_EVENT, sync=False, ids=[], plan={}, since=0.0)
+            drop_legacy_intent(self.run_dir)
             self._reconcile()
             if prior_stop.get("reason") == "exhausted" and not (self.in_flight or self.to_submit):
                 # the rebuilt strategy is the one that had nothing left to propose: asking it
@@ -228,7 +243,6 @@ class Controller:
 
     # ------------------------------------------------------------------ restore
     def _rebuild(self, events: list[dict[str, Any]]) -> None:
-        self.records = self._read_store_records()
         if self.fidelity is not None:  # brackets in ask order, then the store's rung tables
             for cid, e in self.state.cands.items():
                 if e.phase != DECIDED:
@@ -238,6 +252,7 @@ class Controller:
             return  # a fresh run: nothing to restore
         if not ended_cleanly(events):
             self.discarded = drop_unjournaled(self.state, self.recorder)
+            self._redo_op = self.state.ops
         restored = restore_inputs(
             self.state,
             self.records,
@@ -245,12 +260,6 @@ class Controller:
             stored_events(self.store, self.run_id, self.state.ops),
         )
         restore_strategy(self.strategy, restored, self.state.rng)
-
-    def _read_store_records(self) -> dict[str, TrialRecord]:
-        out: dict[str, TrialRecord] = {}
-        for row in self.store.read("trials", self.run_id).to_pylist():
-            out.setdefault(str(row["candidate_id"]), TrialRecord.from_row(row))
-        return out
 
     def _reconcile(self) -> None:
         p = plan(self.state, self.records)
@@ -525,8 +534,11 @@ class Controller:
         during the run only files below ``RUN_COMPACT_BYTES`` are merged (so a merged file is
         not rewritten again and again), at the stop everything small."""
         self._results_since_compact = 0
+        tables = None
+        if self.state.ops <= self._redo_op:  # see _redo_op
+            tables = [t for t in TABLES if t != "llm_calls"]
         try:
-            self.recorder.compact(target_bytes=None if final else RUN_COMPACT_BYTES)
+            self.recorder.compact(tables, target_bytes=None if final else RUN_COMPACT_BYTES)
             if final:  # tables the run never wrote stay queryable by plain DuckDB
                 write_schema_files(self.store, self.run_id)
         except Exception:  # compaction is housekeeping; the next one finishes it

@@ -1,6 +1,6 @@
 """The controller's side of the executor: submit, re-attach, wait, cancel, and the journal
-events that name the jobs (``submit``, ``submit`` with ``update: true``, ``resubmit``,
-``cancel``).
+events that name the jobs (``intent`` before a submission, ``submit``, ``submit`` with
+``update: true``, ``resubmit``, ``cancel``).
 
 :class:`Dispatcher` owns the candidates in flight. It journals through ``emit`` (the
 controller's journal append) and hands finished ``(Candidate, TrialRecord)`` pairs back;
@@ -20,7 +20,7 @@ from typing import Any, Protocol
 
 from nas.controller.faults import fault_point
 from nas.controller.outcome import record_from_outcome
-from nas.controller.submit_intent import clear_intent, write_intent
+from nas.controller.submit_intent import INTENT_EVENT, plan_intent
 from nas.records import Candidate, TrialRecord, TrialState
 from slurm.executor import Call, Executor, Handle, OutcomeState
 
@@ -73,7 +73,9 @@ class Dispatcher:
         cands = list(cands)
         self.to_submit = []
         fault_point("submit")
-        write_intent(self.run_dir, self.executor, [c.id for c in cands])  # [issue 18] fsynced
+        intent = plan_intent(self.executor, [c.id for c in cands])
+        if intent is not None:  # [issue 18] journaled (fsynced) before the submission
+            self.emit(INTENT_EVENT, **intent.fields())
         t = time.perf_counter()
         try:
             handles = self.executor.submit([self._call(c) for c in cands])
@@ -100,7 +102,6 @@ class Dispatcher:
         refs = [self.portable(h.ref) for h in handles]
         extra: dict[str, Any] = {"refs": refs} if any(refs) else {}
         self.emit("submit", ids=[c.id for c in cands], jobs=[h.job_id for h in handles], **extra)
-        clear_intent(self.run_dir)  # [issue 18] the journal names the jobs now
         for c, h in zip(cands, handles, strict=True):
             self.in_flight[c.id] = (c, h)
             self._journaled_job[c.id] = h.job_id

@@ -1,4 +1,14 @@
-"""Restore a fresh strategy from the store: what :meth:`Strategy.rebuild` gets on every start.
+"""Restore a run from its two places of state: the store's tables and the journal.
+
+:func:`reopen` is the one way in (as Optuna's "reopen the storage"): it opens the journal
+(the writer's lock; folded from the newest snapshot, which is only a cache of the fold) and
+reads the store's ``trials``. Nothing else is read: the strategy is rebuilt from the store
+(below), a submission the journal may not name is its ``intent`` event
+(:mod:`nas.controller.submit_intent`), and the answers of the run's LLM calls are the
+``answer`` column of its ``llm_calls`` rows, read by the run's client
+(:class:`nas.llm.memo.CallMemo`).
+
+A fresh strategy is restored from the store: what :meth:`Strategy.rebuild` gets on every start.
 
 * ``history``: the stored ``(Candidate, TrialRecord)`` pairs of every candidate the journal
   says the strategy learned — told results and its own decided ones — in the order it
@@ -26,14 +36,16 @@ from nas.controller.snapshot import belongs, load_latest
 from nas.controller.state import DECIDED, TOLD, RunState
 from nas.records import Candidate, TrialRecord
 from nas.strategies.base import Event, Result, Strategy
-from store.result_store import ResultStore
+from store.result_store import CORRUPT_DIR, ResultStore
 
 __all__ = [
+    "Reopened",
     "Restored",
     "discard_unjournaled",
     "drop_unjournaled",
     "ended_cleanly",
     "open_and_fold",
+    "reopen",
     "restore_inputs",
     "restore_strategy",
     "stored_events",
@@ -142,6 +154,41 @@ def open_and_fold(
     for ev in tail:
         state.apply(ev)
     return j, events, state
+
+
+@dataclass(frozen=True)
+class Reopened:
+    """A run as a (re)start finds it."""
+
+    journal: Journal  # the writer (holds the lock until closed)
+    events: list[dict[str, Any]]  # placeholders ``{"seq": n}`` before the snapshot's
+    state: RunState  # the journal's fold
+    records: dict[str, TrialRecord]  # the store's trials by candidate (first row wins)
+
+
+def stored_records(store: ResultStore, run_id: str) -> dict[str, TrialRecord]:
+    """The run's trials in the store, the first row of each candidate."""
+    out: dict[str, TrialRecord] = {}
+    for row in store.read("trials", run_id).to_pylist():
+        out.setdefault(str(row["candidate_id"]), TrialRecord.from_row(row))
+    return out
+
+
+def reopen(
+    run_dir: Path, store: ResultStore, run_id: str,
+    journal: str = "journal.jsonl", state_dir: str = "state",
+) -> Reopened:  # fmt: skip
+    """Open the run's journal (lock, fold) and read its store: unreadable table files are
+    moved aside first (logged), so a damaged file costs its rows, not the run."""
+    j, events, state = open_and_fold(run_dir, journal, state_dir)
+    try:
+        for key, why in store.set_aside_unreadable(run_id):
+            log.warning("moved the unreadable table file %s aside to %s/ (%s)", key,
+                        CORRUPT_DIR, why)  # fmt: skip
+        return Reopened(j, events, state, stored_records(store, run_id))
+    except BaseException:
+        j.close()
+        raise
 
 
 def ended_cleanly(events: list[dict[str, Any]]) -> bool:

@@ -14,6 +14,9 @@ candidates (INVALID/DUPLICATE decided by the strategy itself, never trained) and
                (job folder, position in the pack, submission time: what re-attach needs);
                ``update: true`` when the executor moved a running candidate to a new job
                (it started a queued task, or retried one)
+``intent``     ``ids`` are about to be submitted as the executor's ``plan`` (fsynced before
+               ``executor.submit``; ``since``: when planned); the next ``submit`` ends it, an
+               empty ``ids`` ends it too (nas.controller.submit_intent)
 ``attach``     a restarted controller re-attached ``ids`` to their running/finished ``jobs``
 ``resubmit``   ``ids`` go to the executor again (``why``: never submitted, lost, ...)
 ``result``     the trial of ``id`` is in the store (``state``, ``val_acc``, costs)
@@ -64,6 +67,9 @@ class RunState:
     asks: int = 0
     tells: int = 0
     rng: dict[str, Any] | None = None  # the strategy's generator after the last ask/tell
+    # the last ``intent`` event's fields while no ``submit`` followed it (a submission the
+    # journal may not name: nas.controller.submit_intent); None otherwise
+    intent: dict[str, Any] | None = None
     attached: int = 0  # candidates re-attached to their jobs by a restarted controller
     resubmitted: int = 0  # candidates submitted again (job lost, never journaled, ...)
     rungs: int = 0  # fidelity rung decisions
@@ -106,7 +112,12 @@ class RunState:
                 self.cands[cid] = CandEntry(ev["cand"], DECIDED, result=_summary(ev["rec"]),
                                             told=self.seq)  # fmt: skip
                 self._count(None, self.cands[cid].result)
+        elif kind == "intent":
+            self.intent = (
+                {k: ev.get(k) for k in ("ids", "plan", "since")} if ev.get("ids") else None
+            )
         elif kind == "submit":
+            self.intent = None
             refs = ev.get("refs") or [{}] * len(ev["ids"])
             for cid, job, ref in zip(ev["ids"], ev["jobs"], refs, strict=True):
                 e = self.cands[cid]

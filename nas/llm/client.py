@@ -24,9 +24,14 @@ What it adds around the SDK:
   step (``step``); :meth:`LLMClient.mark_fallback` notes on a call's row that its answer was
   unusable and what was done instead (``fallback``).
 
+The parts live beside it: :mod:`nas.llm.transport` (errors, their kinds, retry waits, the
+parse of a response body), :mod:`nas.llm.accounting` (the ``llm_calls`` row, attribution,
+:class:`ChatReply`), :mod:`nas.llm.memo` (the run's answers kept in the store),
+:mod:`nas.llm.structured` (constrained decoding) and :mod:`nas.llm.cassette`.
+
 Temperature and seed are really sent (``seed=None`` is omitted: not every server has it).
 
-Example (against a local server; see :mod:`nas.llm.testing_server`)::
+Example (against a local server; see :mod:`tests.support.scripted_openai_server`)::
 
     >>> llm = LLMClient(model="gpt-4o-mini", base_url="http://127.0.0.1:8000/v1",
     ...                 api_key="sk-local", temperature=0.2, seed=7)      # doctest: +SKIP
@@ -40,19 +45,18 @@ import contextlib
 import json
 import logging
 import os
-import random
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from nas.grammar import Constraint
+from nas.llm.accounting import Attribution, ChatReply, call_row
 from nas.llm.budget import BudgetExceeded, LLMBudget, Usage
 from nas.llm.cassette import Cassette, CassetteMiss, request_key
 from nas.llm.config import MODES, LLMConfig
-from nas.llm.memo import CallMemo
+from nas.llm.memo import CallMemo, Known
 from nas.llm.prices import Price, cost_usd
 from nas.llm.redact import redact
 from nas.llm.structured import (
@@ -64,6 +68,13 @@ from nas.llm.structured import (
     none,
     obeys,
     send_for,
+)
+from nas.llm.transport import (
+    ConstraintRejected,
+    LLMError,
+    chat_body,
+    error_kind,
+    with_retries,
 )
 
 __all__ = [
@@ -82,79 +93,6 @@ log = logging.getLogger(__name__)
 _log = logging.getLogger(__name__)
 Message = Mapping[str, str]
 RowSink = Callable[[list[dict[str, Any]]], Any]
-RETRYABLE = ("rate_limit", "server_error", "timeout", "connection", "http_408", "http_409")
-MAX_BACKOFF_S = 120.0
-
-
-@dataclass
-class Attribution:
-    """The LLM requests of one step (see :meth:`LLMClient.scope`): set ``candidate_id`` once
-    the step knows the candidate they served; the rows are written when the scope closes.
-    ``tokens_in``/``tokens_out``/``cost_usd`` sum every request of the step (retried
-    attempts and embeddings included) — what the candidate's trial record should carry."""
-
-    step: str
-    candidate_id: str = ""
-    rows: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def tokens_in(self) -> int:
-        return sum(int(r["tokens_in"] or 0) for r in self.rows)
-
-    @property
-    def tokens_out(self) -> int:
-        return sum(int(r["tokens_out"] or 0) for r in self.rows)
-
-    @property
-    def cost_usd(self) -> float:
-        return sum(float(r["cost_usd"] or 0.0) for r in self.rows)
-
-    @property
-    def fallbacks(self) -> list[str]:
-        return [str(r["fallback"]) for r in self.rows if r.get("fallback")]
-
-
-class ConstraintRejected(RuntimeError):
-    """A constrained request the server turned down (HTTP 400/422/500): not a transport
-    error, so it is not retried; the request goes again without the constraint."""
-
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(f"HTTP {status}: {message}")
-        self.status = status
-
-
-class LLMError(RuntimeError):
-    """A call that failed after retries. ``kind``: rate_limit, server_error, timeout,
-    connection, bad_request, auth, not_found, bad_response, cassette_miss, http_<status>."""
-
-    def __init__(self, kind: str, message: str, call_id: str = "") -> None:
-        super().__init__(f"[{kind}] {redact(message)}")
-        self.kind = kind
-        self.call_id = call_id
-
-
-@dataclass(frozen=True)
-class ChatReply:
-    """One successful chat call. ``text`` may be empty (status ``empty``): the parser of the
-    prompt then reports it as a parse error."""
-
-    text: str
-    call_id: str
-    model: str
-    tokens_in: int
-    tokens_out: int
-    cost_usd: float
-    latency_s: float  # wall seconds including the retries and backoff
-    cache_hit: bool  # served from a replay cassette
-    finish_reason: str
-    retries: int  # HTTP retries this client made (429/5xx/timeouts), each one its own row
-    constraint: str = ""  # Constraint.name the caller asked for ("" = none)
-    obeyed: bool | None = None  # whether the text is a sentence of it (None: no constraint)
-    constraint_mode: str = ""  # what was sent for it (gbnf, json_schema, ..., "none: <why>")
-
-    @property
-    def tokens(self) -> int:
-        return self.tokens_in + self.tokens_out
 
 
 def _obedience(constraint: Constraint | None, text: str, sent: Sent) -> tuple[str, bool | None]:
@@ -172,75 +110,6 @@ def _constrained(
     the answer obeyed it."""
     if constraint is not None:
         row.update(constraint_name=constraint.name, constraint_mode=sent.mode, obeyed=obeyed)
-
-
-def _error_kind(err: BaseException) -> tuple[str, int]:
-    import openai
-
-    status = int(getattr(err, "status_code", 0) or 0)
-    if isinstance(err, openai.APITimeoutError):
-        return "timeout", 0
-    if isinstance(err, openai.APIConnectionError):
-        return "connection", 0
-    if isinstance(err, openai.RateLimitError):
-        return "rate_limit", status
-    if isinstance(err, openai.InternalServerError) or status >= 500:
-        return "server_error", status
-    if isinstance(err, openai.AuthenticationError | openai.PermissionDeniedError):
-        return "auth", status
-    if isinstance(err, openai.NotFoundError):
-        return "not_found", status
-    if isinstance(err, openai.BadRequestError):
-        return "bad_request", status
-    if status:
-        return f"http_{status}", status
-    return "error", 0
-
-
-def _wait_s(err: BaseException, attempt: int) -> float:
-    """Seconds before the next attempt: ``retry-after-ms`` / ``Retry-After`` when the server
-    sent one (at most MAX_BACKOFF_S), else exponential backoff 0.5 s * 2^attempt with jitter."""
-    headers: Any = getattr(getattr(err, "response", None), "headers", None) or {}
-    try:
-        ms = headers.get("retry-after-ms")
-        if ms is not None:
-            return min(MAX_BACKOFF_S, float(ms) / 1000.0)
-        sec = headers.get("retry-after")
-        if sec is not None:
-            return min(MAX_BACKOFF_S, float(sec))
-    except (TypeError, ValueError):
-        pass
-    return min(8.0, 0.5 * 2.0**attempt) * (0.75 + 0.5 * random.random())
-
-
-def _chat_body(body: Any) -> tuple[str, str, int, int, str]:
-    """(text, finish_reason, prompt_tokens, completion_tokens, model) of a chat response
-    JSON; raises ``LLMError('bad_response')`` naming what is missing."""
-    if not isinstance(body, dict):
-        raise LLMError("bad_response", f"response is {type(body).__name__}, not a JSON object")
-    choices = body.get("choices")
-    if not isinstance(choices, list) or not choices:
-        raise LLMError(
-            "bad_response",
-            f"response has no 'choices' list (keys: {sorted(body)}); is base_url an "
-            "OpenAI-compatible /v1 endpoint?",
-        )
-    first = choices[0] if isinstance(choices[0], dict) else {}
-    message = first.get("message")
-    if not isinstance(message, dict):
-        raise LLMError("bad_response", "choices[0] has no 'message' object")
-    content = message.get("content")
-    if content is not None and not isinstance(content, str):
-        raise LLMError("bad_response", f"choices[0].message.content is {type(content).__name__}")
-    raw_usage = body.get("usage")
-    usage: dict[str, Any] = raw_usage if isinstance(raw_usage, dict) else {}
-    return (
-        content or "",
-        str(first.get("finish_reason") or ""),
-        int(usage.get("prompt_tokens") or 0),
-        int(usage.get("completion_tokens") or 0),
-        str(body.get("model") or ""),
-    )
 
 
 class LLMClient:
@@ -423,46 +292,6 @@ class LLMClient:
         elif self.sink is not None:
             self.sink([row])
 
-    def _row(
-        self,
-        call_id: str,
-        agent: str,
-        prompt_id: str,
-        candidate_id: str,
-        model: str,
-        tokens_in: int,
-        tokens_out: int,
-        cost: float,
-        latency: float,
-        cache_hit: bool,
-        status: str,
-        error: str,
-        attempt: int = 1,
-        retried: bool = False,
-    ) -> dict[str, Any]:
-        return {
-            "call_id": call_id,
-            "agent": agent,
-            "model": model,
-            "prompt_id": prompt_id,
-            "tokens_in": tokens_in,
-            "tokens_out": tokens_out,
-            "cost_usd": cost,
-            "latency_s": latency,
-            "cache_hit": cache_hit,
-            "status": status,
-            "error": error,
-            "candidate_id": candidate_id or None,
-            "step": None,
-            "attempt": attempt,
-            "retried": retried,
-            "fallback": None,
-            "created_at": time.time(),
-            "constraint_name": None,  # the Constraint.name the caller asked for (SQL-safe name)
-            "constraint_mode": None,  # what was sent (gbnf, json_object, ..., "none: <why>")
-            "obeyed": None,  # whether the answer is a sentence of the constraint
-        }
-
     def _attempt_row(
         self,
         a: Mapping[str, Any],
@@ -477,7 +306,7 @@ class LLMClient:
         """The row of a failed attempt that was retried (no tokens: nothing was returned),
         emitted now. Its id, ``<call_id>-a<attempt>``, derives from the call's (deterministic
         with a memo), so a restarted run writes it under the same key."""
-        row = self._row(
+        row = call_row(
             f"{call_id}-a{attempt}", agent, prompt_id, candidate_id, model, 0, 0, 0.0,
             float(a.get("latency_s", 0.0)), cache_hit, str(a["kind"]),
             f"attempt {attempt}, retried after {float(a.get('wait_s', 0.0)):.2f}s: "
@@ -513,12 +342,13 @@ class LLMClient:
         }
         sent = self._sent_for(constraint)
         key = request_key("chat", self.model, msgs, {**params, "constraint": sent.key() or None})
-        call_id, memo_n, known = uuid.uuid4().hex[:16], 0, None
+        call_id, memo_n = uuid.uuid4().hex[:16], 0
+        known: Known | None = None
         memo_key = self._memo_key(key)
         if self.memo is not None:  # a restored run: answered calls are not made again
             call_id, memo_n, known = self.memo.next(memo_key)
             if known is not None:
-                return self._from_memo(known, call_id, constraint, sent)
+                return self._from_memo(known, call_id, agent, prompt_id, constraint, sent)
         _log.info("llm %s %s/%s: calling %s", call_id, agent, prompt_id, self.model)
         t0 = time.perf_counter()
         cache_hit = False
@@ -552,7 +382,7 @@ class LLMClient:
                     body = exchange["response"]
                 else:
                     body, sent = self._live_chat(msgs, params, key, retried, tries, sent)
-                text, finish, tin, tout, model = _chat_body(body)
+                text, finish, tin, tout, model = chat_body(body)
             except CassetteMiss as err:
                 self._fail(call_id, agent, prompt_id, candidate_id, t0, "cassette_miss", err, True)
                 raise
@@ -561,21 +391,21 @@ class LLMClient:
                 row = self._fail(call_id, agent, prompt_id, candidate_id, t0, err.kind, err,
                                  cache_hit, tries["n"], emit=False)  # fmt: skip
                 _constrained(row, constraint, sent, None)
-                if self.memo is not None:
-                    self.memo.record(memo_key, memo_n, {"error": {"kind": err.kind, "message": self._redact(str(err))},
-                                                   "rows": _memo_rows([*made, row])})  # fmt: skip
+                if self.memo is not None:  # the run's store keeps the failure too
+                    self.memo.record(memo_key, memo_n, row, attempts=made, error={
+                        "kind": err.kind, "message": self._redact(str(err))})  # fmt: skip
                 self._emit(row)
                 raise
             except Exception as err:  # the SDK's errors, decoding errors
-                kind, _ = _error_kind(err)
+                kind, _ = error_kind(err)
                 if not isinstance(err, LLMError) and kind == "error":
                     kind = "bad_response" if isinstance(err, ValueError) else "error"
                 row = self._fail(call_id, agent, prompt_id, candidate_id, t0, kind, err,
                                  cache_hit, tries["n"], emit=False)  # fmt: skip
                 _constrained(row, constraint, sent, None)
                 if self.memo is not None:
-                    self.memo.record(memo_key, memo_n, {"error": {"kind": kind, "message": self._redact(str(err))},
-                                                   "rows": _memo_rows([*made, row])})  # fmt: skip
+                    self.memo.record(memo_key, memo_n, row, attempts=made, error={
+                        "kind": kind, "message": self._redact(str(err))})  # fmt: skip
                 self._emit(row)
                 raise LLMError(kind, self._redact(str(err)) or type(err).__name__, call_id) from err
             finally:
@@ -586,7 +416,7 @@ class LLMClient:
         cost = cost_usd(self.model, tin, tout, self.prices)
         self.budget.charge(tin, tout, cost)
         status = "ok" if text.strip() else "empty"
-        row = self._row(
+        row = call_row(
             call_id,
             agent,
             prompt_id,
@@ -604,8 +434,8 @@ class LLMClient:
         name, obeyed = _obedience(constraint, text, sent)
         _constrained(row, constraint, sent, obeyed)
         self._check_obeyed(sent, name, obeyed, finish)
-        if self.memo is not None:  # before the row and the answer are used (a kill after)
-            self.memo.record(memo_key, memo_n, {"response": body, "rows": _memo_rows([*made, row])})
+        if self.memo is not None:  # stored before the answer is used (a kill after keeps it)
+            self.memo.record(memo_key, memo_n, row, attempts=made, response=body)
         self._emit(row)
         return ChatReply(
             text, call_id, model, tin, tout, cost, latency, cache_hit, finish, tries["n"] - 1,
@@ -621,25 +451,28 @@ class LLMClient:
         return f"{stack[-1].step}\x1f{key}" if stack else key
 
     def _from_memo(
-        self, known: dict[str, Any], call_id: str, constraint: Constraint | None = None,
-        sent: Sent = Sent(""),
+        self, known: Known, call_id: str, agent: str, prompt_id: str,
+        constraint: Constraint | None = None, sent: Sent = Sent(""),
     ) -> ChatReply:  # fmt: skip
-        """A call this run already made, answered from the memo (no request, no new row).
+        """A call this run already made, answered from the run's store (the ``answer`` of its
+        ``llm_calls`` row; :mod:`nas.llm.memo`): no request, no new row.
 
         Inside an attribution :meth:`scope` the call's rows (its retried attempts and its
         final request, as recorded) are emitted again under their own call ids: a step cut
-        short by a kill held them unwritten, and the step made again needs them to attribute
-        its cost. Their keys (``llm-<call_id>``) replace any copy already stored, so a
-        restart adds no row."""
+        short by a kill held them unattributed, and the step made again needs them to
+        attribute its cost. Their keys (``llm-<call_id>``) replace the copy already stored,
+        so a restart adds no row."""
+        _log.info("llm %s %s/%s: answered from the run's store (memo, no request)", call_id,
+                  agent, prompt_id)  # fmt: skip
         if self._scopes():
-            for r in known.get("rows") or []:
+            for r in known.rows:
                 self._emit({**r, "step": None})
-        if known.get("error"):
-            e = known["error"]
+        if known.error is not None or known.response is None:
+            e = known.error or {}
             raise LLMError(
                 str(e.get("kind", "error")), f"(restored) {e.get('message', '')}", call_id
             )
-        text, finish, tin, tout, model = _chat_body(known["response"])
+        text, finish, tin, tout, model = chat_body(known.response)
         cost = cost_usd(self.model, tin, tout, self.prices)
         name, obeyed = _obedience(constraint, text, sent)
         self._check_obeyed(sent, name, obeyed, finish)
@@ -701,7 +534,7 @@ class LLMClient:
         self.budget.charge_failure()
         latency = time.perf_counter() - t0
         msg = self._redact(str(err))[:2000]
-        row = self._row(
+        row = call_row(
             call_id, agent, prompt_id, candidate_id, self.model, 0, 0, 0.0, latency,
             cache_hit, kind, msg, attempt=attempt,
         )  # fmt: skip
@@ -715,27 +548,9 @@ class LLMClient:
         retried: Callable[[dict[str, Any]], None],
         tries: dict[str, int],
     ) -> tuple[Any, list[dict[str, Any]]]:
-        """``send()`` up to ``1 + max_retries`` times; each failed attempt that is retried is
-        reported to ``retried`` (one row) after its backoff wait. Returns the result and the
-        failed attempts; raises the last error."""
-        attempts: list[dict[str, Any]] = []
-        while True:
-            t = time.perf_counter()
-            try:
-                return send(), attempts
-            except (LLMError, ConstraintRejected):
-                raise
-            except Exception as err:
-                kind, status = _error_kind(err)
-                if kind not in RETRYABLE or len(attempts) >= self.max_retries:
-                    raise
-                wait = _wait_s(err, len(attempts))
-                a = {"kind": kind, "status": status, "message": self._redact(str(err))[:500],
-                     "latency_s": time.perf_counter() - t, "wait_s": wait}  # fmt: skip
-                attempts.append(a)
-                retried(a)
-                tries["n"] += 1
-                self.sleep(wait)
+        """:func:`nas.llm.transport.with_retries` with this client's retries, redaction and
+        sleep."""
+        return with_retries(send, retried, tries, self.max_retries, self._redact, self.sleep)
 
     def _live_chat(
         self, msgs: list[dict[str, str]], params: dict[str, Any], key: str,
@@ -759,7 +574,7 @@ class LLMClient:
             try:
                 return sdk.chat.completions.with_raw_response.create(**kwargs, **sent.fields())
             except Exception as err:
-                status = _error_kind(err)[1]
+                status = error_kind(err)[1]
                 if not sent.sent or status not in REJECT_STATUSES:
                     raise
                 why = self._redact(str(err))  # a rejection may quote the request's headers
@@ -776,7 +591,7 @@ class LLMClient:
                 sent = self._rejected(sent, str(rej))
                 raw, _ = self._with_retries(send, failed, tries)
         except Exception as err:
-            kind, status = _error_kind(err)
+            kind, status = error_kind(err)
             if self.mode == "record" and self.cassette is not None and kind != "error":
                 self.cassette.add(
                     key,
@@ -860,7 +675,7 @@ class LLMClient:
                 data = sorted(body["data"], key=lambda d: int(d.get("index", 0)))
                 vectors = [[float(x) for x in d["embedding"]] for d in data]
             except Exception as err:
-                kind = err.kind if isinstance(err, LLMError) else _error_kind(err)[0]
+                kind = err.kind if isinstance(err, LLMError) else error_kind(err)[0]
                 if isinstance(err, CassetteMiss):
                     kind = "cassette_miss"
                 self._fail(call_id, agent, "embeddings", candidate_id, t0, kind, err, cache_hit,
@@ -872,7 +687,7 @@ class LLMClient:
         cost = cost_usd(self.embed_model, tin, 0, self.prices)
         self.budget.charge(tin, 0, cost)
         latency = time.perf_counter() - t0
-        row = self._row(
+        row = call_row(
             call_id, agent, "embeddings", candidate_id, self.embed_model, tin, 0, cost, latency,
             cache_hit, "ok", "", attempt=tries["n"],
         )  # fmt: skip
@@ -883,11 +698,6 @@ class LLMClient:
 def _portable(attempts: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Failed attempts as stored in a cassette (no timings: replay does not wait)."""
     return [{"kind": a["kind"], "status": a["status"], "message": a["message"]} for a in attempts]
-
-
-def _memo_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """A call's rows as the memo keeps them (what the scope adds later left out)."""
-    return [{**r, "step": None, "fallback": None} for r in rows]
 
 
 __all__ += ["BudgetExceeded", "CassetteMiss"]

@@ -59,7 +59,7 @@ def _cassette_key(client: LLMClient) -> str:
 
 def probe_endpoint(client: LLMClient) -> ServerProfile:
     """Probe ``client``'s endpoint under its ``llm.structured`` setting (see the module doc)."""
-    from nas.llm.client import _chat_body, _error_kind
+    from nas.llm.transport import chat_body, error_kind
 
     setting = client.structured.setting
     key = _cassette_key(client)
@@ -90,9 +90,9 @@ def probe_endpoint(client: LLMClient) -> ServerProfile:
                     max_tokens=PROBE_MAX_TOKENS, **sent.fields(),
                 )  # fmt: skip
                 body: Any = json.loads(raw.http_response.text)
-                result = ProbeResult(form, sent, text=_chat_body(body)[0], body=body)
+                result = ProbeResult(form, sent, text=chat_body(body)[0], body=body)
             except Exception as err:
-                kind, status = _error_kind(err)
+                kind, status = error_kind(err)
                 result = ProbeResult(
                     form, sent, error=f"{kind}: {client._redact(str(err))[:300]}", status=status
                 )
@@ -110,12 +110,13 @@ def probe_endpoint(client: LLMClient) -> ServerProfile:
 
 
 def _probe_row(client: LLMClient, r: ProbeResult, latency: float) -> None:
-    from nas.llm.client import _chat_body
+    from nas.llm.accounting import call_row
+    from nas.llm.transport import chat_body
 
     tin = tout = 0
     model = client.model
     if r.body is not None:
-        _, _, tin, tout, got = _chat_body(r.body)
+        _, _, tin, tout, got = chat_body(r.body)
         model = got or model
     cost = cost_usd(client.model, tin, tout, client.prices)
     if r.error:
@@ -124,7 +125,7 @@ def _probe_row(client: LLMClient, r: ProbeResult, latency: float) -> None:
         client.budget.charge(tin, tout, cost)
     status = r.error.split(":")[0] if r.error else "ok"
     constraint = PROBES[r.form]
-    row = client._row(
+    row = call_row(
         uuid.uuid4().hex[:16], PROBE_AGENT, constraint.name, "", model, tin, tout, cost,
         latency, False, status, r.error[:2000],
     )  # fmt: skip

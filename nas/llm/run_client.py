@@ -7,8 +7,10 @@ the run:
   are deterministic per run: see :mod:`nas.llm.memo`), so writing it again replaces it;
 * the budget (``llm.budget_tokens``/``budget_usd``) starts from the calls already stored in
   ``llm_calls`` (:func:`budget_from_store`): the caps hold for the whole run across restarts;
-* with ``run_dir``, the run's :class:`~nas.llm.memo.CallMemo` answers calls the run already
-  made, so a restarted run sends no request for work that was already done.
+* with ``run_dir`` (a run that can be restarted), the run's :class:`~nas.llm.memo.CallMemo`
+  answers calls the run already made from the answers kept on its ``llm_calls`` rows, so a
+  restarted run sends no request for work that was already done (a run from before schema
+  v5 has its ``RUN/llm_memo.jsonl`` moved into the store first).
 
 Returns None when no endpoint is configured (empty ``llm.base_url``, and not ``replay`` with
 a cassette): the strategies then use their offline designers/learners/operators.
@@ -20,13 +22,12 @@ import json
 import os
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from nas.llm.budget import LLMBudget
 from nas.llm.client import LLMClient
 from nas.llm.config import LLMConfig
-from nas.llm.memo import MEMO_FILE, CallMemo
+from nas.llm.memo import CallMemo, import_memo_file
 from nas.llm.structured import ServerProfile
 from nas.records import content_hash
 
@@ -51,7 +52,9 @@ def budget_from_store(cfg: LLMConfig, store: RowStore | None, run_id: str) -> LL
     if store is None or not run_id:
         return budget
     table = store.read("llm_calls", run_id)
-    for row in table.to_pylist():
+    # one row per call id: a row re-written (same key) after its file was merged is read twice
+    rows = {str(r["call_id"]): r for r in table.to_pylist()}
+    for row in rows.values():
         if row.get("status") in ("ok", "empty"):
             budget.charge(
                 int(row.get("tokens_in") or 0),
@@ -102,6 +105,7 @@ def run_llm_client(
     client = LLMClient.from_config(cfg, sink=sink, budget=budget_from_store(cfg, store, run_id))
     if store is not None and run_id:
         client.on_probe = probe_event(store, run_id)
-    if run_dir is not None:
-        client.memo = CallMemo(Path(run_dir) / MEMO_FILE)
+    if run_dir is not None and store is not None and run_id:
+        import_memo_file(run_dir, store, run_id)  # a run from before schema v5: once
+        client.memo = CallMemo(store, run_id)
     return client

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from slurm import Call, Executor, OutcomeState, SiteParams, make_executor
-from slurm import testing as T
+from tests.support import cluster_calls as T
 
 pytestmark = [pytest.mark.contract, pytest.mark.timeout(300)]
 

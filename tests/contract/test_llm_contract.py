@@ -1,7 +1,7 @@
 """One contract suite run against every LLM mode (pyribs/Optuna style).
 
 * ``live``: the real ``openai`` client against the scripted local OpenAI-compatible server
-  (:mod:`nas.llm.testing_server`);
+  (:mod:`tests.support.scripted_openai_server`);
 * ``record``: the same, and every final response (or final error) goes to a cassette;
 * ``replay``: answers from a cassette recorded once per module by the same conversation,
   with no server (``base_url`` points at a closed port: any network use would fail).
@@ -25,7 +25,6 @@ from typing import Any
 import pytest
 
 from nas.llm import BudgetExceeded, Cassette, CassetteMiss, LLMBudget, LLMClient, LLMError
-from nas.llm.testing_server import Reply, ScriptedOpenAIServer, count_tokens
 from nas.prompts import (
     PromptParseError,
     load_prompt,
@@ -35,6 +34,7 @@ from nas.prompts import (
     parse_tips,
     parse_yes_no,
 )
+from tests.support.scripted_openai_server import Reply, ScriptedOpenAIServer, count_tokens
 
 MODES = ("live", "record", "replay")
 MODEL = "gpt-4o-mini"

@@ -2,7 +2,7 @@
 starts, a controller started as a real process (or a Slurm job), an S3 server this test owns
 (so it can kill it), and the counts every drill asserts.
 
-Counting: :class:`nas.controller.testing.CountingEvaluator` appends ``start``/``done``/
+Counting: :class:`tests.support.counting_evaluator.CountingEvaluator` appends ``start``/``done``/
 ``cached``/``wait`` lines to ``events.log`` in the work directory. A candidate *trained twice*
 has two ``start`` lines, or a ``cached``/``wait`` line (a second task was started for it and
 found the first one's training). Trial rows are not counted: keys deduplicate them.
@@ -29,9 +29,9 @@ import pytest
 from launcher.config import load_config
 from launcher.run import RunPaths, create_run
 from nas.controller import read_events
-from nas.controller.testing import read_events_log
-from slurm import testing as T
 from tests.conftest import REPO
+from tests.support import cluster_calls as T
+from tests.support.counting_evaluator import read_events_log
 
 SITE = [
     "executor.site.time=00:05:00",

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 
 from nas.controller import read_events
-from nas.controller.testing import read_events_log
-from slurm import testing as T
 from slurm.cluster import SlurmClient
 from store.result_store import LocalResultStore
 from tests.conftest import REPO
+from tests.support import cluster_calls as T
+from tests.support.counting_evaluator import read_events_log
 
 pytestmark = [
     pytest.mark.integration,

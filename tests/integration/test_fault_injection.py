@@ -7,7 +7,7 @@ outlive it) or reads their result pickles; it re-submits only candidates whose t
 died or never started (``resubmit`` events), so a second evaluator call (``cached``/``wait``)
 happens only for those.
 
-"Trained twice" is measured by :class:`nas.controller.testing.CountingEvaluator`'s
+"Trained twice" is measured by :class:`tests.support.counting_evaluator.CountingEvaluator`'s
 ``events.log``: a ``done`` line is written when a training finished, so two ``done`` lines for
 one candidate mean it was trained to completion twice. A re-submitted candidate whose first
 training finished returns the stored record (``cached``), one whose first training is still
@@ -30,9 +30,9 @@ import pytest
 from launcher.config import load_config
 from launcher.run import create_run
 from nas.controller import read_events
-from nas.controller.testing import read_events_log
 from store.result_store import LocalResultStore
 from tests.conftest import REPO
+from tests.support.counting_evaluator import read_events_log
 
 pytestmark = pytest.mark.integration
 

@@ -12,8 +12,8 @@ from collections import Counter
 import pytest
 
 from nas.controller import read_events
-from nas.controller.testing import read_events_log
 from tests.conftest import REPO
+from tests.support.counting_evaluator import read_events_log
 
 pytestmark = pytest.mark.integration
 

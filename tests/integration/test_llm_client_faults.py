@@ -10,7 +10,7 @@ import time
 import pytest
 
 from nas.llm import BudgetExceeded, Cassette, CassetteMiss, LLMBudget, LLMClient, LLMError
-from nas.llm.testing_server import Reply, ScriptedOpenAIServer
+from tests.support.scripted_openai_server import Reply, ScriptedOpenAIServer
 
 MSG = [{"role": "user", "content": "Modify the block, please."}]
 

@@ -15,7 +15,7 @@ import pytest
 
 from nas.grammar import Constraint, Grammar, Lit, Seq, alt_of
 from nas.llm import Cassette, LLMClient
-from nas.llm.testing_server import Reply, ScriptedOpenAIServer
+from tests.support.scripted_openai_server import Reply, ScriptedOpenAIServer
 
 MSG = [{"role": "user", "content": "Pick an op."}]
 CELL = Constraint("pick@1", grammar=Grammar({"root": Seq((Lit("op: "), alt_of(["conv", "skip"])))}))

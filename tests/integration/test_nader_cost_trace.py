@@ -19,9 +19,9 @@ import duckdb
 from analysis import queries
 from nas.agents.tree import TREE_EVENT
 from nas.llm import LLMClient
-from nas.llm.testing_server import Reply, ScriptedOpenAIServer
 from tests.support.nader_scenario import run_scenario
 from tests.support.scripted_designer_llm import ScriptedDesignerLLM
+from tests.support.scripted_openai_server import Reply, ScriptedOpenAIServer
 
 RUN = "nader-test"
 

@@ -12,9 +12,9 @@ import re
 from pathlib import Path
 
 from nas.llm import LLMClient
-from nas.llm.testing_server import ScriptedOpenAIServer
 from tests.support.nader_scenario import run_scenario
 from tests.support.scripted_designer_llm import ScriptedDesignerLLM
+from tests.support.scripted_openai_server import ScriptedOpenAIServer
 
 RUN = "nader-test"
 

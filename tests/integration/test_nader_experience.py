@@ -14,11 +14,11 @@ from nas.agents.knowledge import Inspiration, KnowledgePool
 from nas.agents.nader_strategy import NaderStrategy
 from nas.agents.reflector import Reflector
 from nas.llm import LLMClient
-from nas.llm.testing_server import ScriptedOpenAIServer
 from store.embedders import HashingEmbedder, LLMClientEmbedder
 from store.experience import ExperiencePool
 from store.result_store import LocalResultStore
 from tests.support.scripted_designer_llm import ScriptedDesignerLLM
+from tests.support.scripted_openai_server import ScriptedOpenAIServer
 
 S = "Replace batch normalization with layer normalization in every block"
 PARAPHRASE = "Use layer normalization in place of batch normalization in each block"

@@ -15,10 +15,10 @@ import pytest
 from nas.agents.nader_strategy import LESSON_EVENT, REFLECTED_EVENT, NaderStrategy
 from nas.agents.proxy_eval import ProxyEvaluator
 from nas.llm import LLMClient
-from nas.llm.testing_server import ScriptedOpenAIServer
 from nas.records import Candidate, TrialRecord
 from nas.strategies.base import Event
 from tests.support.scripted_designer_llm import ScriptedDesignerLLM
+from tests.support.scripted_openai_server import ScriptedOpenAIServer
 
 pytestmark = pytest.mark.integration
 

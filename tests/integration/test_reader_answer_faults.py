@@ -1,5 +1,5 @@
 """The Reader against answers a model gives on a bad day, injected by the scripted stand-in
-server (``nas.llm.testing_server``): a filter answer that is prose only (no answer line: the
+server (``tests.support.scripted_openai_server``): a filter answer that is prose only (no answer line: the
 paper is dropped and the call is still accounted), answer lines in other cases and words
 ("Answer: Yes", "ANSWER: yes"), numbered inspirations after a chatty lead-in. What the real
 model does on the same corpus is replayed in ``test_reader_llm.py``."""
@@ -12,8 +12,8 @@ from typing import Any
 
 from nas.agents.reader import Reader, load_corpus
 from nas.llm import LLMClient
-from nas.llm.testing_server import ScriptedOpenAIServer
 from tests.integration.test_reader_llm import _corpus, assert_pool_round_trips
+from tests.support.scripted_openai_server import ScriptedOpenAIServer
 
 RELEVANT = {"Squeeze", "GhostNet", "CBAM", "Residual"}
 

@@ -38,7 +38,6 @@ from launcher.build import TEST_EVALUATOR_ENV, build_controller
 from launcher.config import load_config
 from launcher.run import RunPaths, create_run
 from nas.controller import read_events
-from nas.llm.testing_server import ScriptedOpenAIServer
 from nas.records import canonical_json, content_hash
 from nas.spaces import NB201Space
 from store.result_store import LocalResultStore
@@ -46,6 +45,7 @@ from store.schemas import TABLES
 from tests.conftest import REPO, shared_path
 from tests.integration.test_strategy_llm_faults import LEARN, UPDATE_BAD, WIDEN, _task
 from tests.support.scripted_designer_llm import ScriptedDesignerLLM
+from tests.support.scripted_openai_server import ScriptedOpenAIServer
 
 pytestmark = pytest.mark.integration
 
@@ -124,6 +124,10 @@ def _rows(paths: RunPaths) -> dict[str, list[dict[str, Any]]]:
     return {t: store.read(t, paths.run_id).to_pylist() for t in TABLES}
 
 
+def _names(run_dir: Path) -> set[str]:
+    return {p.name for p in run_dir.iterdir()}
+
+
 def _keys(rows: list[dict[str, Any]], table: str) -> list[tuple[Any, ...]]:
     return [tuple(r[k] for k in KEYS[table]) for r in rows]
 
@@ -162,6 +166,11 @@ def test_restart_adds_nothing_and_a_killed_run_resumes_exactly(method: str, tmp_
         assert requests_a, "the run made no LLM request"
         rows_a = _rows(paths_a)
         assert rows_a["llm_calls"] and rows_a["events"]
+        # run state in two places (#22): the answers a restart is served are on the
+        # llm_calls rows, the submit intent is a journal event: no file beside the journal
+        answered = [r for r in rows_a["llm_calls"] if r["answer"]]
+        assert answered and all(r["memo_key"] is not None for r in answered)
+        assert not {"llm_memo.jsonl", "submit_intent.json"} & _names(paths_a.run_dir)
         if method == "nader":  # decided designs too: their ids must not depend on hash()
             assert {"INVALID", "COMPLETE"} <= {r["state"] for r in rows_a["trials"]}
         # (a) two more starts of the finished run: no row, no request
@@ -185,6 +194,7 @@ def test_restart_adds_nothing_and_a_killed_run_resumes_exactly(method: str, tmp_
         assert kills == len(KILLS), f"only {kills} of {len(KILLS)} kills happened"
         assert _controller(paths_b, tmp_path / "work-b", hashseed=20) == 0
         rows_b = _rows(paths_b)
+        assert not {"llm_memo.jsonl", "submit_intent.json"} & _names(paths_b.run_dir)
         requests_b = _requests(srv)
         summary_b = _summary(cfg_b, paths_b, tmp_path / "work-b")
     for t in TABLES:

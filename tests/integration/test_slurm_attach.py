@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 from slurm import Call, OutcomeState, SiteParams
-from slurm import testing as T
 from slurm.cluster import SlurmClient, slurm_env
 from slurm.slurm_executor import SlurmExecutor
+from tests.support import cluster_calls as T
 
 pytestmark = [
     pytest.mark.integration,

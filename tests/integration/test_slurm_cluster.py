@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from slurm import Call, Handle, OutcomeState, SiteParams
-from slurm import testing as T
 from slurm.cluster import TERMINAL_STATES, SlurmClient, slurm_env
 from slurm.slurm_executor import SlurmExecutor
+from tests.support import cluster_calls as T
 
 pytestmark = [
     pytest.mark.integration,

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from slurm import SiteParams
-from slurm import testing as T
 from slurm.cluster import SlurmClient, slurm_env
 from slurm.sbatch import dry_run, render_controller_script
+from tests.support import cluster_calls as T
 
 pytestmark = [
     pytest.mark.integration,

@@ -1,5 +1,5 @@
 """Faults in LAPT's LLM principle learner and LLMatic's LLM operators, injected by the scripted
-OpenAI-compatible stand-in server (``nas.llm.testing_server``) through the real ``openai``
+OpenAI-compatible stand-in server (``tests.support.scripted_openai_server``) through the real ``openai``
 client: an update naming an op NAS-Bench-201 does not have (a real GPT failure mode:
 DARTS-space names), prose instead of a cell, HTTP 500s retried then failed, the LLM budget
 running out, a malformed update inside a controller run, and the wiring of the client into
@@ -21,7 +21,6 @@ import pytest
 from launcher.build import build_strategy
 from launcher.config import load_config
 from nas.llm import LLMBudget, LLMClient
-from nas.llm.testing_server import Reply, ScriptedOpenAIServer
 from nas.records import TrialRecord, TrialState
 from nas.spaces import NB201Space
 from nas.spaces.nb201 import from_ops, to_ops
@@ -32,6 +31,7 @@ from nas.strategies.operators import LLMOperators
 from nas.strategies.principles import LLMPrincipleLearner, SourceTask
 from tests.conftest import shared_path
 from tests.integration.test_lapt_llmatic_run import _events, _launch
+from tests.support.scripted_openai_server import Reply, ScriptedOpenAIServer
 
 SPACE = NB201Space()
 NAMES = [p.name for p in SPACE.positions]

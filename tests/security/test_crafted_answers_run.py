@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 
 from launcher.cli import main
-from nas.llm.testing_server import ScriptedOpenAIServer
 from store.result_store import LocalResultStore
 from store.schemas import TABLES
 from tests.support.scripted_designer_llm import ScriptedDesignerLLM
+from tests.support.scripted_openai_server import ScriptedOpenAIServer
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from launcher.cli import main
 from nas.grammar import Constraint, Grammar, Lit, Seq, alt_of
 from nas.llm import Cassette, LLMClient
 from nas.llm.redact import redact
-from nas.llm.testing_server import Reply, ScriptedOpenAIServer
+from tests.support.scripted_openai_server import Reply, ScriptedOpenAIServer
 
 pytestmark = pytest.mark.integration
 

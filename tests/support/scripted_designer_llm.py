@@ -1,4 +1,4 @@
-"""A *scripted* stand-in for an LLM, to serve from :mod:`nas.llm.testing_server`.
+"""A *scripted* stand-in for an LLM, to serve from :mod:`tests.support.scripted_openai_server`.
 
 It is not a model: it reads the ``Task: <prompt id>`` line of each request and answers in
 the format that prompt asks for, using the rule-based designer's catalogue for block

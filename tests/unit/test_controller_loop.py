@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 
 from nas.controller import CANCEL_FILE, Budget, Controller, read_events
-from nas.controller.testing import CountingEvaluator, read_events_log
 from nas.records import Candidate, TrialRecord, TrialState
 from nas.strategies import RandomSearch
 from slurm.executor import Handle, InProcessExecutor, Outcome, OutcomeState
 from store.result_store import LocalResultStore
+from tests.support.counting_evaluator import CountingEvaluator, read_events_log
 
 pytestmark = pytest.mark.unit
 

@@ -10,10 +10,10 @@ from nas.controller import Budget, Controller, read_events
 from nas.controller.journal import Journal, check_journal, writable_problem
 from nas.controller.snapshot import load_latest, write_snapshot
 from nas.controller.state import fold
-from nas.controller.testing import CountingEvaluator
 from nas.strategies import RandomSearch
 from slurm.executor import InProcessExecutor
 from store.result_store import LocalResultStore
+from tests.support.counting_evaluator import CountingEvaluator
 
 pytestmark = pytest.mark.unit
 

@@ -112,6 +112,17 @@ def test_version_3_files_read_with_both_sets_of_version_4_columns_null(
     t = conform(table, v3, "v3.parquet")
     assert t.schema == TABLES[table]
     assert all(t.column(c).to_pylist() == [None] for c in v4_columns)
-    assert SCHEMA_VERSION == 4
+    assert SCHEMA_VERSION >= 4
     assert {"fidelity_epochs", "fidelity_max"} <= set(TABLES["trials"].names)
     assert {"constraint_name", "constraint_mode", "obeyed"} <= set(TABLES["llm_calls"].names)
+
+
+def test_version_4_llm_calls_read_with_the_memo_columns_null() -> None:
+    """Version 5 (#22) keeps each call's answer on its llm_calls row: a v4 file (a run that
+    kept the answers in RUN/llm_memo.jsonl) is read, its memo columns null."""
+    v4 = pa.table({"call_id": ["c1"], "schema_version": pa.array([4], pa.int32())})
+    t = conform("llm_calls", v4, "v4.parquet")
+    assert SCHEMA_VERSION == 5 and t.schema == TABLES["llm_calls"]
+    assert t.column("call_id").to_pylist() == ["c1"]
+    assert all(t.column(c).to_pylist() == [None] for c in ("memo_scope", "memo_key", "memo_n",
+                                                             "answer"))  # fmt: skip

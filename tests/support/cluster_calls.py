@@ -1,7 +1,10 @@
 """Small importable callables for tests, benchmarks and smoke checks of a cluster.
 
-Submitted functions must be importable by the worker's Python; these are (they ship with
-the package). They do nothing with architectures.
+Submitted functions must be importable by the worker's Python. These live in the test tree,
+not in the product: the test session puts the repository on ``PYTHONPATH``
+(``tests/conftest.py``), which the Slurm job environment passes through
+(:data:`slurm.environment.WORKER_NAMES`), so workers import them. They do nothing with
+architectures.
 """
 
 from __future__ import annotations
