@@ -84,6 +84,7 @@ Message = Mapping[str, str]
 RowSink = Callable[[list[dict[str, Any]]], Any]
 RETRYABLE = ("rate_limit", "server_error", "timeout", "connection", "http_408", "http_409")
 MAX_BACKOFF_S = 120.0
+MAX_MOVES = 3  # llm.serve: a call follows a replaced server at most this often
 
 
 @dataclass
@@ -312,6 +313,10 @@ class LLMClient:
         self._profiled = structured == "off"
         self._probe_lock = threading.Lock()
         self.on_probe: Callable[[ServerProfile], None] | None = None
+        # llm.serve (nas.llm.serve.LLMServer.endpoint): the base URL, resolved when the SDK
+        # client is made and after a request that could not connect (True: a server job
+        # that died is replaced; a changed URL is retried once more)
+        self.endpoint: Callable[[bool], str] | None = None
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -353,6 +358,8 @@ class LLMClient:
 
     def _client(self) -> Any:
         if self._sdk is None:
+            if self.endpoint is not None:
+                self.base_url = self.endpoint(False)
             import httpx2
             import openai
 
@@ -727,15 +734,31 @@ class LLMClient:
                 raise
             except Exception as err:
                 kind, status = _error_kind(err)
-                if kind not in RETRYABLE or len(attempts) >= self.max_retries:
+                moves = sum(1 for a in attempts if a.get("moved"))
+                moved = kind == "connection" and moves < MAX_MOVES and self._endpoint_moved()
+                if not moved and (kind not in RETRYABLE or len(attempts) >= self.max_retries):
                     raise
-                wait = _wait_s(err, len(attempts))
+                wait = 0.0 if moved else _wait_s(err, len(attempts))
                 a = {"kind": kind, "status": status, "message": self._redact(str(err))[:500],
                      "latency_s": time.perf_counter() - t, "wait_s": wait}  # fmt: skip
+                if moved:
+                    a["moved"] = True
                 attempts.append(a)
                 retried(a)
                 tries["n"] += 1
                 self.sleep(wait)
+
+    def _endpoint_moved(self) -> bool:
+        """After a failed connection: ask :attr:`endpoint` (a served model's job may have
+        died and been replaced); True when the base URL changed (the SDK client is remade)."""
+        if self.endpoint is None:
+            return False
+        url = self.endpoint(True)
+        if url == self.base_url:
+            return False
+        with self._lock:
+            self.base_url, self._sdk = url, None
+        return True
 
     def _live_chat(
         self, msgs: list[dict[str, str]], params: dict[str, Any], key: str,
@@ -744,7 +767,6 @@ class LLMClient:
         """The response body of one chat request (with retries) and what it carried for its
         constraint: a constrained request the server turns down is recorded as a failed
         attempt (``constraint_rejected``, not retried) and sent again without it."""
-        sdk = self._client()
         kwargs: dict[str, Any] = {"model": self.model, "messages": msgs}
         kwargs.update({k: v for k, v in params.items() if v is not None})
         request = {"model": self.model, "messages": msgs, **params, **sent.fields()}
@@ -757,6 +779,7 @@ class LLMClient:
         def send() -> Any:
             t = time.perf_counter()
             try:
+                sdk = self._client()  # per attempt: llm.serve may have moved the endpoint
                 return sdk.chat.completions.with_raw_response.create(**kwargs, **sent.fields())
             except Exception as err:
                 status = _error_kind(err)[1]

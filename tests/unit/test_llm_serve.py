@@ -1,0 +1,176 @@
+"""``llm.serve`` without a cluster: its settings (errors naming the key and the fix, before
+anything is submitted), the server scripts and the server job's sbatch script (golden
+files), the facts shared with ``scripts/llm-up.sh``, the journal reading, and the client's
+endpoint hook (a dead server replaced between two attempts of one call)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from launcher.config import ConfigError, load_config
+from nas.config_checks import SettingError
+from nas.llm import LLMClient
+from nas.llm.config import LLMConfig, ServeConfig
+from nas.llm.serve import LLAMA_CPP, _last_job, server_jobs, server_script, server_site
+from nas.llm.testing_server import Reply, ScriptedOpenAIServer
+from slurm.sbatch import render_task_script
+from slurm.site import SiteParams
+from tests.unit.test_slurm_units import _golden
+
+pytestmark = pytest.mark.unit
+
+REPO = Path(__file__).resolve().parents[2]
+CMD = "{python} -m tests.support.serve_scripted --host {host} --port {port} --log /tmp/r.log"
+
+
+# ------------------------------------------------------------------ settings
+@pytest.mark.parametrize(
+    ("serve", "key", "fix"),
+    [
+        (ServeConfig(kind="ollama"), "llm.serve.kind", "choose one of"),
+        (ServeConfig(kind="vllm"), "llm.serve.model", "llm.serve.model=Qwen/"),
+        (ServeConfig(kind="command"), "llm.serve.command", "{port}"),
+        (ServeConfig(kind="command", command="srv --port 80"), "llm.serve.command",
+         "add --port {port}"),
+        (ServeConfig(kind="command", command="srv --port {port} --x {secret}"),
+         "llm.serve.command", "unknown field(s) secret"),
+        (ServeConfig(kind="command", command="srv {port} {"), "llm.serve.command", "{{"),
+        (ServeConfig(kind="llama_cpp", command="x"), "llm.serve.command", "kind=command"),
+        (ServeConfig(kind="llama_cpp", bind="all"), "llm.serve.bind", "node, loopback"),
+        (ServeConfig(kind="llama_cpp", port=80), "llm.serve.port", "[1024, 65535]"),
+        (ServeConfig(kind="llama_cpp", time="soon"), "llm.serve.time", "24:00:00"),
+        (ServeConfig(kind="llama_cpp", watch_interval_s=30), "llm.serve.heartbeat_stale_s",
+         "heartbeat_stale_s=90"),
+        (ServeConfig(kind="llama_cpp", threads=0), "llm.serve.threads", "threads=1"),
+    ],
+)  # fmt: skip
+def test_a_bad_serve_setting_names_its_key_and_the_fix(serve, key, fix) -> None:
+    with pytest.raises(SettingError) as e:
+        LLMConfig(serve=serve).validate()
+    assert f"'{key}'" in str(e.value) and fix in str(e.value)
+
+
+def test_serve_and_base_url_or_replay_exclude_each_other() -> None:
+    serve = ServeConfig(kind="command", command=CMD)
+    with pytest.raises(SettingError, match=r"'llm.base_url'.*clear llm.base_url"):
+        LLMConfig(base_url="http://x/v1", serve=serve).validate()
+    with pytest.raises(SettingError, match=r"'llm.serve.kind'.*mode=replay sends no request"):
+        LLMConfig(mode="replay", cassette="c.json", serve=serve).validate()
+    LLMConfig(serve=serve).validate()
+    assert not LLMConfig(serve=serve).offline and LLMConfig().offline
+
+
+def test_the_launcher_refuses_a_serve_run_it_cannot_place(tmp_path) -> None:
+    base = ["train.dataset=demo", "llm.serve.kind=command", f"llm.serve.command={CMD}"]
+    with pytest.raises(ConfigError, match=r"'executor.kind' is 'inprocess'.*executor.kind=slurm"):
+        load_config([], base, check=True)
+    load_config([], [*base, "executor.kind=slurm"], check=True)
+    missing = tmp_path / "llm"
+    with pytest.raises(ConfigError) as e:
+        load_config([], ["train.dataset=demo", "executor.kind=slurm", "llm.serve.kind=llama_cpp",
+                         f"llm.serve.llama_dir={missing}"], check=True)  # fmt: skip
+    assert "'llm.serve.llama_dir'" in str(e.value)
+    assert f"ARCHLAB_LLM_DIR={missing} bash scripts/llm-up.sh --install-only" in str(e.value)
+
+
+# ------------------------------------------------------------------ rendering (golden)
+def test_llama_cpp_server_script_matches_golden() -> None:
+    serve = ServeConfig(kind="llama_cpp", threads=2, context_tokens=8192)
+    text = server_script(serve, LLAMA_CPP.alias, llama_dir="/shared/archlab/.work/llm")
+    _golden("llm_server_llama_cpp.sh", text)
+    assert f"/shared/archlab/.work/llm/model/{LLAMA_CPP.alias}.gguf" in text
+
+
+def test_vllm_server_script_matches_golden() -> None:
+    serve = ServeConfig(kind="vllm", model="Qwen/Qwen2.5-Coder-7B-Instruct", gpus=2,
+                        context_tokens=16384)  # fmt: skip
+    text = server_script(serve, "qwen-coder-7b")
+    _golden("llm_server_vllm.sh", text)
+    # what the client relies on: the name it sends, the address the job chose
+    assert "--served-model-name qwen-coder-7b" in text
+    assert '--host "$ARCHLAB_SERVE_HOST" --port "$ARCHLAB_SERVE_PORT"' in text
+
+
+def test_vllm_server_job_sbatch_matches_golden() -> None:
+    """The sbatch script of the vLLM server job: the run's site with llm.serve's resources."""
+    site = SiteParams(partition="cpu", account="proj-123", time="04:00:00", cpus_per_task=8,
+                      mem="32G", gres="gpu:a100:1", setup=("module load cuda/12.1",),
+                      array_throttle=4, signal_delay_s=120)  # fmt: skip
+    serve = ServeConfig(kind="vllm", model="Qwen/Qwen2.5-Coder-7B-Instruct", gpus=2,
+                        partition="gpu", gres="gpu:a100:2", time="2-00:00:00", mem="64G",
+                        threads=4, setup=("source /shared/venvs/vllm/bin/activate",))  # fmt: skip
+    text = render_task_script(
+        server_site(serve, site),
+        "/usr/bin/python3 -u -m slurm.worker /shared/runs/r1/llm_server/jobs/slurm-x",
+        folder="/shared/runs/r1/llm_server/jobs/slurm-x",
+        array_size=1,
+        job_name="archlab-llm-r1-ab12cd34",
+    )
+    _golden("llm_server_vllm.sbatch", text)
+    for line in ("--partition=gpu", "--gres=gpu:a100:2", "--time=2-00:00:00", "--mem=64G",
+                 "--cpus-per-task=4", "--array=0-0\n"):  # fmt: skip
+        assert line in text
+    assert "--gpus-per-task" not in text  # the gres names the GPUs: not asked for twice
+    assert text.index("module load cuda") < text.index("source /shared/venvs/vllm")
+
+
+def test_command_server_script_matches_golden() -> None:
+    serve = ServeConfig(kind="command", command=CMD, model="m.gguf", threads=3)
+    text = server_script(serve, "scripted", python="/opt/venv/bin/python")
+    _golden("llm_server_command.sh", text)
+    assert text.splitlines()[-1] == (
+        '/opt/venv/bin/python -m tests.support.serve_scripted --host "$ARCHLAB_SERVE_HOST" '
+        '--port "$ARCHLAB_SERVE_PORT" --log /tmp/r.log'
+    )
+
+
+def test_llama_cpp_facts_are_those_of_llm_up_sh() -> None:
+    text = (REPO / "scripts" / "llm-up.sh").read_text()
+
+    def var(name: str) -> str:
+        m = re.search(rf"^{name}=(\S+)$", text, re.M)
+        assert m, name
+        return m.group(1)
+
+    assert var("alias") == LLAMA_CPP.alias
+    assert var("sha256_pinned") == LLAMA_CPP.sha256
+    assert var("llama_version") == LLAMA_CPP.llama_version
+    assert f"--chat_format {LLAMA_CPP.chat_format}" in text
+    assert "gguf=$dir/model/$alias.gguf" in text and "venv=$dir/venv" in text
+
+
+# ------------------------------------------------------------------ journal
+def test_the_journal_names_the_live_server_job() -> None:
+    ev = [{"ev": "llm_server", "action": "submit", "job_id": "5_0", "token": "a"},
+          {"ev": "ask"},
+          {"ev": "llm_server", "action": "end", "job_id": "5_0"},
+          {"ev": "llm_server", "action": "submit", "job_id": "9_0", "token": "b"}]  # fmt: skip
+    last = _last_job(ev)
+    assert last is not None and last["job_id"] == "9_0"
+    assert _last_job([*ev, {"ev": "llm_server", "action": "cancel", "job_id": "9_0"}]) is None
+    assert server_jobs(ev) == ["5_0", "9_0"]
+
+
+# ------------------------------------------------------------------ the client's hook
+def test_a_call_whose_server_died_is_sent_to_the_new_one() -> None:
+    """One call, max_retries=0: the first server is gone, the hook says where the new one
+    is, the call succeeds there; the failed attempt is a row of its own."""
+    asked: list[bool] = []
+    rows: list[dict[str, object]] = []
+    with ScriptedOpenAIServer([Reply.text("first")]) as old:
+        old_url = old.base_url
+    with ScriptedOpenAIServer([Reply.text("second")]) as new:
+
+        def endpoint(failed: bool) -> str:  # what LLMServer.endpoint does, in miniature
+            asked.append(failed)
+            return new.base_url if True in asked else old_url
+
+        client = LLMClient("m", api_key="x", max_retries=0, sink=rows.extend)
+        client.endpoint = endpoint
+        reply = client.chat([{"role": "user", "content": "hi"}])
+        assert reply.text == "second" and len(new.requests) == 1
+    assert asked == [False, True, False]  # made, failed over, remade on the new URL
+    assert [r["status"] for r in rows] == ["connection", "ok"]
