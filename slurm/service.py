@@ -168,9 +168,13 @@ def run_service(spec: ServiceSpec) -> dict[str, object]:
         why = _watch(spec, proc, TERMINAL_STATES)
     except _Stop as e:
         why = f"stopped by {e}"
-    finally:
+    except BaseException as e:  # failed to start: the endpoint file says why, then re-raise
+        _write_endpoint(endpoint, {**info, "state": "stopped", "why": f"failed: {e}"})
         _stop(proc)
+        raise
+    # said before the server goes: a client that cannot connect any more reads why
     _write_endpoint(endpoint, {**info, "state": "stopped", "why": why})
+    _stop(proc)
     print(f"service: {why}", flush=True)
     if why.startswith("server exited"):
         raise RuntimeError(why)

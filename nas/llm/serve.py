@@ -314,7 +314,13 @@ class LLMServer:
         log.info("LLM server: submitted job %s (%s; %s)", h.job_id, s.kind, why)
 
     def _restart(self, why: str) -> None:
+        from slurm.service import endpoint_of
+
         h = self.handle
+        said = str(endpoint_of(self._endpoint_file(self.token)).get("why") or "")
+        if said.startswith("owner"):  # the job saw this controller end: it is going too
+            raise LLMServerError(f"the LLM server job stopped because {said}: this "
+                                 "controller is ending, no new server job")  # fmt: skip
         if h is not None:
             if h.outcome is None:
                 self.executor.cancel([h])
