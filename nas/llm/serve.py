@@ -46,10 +46,13 @@ __all__ = [
     "LLMServer",
     "LLMServerError",
     "LlamaCppFacts",
+    "ServerView",
     "default_llama_dir",
+    "server_job_sbatch",
     "server_jobs",
     "server_script",
     "server_site",
+    "tokens_per_s",
 ]
 
 log = logging.getLogger("archlab.llm.serve")
@@ -161,10 +164,68 @@ def server_site(serve: ServeConfig, site: SiteParams) -> SiteParams:
     )
 
 
+def server_job_sbatch(serve: ServeConfig, site: SiteParams, *, folder: str | Path,
+                      job_name: str, python: str) -> str:  # fmt: skip
+    """The sbatch script of a server job (what the run's Slurm executor submits for it):
+    the executor's task script, placed by :func:`server_site`."""
+    from slurm.sbatch import render_task_script
+
+    command = f"{shlex.quote(python)} -u -m slurm.worker {shlex.quote(str(folder))}"
+    return render_task_script(server_site(serve, site), command, folder=folder, array_size=1,
+                              job_name=job_name)  # fmt: skip
+
+
 def server_jobs(events: list[dict[str, Any]]) -> list[str]:
     """Every server job id the journal ``events`` name (``archlab cancel`` stops them)."""
     return [str(e["job_id"]) for e in events
             if e.get("ev") == EVENT and e.get("action") == "submit" and e.get("job_id")]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ServerView:
+    """What the journal says of the run's server job (``archlab status``, the report)."""
+
+    job_id: str  # the latest server job ("" = the run never started one)
+    kind: str
+    base_url: str  # where it answered ("" = not ready yet)
+    node: str
+    jobs: int  # server jobs the run started (1 + restarts)
+    ended: str  # "cancelled: <why>" | "ended: <state>" | "" while it should be running
+
+    @classmethod
+    def of(cls, events: list[dict[str, Any]]) -> ServerView | None:
+        job = kind = url = node = ended = ""
+        jobs = 0
+        for e in events:
+            if e.get("ev") != EVENT:
+                continue
+            act, jid = e.get("action"), str(e.get("job_id", ""))
+            if act == "submit":
+                job, kind, url, node, ended = jid, str(e.get("kind", "")), "", "", ""
+                jobs += 1
+            elif act == "ready" and jid == job:
+                url, node = str(e.get("base_url", "")), str(e.get("node", ""))
+            elif act == "cancel" and jid == job:
+                ended = f"cancelled: {e.get('why', '')}"
+            elif act == "end" and jid == job:
+                ended = f"ended: {e.get('state', '')}"
+        return cls(job, kind, url, node, jobs, ended) if jobs else None
+
+    def line(self, state: str = "") -> str:
+        """``job 17_0 RUNNING on vm at http://vm:41215/v1 (command; 2 jobs, 1 restart)``."""
+        where = f" on {self.node} at {self.base_url}" if self.base_url else " (not ready yet)"
+        now = state or self.ended or "as journaled"
+        restarts = self.jobs - 1
+        more = f"; {self.jobs} jobs, {restarts} restart{'s' * (restarts != 1)}" if restarts else ""
+        return f"job {self.job_id} {now}{where} ({self.kind}{more})"
+
+
+def tokens_per_s(rows: list[dict[str, Any]]) -> float | None:
+    """Output tokens per second of answered calls (``llm_calls`` rows: ``status``,
+    ``tokens_out``, ``latency_s``), measured from the calls; None without any."""
+    ok = [r for r in rows if r.get("status") == "ok" and not r.get("cache_hit")]
+    secs = sum(float(r.get("latency_s") or 0.0) for r in ok)
+    return sum(int(r.get("tokens_out") or 0) for r in ok) / secs if ok and secs > 0 else None
 
 
 # --------------------------------------------------------------------------- management

@@ -14,9 +14,16 @@ from launcher.config import ConfigError, load_config
 from nas.config_checks import SettingError
 from nas.llm import LLMClient
 from nas.llm.config import LLMConfig, ServeConfig
-from nas.llm.serve import LLAMA_CPP, _last_job, server_jobs, server_script, server_site
+from nas.llm.serve import (
+    LLAMA_CPP,
+    ServerView,
+    _last_job,
+    server_job_sbatch,
+    server_jobs,
+    server_script,
+    tokens_per_s,
+)
 from nas.llm.testing_server import Reply, ScriptedOpenAIServer
-from slurm.sbatch import render_task_script
 from slurm.site import SiteParams
 from tests.unit.test_slurm_units import _golden
 
@@ -102,13 +109,8 @@ def test_vllm_server_job_sbatch_matches_golden() -> None:
     serve = ServeConfig(kind="vllm", model="Qwen/Qwen2.5-Coder-7B-Instruct", gpus=2,
                         partition="gpu", gres="gpu:a100:2", time="2-00:00:00", mem="64G",
                         threads=4, setup=("source /shared/venvs/vllm/bin/activate",))  # fmt: skip
-    text = render_task_script(
-        server_site(serve, site),
-        "/usr/bin/python3 -u -m slurm.worker /shared/runs/r1/llm_server/jobs/slurm-x",
-        folder="/shared/runs/r1/llm_server/jobs/slurm-x",
-        array_size=1,
-        job_name="archlab-llm-r1-ab12cd34",
-    )
+    text = server_job_sbatch(serve, site, folder="/shared/runs/r1/llm_server/jobs/slurm-x",
+                             job_name="archlab-llm-r1-ab12cd34", python="/usr/bin/python3")  # fmt: skip
     _golden("llm_server_vllm.sbatch", text)
     for line in ("--partition=gpu", "--gres=gpu:a100:2", "--time=2-00:00:00", "--mem=64G",
                  "--cpus-per-task=4", "--array=0-0\n"):  # fmt: skip
@@ -152,6 +154,20 @@ def test_the_journal_names_the_live_server_job() -> None:
     assert last is not None and last["job_id"] == "9_0"
     assert _last_job([*ev, {"ev": "llm_server", "action": "cancel", "job_id": "9_0"}]) is None
     assert server_jobs(ev) == ["5_0", "9_0"]
+    view = ServerView.of([*ev, {"ev": "llm_server", "action": "ready", "job_id": "9_0",
+                                "base_url": "http://n1:5/v1", "node": "n1"}])  # fmt: skip
+    assert view is not None
+    assert view.line("RUNNING") == "job 9_0 RUNNING on n1 at http://n1:5/v1 (; 2 jobs, 1 restart)"
+    assert ServerView.of([{"ev": "ask"}]) is None
+
+
+def test_tokens_per_s_is_measured_from_answered_calls() -> None:
+    rows = [{"status": "ok", "tokens_out": 30, "latency_s": 2.0},
+            {"status": "ok", "tokens_out": 10, "latency_s": 2.0},
+            {"status": "ok", "tokens_out": 99, "latency_s": 0.0, "cache_hit": True},
+            {"status": "connection", "tokens_out": 0, "latency_s": 5.0}]  # fmt: skip
+    assert tokens_per_s(rows) == 10.0
+    assert tokens_per_s(rows[3:]) is None
 
 
 # ------------------------------------------------------------------ the client's hook
