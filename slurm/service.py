@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
-__all__ = ["ServiceSpec", "endpoint_of", "run_service", "service_job_id"]
+__all__ = ["ServiceSpec", "endpoint_of", "job_state", "run_service", "service_job_id"]
 
 _MISSING_LIMIT = 3  # owner unknown to the cluster this many checks running: it is gone
 
@@ -99,14 +99,23 @@ def _answers(url: str, timeout_s: float = 3.0) -> bool:
         return False
 
 
-def _owner_state(job: str) -> str:
-    """The owner job's Slurm state, "" when the cluster does not know it."""
-    from slurm.cluster import SlurmClient
+def job_state(job: str) -> str:
+    """A job's Slurm state, "" when the cluster does not know it: ``squeue`` first (it
+    knows a job the moment it exists; ``sacct`` may lag behind slurmdbd by seconds), then
+    ``sacct`` (a job that ended before ``MinJobAge``)."""
+    from slurm.cluster import SlurmClient, parse_states
 
+    client = SlurmClient(timeout_s=20)
     try:
-        return SlurmClient(timeout_s=20).states([job]).get(job, "")
-    except Exception:  # a slurmctld hiccup: unknown this time
-        return ""
+        out = client.run(["squeue", "-h", "-r", "--states=all", "-o", "%i|%T", "-j",
+                          job.split("_")[0]])  # fmt: skip
+        state = parse_states(out).get(job, "")
+        return state or client.states([job]).get(job, "")
+    except Exception:  # a slurmctld hiccup (or an id squeue no longer knows): unknown
+        try:
+            return client.states([job]).get(job, "")
+        except Exception:
+            return ""
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
@@ -188,7 +197,7 @@ def _watch(spec: ServiceSpec, proc: subprocess.Popen[bytes], terminal: frozenset
         if proc.poll() is not None:
             return f"server exited with status {proc.returncode}"
         if spec.owner_job:
-            state = _owner_state(spec.owner_job)
+            state = job_state(spec.owner_job)
             missing = missing + 1 if not state else 0
             if state in terminal:
                 return f"owner job {spec.owner_job} ended ({state})"

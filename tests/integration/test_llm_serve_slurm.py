@@ -22,7 +22,13 @@ import pytest
 
 from slurm import testing as T
 from slurm.cluster import TERMINAL_STATES, SlurmClient
-from tests.support.serve_drill import check_no_lost_or_duplicated, launch, wait_for
+from slurm.service import job_state
+from tests.support.serve_drill import (
+    check_no_lost_or_duplicated,
+    launch,
+    server_jobs_in_sacct,
+    wait_for,
+)
 
 pytestmark = [
     pytest.mark.integration,
@@ -33,7 +39,7 @@ pytestmark = [
 
 
 def _state(job: str) -> str:
-    return SlurmClient().states([job]).get(job, "")
+    return job_state(job)  # squeue first: sacct lags behind a job that just started
 
 
 def _live(job: str) -> bool:
@@ -108,9 +114,21 @@ def test_a_requeued_controller_reattaches_to_the_same_server(tmp_path) -> None:
     assert sub["job_id"] == server
     assert [e["job_id"] for e in d.server_events("attach")] == [server]
     assert len({e["pid"] for e in d.events() if e["ev"] == "start"}) == 2  # two controllers
-    # one server job in sacct for the run
-    name = f"archlab-llm-{d.run_dir.name}"[:60]
-    jobs = SlurmClient().find_jobs(f"{name}-{sub['ref']['name'].rsplit('-', 1)[-1]}", 0)
-    assert list(jobs) == [server], jobs
+    assert server_jobs_in_sacct(d) == [server]  # one server job in sacct for the run
     assert len({r["pid"] for r in d.requests()}) == 1
     check_no_lost_or_duplicated(d, n)
+
+
+def test_archlab_cancel_stops_the_server_job(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    from tests.support.serve_drill import REPO
+
+    d = launch(tmp_path, "cancel", cluster="slurm", candidates=40, train_s=5.0)
+    server = _server_job(d)
+    out = subprocess.run([sys.executable, "-m", "launcher", "cancel", str(d.run_dir)],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    wait_for(lambda: not _live(server), 60, "the server job to end after archlab cancel")
+    assert [e["job_id"] for e in d.server_events("submit")] == [server]

@@ -44,6 +44,13 @@ class Drill:
         stops = [e["reason"] for e in self.events() if e["ev"] == "stop"]
         return stops[-1] if stops else ""
 
+    def served(self) -> int:
+        """Chat requests the run's server jobs received, from their logs (the access-log
+        line ``"POST /v1/chat/completions`` that llama-cpp-python's uvicorn and
+        ``serve_scripted`` print per request)."""
+        logs = (self.run_dir / "llm_server" / "jobs").glob("*/*.out")
+        return sum(p.read_text(errors="replace").count('"POST /v1/chat/completions') for p in logs)
+
     def requests(self) -> list[dict[str, Any]]:
         if not self.requests_log.is_file():
             return []
@@ -57,9 +64,11 @@ class Drill:
 
 
 def launch(tmp_path: Path, name: str, *, cluster: str, candidates: int, train_s: float,
-           delay_s: float = 0.0, extra: tuple[str, ...] = ()) -> Drill:  # fmt: skip
+           delay_s: float = 0.0, extra: tuple[str, ...] = (),
+           serve: tuple[str, ...] | None = None) -> Drill:  # fmt: skip
     """``archlab launch`` of a NADER run on the demo data set whose trainings are counted
-    sleeps (``ARCHLAB_TEST_EVALUATOR``) and whose LLM is the scripted server as a job."""
+    sleeps (``ARCHLAB_TEST_EVALUATOR``) and whose LLM is the scripted server as a job
+    (``serve``: other ``llm.*`` settings instead, e.g. ``llm.serve.kind=llama_cpp``)."""
     work = tmp_path / f"work-{name}"
     work.mkdir()
     log = tmp_path / f"requests-{name}.jsonl"
@@ -78,10 +87,16 @@ def launch(tmp_path: Path, name: str, *, cluster: str, candidates: int, train_s:
         "executor.site.mem=300M",
         "executor.site.signal_delay_s=30",
         "executor.site.controller_time=00:15:00",
-        "llm.model=scripted",
-        "llm.max_retries=0",
-        "llm.serve.kind=command",
-        f"llm.serve.command={SCRIPTED.format(log=log, delay=delay_s)}",
+        *(
+            serve
+            if serve is not None
+            else (
+                "llm.model=scripted",
+                "llm.max_retries=0",
+                "llm.serve.kind=command",
+                f"llm.serve.command={SCRIPTED.format(log=log, delay=delay_s)}",
+            )
+        ),
         "llm.serve.mem=300M",
         "llm.serve.time=00:15:00",
         "llm.serve.watch_interval_s=2",
@@ -123,3 +138,16 @@ def check_no_lost_or_duplicated(d: Drill, candidates: int, *, in_flight_killed: 
     assert len({r["call_id"] for r in ok}) == len(ok), "an LLM call answered twice"
     received = len(d.requests())
     assert len(ok) <= received <= len(ok) + in_flight_killed, (len(ok), received)
+
+
+def server_jobs_in_sacct(d: Drill) -> list[str]:
+    """Every Slurm job (``sacct``, since the run was created) named as the run's server
+    jobs are: ``archlab-llm-<run id>-<tag>``."""
+    from slurm.cluster import SlurmClient
+
+    prefix = f"archlab-llm-{d.run_dir.name}"[:60] + "-"
+    created = json.loads((d.run_dir / "manifest.json").read_text())["created"]
+    start = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(float(created) - 60))
+    out = SlurmClient().run(["sacct", "-X", "-n", "-P", "-S", start, "-o", "JobID,JobName"])
+    return sorted({line.split("|")[0] for line in out.splitlines()
+                   if line.count("|") == 1 and line.split("|")[1].startswith(prefix)})  # fmt: skip

@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
                 "key": key}  # fmt: skip
         with lock, open(args.log, "a") as f:
             f.write(json.dumps(line) + "\n")
+        print(f'"POST /v1/chat/completions" {key}', flush=True)  # an access-log line
         if args.delay_s:
             time.sleep(args.delay_s)
         return designer(req)
