@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 
 import pytest
 
@@ -49,3 +50,58 @@ def test_a_killed_local_server_is_replaced_and_the_search_goes_on(tmp_path) -> N
     assert d.stopped() == "done"
     assert len(d.server_events("submit")) == 2 and len(d.server_events("end")) == 1
     check_no_lost_or_duplicated(d, 5, in_flight_killed=1)
+
+
+STAND_IN = '''"""A stand-in for llama-cpp-python's server: the flags scripts/llm-up.sh passes, all
+required (argparse refuses any other), then the scripted server under the alias."""
+import argparse, pathlib, signal, threading
+from nas.llm.testing_server import ScriptedOpenAIServer
+from tests.support.scripted_designer_llm import ScriptedDesignerLLM
+p = argparse.ArgumentParser()
+for flag in ("--model", "--model_alias", "--host", "--port", "--n_ctx", "--n_threads",
+             "--n_threads_batch", "--chat_format"):
+    p.add_argument(flag, required=True)
+a = p.parse_args()
+assert pathlib.Path(a.model).is_file(), a.model
+print(f"stand-in llama_cpp.server {a.model_alias} ctx {a.n_ctx} threads {a.n_threads}", flush=True)
+done = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: done.set())
+with ScriptedOpenAIServer(responder=ScriptedDesignerLLM(fault_every=0), owned_by="llamacpp",
+                          host=a.host, port=int(a.port)):
+    done.wait()
+'''
+
+
+def test_the_llama_cpp_kind_runs_its_rendered_command_line(tmp_path) -> None:
+    """``llm.serve.kind=llama_cpp`` against a stand-in ``llama_cpp.server`` (this machine's
+    real model server is someone else's: never started by tests): the rendered command
+    line (venv python, GGUF path, alias, host, port, threads) is accepted and served."""
+    from nas.llm.serve import LLAMA_CPP
+    from tests.support.serve_drill import REPO
+
+    ldir = tmp_path / "llm"
+    (ldir / "venv" / "bin").mkdir(parents=True)
+    (ldir / "model").mkdir()
+    LLAMA_CPP.gguf(ldir).write_bytes(b"GGUF")
+    stub = tmp_path / "stub" / "llama_cpp" / "server"
+    stub.mkdir(parents=True)
+    (stub.parent / "__init__.py").write_text("")
+    (stub / "__init__.py").write_text("")
+    (stub / "__main__.py").write_text(STAND_IN)
+    python = LLAMA_CPP.python(ldir)
+    python.write_text(f'#!/bin/bash\nPYTHONPATH={tmp_path / "stub"}:{REPO} '
+                      f'exec {sys.executable} "$@"\n')  # fmt: skip
+    python.chmod(0o755)
+    serve = ("llm.serve.kind=llama_cpp", f"llm.serve.llama_dir={ldir}",
+             f"llm.model={LLAMA_CPP.alias}", "llm.max_retries=0", "llm.serve.threads=1")  # fmt: skip
+    d = launch(tmp_path, "llama", cluster="local", candidates=2, train_s=0.2, serve=serve,
+               extra=("llm.serve.bind=loopback",))  # fmt: skip
+    wait_for(lambda: d.stopped(), 240, "the run to stop")
+    assert d.stopped() == "done"
+    [sub] = d.server_events("submit")
+    assert sub["kind"] == "llama_cpp" and d.server_events("ready")
+    calls = [r for r in d.table("llm_calls") if r["status"] == "ok"]
+    assert calls and {r["model"] for r in calls} == {LLAMA_CPP.alias}
+    logs = "".join(p.read_text() for p in (d.run_dir / "llm_server" / "jobs").glob("*/*.out"))
+    assert f"stand-in llama_cpp.server {LLAMA_CPP.alias} ctx 8192 threads 1" in logs
+    check_no_lost_or_duplicated(d, 2)

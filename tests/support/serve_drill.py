@@ -136,8 +136,9 @@ def check_no_lost_or_duplicated(d: Drill, candidates: int, *, in_flight_killed: 
     calls = d.table("llm_calls")
     ok = [r for r in calls if r["status"] == "ok"]
     assert len({r["call_id"] for r in ok}) == len(ok), "an LLM call answered twice"
-    received = len(d.requests())
-    assert len(ok) <= received <= len(ok) + in_flight_killed, (len(ok), received)
+    if d.requests_log.is_file():  # the scripted server's count (a stand-in keeps none)
+        received = len(d.requests())
+        assert len(ok) <= received <= len(ok) + in_flight_killed, (len(ok), received)
 
 
 def server_jobs_in_sacct(d: Drill) -> list[str]:
