@@ -9,6 +9,7 @@ from string import Formatter
 
 from nas.config_checks import at_least, between, fail, one_of, positive
 from nas.llm.structured import STRUCTURED_MODES
+from slurm.site import SiteParams
 
 __all__ = ["BINDS", "COMMAND_FIELDS", "MODES", "SERVE_KINDS", "LLMConfig", "ServeConfig"]
 
@@ -36,15 +37,13 @@ class ServeConfig:
     # node: listen on the node's hostname (the controller may run on another node);
     # loopback: 127.0.0.1 (only when the controller runs on the same node)
     bind: str = "node"
-    threads: int = 1  # CPU threads of the server (llama_cpp --n_threads) and its cpus-per-task
-    gpus: int = 0  # GPUs of the server job (--gpus-per-task; vllm --tensor-parallel-size)
+    threads: int = 1  # CPU threads of the server (llama_cpp --n_threads)
     context_tokens: int = 8192  # served context (llama_cpp --n_ctx, vllm --max-model-len)
-    partition: str = ""  # "" = executor.site.partition
-    account: str = ""  # "" = executor.site.account
-    gres: str = ""  # --gres of the server job, verbatim ("" = none)
-    time: str = "24:00:00"  # wall limit of the server job (a new one starts if it ends early)
-    mem: str = "8G"  # --mem of the server job
-    setup: tuple[str, ...] = ()  # shell lines before the server starts (after executor.site.setup)
+    # section llm.serve.site: the server job's placement (its GPUs: gres or gpus_per_task,
+    # = vllm --tensor-parallel-size); "" partition/account = executor.site's, and
+    # executor.site's setup lines and environment run first
+    site: SiteParams = field(default_factory=lambda: SiteParams(
+        time="24:00:00", mem="8G", cpus_per_task=1))  # fmt: skip
     ready_timeout_s: float = 900.0  # how long the controller waits for GET /v1/models
     watch_interval_s: float = 10.0  # the server job checks its controller job this often
     heartbeat_stale_s: float = 45.0  # no controller job id: stop when its heartbeat is older
@@ -62,7 +61,6 @@ class ServeConfig:
         if self.port and not 1024 <= self.port <= 65535:
             between(where, "port", self.port, 1024, 65535)
         at_least(where, "threads", self.threads, 1)
-        at_least(where, "gpus", self.gpus, 0, "0 = none")
         at_least(where, "context_tokens", self.context_tokens, 0)
         positive(where, "ready_timeout_s", self.ready_timeout_s, "seconds")
         positive(where, "watch_interval_s", self.watch_interval_s, "seconds")
@@ -71,12 +69,7 @@ class ServeConfig:
                  f"must be >= 3 x {where}watch_interval_s ({3 * self.watch_interval_s:g})",
                  f"e.g. {where}heartbeat_stale_s={3 * self.watch_interval_s:g}")  # fmt: skip
         at_least(where, "max_restarts", self.max_restarts, 0)
-        from slurm.site import parse_slurm_time
-
-        try:
-            parse_slurm_time(self.time)
-        except ValueError:
-            fail(where + "time", self.time, "not a Slurm time", f"e.g. {where}time=24:00:00")
+        self.site.validate(where + "site.")
         if self.kind == "vllm" and not self.model:
             fail(where + "model", "", "kind=vllm serves a model: name it",
                  f"e.g. {where}model=Qwen/Qwen2.5-7B-Instruct (or a local path)")  # fmt: skip

@@ -133,7 +133,7 @@ def server_script(serve: ServeConfig, model_name: str, *, python: str = "python3
             "# repository's generation_config.json.",
             f"exec vllm serve {q(serve.model)} --served-model-name {q(model_name)} \\",
             f"  --host {_HOST} --port {_PORT} \\",
-            f"  --tensor-parallel-size {max(1, serve.gpus)}"
+            f"  --tensor-parallel-size {_gpus(serve)}"
             + (f" --max-model-len {serve.context_tokens}" if serve.context_tokens else "")
             + " --generation-config vllm",
         ]
@@ -147,21 +147,28 @@ def server_script(serve: ServeConfig, model_name: str, *, python: str = "python3
 
 
 def server_site(serve: ServeConfig, site: SiteParams) -> SiteParams:
-    """The server job's placement: ``executor.site`` (setup, environment, extra lines) with
-    ``llm.serve``'s partition, account, time, memory, CPUs and GPUs."""
+    """The server job's placement: ``llm.serve.site``, with ``executor.site``'s partition
+    and account where it names none, and ``executor.site``'s setup lines and environment
+    first (the job runs archlab's worker too)."""
+    own = serve.site
     return replace(
-        site,
-        partition=serve.partition or site.partition,
-        account=serve.account or site.account,
-        time=serve.time,
-        mem=serve.mem,
-        cpus_per_task=serve.threads,
-        gres=serve.gres,
-        gpus_per_task=0 if serve.gres else serve.gpus,  # a gres names the GPUs itself
+        own,
+        partition=own.partition or site.partition,
+        account=own.account or site.account,
         array_throttle=0,
-        signal_delay_s=min(site.signal_delay_s, SiteParams(time=serve.time).time_limit_s() // 2),
-        setup=(*site.setup, *serve.setup),
+        setup=(*site.setup, *own.setup),
+        env_passthrough=(*site.env_passthrough, *own.env_passthrough),
     )
+
+
+def _gpus(serve: ServeConfig) -> int:
+    """The server job's GPUs (vLLM's tensor-parallel size): ``gpus_per_task``, else the
+    count at the end of a ``gres`` such as ``gpu:a100:2``, else 1."""
+    site = serve.site
+    if site.gpus_per_task:
+        return site.gpus_per_task
+    last = site.gres.rsplit(":", 1)[-1]
+    return int(last) if site.gres.startswith("gpu") and last.isdigit() else 1
 
 
 def server_job_sbatch(serve: ServeConfig, site: SiteParams, *, folder: str | Path,

@@ -97,8 +97,8 @@ def launch(tmp_path: Path, name: str, *, cluster: str, candidates: int, train_s:
                 f"llm.serve.command={SCRIPTED.format(log=log, delay=delay_s)}",
             )
         ),
-        "llm.serve.mem=300M",
-        "llm.serve.time=00:15:00",
+        "llm.serve.site.mem=300M",
+        "llm.serve.site.time=00:15:00",
         "llm.serve.watch_interval_s=2",
         "llm.serve.heartbeat_stale_s=10",
         "llm.serve.ready_timeout_s=120",

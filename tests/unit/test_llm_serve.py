@@ -48,14 +48,15 @@ CMD = "{python} -m tests.support.serve_scripted --host {host} --port {port} --lo
         (ServeConfig(kind="llama_cpp", command="x"), "llm.serve.command", "kind=command"),
         (ServeConfig(kind="llama_cpp", bind="all"), "llm.serve.bind", "node, loopback"),
         (ServeConfig(kind="llama_cpp", port=80), "llm.serve.port", "[1024, 65535]"),
-        (ServeConfig(kind="llama_cpp", time="soon"), "llm.serve.time", "24:00:00"),
+        (ServeConfig(kind="llama_cpp", site=SiteParams(time="soon")), "llm.serve.site.time",
+         "llm.serve.site.time=01:00:00"),
         (ServeConfig(kind="llama_cpp", watch_interval_s=30), "llm.serve.heartbeat_stale_s",
          "heartbeat_stale_s=90"),
         (ServeConfig(kind="llama_cpp", threads=0), "llm.serve.threads", "threads=1"),
     ],
 )  # fmt: skip
 def test_a_bad_serve_setting_names_its_key_and_the_fix(serve, key, fix) -> None:
-    with pytest.raises(SettingError) as e:
+    with pytest.raises(ValueError) as e:  # SettingError; the site's own ValueError
         LLMConfig(serve=serve).validate()
     assert f"'{key}'" in str(e.value) and fix in str(e.value)
 
@@ -92,8 +93,8 @@ def test_llama_cpp_server_script_matches_golden() -> None:
 
 
 def test_vllm_server_script_matches_golden() -> None:
-    serve = ServeConfig(kind="vllm", model="Qwen/Qwen2.5-Coder-7B-Instruct", gpus=2,
-                        context_tokens=16384)  # fmt: skip
+    serve = ServeConfig(kind="vllm", model="Qwen/Qwen2.5-Coder-7B-Instruct",
+                        context_tokens=16384, site=SiteParams(gpus_per_task=2))  # fmt: skip
     text = server_script(serve, "qwen-coder-7b")
     _golden("llm_server_vllm.sh", text)
     # what the client relies on: the name it sends, the address the job chose
@@ -102,21 +103,23 @@ def test_vllm_server_script_matches_golden() -> None:
 
 
 def test_vllm_server_job_sbatch_matches_golden() -> None:
-    """The sbatch script of the vLLM server job: the run's site with llm.serve's resources."""
+    """The sbatch script of the vLLM server job: llm.serve.site, with the run's site
+    setup first and its account where the server's names none."""
     site = SiteParams(partition="cpu", account="proj-123", time="04:00:00", cpus_per_task=8,
                       mem="32G", gres="gpu:a100:1", setup=("module load cuda/12.1",),
                       array_throttle=4, signal_delay_s=120)  # fmt: skip
-    serve = ServeConfig(kind="vllm", model="Qwen/Qwen2.5-Coder-7B-Instruct", gpus=2,
-                        partition="gpu", gres="gpu:a100:2", time="2-00:00:00", mem="64G",
-                        threads=4, setup=("source /shared/venvs/vllm/bin/activate",))  # fmt: skip
+    own = SiteParams(partition="gpu", gres="gpu:a100:2", time="2-00:00:00", mem="64G",
+                     cpus_per_task=4, setup=("source /shared/venvs/vllm/bin/activate",))  # fmt: skip
+    serve = ServeConfig(kind="vllm", model="Qwen/Qwen2.5-Coder-7B-Instruct", site=own)
     text = server_job_sbatch(serve, site, folder="/shared/runs/r1/llm_server/jobs/slurm-x",
                              job_name="archlab-llm-r1-ab12cd34", python="/usr/bin/python3")  # fmt: skip
     _golden("llm_server_vllm.sbatch", text)
-    for line in ("--partition=gpu", "--gres=gpu:a100:2", "--time=2-00:00:00", "--mem=64G",
-                 "--cpus-per-task=4", "--array=0-0\n"):  # fmt: skip
+    for line in ("--partition=gpu", "--account=proj-123", "--gres=gpu:a100:2",
+                 "--time=2-00:00:00", "--mem=64G", "--cpus-per-task=4", "--array=0-0\n"):  # fmt: skip
         assert line in text
-    assert "--gpus-per-task" not in text  # the gres names the GPUs: not asked for twice
+    assert "%4" not in text  # the trainings' array throttle is not the server's
     assert text.index("module load cuda") < text.index("source /shared/venvs/vllm")
+    assert "--tensor-parallel-size 2" in server_script(serve, "m")
 
 
 def test_command_server_script_matches_golden() -> None:
