@@ -266,12 +266,9 @@ def _job_state(job: str) -> str:
         except PermissionError:
             pass
         return "running"
-    from slurm.cluster import SlurmClient
+    from slurm.service import job_state
 
-    try:
-        return SlurmClient(timeout_s=10).states([job]).get(job, "") or "unknown to the cluster"
-    except Exception as e:  # a status view must not die on slurmctld
-        return f"state unknown ({type(e).__name__})"
+    return job_state(job) or "unknown to the cluster"  # never raises
 
 
 def _store_line(paths: Any) -> list[str]:

@@ -47,7 +47,7 @@ class ServeConfig:
     ready_timeout_s: float = 900.0  # how long the controller waits for GET /v1/models
     watch_interval_s: float = 10.0  # the server job checks its controller job this often
     heartbeat_stale_s: float = 45.0  # no controller job id: stop when its heartbeat is older
-    max_restarts: int = 3  # new server jobs after the first one dies; then the run stops
+    max_restarts: int = 3  # new server jobs per controller start after one died; then it stops
 
     @property
     def enabled(self) -> bool:

@@ -386,7 +386,8 @@ class LLMServer:
 
         h = self.handle
         said = str(endpoint_of(self._endpoint_file(self.token)).get("why") or "")
-        if said.startswith("owner"):  # the job saw this controller end: it is going too
+        mine = f"owner job {self.owner_job} "
+        if self.owner_job and said.startswith(mine):  # it saw this controller end: so will we
             raise LLMServerError(f"the LLM server job stopped because {said}: this "
                                  "controller is ending, no new server job")  # fmt: skip
         if h is not None:

@@ -5,6 +5,7 @@ endpoint hook (a dead server replaced between two attempts of one call)."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -16,6 +17,8 @@ from nas.llm import LLMClient
 from nas.llm.config import LLMConfig, ServeConfig
 from nas.llm.serve import (
     LLAMA_CPP,
+    LLMServer,
+    LLMServerError,
     ServerView,
     _last_job,
     server_job_sbatch,
@@ -24,6 +27,7 @@ from nas.llm.serve import (
     tokens_per_s,
 )
 from nas.llm.testing_server import Reply, ScriptedOpenAIServer
+from slurm.executor import Handle, Outcome, OutcomeState
 from slurm.site import SiteParams
 from tests.unit.test_slurm_units import _golden
 
@@ -193,3 +197,123 @@ def test_a_call_whose_server_died_is_sent_to_the_new_one() -> None:
         assert reply.text == "second" and len(new.requests) == 1
     assert asked == [False, True, False]  # made, failed over, remade on the new URL
     assert [r["status"] for r in rows] == ["connection", "ok"]
+
+
+# ------------------------------------------------------------------ the manager
+class FakeJobs:
+    """An executor whose 'jobs' are scripted servers this test starts and kills."""
+
+    name = "fake"
+
+    def __init__(self) -> None:
+        self.servers: dict[str, ScriptedOpenAIServer] = {}
+        self.handles: dict[str, Handle] = {}
+        self.cancelled: list[str] = []
+
+    def submit(self, calls):
+        [call] = calls
+        spec = call.args[0]
+        job = f"{100 + len(self.servers)}_0"
+        srv = ScriptedOpenAIServer(responder=lambda req: "ok").start()
+        self.servers[job] = srv
+        Path(spec.endpoint).write_text(json.dumps(
+            {"state": "ready", "base_url": srv.base_url, "node": "n1", "job_id": job}))  # fmt: skip
+        h = self.handles[job] = Handle(key=call.key, job_id=job, ref={"dir": "x"})
+        return [h]
+
+    def as_completed(self, handles, timeout_s=None):
+        yield from (h for h in handles if h.outcome is not None)
+
+    def cancel(self, handles):
+        for h in handles:
+            self.cancelled.append(h.job_id)
+            self.die(h.job_id, OutcomeState.CANCELLED)
+
+    def attach(self, key, job_id, ref=None, call=None):
+        return self.handles[job_id]
+
+    def die(self, job: str, state: OutcomeState, why: str = "") -> None:
+        self.servers[job].stop()
+        if self.handles[job].outcome is None:
+            self.handles[job].outcome = Outcome(state, error=why)
+
+
+def _server(tmp_path: Path, jobs: FakeJobs, events: list, owner: str = ""):
+    """The manager over ``jobs``, started on the journal in ``tmp_path`` (close it)."""
+    from nas.controller.journal import Journal
+
+    journal, _ = Journal.open(tmp_path / "journal.jsonl")
+
+    def emit(ev: str, **fields) -> None:
+        events.append({"ev": ev, **fields})
+        journal.append(ev, **fields)
+
+    serve = ServeConfig(kind="command", command=CMD, ready_timeout_s=10, watch_interval_s=1,
+                        heartbeat_stale_s=3)  # fmt: skip
+    server = LLMServer(serve, "m", tmp_path, "r1", lambda folder: jobs, owner_job=owner,
+                       poll_s=0.05)  # fmt: skip
+    server.start(emit)
+    return server, journal
+
+
+def test_the_manager_starts_replaces_and_cancels_its_job(tmp_path) -> None:
+    jobs, events = FakeJobs(), []
+    server, journal = _server(tmp_path, jobs, events, owner="7_0")
+    first = server.endpoint()
+    assert [e["action"] for e in events] == ["submit", "ready"]
+    assert server.endpoint(failed=True) == first  # it still connects: same server
+    jobs.die("100_0", OutcomeState.FAILED, "boom")
+    second = server.endpoint(failed=True)
+    assert second != first
+    assert [e["action"] for e in events] == ["submit", "ready", "end", "submit", "ready"]
+    server.stop("interrupted:SIGTERM")  # a requeue: left running
+    assert jobs.cancelled == []
+    server.stop("done")
+    assert jobs.cancelled == ["101_0"] and events[-1]["action"] == "cancel"
+    journal.close()
+
+
+def test_a_restarted_controller_reattaches_to_the_live_job(tmp_path) -> None:
+    jobs, events = FakeJobs(), []
+    a, ja = _server(tmp_path, jobs, events, owner="7_0")
+    url = a.endpoint()
+    a.stop("interrupted:SIGTERM")
+    ja.close()
+    b, jb = _server(tmp_path, jobs, events, owner="7_0")
+    assert events[-1] == {"ev": "llm_server", "action": "attach", "job_id": "100_0",
+                          "token": a.token}  # fmt: skip
+    assert b.endpoint() == url and len(jobs.servers) == 1
+    b.stop("done")
+    jb.close()
+
+
+def test_a_job_that_saw_its_own_controller_end_is_not_replaced(tmp_path) -> None:
+    jobs, events = FakeJobs(), []
+    server, journal = _server(tmp_path, jobs, events, owner="7_0")
+    server.endpoint()
+    endpoint = tmp_path / "llm_server" / f"endpoint-{server.token}.json"
+    endpoint.write_text(json.dumps({"state": "stopped", "why": "owner job 7_0 ended (CANCELLED)"}))
+    jobs.die("100_0", OutcomeState.DONE)
+    with pytest.raises(LLMServerError, match="controller is ending"):
+        server.endpoint(failed=True)
+    assert len(jobs.servers) == 1
+    # another controller (a resume: another job) replaces it
+    server.owner_job = "9_0"
+    assert server.endpoint(failed=True) != ""
+    assert len(jobs.servers) == 2
+    server.stop("done")
+    journal.close()
+
+
+def test_restarts_are_bounded(tmp_path) -> None:
+    jobs, events = FakeJobs(), []
+    server, journal = _server(tmp_path, jobs, events)
+    server.serve = ServeConfig(kind="command", command=CMD, max_restarts=1, ready_timeout_s=10)
+    server.endpoint()
+    jobs.die("100_0", OutcomeState.FAILED)
+    server.endpoint(failed=True)
+    jobs.die("101_0", OutcomeState.FAILED)
+    with pytest.raises(LLMServerError, match=r"died 2 times.*max_restarts=1"):
+        server.endpoint(failed=True)
+    server.stop("failed: LLMServerError")  # what the controller does next
+    journal.close()
