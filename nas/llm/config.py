@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from string import Formatter
 
 from nas.config_checks import at_least, between, fail, one_of, positive
+from nas.llm.prices import Price, price_for
 from nas.llm.structured import STRUCTURED_MODES
 from slurm.site import SiteParams
 
@@ -140,6 +141,11 @@ class LLMConfig:
             fail(where + "base_url", self.base_url, f"is set together with {where}serve.kind="
                  f"{self.serve.kind}: the server job's endpoint becomes the base URL",
                  f"clear {where}base_url, or {where}serve.kind")  # fmt: skip
+        if self.serve.enabled and price_for(self.model) != Price(0.0, 0.0):
+            fail(where + "model", self.model, f"names a hosted model with a price, but "
+                 f"{where}serve.kind={self.serve.kind} serves its own under this name (its "
+                 "calls would be charged at that price)",
+                 f"name the served model, e.g. {where}model=qwen2.5-coder-1.5b-instruct-q4_k_m")  # fmt: skip
         if self.serve.enabled and self.mode == "replay":
             fail(where + "serve.kind", self.serve.kind, f"{where}mode=replay sends no request",
                  f"clear {where}serve.kind, or use {where}mode=live")  # fmt: skip

@@ -61,29 +61,36 @@ CMD = "{python} -m tests.support.serve_scripted --host {host} --port {port} --lo
 )  # fmt: skip
 def test_a_bad_serve_setting_names_its_key_and_the_fix(serve, key, fix) -> None:
     with pytest.raises(ValueError) as e:  # SettingError; the site's own ValueError
-        LLMConfig(serve=serve).validate()
+        LLMConfig(model="m", serve=serve).validate()
     assert f"'{key}'" in str(e.value) and fix in str(e.value)
 
 
 def test_serve_and_base_url_or_replay_exclude_each_other() -> None:
     serve = ServeConfig(kind="command", command=CMD)
     with pytest.raises(SettingError, match=r"'llm.base_url'.*clear llm.base_url"):
-        LLMConfig(base_url="http://x/v1", serve=serve).validate()
+        LLMConfig(model="m", base_url="http://x/v1", serve=serve).validate()
     with pytest.raises(SettingError, match=r"'llm.serve.kind'.*mode=replay sends no request"):
-        LLMConfig(mode="replay", cassette="c.json", serve=serve).validate()
-    LLMConfig(serve=serve).validate()
+        LLMConfig(model="m", mode="replay", cassette="c.json", serve=serve).validate()
+    with pytest.raises(SettingError, match=r"'llm.model' is 'gpt-4o-mini': names a hosted"):
+        LLMConfig(serve=serve).validate()  # the default model name has a price
+    LLMConfig(model="m", serve=serve).validate()
     assert not LLMConfig(serve=serve).offline and LLMConfig().offline
 
 
 def test_the_launcher_refuses_a_serve_run_it_cannot_place(tmp_path) -> None:
-    base = ["train.dataset=demo", "llm.serve.kind=command", f"llm.serve.command={CMD}"]
+    base = [
+        "train.dataset=demo",
+        "llm.model=m",
+        "llm.serve.kind=command",
+        f"llm.serve.command={CMD}",
+    ]
     with pytest.raises(ConfigError, match=r"'executor.kind' is 'inprocess'.*executor.kind=slurm"):
         load_config([], base, check=True)
     load_config([], [*base, "executor.kind=slurm"], check=True)
     missing = tmp_path / "llm"
     with pytest.raises(ConfigError) as e:
         load_config([], ["train.dataset=demo", "executor.kind=slurm", "llm.serve.kind=llama_cpp",
-                         f"llm.serve.llama_dir={missing}"], check=True)  # fmt: skip
+                         "llm.model=m", f"llm.serve.llama_dir={missing}"], check=True)  # fmt: skip
     assert "'llm.serve.llama_dir'" in str(e.value)
     assert f"ARCHLAB_LLM_DIR={missing} bash scripts/llm-up.sh --install-only" in str(e.value)
 
