@@ -57,13 +57,13 @@ def _serve_settings(kind: str, llama_dir: str) -> tuple[str, ...]:
         "llm.serve.kind=llama_cpp",
         *((f"llm.serve.llama_dir={llama_dir}",) if llama_dir else ()),
         "llm.serve.threads=1",
-        "llm.serve.site.mem=4G",
     )
 
 
 def _phase_a(tmp: Path, kind: str, serve: tuple[str, ...], n: int, log: dict) -> None:
     d = launch(tmp, "drill-a", cluster="slurm", candidates=n, train_s=5.0, serve=serve or None,
-               extra=("llm.serve.ready_timeout_s=600", "executor.site.time=02:00:00",
+               extra=("llm.serve.ready_timeout_s=600", "llm.serve.site.mem=4G",
+                      "executor.site.time=02:00:00",
                       "executor.site.controller_time=04:00:00", "llm.serve.site.time=04:00:00"))  # fmt: skip
     log["a"] = {"run_dir": str(d.run_dir), "controller_job": d.controller_job}
     t0 = time.monotonic()
@@ -89,7 +89,7 @@ def _phase_a(tmp: Path, kind: str, serve: tuple[str, ...], n: int, log: dict) ->
 
 def _phase_b(tmp: Path, serve: tuple[str, ...], log: dict) -> None:
     d = launch(tmp, "drill-b", cluster="slurm", candidates=50, train_s=5.0, serve=serve or None,
-               extra=("llm.serve.ready_timeout_s=600",))  # fmt: skip
+               extra=("llm.serve.ready_timeout_s=600", "llm.serve.site.mem=4G"))  # fmt: skip
     wait_for(lambda: d.server_events("ready"), 900, "run B's server job to answer", 2)
     server = str(d.server_events("ready")[-1]["job_id"])
     SlurmClient().cancel([d.controller_job])

@@ -386,6 +386,11 @@ class LLMServer:
 
         h = self.handle
         said = str(endpoint_of(self._endpoint_file(self.token)).get("why") or "")
+        from nas.controller.controller import CANCEL_FILE
+
+        if (self.run_dir / CANCEL_FILE).exists():  # archlab cancel stops the server too
+            raise LLMServerError(f"the run is being cancelled ({CANCEL_FILE}): no new LLM "
+                                 "server job")  # fmt: skip
         mine = f"owner job {self.owner_job} "
         if self.owner_job and said.startswith(mine):  # it saw this controller end: so will we
             raise LLMServerError(f"the LLM server job stopped because {said}: this "

@@ -304,8 +304,12 @@ def test_a_job_that_saw_its_own_controller_end_is_not_replaced(tmp_path) -> None
     with pytest.raises(LLMServerError, match="controller is ending"):
         server.endpoint(failed=True)
     assert len(jobs.servers) == 1
-    # another controller (a resume: another job) replaces it
+    # another controller (a resume: another job) replaces it, unless the run is cancelled
     server.owner_job = "9_0"
+    (tmp_path / "CANCEL").write_text("")
+    with pytest.raises(LLMServerError, match="being cancelled"):
+        server.endpoint(failed=True)
+    (tmp_path / "CANCEL").unlink()
     assert server.endpoint(failed=True) != ""
     assert len(jobs.servers) == 2
     server.stop("done")
