@@ -340,19 +340,6 @@ class LLMServer:
                 self.url = self._wait_ready()
             return self.url
 
-    def check(self) -> str:
-        """The job's state now (``running``/``pending``, or why it ended); restarts a dead
-        job (used between steps; the failed-connection path is :meth:`endpoint`)."""
-        with self._lock:
-            h = self.handle
-            if h is None:
-                return "none"
-            self._poll(h)
-            if h.outcome is not None:
-                self._restart(f"job {h.job_id} ended ({h.outcome.state.value})")
-                return "restarted"
-            return "running"
-
     # ------------------------------------------------------------------ internals
     def _submit(self, why: str) -> None:
         from slurm.executor import Call
