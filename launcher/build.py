@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from nas.llm.cassette import Cassette
     from nas.llm.client import LLMClient
     from nas.llm.config import LLMConfig
-    from nas.llm.serve import LLMServer
+    from nas.llm.serve import ServedEndpoint
     from nas.records import Candidate, TrialRecord
     from nas.spaces.base import CategoricalSpace, SearchSpace
     from nas.strategies.base import Strategy
@@ -128,7 +128,7 @@ def strategy_parts(
     *,
     seed: int | None = None,
     source: Callable[[], SourceTask] | None = None,
-    server: LLMServer | None = None,
+    server: ServedEndpoint | None = None,
 ) -> StrategyParts:
     """What the run gives its strategy besides ``strategy.<name>``: the generator (seeded
     from ``experiment.seed``, or ``seed``), the candidate recipe, the space of
@@ -177,7 +177,7 @@ def build_strategy(
     run_dir: str | Path | None = None,
     *,
     parts: StrategyParts | None = None,
-    server: LLMServer | None = None,
+    server: ServedEndpoint | None = None,
 ) -> Strategy:
     """A fresh strategy for ``strategy.name``: the registry's factory applied to the
     section ``strategy.<name>`` and :func:`strategy_parts` (or ``parts``).
@@ -263,7 +263,7 @@ def strategy_llm(
     store: ResultStore | None = None,
     run_id: str = "",
     run_dir: str | Path | None = None,
-    server: LLMServer | None = None,
+    server: ServedEndpoint | None = None,
 ) -> LLMClient | None:
     """The run's LLM client (every strategy's), or None offline (``llm.base_url`` empty, no
     ``llm.serve.kind``, and not ``llm.mode=replay`` with ``llm.cassette``):
@@ -291,17 +291,20 @@ def controller_job_id() -> str:
     return os.environ.get("SLURM_JOB_ID", "")
 
 
-def build_llm_server(cfg: RunConfig, paths: RunPaths) -> LLMServer | None:
+def build_llm_server(cfg: RunConfig, paths: RunPaths) -> ServedEndpoint | None:
     """The run's ``llm.serve`` server job (None when ``llm.serve.kind`` is empty): submitted
     through the run's executor layer (``executor.kind``, placed by
-    :func:`nas.llm.serve.server_site`), owned by this controller's Slurm job."""
+    :func:`nas.llm.serve.server_site`), owned by this controller's Slurm job; with
+    ``llm.serve.reuse``, the server job of that run (:class:`nas.llm.serve.SharedServer`)."""
     import sys
 
-    from nas.llm.serve import LLMServer, server_site
+    from nas.llm.serve import LLMServer, SharedServer, server_site
     from slurm import make_executor
 
     s = cfg.llm.serve
-    if not s.enabled:
+    if s.reuse:
+        return SharedServer(s.reuse, s.ready_timeout_s)
+    if not s.kind:
         return None
     e = cfg.executor
     if e.kind == "inprocess":

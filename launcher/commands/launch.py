@@ -87,7 +87,7 @@ def run_launch(args: argparse.Namespace) -> int:
         print(f"# dry run: nothing created or submitted (run would be {paths.run_dir})")
         print(f"# controller: --cluster {cluster}; its sbatch script:")
         print(controller_script(cfg, paths))
-        if cfg.llm.serve.enabled:
+        if cfg.llm.serve.kind:
             _print_server(cfg, paths)
         print("# budget")
         for line in estimate_budget(cfg).lines():

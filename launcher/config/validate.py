@@ -281,7 +281,9 @@ def _llm(cfg: RunConfig) -> None:
 def _serve(cfg: RunConfig) -> None:
     """``llm.serve`` needs a place for its job and, for ``llama_cpp``, the installed model."""
     s = cfg.llm.serve
-    if not s.enabled:
+    if s.reuse:
+        _reuse(cfg)
+    if not s.kind:
         return
     if cfg.executor.kind == "inprocess":
         _fail("executor.kind", "inprocess", f"llm.serve.kind={s.kind} starts the LLM server "
@@ -300,3 +302,20 @@ def _serve(cfg: RunConfig) -> None:
             _fail("llm.serve.model", s.model or str(gguf), "is not a GGUF file",
                   f"install the project's model with ARCHLAB_LLM_DIR={ldir} bash "
                   "scripts/llm-up.sh --install-only, or name a .gguf path")  # fmt: skip
+
+
+def _reuse(cfg: RunConfig) -> None:
+    """``llm.serve.reuse`` names a run that serves a model, under this run's ``llm.model``."""
+    from launcher.config.load import load_config
+
+    other = Path(cfg.llm.serve.reuse).expanduser()
+    if not (other / "journal.jsonl").is_file() or not (other / "config.yaml").is_file():
+        _fail("llm.serve.reuse", str(other), "is not a started run directory (no journal.jsonl "
+              "and config.yaml)", "name the directory of a run launched with llm.serve.kind")  # fmt: skip
+    theirs = load_config([other / "config.yaml"]).llm
+    if not theirs.serve.kind:
+        _fail("llm.serve.reuse", str(other), "is a run without llm.serve.kind: it starts no "
+              "server", "name a run launched with llm.serve.kind=...")  # fmt: skip
+    if theirs.model != cfg.llm.model:
+        _fail("llm.model", cfg.llm.model, f"differs from the served model of {other.name} "
+              f"({theirs.model!r})", f"set llm.model={theirs.model}")  # fmt: skip

@@ -49,14 +49,22 @@ class ServeConfig:
     watch_interval_s: float = 10.0  # the server job checks its controller job this often
     heartbeat_stale_s: float = 45.0  # no controller job id: stop when its heartbeat is older
     max_restarts: int = 3  # new server jobs per controller start after one died; then it stops
+    # a run directory whose llm.serve server this run uses instead of starting one (that run
+    # starts, replaces and stops it; this one follows it); "" = none
+    reuse: str = ""
 
     @property
     def enabled(self) -> bool:
-        return bool(self.kind)
+        """A served model: started by this run (``kind``) or by another (``reuse``)."""
+        return bool(self.kind or self.reuse)
 
     def validate(self, where: str = "llm.serve.") -> None:
         one_of(where, "kind", self.kind, SERVE_KINDS)
+        if self.reuse and self.kind:
+            fail(where + "reuse", self.reuse, f"uses another run's server, but {where}kind="
+                 f"{self.kind} starts one of this run's", f"clear {where}kind or {where}reuse")  # fmt: skip
         if not self.kind:
+            positive(where, "ready_timeout_s", self.ready_timeout_s, "seconds")
             return
         one_of(where, "bind", self.bind, BINDS)
         if self.port and not 1024 <= self.port <= 65535:

@@ -30,7 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from nas.llm.config import ServeConfig
@@ -46,7 +46,9 @@ __all__ = [
     "LLMServer",
     "LLMServerError",
     "LlamaCppFacts",
+    "ServedEndpoint",
     "ServerView",
+    "SharedServer",
     "default_llama_dir",
     "server_job_sbatch",
     "server_jobs",
@@ -198,16 +200,20 @@ class ServerView:
     node: str
     jobs: int  # server jobs the run started (1 + restarts)
     ended: str  # "cancelled: <why>" | "ended: <state>" | "" while it should be running
+    shared: str = ""  # llm.serve.reuse: the run whose server this run uses
 
     @classmethod
     def of(cls, events: list[dict[str, Any]]) -> ServerView | None:
-        job = kind = url = node = ended = ""
+        job = kind = url = node = ended = shared = ""
         jobs = 0
         for e in events:
             if e.get("ev") != EVENT:
                 continue
             act, jid = e.get("action"), str(e.get("job_id", ""))
-            if act == "submit":
+            if act == "reuse":
+                shared, job, kind = str(e.get("run", "")), jid, "reuse"
+                url, node = str(e.get("base_url", "")), str(e.get("node", ""))
+            elif act == "submit":
                 job, kind, url, node, ended = jid, str(e.get("kind", "")), "", "", ""
                 jobs += 1
             elif act == "ready" and jid == job:
@@ -216,11 +222,14 @@ class ServerView:
                 ended = f"cancelled: {e.get('why', '')}"
             elif act == "end" and jid == job:
                 ended = f"ended: {e.get('state', '')}"
-        return cls(job, kind, url, node, jobs, ended) if jobs else None
+        return cls(job, kind, url, node, jobs, ended, shared) if jobs or shared else None
 
     def line(self, state: str = "") -> str:
         """``job 17_0 RUNNING on vm at http://vm:41215/v1 (command; 2 jobs, 1 restart)``."""
         where = f" on {self.node} at {self.base_url}" if self.base_url else " (not ready yet)"
+        if self.shared:
+            return (f"job {self.job_id} {state or 'as journaled'}{where}, the server of run "
+                    f"{self.shared} (llm.serve.reuse)")  # fmt: skip
         now = state or self.ended or "as journaled"
         restarts = self.jobs - 1
         more = f"; {self.jobs} jobs, {restarts} restart{'s' * (restarts != 1)}" if restarts else ""
@@ -520,3 +529,70 @@ def _connects(base_url: str, timeout_s: float = 3.0) -> bool:
             return True
     except OSError:
         return False
+
+
+class ServedEndpoint(Protocol):
+    """What the controller (a run service) and the client (its endpoint hook) need of a
+    served model: :class:`LLMServer` (this run's job) or :class:`SharedServer`."""
+
+    def start(self, emit: Emit) -> None: ...
+
+    def stop(self, reason: str) -> None: ...
+
+    def endpoint(self, failed: bool = False) -> str: ...
+
+
+class SharedServer:
+    """``llm.serve.reuse``: the server job of another run (``other``), followed through that
+    run's journal and endpoint files. This run never submits, replaces or cancels it; when
+    it is gone, this run waits (``ready_timeout_s``) for the other run to replace it, then
+    fails with an error naming that run."""
+
+    def __init__(self, other: str | Path, ready_timeout_s: float, poll_s: float = 1.0) -> None:
+        self.other = Path(other)
+        self.ready_timeout_s = ready_timeout_s
+        self.poll_s = poll_s
+        self.url = ""
+        self._lock = threading.Lock()
+
+    def start(self, emit: Emit) -> None:
+        job, info = self._current()
+        emit(EVENT, action="reuse", run=str(self.other), job_id=job,
+             base_url=str(info.get("base_url") or ""), node=str(info.get("node") or ""))  # fmt: skip
+
+    def stop(self, reason: str) -> None:
+        """Nothing to stop: the server is the other run's."""
+
+    def endpoint(self, failed: bool = False) -> str:
+        with self._lock:
+            if failed and self.url and _connects(self.url):
+                return self.url
+            if failed or not self.url:
+                self.url = self._wait(self.url if failed else "")
+            return self.url
+
+    def _current(self) -> tuple[str, dict[str, object]]:
+        from nas.controller.journal import read_events
+        from slurm.service import endpoint_of
+
+        last = _last_job(read_events(self.other / "journal.jsonl"))
+        if last is None:
+            return "", {}
+        return str(last["job_id"]), endpoint_of(self.other / SERVE_DIR /
+                                                f"endpoint-{last['token']}.json")  # fmt: skip
+
+    def _wait(self, dead: str) -> str:
+        t0 = time.monotonic()
+        while True:
+            job, info = self._current()
+            url = str(info.get("base_url") or "")
+            if info.get("state") == "ready" and url and url != dead and _models_answer(url):
+                log.info("LLM server: using job %s of run %s at %s", job, self.other.name, url)
+                return url
+            if time.monotonic() - t0 > self.ready_timeout_s:
+                raise LLMServerError(
+                    f"llm.serve.reuse={self.other}: that run has no server answering "
+                    f"(last job {job or 'none'}) after {self.ready_timeout_s:g} s; is it "
+                    f"still running (`archlab status {self.other}`)?"
+                )
+            time.sleep(self.poll_s)

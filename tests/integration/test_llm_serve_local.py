@@ -105,3 +105,30 @@ def test_the_llama_cpp_kind_runs_its_rendered_command_line(tmp_path) -> None:
     logs = "".join(p.read_text() for p in (d.run_dir / "llm_server" / "jobs").glob("*/*.out"))
     assert f"stand-in llama_cpp.server {LLAMA_CPP.alias} ctx 8192 threads 1" in logs
     check_no_lost_or_duplicated(d, 2)
+
+
+def test_a_run_can_use_another_runs_server(tmp_path) -> None:
+    """``llm.serve.reuse``: run B sends its calls to run A's server job and neither starts
+    nor stops it; A's end stops it."""
+    import subprocess
+
+    from tests.support.serve_drill import REPO
+
+    a = launch(tmp_path, "owner", cluster="local", candidates=40, train_s=2.0,
+               extra=("llm.serve.bind=loopback",))  # fmt: skip
+    wait_for(lambda: a.server_events("ready"), 120, "run A's server")
+    b = launch(tmp_path, "guest", cluster="local", candidates=2, train_s=0.2,
+               serve=("llm.model=scripted", "llm.max_retries=0",
+                      f"llm.serve.reuse={a.run_dir}"))  # fmt: skip
+    wait_for(lambda: b.stopped(), 180, "run B to stop")
+    assert b.stopped() == "done"
+    [reuse] = b.server_events("reuse")
+    assert reuse["job_id"] == a.server_events("ready")[-1]["job_id"]
+    assert not b.server_events("submit") and not b.server_events("cancel")
+    assert [r for r in b.table("llm_calls") if r["status"] == "ok"]
+    assert len({r["pid"] for r in a.requests()}) == 1  # A's one server answered both runs
+    assert not a.stopped() and not a.server_events("cancel")  # B left it alone
+    out = subprocess.run([sys.executable, "-m", "launcher", "cancel", str(a.run_dir)],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    wait_for(lambda: a.stopped(), 120, "run A to stop")

@@ -328,3 +328,28 @@ def test_restarts_are_bounded(tmp_path) -> None:
         server.endpoint(failed=True)
     server.stop("failed: LLMServerError")  # what the controller does next
     journal.close()
+
+
+def test_reuse_names_a_serving_run_with_the_same_model(tmp_path) -> None:
+    with pytest.raises(SettingError, match=r"'llm.serve.reuse'.*clear llm.serve.kind"):
+        ServeConfig(kind="command", command=CMD, reuse="/runs/a").validate()
+    assert ServeConfig(reuse="/runs/a").enabled
+    base = ["train.dataset=demo", "llm.model=m"]
+    with pytest.raises(ConfigError, match=r"'llm.serve.reuse'.*not a started run directory"):
+        load_config([], [*base, f"llm.serve.reuse={tmp_path}"], check=True)
+    from launcher.config import save_config
+
+    other = load_config([], [*base, "llm.serve.kind=command", f"llm.serve.command={CMD}",
+                             "executor.kind=slurm"])  # fmt: skip
+    save_config(other, tmp_path / "config.yaml")
+    (tmp_path / "journal.jsonl").write_text("")
+    with pytest.raises(ConfigError, match=r"'llm.model' is 'x'.*set llm.model=m"):
+        load_config([], ["train.dataset=demo", "llm.model=x", f"llm.serve.reuse={tmp_path}"],
+                    check=True)  # fmt: skip
+    load_config([], [*base, f"llm.serve.reuse={tmp_path}"], check=True)  # inprocess is fine
+    view = ServerView.of([{"ev": "llm_server", "action": "reuse", "run": "/runs/a",
+                           "job_id": "5_0", "base_url": "http://n:1/v1", "node": "n"}])  # fmt: skip
+    assert view is not None
+    assert view.line("RUNNING") == (
+        "job 5_0 RUNNING on n at http://n:1/v1, the server of run /runs/a (llm.serve.reuse)"
+    )
