@@ -290,6 +290,22 @@ def _table(rows: Sequence[Row], cols: Sequence[str]) -> str:
     return f'<div class="tw"><table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>'
 
 
+def _llm_server(run: RunSource, d: RunData) -> list[tuple[str, Any]]:
+    """[issue 26] The run's ``llm.serve`` job as its journal has it, and the output speed
+    measured from the calls (per agent: tokens out over calls x mean latency)."""
+    from nas.controller.journal import read_events
+    from nas.llm.serve import ServerView
+
+    view = ServerView.of(read_events(run.run_dir / "journal.jsonl"))
+    if view is None:
+        return []
+    secs = sum(float(r.get("mean_latency_s") or 0) * int(r.get("calls") or 0)
+               for r in d.llm_by_agent)  # fmt: skip
+    out = sum(int(r.get("tokens_out") or 0) for r in d.llm_by_agent)
+    rate = f"; {out / secs:.1f} output tokens/s" if secs > 0 else ""
+    return [("LLM server (llm.serve)", view.line() + rate)]
+
+
 def _summary(run: RunSource, d: RunData, test_after: dict[str, float]) -> str:
     m = run.manifest
     c = d.counts
@@ -308,6 +324,7 @@ def _summary(run: RunSource, d: RunData, test_after: dict[str, float]) -> str:
         ("GPU hours", f"{gpu} (modelled: FLOPs cost model of table lookups, nothing trained)"
          if table_run else gpu),
         ("LLM calls / dollars", f"{c.get('llm_calls', 0)} / {float(c.get('llm_usd') or 0):.4f}"),
+        *_llm_server(run, d),
     ]  # fmt: skip
     if best:
         test, note = best["test_acc"], ""

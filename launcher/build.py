@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from nas.llm.cassette import Cassette
     from nas.llm.client import LLMClient
     from nas.llm.config import LLMConfig
+    from nas.llm.serve import ServedEndpoint
     from nas.records import Candidate, TrialRecord
     from nas.spaces.base import CategoricalSpace, SearchSpace
     from nas.strategies.base import Strategy
@@ -57,6 +58,7 @@ __all__ = [
     "build_executor",
     "build_fidelity",
     "build_llm",
+    "build_llm_server",
     "build_source_task",
     "build_store",
     "build_strategy",
@@ -127,12 +129,14 @@ def strategy_parts(
     *,
     seed: int | None = None,
     source: Callable[[], SourceTask] | None = None,
+    server: ServedEndpoint | None = None,
 ) -> StrategyParts:
     """What the run gives its strategy besides ``strategy.<name>``: the generator (seeded
     from ``experiment.seed``, or ``seed``), the candidate recipe, the space of
     ``space.kind`` (None for blocks), the run's LLM client and embedder (built on first
     use), LAPT's source task (read on first use; ``source`` replaces it), NADER's store,
-    block and skeleton."""
+    block and skeleton. ``server``: the run's ``llm.serve`` job (the client asks it for the
+    endpoint)."""
     import numpy as np
 
     from nas.strategies.registry import StrategyParts
@@ -142,7 +146,7 @@ def strategy_parts(
 
     def llm() -> LLMClient | None:  # one client per strategy, built when first asked for
         if "chat" not in clients:
-            clients["chat"] = strategy_llm(cfg, store, run_id, run_dir)
+            clients["chat"] = strategy_llm(cfg, store, run_id, run_dir, server)
         return clients["chat"]
 
     def embedder() -> Embedder:
@@ -174,6 +178,7 @@ def build_strategy(
     run_dir: str | Path | None = None,
     *,
     parts: StrategyParts | None = None,
+    server: ServedEndpoint | None = None,
 ) -> Strategy:
     """A fresh strategy for ``strategy.name``: the registry's factory applied to the
     section ``strategy.<name>`` and :func:`strategy_parts` (or ``parts``).
@@ -189,7 +194,8 @@ def build_strategy(
     try:
         # a plug-in registered without a section in the schema runs with its config defaults
         section = cfg.strategy.sections().get(name) or entry(name).config()
-        return build(name, section, parts or strategy_parts(cfg, store, run_id, run_dir))
+        return build(name, section,
+                     parts or strategy_parts(cfg, store, run_id, run_dir, server=server))  # fmt: skip
     except (ImportError, AttributeError, KeyError) as e:
         raise ConfigError(f"strategy.name={name!r} is not available in this build: {e}") from None
     except StrategyError as e:
@@ -258,18 +264,65 @@ def strategy_llm(
     store: ResultStore | None = None,
     run_id: str = "",
     run_dir: str | Path | None = None,
+    server: ServedEndpoint | None = None,
 ) -> LLMClient | None:
-    """The run's LLM client (every strategy's), or None offline (``llm.base_url`` empty and
-    not ``llm.mode=replay`` with ``llm.cassette``): :func:`nas.llm.run_client.run_llm_client`
-    — keyed ``llm_calls`` rows, the budget resumed from the store, and with ``run_dir`` the
-    run's call memo, the answers kept on those rows (a restart sends no request for a call
-    the run already made)."""
+    """The run's LLM client (every strategy's), or None offline (``llm.base_url`` empty, no
+    ``llm.serve.kind``, and not ``llm.mode=replay`` with ``llm.cassette``):
+    :func:`nas.llm.run_client.run_llm_client` — keyed ``llm_calls`` rows, the budget resumed
+    from the store, and with ``run_dir`` the run's call memo, the answers kept on those rows
+    (a restart sends no request for a call the run already made). With ``server``
+    (``llm.serve``) the client asks it for the endpoint
+    (:meth:`nas.llm.serve.LLMServer.endpoint`)."""
     from nas.llm.run_client import run_llm_client
 
     try:
-        return run_llm_client(cfg.llm, store, run_id, run_dir)
+        client = run_llm_client(cfg.llm, store, run_id, run_dir)
     except ValueError as e:  # bad mode, record/replay without a cassette
         raise ConfigError(f"llm: {e}") from None
+    if client is not None and server is not None:
+        client.endpoint = server.endpoint
+    return client
+
+
+def controller_job_id() -> str:
+    """This controller's Slurm job as ``squeue`` names it (``<array>_<index>``; "" outside
+    Slurm): the server job of ``llm.serve`` stops when it ends."""
+    arr, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    if arr and task:
+        return f"{arr}_{task}"
+    return os.environ.get("SLURM_JOB_ID", "")
+
+
+def build_llm_server(cfg: RunConfig, paths: RunPaths) -> ServedEndpoint | None:
+    """The run's ``llm.serve`` server job (None when ``llm.serve.kind`` is empty): submitted
+    through the run's executor layer (``executor.kind``, placed by
+    :func:`nas.llm.serve.server_site`), owned by this controller's Slurm job; with
+    ``llm.serve.reuse``, the server job of that run (:class:`nas.llm.serve.SharedServer`)."""
+    import sys
+
+    from nas.llm.serve import LLMServer, SharedServer, server_site
+    from slurm import make_executor
+
+    s = cfg.llm.serve
+    if s.reuse:
+        return SharedServer(s.reuse, s.ready_timeout_s)
+    if not s.kind:
+        return None
+    e = cfg.executor
+    if e.kind == "inprocess":
+        raise ConfigError(f"llm.serve.kind={s.kind} starts a server job: it needs "
+                          "executor.kind=slurm (or local), not inprocess")  # fmt: skip
+    site = server_site(s, e.site)
+
+    def executor(folder: Path) -> Executor:
+        options: dict[str, Any] = {}
+        if e.kind == "slurm":
+            options = {"job_name": f"archlab-llm-{paths.run_id}"[:60], "max_requeues": 0}
+        return make_executor(e.kind, folder, site, max_retries=0,
+                             poll_interval_s=min(e.poll_interval_s, 5.0), **options)  # fmt: skip
+
+    return LLMServer(s, cfg.llm.model, paths.run_dir, paths.run_id, executor,
+                     owner_job=controller_job_id(), python=sys.executable)  # fmt: skip
 
 
 def build_llm(
@@ -474,10 +527,11 @@ def build_controller(
     # before the strategy is built: its experience pool reads the store when constructed
     discard_unjournaled(paths.run_dir, Recorder(store, paths.run_id))
     evaluator = build_evaluator(cfg, paths)
+    server = build_llm_server(cfg, paths)
     return Controller(
         paths.run_dir,
         paths.run_id,
-        build_strategy(cfg, store, paths.run_id, paths.run_dir),
+        build_strategy(cfg, store, paths.run_id, paths.run_dir, server=server),
         evaluator,
         build_executor(cfg, paths),
         store,
@@ -487,6 +541,7 @@ def build_controller(
         snapshot_every=e.snapshot_every,
         on_result=on_result,
         fidelity=build_fidelity(cfg, evaluator),
+        services=(server,) if server is not None else (),
     )
 
 

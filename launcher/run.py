@@ -316,12 +316,14 @@ def controller_state(paths: RunPaths) -> str:
 
 
 def cancel_run(paths: RunPaths, wait_s: float = 30.0) -> list[str]:
-    """Stop a run: write ``CANCEL`` (the controller cancels its tasks and exits), then make
-    sure: ``scancel`` the controller job and every array job of the journal (Slurm), or
-    terminate the controller and its task processes (local). Returns what was done."""
+    """Stop a run: write ``CANCEL`` (the controller cancels its tasks and its LLM server job,
+    and exits), then make sure: ``scancel`` the controller job, every array job and every
+    ``llm.serve`` server job of the journal (Slurm), or terminate the controller and its task
+    processes (local). Returns what was done."""
     import signal as _signal
 
     from nas.controller import CANCEL_FILE, read_events
+    from nas.llm.serve import server_jobs
 
     done = []
     (paths.run_dir / CANCEL_FILE).write_text(f"cancelled at {time.time()}\n")
@@ -329,6 +331,7 @@ def cancel_run(paths: RunPaths, wait_s: float = 30.0) -> list[str]:
     info = controller_info(paths)
     events = read_events(paths.run_dir / "journal.jsonl")
     jobs = [str(j) for ev in events if ev["ev"] == "submit" for j in ev.get("jobs", [])]
+    jobs += server_jobs(events)  # llm.serve: the run's LLM server job(s)
     if info.get("cluster") == "slurm":
         from slurm.cluster import SlurmClient
 

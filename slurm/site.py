@@ -96,30 +96,31 @@ class SiteParams:
         site.validate()
         return site
 
-    def validate(self) -> None:
-        """Raise ``ValueError`` with what to change when the profile cannot work."""
+    def validate(self, where: str = "executor.site.") -> None:
+        """Raise ``ValueError`` with what to change when the profile cannot work; ``where``
+        is the section's dotted prefix (``llm.serve.site.`` for the LLM server job's)."""
         for key, value in (("time", self.time), ("controller_time", self.controller_time)):
             try:
                 parse_slurm_time(value)
             except ValueError as e:
                 reason = str(e).strip().splitlines()[0]
-                raise ValueError(f"'executor.site.{key}' is {value!r}: not a Slurm time "
-                                 f"({reason}); e.g. executor.site.{key}=01:00:00") from None  # fmt: skip
+                raise ValueError(f"'{where}{key}' is {value!r}: not a Slurm time "
+                                 f"({reason}); e.g. {where}{key}=01:00:00") from None  # fmt: skip
         limit = self.time_limit_s()
         if self.signal_delay_s < 0:
-            raise ValueError("executor.site.signal_delay_s must be >= 0")
+            raise ValueError(f"{where}signal_delay_s must be >= 0")
         if self.signal_delay_s >= limit:
             raise ValueError(
-                f"executor.site.signal_delay_s={self.signal_delay_s} is not below the time limit "
+                f"{where}signal_delay_s={self.signal_delay_s} is not below the time limit "
                 f"({self.time} = {limit} s): the checkpoint signal would arrive at once. "
                 "Lower signal_delay_s or raise time."
             )
         if self.cpus_per_task < 1:
-            raise ValueError("executor.site.cpus_per_task must be >= 1")
+            raise ValueError(f"{where}cpus_per_task must be >= 1")
         if self.gpus_per_task < 0:
-            raise ValueError("executor.site.gpus_per_task must be >= 0 (0 = none)")
+            raise ValueError(f"{where}gpus_per_task must be >= 0 (0 = none)")
         if self.array_throttle < 0:
-            raise ValueError("executor.site.array_throttle must be >= 0 (0 = no throttle)")
+            raise ValueError(f"{where}array_throttle must be >= 0 (0 = no throttle)")
 
     def time_limit_s(self) -> int:
         """The per-task wall limit in seconds."""

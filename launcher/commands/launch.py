@@ -48,6 +48,23 @@ def load_launch_config(
     return cfg, cfg.executor.kind
 
 
+def _print_server(cfg: object, paths: object) -> None:
+    """[issue 26] The dry run of ``llm.serve``: the server job's sbatch script and the
+    script it runs (the executor submits them when the controller starts)."""
+    from launcher.config import RunConfig
+    from launcher.run import RunPaths
+    from nas.llm.serve import SERVE_DIR, server_job_sbatch, server_script
+
+    assert isinstance(cfg, RunConfig) and isinstance(paths, RunPaths)
+    s = cfg.llm.serve
+    folder = paths.run_dir / SERVE_DIR / "jobs" / "slurm-<stamp>"
+    print(f"# LLM server job (llm.serve.kind={s.kind}), submitted by the controller; its sbatch:")
+    print(server_job_sbatch(s, cfg.executor.site, folder=folder, python=sys.executable,
+                            job_name=f"archlab-llm-{paths.run_id}"[:60] + "-<tag>"), end="")  # fmt: skip
+    print(f"# the server script it runs ({paths.run_dir / SERVE_DIR}/server-<token>.sh):")
+    print(server_script(s, cfg.llm.model, python=sys.executable), end="")
+
+
 def run_launch(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -70,6 +87,8 @@ def run_launch(args: argparse.Namespace) -> int:
         print(f"# dry run: nothing created or submitted (run would be {paths.run_dir})")
         print(f"# controller: --cluster {cluster}; its sbatch script:")
         print(controller_script(cfg, paths))
+        if cfg.llm.serve.kind:
+            _print_server(cfg, paths)
         print("# budget")
         for line in estimate_budget(cfg).lines():
             print(f"#   {line}")

@@ -44,6 +44,7 @@ def llm_spend(cfg: RunConfig, paths: RunPaths) -> str:
         import pyarrow.compute as pc
 
         from launcher.build import build_store
+        from nas.llm.serve import tokens_per_s
 
         store = build_store(cfg, paths)
         calls = store.read("llm_calls", paths.run_id)
@@ -51,7 +52,10 @@ def llm_spend(cfg: RunConfig, paths: RunPaths) -> str:
         events = store.read("events", paths.run_id).to_pylist()
     except Exception as e:  # a status view must not die on an unreachable store
         return f"unknown (store: {type(e).__name__}: {e})"
-    return (f"{calls.num_rows} calls, ${float(usd):.2f}" + _constrained(calls.to_pylist())
+    rows = calls.to_pylist()
+    speed = tokens_per_s(rows)
+    rate = f", {speed:.1f} output tokens/s (measured from the calls)" if speed else ""
+    return (f"{calls.num_rows} calls, ${float(usd):.2f}{rate}" + _constrained(rows)
             + _server(events))  # fmt: skip
 
 
@@ -220,6 +224,7 @@ def status_text(
         *_fidelity_line(st),
         f"restarts:   {st.attached} re-attached to their jobs, {st.resubmitted} resubmitted",
         f"LLM calls:  {spend} (store: every call of the run)",
+        *_llm_server_line(events, with_controller),
         *_store_line(paths),
         f"            {p.bar()}",
     ]
@@ -235,6 +240,35 @@ def _fidelity_line(st: RunState) -> list[str]:
         f"{st.rungs - st.promoted} stopped (PRUNED); GPU-hours saved vs full training "
         f"~{st.saved_s / 3600:.2f} (spent {st.gpu_s / 3600:.2f})"
     ]
+
+
+def _llm_server_line(events: list[dict[str, Any]], query: bool) -> list[str]:
+    """[issue 26] The run's ``llm.serve`` job: its state now (one query), node and URL."""
+    from nas.llm.serve import ServerView
+
+    view = ServerView.of(events)
+    if view is None:
+        return []
+    state = ""
+    if query and not view.ended:
+        state = _job_state(view.job_id)
+    return [f"LLM server: {view.line(state)}"]
+
+
+def _job_state(job: str) -> str:
+    if job.startswith("local-"):
+        import os
+
+        try:
+            os.kill(int(job[6:]), 0)
+        except (ValueError, ProcessLookupError):
+            return "ended"
+        except PermissionError:
+            pass
+        return "running"
+    from slurm.service import job_state
+
+    return job_state(job) or "unknown to the cluster"  # never raises
 
 
 def _store_line(paths: Any) -> list[str]:

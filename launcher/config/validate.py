@@ -279,8 +279,52 @@ def _llm(cfg: RunConfig) -> None:
               "set llm.cassette=/path/to/cassette.jsonl")  # fmt: skip
     if lc.mode == "replay" and not Path(lc.cassette).expanduser().is_file():
         _fail("llm.cassette", lc.cassette, "llm.mode=replay needs an existing cassette")
-    offline = not lc.base_url and lc.mode != "replay"
+    offline = not lc.base_url and not lc.serve.enabled and lc.mode != "replay"
+    _serve(cfg)
     if cfg.strategy.name == "lapt" and cfg.strategy.lapt.learner == "llm" and offline:
         _fail("strategy.lapt.learner", "llm", "needs an LLM endpoint",
               "set llm.base_url (or llm.mode=replay with llm.cassette), or "
               "strategy.lapt.learner=statistical")  # fmt: skip
+
+
+def _serve(cfg: RunConfig) -> None:
+    """``llm.serve`` needs a place for its job and, for ``llama_cpp``, the installed model."""
+    s = cfg.llm.serve
+    if s.reuse:
+        _reuse(cfg)
+    if not s.kind:
+        return
+    if cfg.executor.kind == "inprocess":
+        _fail("executor.kind", "inprocess", f"llm.serve.kind={s.kind} starts the LLM server "
+              "as a job of the run", "set executor.kind=slurm (or local), or --cluster slurm")  # fmt: skip
+    if s.kind == "llama_cpp":
+        from nas.llm.serve import LLAMA_CPP, default_llama_dir
+
+        ldir = Path(s.llama_dir).expanduser() if s.llama_dir else default_llama_dir()
+        python = LLAMA_CPP.python(ldir)
+        if not python.is_file():
+            _fail("llm.serve.llama_dir", str(ldir), f"has no llama-cpp-python server ({python})",
+                  f"install it with ARCHLAB_LLM_DIR={ldir} bash scripts/llm-up.sh "
+                  "--install-only (on a filesystem the compute nodes see)")  # fmt: skip
+        gguf = Path(s.model).expanduser() if s.model else LLAMA_CPP.gguf(ldir)
+        if not gguf.is_file():
+            _fail("llm.serve.model", s.model or str(gguf), "is not a GGUF file",
+                  f"install the project's model with ARCHLAB_LLM_DIR={ldir} bash "
+                  "scripts/llm-up.sh --install-only, or name a .gguf path")  # fmt: skip
+
+
+def _reuse(cfg: RunConfig) -> None:
+    """``llm.serve.reuse`` names a run that serves a model, under this run's ``llm.model``."""
+    from launcher.config.load import load_config
+
+    other = Path(cfg.llm.serve.reuse).expanduser()
+    if not (other / "journal.jsonl").is_file() or not (other / "config.yaml").is_file():
+        _fail("llm.serve.reuse", str(other), "is not a started run directory (no journal.jsonl "
+              "and config.yaml)", "name the directory of a run launched with llm.serve.kind")  # fmt: skip
+    theirs = load_config([other / "config.yaml"]).llm
+    if not theirs.serve.kind:
+        _fail("llm.serve.reuse", str(other), "is a run without llm.serve.kind: it starts no "
+              "server", "name a run launched with llm.serve.kind=...")  # fmt: skip
+    if theirs.model != cfg.llm.model:
+        _fail("llm.model", cfg.llm.model, f"differs from the served model of {other.name} "
+              f"({theirs.model!r})", f"set llm.model={theirs.model}")  # fmt: skip

@@ -32,7 +32,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from nas.controller.budget import Budget
 from nas.controller.dispatch import Dispatcher
@@ -69,7 +69,7 @@ from store.empty_tables import write_schema_files
 from store.result_store import ResultStore
 from store.schemas import TABLES
 
-__all__ = ["CANCEL_FILE", "Controller", "RunSummary", "record_from_outcome"]
+__all__ = ["CANCEL_FILE", "Controller", "RunService", "RunSummary", "record_from_outcome"]
 
 log = logging.getLogger("archlab.controller")
 
@@ -77,6 +77,14 @@ CANCEL_FILE = "CANCEL"
 JOURNAL_FILE = "journal.jsonl"
 STATE_DIR = "state"
 RUN_COMPACT_BYTES = 512 * 1024  # in-run compaction: merge files below half of this
+
+
+class RunService(Protocol):
+    """A job of the run besides its candidates (:class:`nas.llm.serve.LLMServer`)."""
+
+    def start(self, emit: Callable[..., None]) -> None: ...
+
+    def stop(self, reason: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,7 @@ class Controller:
         max_submit_failures: int = 5,
         compact_every: int = 100,
         fidelity: Fidelity | None = None,
+        services: Sequence[RunService] = (),
     ) -> None:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be >= 1")
@@ -164,6 +173,9 @@ class Controller:
         self._redo_op = -1
         # a fidelity schedule (issue 25; nas/controller/rungs.py): None = full training
         self.fidelity = fidelity
+        # jobs of the run besides its candidates (the LLM server of llm.serve): started after
+        # the start event, stopped with the run (an interrupted run leaves them running)
+        self.services = tuple(services)
         if fidelity is not None:
             self.dispatch.task_of = lambda cand: fidelity.task(cand.id)
 
@@ -220,6 +232,8 @@ class Controller:
             elif self.state.intent is not None:  # nothing of it on the cluster: it is over
                 self._emit(INTENT_EVENT, sync=False, ids=[], plan={}, since=0.0)
             drop_legacy_intent(self.run_dir)
+            for service in self.services:
+                service.start(self._emit)
             self._reconcile()
             if prior_stop.get("reason") == "exhausted" and not (self.in_flight or self.to_submit):
                 # the rebuilt strategy is the one that had nothing left to propose: asking it
@@ -230,6 +244,8 @@ class Controller:
             if final:  # a restart of a finished run has nothing new to flush
                 self.recorder.events(self.state.ops, self.strategy.pop_events(final=True))
             self._journal.sync()
+            for service in self.services:
+                service.stop(reason)
             self._emit("stop", reason=reason, ops=self.state.ops, final_events=True)
             if self._steps or self.recorder.appends:  # a restart that did nothing: no rewrite
                 self._snapshot()
@@ -237,6 +253,10 @@ class Controller:
             spent = self.dispatch.wait_s + self.dispatch.eval_s
             overhead = time.perf_counter() - t0 - spent
             return RunSummary(reason, self.state, overhead, self._journal.syncs)
+        except BaseException as e:  # the run failed: its services stop with it
+            for service in self.services:
+                service.stop(f"failed: {type(e).__name__}")
+            raise
         finally:
             self._journal.close()
             self._journal = None

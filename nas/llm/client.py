@@ -181,6 +181,10 @@ class LLMClient:
         self._profiled = structured == "off"
         self._probe_lock = threading.Lock()
         self.on_probe: Callable[[ServerProfile], None] | None = None
+        # llm.serve (nas.llm.serve.LLMServer.endpoint): the base URL, resolved when the SDK
+        # client is made and after a request that could not connect (True: a server job
+        # that died is replaced; a changed URL is retried once more)
+        self.endpoint: Callable[[bool], str] | None = None
 
     # ----------------------------------------------------------------- construction
     @classmethod
@@ -222,6 +226,8 @@ class LLMClient:
 
     def _client(self) -> Any:
         if self._sdk is None:
+            if self.endpoint is not None:
+                self.base_url = self.endpoint(False)
             import httpx2
             import openai
 
@@ -549,8 +555,21 @@ class LLMClient:
         tries: dict[str, int],
     ) -> tuple[Any, list[dict[str, Any]]]:
         """:func:`nas.llm.transport.with_retries` with this client's retries, redaction and
-        sleep."""
-        return with_retries(send, retried, tries, self.max_retries, self._redact, self.sleep)
+        sleep; a failed connection first asks ``llm.serve`` whether the endpoint moved."""
+        return with_retries(send, retried, tries, self.max_retries, self._redact, self.sleep,
+                            self._endpoint_moved)  # fmt: skip
+
+    def _endpoint_moved(self) -> bool:
+        """After a failed connection: ask :attr:`endpoint` (a served model's job may have
+        died and been replaced); True when the base URL changed (the SDK client is remade)."""
+        if self.endpoint is None:
+            return False
+        url = self.endpoint(True)
+        if url == self.base_url:
+            return False
+        with self._lock:
+            self.base_url, self._sdk = url, None
+        return True
 
     def _live_chat(
         self, msgs: list[dict[str, str]], params: dict[str, Any], key: str,
@@ -559,7 +578,6 @@ class LLMClient:
         """The response body of one chat request (with retries) and what it carried for its
         constraint: a constrained request the server turns down is recorded as a failed
         attempt (``constraint_rejected``, not retried) and sent again without it."""
-        sdk = self._client()
         kwargs: dict[str, Any] = {"model": self.model, "messages": msgs}
         kwargs.update({k: v for k, v in params.items() if v is not None})
         request = {"model": self.model, "messages": msgs, **params, **sent.fields()}
@@ -572,6 +590,7 @@ class LLMClient:
         def send() -> Any:
             t = time.perf_counter()
             try:
+                sdk = self._client()  # per attempt: llm.serve may have moved the endpoint
                 return sdk.chat.completions.with_raw_response.create(**kwargs, **sent.fields())
             except Exception as err:
                 status = error_kind(err)[1]

@@ -27,6 +27,7 @@ __all__ = [
 
 RETRYABLE = ("rate_limit", "server_error", "timeout", "connection", "http_408", "http_409")
 MAX_BACKOFF_S = 120.0
+MAX_MOVES = 3  # llm.serve: a call follows a replaced server at most this often
 
 
 class ConstraintRejected(RuntimeError):
@@ -124,11 +125,14 @@ def with_retries(
     max_retries: int,
     redact_text: Callable[[str], str],
     sleep: Callable[[float], None],
+    moved: Callable[[], bool] | None = None,
 ) -> tuple[Any, list[dict[str, Any]]]:
     """``send()`` up to ``1 + max_retries`` times; each failed attempt that is retried is
     reported to ``retried`` (one row) after its backoff wait (``sleep``), and counted in
     ``tries["n"]``. Returns the result and the failed attempts; raises the last error (an
-    :class:`LLMError` or :class:`ConstraintRejected` at once)."""
+    :class:`LLMError` or :class:`ConstraintRejected` at once). ``moved`` (``llm.serve``): asked
+    after a failed connection whether the endpoint moved (a replaced server job); a move is
+    retried at once, up to :data:`MAX_MOVES` times per call, whatever ``max_retries``."""
     attempts: list[dict[str, Any]] = []
     while True:
         t = time.perf_counter()
@@ -138,11 +142,15 @@ def with_retries(
             raise
         except Exception as err:
             kind, status = error_kind(err)
-            if kind not in RETRYABLE or len(attempts) >= max_retries:
+            moves = sum(1 for a in attempts if a.get("moved"))
+            went = kind == "connection" and moves < MAX_MOVES and moved is not None and moved()
+            if not went and (kind not in RETRYABLE or len(attempts) >= max_retries):
                 raise
-            wait = wait_s(err, len(attempts))
+            wait = 0.0 if went else wait_s(err, len(attempts))
             a = {"kind": kind, "status": status, "message": redact_text(str(err))[:500],
                  "latency_s": time.perf_counter() - t, "wait_s": wait}  # fmt: skip
+            if went:
+                a["moved"] = True
             attempts.append(a)
             retried(a)
             tries["n"] += 1

@@ -308,8 +308,10 @@ class ScriptedOpenAIServer:
         owned_by: str = "archlab-scripted",
         rejects: Iterable[str] = (),
         refusal_echoes_auth: bool = False,
+        host: str = "127.0.0.1",
+        port: int = 0,
     ) -> None:
-        self._srv = _Server(("127.0.0.1", 0), _Handler)
+        self._srv = _Server((host, port), _Handler)
         self._srv.state = _State(list(script), responder, owned_by=owned_by,
                                  rejects=frozenset(rejects),
                                  refusal_echoes_auth=refusal_echoes_auth)  # fmt: skip

@@ -27,7 +27,9 @@ def _sections(cls: type, seen: dict[type, str], where: str = "") -> dict[type, s
     for f in dataclasses.fields(cls):
         default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
         if dataclasses.is_dataclass(default) and not isinstance(default, type):
-            seen[type(default)] = where + f.name
+            seen.setdefault(
+                type(default), where + f.name
+            )  # a class composed twice: its first place
             _sections(type(default), seen, where + f.name + ".")
     return seen
 
