@@ -25,11 +25,15 @@
 # ARCHLAB_LLM_PORT (default 8765; a port held by anything but an archlab model server is an
 # error), ARCHLAB_LLM_THREADS (default 1: training and tests share the cores; 2 threads
 # collapse to ~2 tokens/s under load), ARCHLAB_LLM_CTX (8192), ARCHLAB_LLM_START_WAIT_S (120),
-# ARCHLAB_LLM_CACHE_BYTES (2147483648; 0 = off): the server keeps the evaluated state of recent
+# ARCHLAB_LLM_CACHE_BYTES (100000000; 0 = off): the server keeps the evaluated state of recent
 # prompts in RAM and resumes from the longest matching prefix. NADER's agents take turns
 # (proposer, modifier, reflector), each with its own long fixed system prompt, so without it
 # every call re-reads its whole prompt: a 536-token prompt answered in 43 s read cold and in
-# 4.8 s from the cache after another agent's call (same answer at temperature 0).
+# 4.8 s from the cache after another agent's call (same answer at temperature 0). The
+# capacity counts only the KV bytes of an entry (4-27 MB here); llama-cpp-python 0.3.36 holds
+# about 80 MB more per entry (measured: RSS +80 MB per call while the cache counted +3.7 MB,
+# flat once entries were evicted), and a 2 GiB capacity grew the server to 20 GB in 15 min
+# until the kernel killed it. 100 MB keeps a handful of entries (one per agent's prompt).
 # `--install-only` stops after steps 1-2 (no server).
 set -euo pipefail
 
@@ -41,7 +45,7 @@ port=${ARCHLAB_LLM_PORT:-$port_default}
 threads=${ARCHLAB_LLM_THREADS:-1}
 n_ctx=${ARCHLAB_LLM_CTX:-8192}
 start_wait=${ARCHLAB_LLM_START_WAIT_S:-120}
-cache_bytes=${ARCHLAB_LLM_CACHE_BYTES:-2147483648}
+cache_bytes=${ARCHLAB_LLM_CACHE_BYTES:-100000000}
 case "$cache_bytes" in '' | *[!0-9]*) echo "llm-up: ARCHLAB_LLM_CACHE_BYTES must be a whole number of bytes (0 turns the prompt cache off), got '$cache_bytes'" >&2; exit 2 ;; esac
 cache_args=()
 [ "$cache_bytes" -gt 0 ] && cache_args=(--cache true --cache_type ram --cache_size "$cache_bytes")
