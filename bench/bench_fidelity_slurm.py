@@ -40,7 +40,7 @@ from typing import Any
 import yaml
 
 from nas.controller.journal import read_events
-from slurm import testing as T
+from tests.support import cluster_calls as T
 
 CONFIG: dict[str, Any] = {
     "experiment": {"name": "fid-drill", "seed": 0},

@@ -20,7 +20,7 @@ import time
 
 import pytest
 
-from slurm import testing as T
+from tests.support import cluster_calls as T
 from slurm.cluster import TERMINAL_STATES, SlurmClient
 from slurm.service import job_state
 from tests.support.serve_drill import (
