@@ -44,8 +44,8 @@ from nas.graph.hashing import canonical_hash
 from nas.graph.limits import AnswerLimits
 from nas.graph.text import serialize
 from nas.llm.budget import BudgetExceeded
-from nas.llm.reach import UNREACHABLE
 from nas.llm.client import LLMError
+from nas.llm.reach import UNREACHABLE
 from nas.prompts import PromptParseError, load_prompt, parse_block_answer
 from nas.prompts.fit import compact_definition, estimate_tokens, fits, trim_conversation
 

@@ -57,8 +57,8 @@ from nas.llm.budget import BudgetExceeded, LLMBudget, Usage
 from nas.llm.cassette import Cassette, CassetteMiss, request_key
 from nas.llm.config import MODES, LLMConfig
 from nas.llm.memo import CallMemo, Known
-from nas.llm.reach import Reach
 from nas.llm.prices import Price, cost_usd
+from nas.llm.reach import Reach
 from nas.llm.redact import redact
 from nas.llm.structured import (
     REJECT_STATUSES,

@@ -77,7 +77,9 @@ def _starts(work: Path) -> Counter[str]:
     return Counter(cid for kind, cid in read_events_log(work) if kind == "start")
 
 
-def _reference(method: str, root: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[list[str], set[str]]:
+def _reference(
+    method: str, root: Path, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[str], set[str]]:
     """An uninterrupted run: its requests in order and its trial ids."""
     monkeypatch.setenv(TEST_EVALUATOR_ENV, str(root / "work"))
     with ScriptedOpenAIServer(responder=RESPONDERS[method]()) as srv:
