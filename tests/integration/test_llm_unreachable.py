@@ -158,3 +158,18 @@ def test_llmatic_falls_back_then_stops_after_consecutive_failures(
     fell_back = [c for c in _rows(paths, "candidates") if c["origin_agent"].endswith("(fallback)")]
     assert len(fell_back) >= STOP_AFTER - 1
     assert not Counter(dying.answered) & Counter(second), "an answered request was sent again"
+
+
+def test_lapt_keeps_its_principles_then_stops_and_resumes_without_asking_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ref, _ = _reference("lapt", tmp_path / "a", monkeypatch)
+    assert len(ref) >= STOP_AFTER + 1, ref  # the first principles and the adaptations
+    k = 1  # the server dies after the first principles were learned
+    dying, second, paths, _ = _dead_then_resumed("lapt", tmp_path / "b", k, monkeypatch)
+    assert dying.answered == ref[:k]
+    assert not Counter(dying.answered) & Counter(second), "an answered request was sent again"
+    # the failed adaptations before the stop kept the principles (recorded on the call rows)
+    failed = [r for r in _rows(paths, "llm_calls") if r["status"] == "connection"]
+    assert {r["agent"] for r in failed} <= {"lapt-update", "lapt-widen", "lapt"}, failed
+    assert not [r for r in _rows(paths, "trials") if "onnection" in str(r["error"] or "")]
