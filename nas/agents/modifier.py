@@ -45,6 +45,7 @@ from nas.graph.limits import AnswerLimits
 from nas.graph.text import serialize
 from nas.llm.budget import BudgetExceeded
 from nas.llm.client import LLMError
+from nas.llm.reach import UNREACHABLE
 from nas.prompts import PromptParseError, load_prompt, parse_block_answer
 from nas.prompts.fit import compact_definition, estimate_tokens, fits, trim_conversation
 
@@ -75,6 +76,9 @@ class ModifyResult:
     tokens_out: int = 0
     cost_usd: float = 0.0
     call_errors: list[str] = field(default_factory=list)  # LLM call failures met
+    # of those, calls the endpoint did not answer (nas.llm.reach.UNREACHABLE kinds): a design
+    # that met one is no INVALID design of the model (NaderStrategy records none)
+    unanswered: int = 0
     first_role: str = "base"  # where the first invalid answer was: base | derive
     fallback: str = ""  # what was done instead of an unusable answer (derive -> kept blocks)
     last_call_id: str = ""  # the last LLM call's id (to mark a fallback on its row)
@@ -247,6 +251,7 @@ class Modifier:
             raise
         except LLMError as e:
             res.call_errors.append(str(e))
+            res.unanswered += e.kind in UNREACHABLE
             return None
         res.last_call_id = reply.call_id
         res.tokens_in += reply.tokens_in

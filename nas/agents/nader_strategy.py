@@ -51,6 +51,7 @@ what it has and every later ``ask`` returns ``[]``: the run ends cleanly.
 from __future__ import annotations
 
 import json
+import logging
 import random
 import re
 import time
@@ -80,6 +81,8 @@ from nas.records import Candidate, Origin, TrialCost, TrialRecord, TrialState, c
 from nas.strategies.base import BaseStrategy, CallOrderError, Event, Result, as_generator
 
 __all__ = ["GeneratorRandom", "NaderStrategy", "block_file", "file_hash", "validate_file"]
+
+log = logging.getLogger(__name__)
 
 
 class GeneratorRandom(random.Random):
@@ -421,6 +424,15 @@ class NaderStrategy(BaseStrategy):
         fallback = "; ".join(x for x in (ranked, res.fallback, fixed, *res.notes) if x)
         prompt = load_prompt(self.modifier.prompt_id).ref
         origin = Origin("nader", "modifier", insp.ref, prompt, fallback)
+        if res.status != "ok" and res.unanswered:
+            # the endpoint gave no answer: not a design of the model, so no INVALID row; the
+            # parent's tree event keeps the idea used (for rebuild) and llm_calls the failures
+            # (llm.unreachable_stop_after of them in a row stop the run before this)
+            log.warning("nader step %d: the LLM endpoint did not answer %d of the design's "
+                        "calls (%s): no candidate recorded for %s", self._steps,
+                        res.unanswered, res.call_errors[-1][:200], insp.ref)  # fmt: skip
+            self._tree_event(parent)
+            return None
         if res.status != "ok" or res.blocks is None:
             # an invalid design is still a candidate record: its text is the last answer
             text = res.first_invalid.strip() or "(no block produced)"

@@ -15,7 +15,9 @@ A fresh start and a resume are the same path (:meth:`Controller.run`; docs/contr
    snapshots of the fold and compaction of small store files run between steps.
    ``batch_synchronous`` strategies get barriers; known ids come back as DUPLICATE.
 4. **Stop** on the candidate budget (``done``), another budget (``budget:<limit>``, in-flight
-   candidates finish), ``exhausted``, ``RUN/CANCEL`` (in-flight cancelled) or
+   candidates finish), ``llm_unreachable:<why>`` (the LLM endpoint did not answer
+   ``llm.unreachable_stop_after`` calls in a row: the cut-short ask is not made, in-flight
+   candidates finish; a resume makes that ask again), ``exhausted``, ``RUN/CANCEL`` (in-flight cancelled) or
    ``request_stop`` (in-flight left running, re-attached by the next start).
 
 Only ``submit`` events are fsynced (they name the jobs to re-attach); everything else is
@@ -62,6 +64,7 @@ from nas.controller.submit_intent import (
     recover_submission,
 )
 from nas.llm.memo import memo_scope
+from nas.llm.reach import LLMUnreachable
 from nas.records import Candidate, TrialRecord, TrialState
 from nas.strategies.base import Result, Strategy
 from slurm.executor import Executor, Handle
@@ -76,6 +79,7 @@ log = logging.getLogger("archlab.controller")
 CANCEL_FILE = "CANCEL"
 JOURNAL_FILE = "journal.jsonl"
 STATE_DIR = "state"
+LLM_UNREACHABLE = "llm_unreachable"  # stop reason: nas.llm.reach.LLMUnreachable (resumable)
 RUN_COMPACT_BYTES = 512 * 1024  # in-run compaction: merge files below half of this
 
 
@@ -91,7 +95,8 @@ class RunService(Protocol):
 class RunSummary:
     """What :meth:`Controller.run` ends with."""
 
-    reason: str  # done | exhausted | cancelled | interrupted:<why> | budget:<limit>
+    # done | exhausted | cancelled | interrupted:<why> | budget:<limit> | llm_unreachable:<why>
+    reason: str
     state: RunState
     overhead_s: float  # controller time outside evaluate/wait (this process)
     journal_syncs: int
@@ -171,6 +176,10 @@ class Controller:
         # in the store unattributed and are written again under the same keys then, so
         # compaction leaves llm_calls alone meanwhile (a merged row would be read twice)
         self._redo_op = -1
+        # llm_unreachable (nas.llm.reach): the op of the ask it cut short, journaled with the
+        # stop; the next start makes that ask again under this op's memo scope, so the calls
+        # answered before the endpoint went away are served from the store, not asked again
+        self._unanswered_op = -1
         # a fidelity schedule (issue 25; nas/controller/rungs.py): None = full training
         self.fidelity = fidelity
         # jobs of the run besides its candidates (the LLM server of llm.serve): started after
@@ -214,6 +223,8 @@ class Controller:
         try:
             self._rebuild(events)
             prior_stop = self.state.stop or {}  # the start event below clears it
+            if str(prior_stop.get("reason", "")).startswith(LLM_UNREACHABLE):
+                self._unanswered_op = int(prior_stop.get("redo_op", -1))
             self._emit(
                 "start",
                 pid=os.getpid(),
@@ -246,7 +257,8 @@ class Controller:
             self._journal.sync()
             for service in self.services:
                 service.stop(reason)
-            self._emit("stop", reason=reason, ops=self.state.ops, final_events=True)
+            redo = {"redo_op": self._unanswered_op} if reason.startswith(LLM_UNREACHABLE) else {}
+            self._emit("stop", reason=reason, ops=self.state.ops, final_events=True, **redo)
             if self._steps or self.recorder.appends:  # a restart that did nothing: no rewrite
                 self._snapshot()
                 self._compact()
@@ -377,8 +389,15 @@ class Controller:
         if n <= 0:
             return
         op = self.state.ops
-        with memo_scope(f"op{op}"):  # LLM calls of this step: memoised under its op number
-            cands = self.strategy.ask(n)
+        # LLM calls of this step: memoised under its op number (an ask that llm_unreachable
+        # cut short: under the op it had then, whatever tells came between)
+        scope, self._unanswered_op = self._unanswered_op, -1
+        with memo_scope(f"op{op if scope < 0 else scope}"):
+            try:
+                cands = self.strategy.ask(n)
+            except LLMUnreachable as e:
+                self._unreachable(e, op if scope < 0 else scope)
+                return
             fault_point("ask")
             p = sort_proposals(cands, self.strategy.pop_decided(), self.state.cands)
             new, dups, decided = p.new, p.dups, p.decided
@@ -410,6 +429,23 @@ class Controller:
             self._ask_idle = bool(self.in_flight)
         if new:
             self._submit(new)
+
+    def _unreachable(self, err: LLMUnreachable, scope_op: int) -> None:
+        """The LLM endpoint stopped answering in the middle of an ask: the step is not made
+        (nothing of it is stored or journaled, the lessons it wrote are dropped; no design
+        is recorded for a transport failure), in-flight candidates finish, and the run stops
+        as ``llm_unreachable``; ``archlab resume`` makes the step again."""
+        self.strategy.pop_events()
+        self.strategy.pop_decided()
+        self.discarded += drop_unjournaled(self.state, self.recorder)
+        self._unanswered_op = scope_op
+        self._stop_unreachable(err)
+
+    def _stop_unreachable(self, err: LLMUnreachable) -> None:
+        if not self.stop_reason:
+            self.stop_reason = (f"{LLM_UNREACHABLE}: {err}; start it (a local model: "
+                                f"scripts/llm-up.sh) and `archlab resume {self.run_id}`")  # fmt: skip
+            log.error("%s", self.stop_reason)
 
     def _rng_field(self) -> dict[str, Any]:
         """``{"rng": state}`` when the strategy's generator moved since the last journal."""
@@ -536,6 +572,8 @@ class Controller:
             return
         try:
             self.strategy.tell(pairs)
+        except LLMUnreachable as e:  # results stay stored; the rebuild on resume learns them
+            self._stop_unreachable(e)
         except Exception:  # a strategy bug must not kill a run of 500 trainings
             log.warning("strategy.tell failed (results stay stored):\n%s", traceback.format_exc())
 
@@ -555,7 +593,7 @@ class Controller:
         not rewritten again and again), at the stop everything small."""
         self._results_since_compact = 0
         tables = None
-        if self.state.ops <= self._redo_op:  # see _redo_op
+        if self.state.ops <= self._redo_op or self._unanswered_op >= 0:  # see both
             tables = [t for t in TABLES if t != "llm_calls"]
         try:
             self.recorder.compact(tables, target_bytes=None if final else RUN_COMPACT_BYTES)

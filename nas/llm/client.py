@@ -58,6 +58,7 @@ from nas.llm.cassette import Cassette, CassetteMiss, request_key
 from nas.llm.config import MODES, LLMConfig
 from nas.llm.memo import CallMemo, Known
 from nas.llm.prices import Price, cost_usd
+from nas.llm.reach import Reach
 from nas.llm.redact import redact
 from nas.llm.structured import (
     REJECT_STATUSES,
@@ -140,6 +141,7 @@ class LLMClient:
         embed_model: str = "text-embedding-3-small",
         max_tokens: int | None = None,
         structured: str = "auto",
+        reach: Reach | None = None,
     ) -> None:
         if mode not in MODES:
             raise ValueError(f"llm mode {mode!r} is not one of {', '.join(MODES)}")
@@ -157,6 +159,7 @@ class LLMClient:
         self.max_tokens = max_tokens  # default answer cap per call (slow local models); None = none
         self.max_retries = int(max_retries)
         self.budget = budget or LLMBudget()
+        self.reach = reach or Reach()  # consecutive unanswered calls stop the run (nas.llm.reach)
         self.sink = sink
         self.prices = prices
         self.embed_model = embed_model
@@ -208,6 +211,7 @@ class LLMClient:
             structured=cfg.structured,
             budget=budget or LLMBudget(cfg.budget_tokens, cfg.budget_usd),
             sink=sink,
+            reach=Reach(cfg.unreachable_stop_after),
         )
 
     @staticmethod
@@ -340,6 +344,7 @@ class LLMClient:
         is spent and :class:`LLMError` when it failed after retries (the failure is accounted
         and written to ``llm_calls`` first)."""
         self.budget.check()
+        self.reach.check()
         msgs = [{"role": str(m["role"]), "content": str(m["content"])} for m in messages]
         params: dict[str, Any] = {
             "temperature": self.temperature if temperature is None else float(temperature),
@@ -401,6 +406,7 @@ class LLMClient:
                     self.memo.record(memo_key, memo_n, row, attempts=made, error={
                         "kind": err.kind, "message": self._redact(str(err))})  # fmt: skip
                 self._emit(row)
+                self.reach.failed(err.kind, self._redact(str(err)), self.base_url)
                 raise
             except Exception as err:  # the SDK's errors, decoding errors
                 kind, _ = error_kind(err)
@@ -413,6 +419,7 @@ class LLMClient:
                     self.memo.record(memo_key, memo_n, row, attempts=made, error={
                         "kind": kind, "message": self._redact(str(err))})  # fmt: skip
                 self._emit(row)
+                self.reach.failed(kind, self._redact(str(err)), self.base_url)
                 raise LLMError(kind, self._redact(str(err)) or type(err).__name__, call_id) from err
             finally:
                 with self._lock:
@@ -421,6 +428,7 @@ class LLMClient:
         model = model or self.model
         cost = cost_usd(self.model, tin, tout, self.prices)
         self.budget.charge(tin, tout, cost)
+        self.reach.answered()
         status = "ok" if text.strip() else "empty"
         row = call_row(
             call_id,

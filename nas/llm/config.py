@@ -124,6 +124,10 @@ class LLMConfig:
     max_tokens: int = 0  # answer cap per call (0 = none); a local CPU model needs one
     context_tokens: int = 0  # the model's context window; prompts are fitted by rule (0 = none)
     max_retries: int = 4  # retries on 429/5xx/timeouts, honouring Retry-After
+    # this many LLM calls in a row that the endpoint did not answer (connection failed, timed
+    # out after the retries, key refused, model unknown: nas.llm.reach) stop the run as
+    # llm_unreachable, resumable with `archlab resume` (0 = never stop: each call falls back)
+    unreachable_stop_after: int = 3
     max_concurrency: int = 4  # calls in flight at once
     budget_tokens: int = 0  # hard cap on tokens (0 = none); the run stops cleanly at it
     budget_usd: float = 0.0  # hard cap on dollars (0 = none)
@@ -141,6 +145,7 @@ class LLMConfig:
         at_least(where, "max_tokens", self.max_tokens, 0, "0 = none")
         at_least(where, "context_tokens", self.context_tokens, 0, "0 = no fitting")
         at_least(where, "max_retries", self.max_retries, 0)
+        at_least(where, "unreachable_stop_after", self.unreachable_stop_after, 0, "0 = never")
         at_least(where, "max_concurrency", self.max_concurrency, 1)
         at_least(where, "budget_tokens", self.budget_tokens, 0, "0 = none")
         at_least(where, "budget_usd", self.budget_usd, 0, "0 = none")

@@ -19,6 +19,9 @@ with the rows of the retried attempts before it) under ``(memo_scope, memo_key, 
 * inside an attribution scope (``LLMClient.scope``: a NADER step) the request key also
   names that step; a retried attempt's row is keyed ``<id>-a<attempt>``, so re-writing the
   rows replaces them;
+* a call the endpoint did not answer (:data:`nas.llm.reach.UNREACHABLE`: connection,
+  timeout, auth, not_found) is kept on its row but is no answer: a step made again (after
+  the run stopped as ``llm_unreachable``) sends that request again;
 * before a request goes out, the memo is asked for ``(key, n)``; a hit is served from the
   store (no request, no budget charge: the stored row was charged when the budget was
   read from ``llm_calls``; inside a scope the recorded rows are emitted again under their
@@ -49,6 +52,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from nas.llm.reach import UNREACHABLE
 from nas.records import content_hash
 
 if TYPE_CHECKING:
@@ -104,6 +108,8 @@ def _known(row: Mapping[str, Any]) -> Known | None:
     attempts = [dict(a) for a in answer.get("attempts") or [] if isinstance(a, dict)]
     rows = [{**r, "step": None, "fallback": None} for r in [*attempts, final]]
     resp, err = answer.get("response"), answer.get("error")
+    if isinstance(err, dict) and err.get("kind") in UNREACHABLE:
+        return None  # the endpoint did not answer: a step made again asks again
     return Known(
         resp if isinstance(resp, dict) else None,
         {str(k): str(v) for k, v in err.items()} if isinstance(err, dict) else None,

@@ -54,6 +54,7 @@ def _one_line_error(overrides: list[str], files: list[str] | None = None) -> str
         ("train.dataset=cifar10", "train.data_dir"),
         ("space.base_block=nope", "space.base_block"),
         ("llm.mode=replay", "llm.cassette"),
+        ("llm.unreachable_stop_after=-1", "llm.unreachable_stop_after"),
         ("space.kind=nb201", "space.kind"),  # NADER designs blocks
     ],
 )
