@@ -20,9 +20,9 @@ import time
 
 import pytest
 
-from tests.support import cluster_calls as T
 from slurm.cluster import TERMINAL_STATES, SlurmClient
 from slurm.service import job_state
+from tests.support import cluster_calls as T
 from tests.support.serve_drill import (
     check_no_lost_or_duplicated,
     launch,
