@@ -257,7 +257,9 @@ class Controller:
             self._journal.sync()
             for service in self.services:
                 service.stop(reason)
-            redo = {"redo_op": self._unanswered_op} if reason.startswith(LLM_UNREACHABLE) else {}
+            redo: dict[str, Any] = (
+                {"redo_op": self._unanswered_op} if reason.startswith(LLM_UNREACHABLE) else {}
+            )
             self._emit("stop", reason=reason, ops=self.state.ops, final_events=True, **redo)
             if self._steps or self.recorder.appends:  # a restart that did nothing: no rewrite
                 self._snapshot()
