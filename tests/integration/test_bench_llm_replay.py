@@ -89,3 +89,24 @@ def test_replay_reproduces_the_recorded_llmatic_run(tmp_path: Path) -> None:
         cost["live_calls"] == 0 and cost["replayed_calls"] == cost["calls"] == want["llm_answers"]
     )
     assert "lapt" not in got
+
+
+def test_replay_reproduces_the_after2_llmatic_run_with_edit_answers(tmp_path: Path) -> None:
+    """The issue-24 "after 2" LLMatic run (``bench/results/after2/llmatic.md``: edit answers
+    held to a per-parent grammar, crossover re-asks): replaying its cassette gives the same
+    cells and answer statistics with no live call, and the figures the issue asks for hold in
+    the recording: every answer usable as a cell, no operator fallback."""
+    recorded, got = _replay(tmp_path, "after2/llmatic_cassette.json", "after2/llmatic.json",
+                            "--parts", "llmatic", "--llmatic-budget", "50",
+                            "--llmatic-mutation-answer", "edit",
+                            "--llmatic-crossover-reask", "on")  # fmt: skip
+    [want] = recorded["llmatic"]["seeds"]
+    [seed] = got["llmatic"]["seeds"]
+    keys = ("arch", "val_acc", "test_acc", "evaluations", "distinct", "designed",
+            "llm_answers", "answers", "origins", "variation")  # fmt: skip
+    assert {k: seed[k] for k in keys} == {k: want[k] for k in keys}
+    cost = got["cost"]["LLMatic"]
+    assert cost["live_calls"] == 0 and cost["replayed_calls"] == cost["calls"] == 55
+    assert seed["answer_stats"] == want["answer_stats"]
+    usable, answers = seed["answer_stats"]["usable"], seed["answer_stats"]["answers"]
+    assert usable == answers == 55 and not seed["operator_failures"]

@@ -94,3 +94,37 @@ def _judge(task: str, answer: str) -> str:
 REAL_V2_BASE_ANSWERS = Counter(
     {"validator errors": 6, "unchanged": 5, "valid": 2, "several blocks": 1}
 )
+
+
+AFTER2 = Path(__file__).resolve().parents[2] / "bench" / "results" / "after2"
+
+
+def _replay_after2(name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Replay ``after2/<name>_cassette.json`` with the settings it was recorded with; (the
+    recorded task rows, the replayed ones)."""
+    path = AFTER2 / f"{name}_cassette.json"
+    meta = json.loads(path.read_text(encoding="utf-8"))["recorded_with"]
+    assert meta["model"] == "qwen2.5-coder-1.5b-instruct-q4_k_m"
+    llm = LLMClient(meta["model"], mode="replay", cassette=path,
+                    temperature=meta["temperature"], seed=meta["seed"])  # fmt: skip
+    r = run_bench(llm, tasks=tuple((a, b, c) for a, b, c in meta["tasks"]),
+                  retries=meta["retries"], max_tokens=meta["max_tokens"],
+                  repair_temperature=meta["repair_temperature"],
+                  context_tokens=meta["context_tokens"], answer=meta["answer"],
+                  think=meta["think"], max_calls_per_design=meta["max_calls_per_design"],
+                  max_tokens_per_design=meta["max_tokens_per_design"])  # fmt: skip
+    keys = ("seed", "transform", "executable", "quality", "turns", "tokens_in", "tokens_out")
+    want = json.loads((AFTER2 / f"{name}.json").read_text(encoding="utf-8"))["tasks"]
+    got = [{k: getattr(t, k) for k in keys} for t in r.results]
+    return [{k: w[k] for k in keys} for w in want], got
+
+
+def test_nad_real5_in_both_answer_forms_replays_what_the_real_model_did() -> None:
+    """NAD real5 on the real model after constrained answers (bench/results/after2/nad_*.md):
+    each form's cassette replays to the recorded outcome, task by task."""
+    want, got = _replay_after2("nad_edits")
+    assert got == want
+    assert [t["executable"] for t in got] == [True, True, True, True, False]
+    want, got = _replay_after2("nad_block")
+    assert got == want
+    assert [t["executable"] for t in got] == [False, True, False, True, False]
