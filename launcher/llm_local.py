@@ -40,7 +40,12 @@ LOCAL_LLM_OVERRIDES = (
     "strategy.nader.max_tokens_per_design=12000",
     "llm.max_retries=0",
     "llm.max_concurrency=1",
-    "strategy.nader.modifier_retries=1",
+    # edit answers and two repair turns: on this model (BENCHMARKS.md, issue 24) block
+    # answers gave 67 % valid designs at 11.1K tokens per trained architecture and NAD real5
+    # 2/5 executable; edits gave 93 % at 4.9K and 4/5 (the paper's block form stays the
+    # default elsewhere: strategy.nader.answer=block)
+    "strategy.nader.answer=edits",
+    "strategy.nader.modifier_retries=2",
     "budget.candidates=4",
 )
 

@@ -211,5 +211,5 @@ until ours_on "$port"; do
   fi
   sleep 0.5
 done
-log "pid $pid serves $alias at http://127.0.0.1:$port/v1 (measured on 2 CPU cores: about 12-13 output tokens/s; a NADER modifier call takes 84-165 s)"
+log "pid $pid serves $alias at http://127.0.0.1:$port/v1 (measured on 2 CPU cores: about 12-13 output tokens/s; a NADER edit-answer modifier call took 11-277 s, median 31 s, with the prompt cache; whole-block answers 34-260 s)"
 emit "$port"

@@ -66,7 +66,7 @@ def run_demo(args: argparse.Namespace) -> int:
         overrides = local_llm_overrides(local, overrides)
         print(
             f"archlab demo: {local.model} at {local.base_url} runs on the CPU: one LLM call "
-            "takes about a minute (several when other jobs share the cores), and a design "
+            "took 11-277 s, median 30 s, on 2 cores (longer when other jobs share them), and a design "
             "takes 3-5 calls (proposer ranking, modifier, a repair, then stem/downsample, or "
             "the reflector when it stays invalid): minutes per design. Progress per call below.",
             file=sys.stderr,
