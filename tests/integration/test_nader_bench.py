@@ -96,13 +96,15 @@ REAL_V2_BASE_ANSWERS = Counter(
 )
 
 
-AFTER2 = Path(__file__).resolve().parents[2] / "bench" / "results" / "after2"
+RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
 
 
-def _replay_after2(name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Replay ``after2/<name>_cassette.json`` with the settings it was recorded with; (the
+def _replay_after2(
+    name: str, folder: str = "after2"
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Replay ``<folder>/<name>_cassette.json`` with the settings it was recorded with; (the
     recorded task rows, the replayed ones)."""
-    path = AFTER2 / f"{name}_cassette.json"
+    path = RESULTS / folder / f"{name}_cassette.json"
     meta = json.loads(path.read_text(encoding="utf-8"))["recorded_with"]
     assert meta["model"] == "qwen2.5-coder-1.5b-instruct-q4_k_m"
     llm = LLMClient(meta["model"], mode="replay", cassette=path,
@@ -114,7 +116,7 @@ def _replay_after2(name: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]
                   think=meta["think"], max_calls_per_design=meta["max_calls_per_design"],
                   max_tokens_per_design=meta["max_tokens_per_design"])  # fmt: skip
     keys = ("seed", "transform", "executable", "quality", "turns", "tokens_in", "tokens_out")
-    want = json.loads((AFTER2 / f"{name}.json").read_text(encoding="utf-8"))["tasks"]
+    want = json.loads((RESULTS / folder / f"{name}.json").read_text(encoding="utf-8"))["tasks"]
     got = [{k: getattr(t, k) for k in keys} for t in r.results]
     return [{k: w[k] for k in keys} for w in want], got
 
@@ -128,3 +130,17 @@ def test_nad_real5_in_both_answer_forms_replays_what_the_real_model_did() -> Non
     want, got = _replay_after2("nad_block")
     assert got == want
     assert [t["executable"] for t in got] == [False, True, False, True, False]
+
+
+def test_think_then_answer_measurement_replays() -> None:
+    """Issue 24 item 4 (bench/results/think/): edit answers without and with the bounded
+    'Plan:' line on five development tasks (disjoint from real5, where the choice was made:
+    think stays off), then real5 with it; each cassette replays to its recorded outcome."""
+    for name, executable in (
+        ("dev_edits", [True] * 5),
+        ("dev_edits_think", [True, True, True, False, True]),
+        ("real5_edits_think", [True, False, True, True, True]),
+    ):
+        want, got = _replay_after2(name, "think")
+        assert got == want, name
+        assert [t["executable"] for t in got] == executable, name
