@@ -29,8 +29,13 @@ def _texts(run_dir):
             yield str(f) + " (rows)", repr(pq.read_table(f).to_pylist())
 
 
+@pytest.mark.parametrize("stop_after", [0, 3])
 @pytest.mark.parametrize("key", [KEY, PLAIN_KEY])
-def test_an_echoed_key_is_written_nowhere(tmp_path, monkeypatch, capfd, key):
+def test_an_echoed_key_is_written_nowhere(tmp_path, monkeypatch, capfd, key, stop_after):
+    """Every call is refused with the key echoed in the error text. ``stop_after=0``: the
+    run goes on, recording each failure; ``3`` (the default of ``llm.unreachable_stop_after``):
+    three refusals in a row (401 is an answer no retry changes) stop the run as
+    ``llm_unreachable``, whose reason also reaches the journal, status and stderr."""
     monkeypatch.setenv("OPENAI_API_KEY", key)
     monkeypatch.setenv("ARCHLAB_TEST_EVALUATOR", str(tmp_path / "work"))
     root = tmp_path / "runs"
@@ -45,21 +50,25 @@ def test_an_echoed_key_is_written_nowhere(tmp_path, monkeypatch, capfd, key):
                 "llm.max_retries=1",
                 "strategy.nader.modifier_retries=0",
                 "budget.candidates=2",
+                f"llm.unreachable_stop_after={stop_after}",
             ]
         )
         served = list(srv.state.served)
-    assert rc == 0
+    out = capfd.readouterr()
+    assert rc == (1 if stop_after else 0), out.err
+    if stop_after:
+        assert "llm_unreachable" in out.err and "[redacted]" in out.err
     assert any(label.startswith("echo-") for label in served), served
     (run_dir,) = [p for p in root.iterdir() if p.is_dir()]
     assert main(["status", str(run_dir)]) == 0
     assert main(["report", str(run_dir), "-o", str(run_dir / "report")]) == 0
-    out = capfd.readouterr()
+    out2 = capfd.readouterr()
     texts = dict(_texts(run_dir))
     assert any("[redacted]" in t for t in texts.values())  # the echo reached the rows, cut
     for name, text in texts.items():
         assert key not in text, name
         assert "Bearer sk-" not in text, name
-    assert key not in out.out + out.err
+    assert key not in out.out + out.err + out2.out + out2.err
 
 
 def test_redact_catches_key_shapes():
