@@ -66,6 +66,26 @@ def test_replay_reproduces_the_recorded_lapt_run(tmp_path: Path) -> None:
     assert "answers" in got["lapt"] and "llmatic" not in got
 
 
+LLMATIC_KEYS = ("arch", "val_acc", "test_acc", "evaluations", "distinct", "designed",
+                "llm_answers", "answers", "origins", "variation")  # fmt: skip
+
+
+def _replay_llmatic(tmp_path: Path, name: str, budget: int, *flags: str) -> tuple[dict, dict]:
+    """Replay ``<name>_cassette.json`` (LLMatic only) with the flags it was recorded with and
+    check it gives the recorded seed, with no live call; (the recorded seed, the replayed)."""
+    recorded, got = _replay(tmp_path, f"{name}_cassette.json", f"{name}.json",
+                            "--parts", "llmatic", "--llmatic-budget", str(budget), *flags)  # fmt: skip
+    [want] = recorded["llmatic"]["seeds"]
+    [seed] = got["llmatic"]["seeds"]
+    assert {k: seed[k] for k in LLMATIC_KEYS} == {k: want[k] for k in LLMATIC_KEYS}
+    cost = got["cost"]["LLMatic"]
+    assert (
+        cost["live_calls"] == 0 and cost["replayed_calls"] == cost["calls"] == want["llm_answers"]
+    )
+    assert "lapt" not in got
+    return want, seed
+
+
 def test_replay_reproduces_the_recorded_llmatic_run(tmp_path: Path) -> None:
     """LLMatic with LLM mutation and crossover as the real local model answered them (50
     evaluations, ``bench/results/real_llm_llmatic.md``): replaying the cassette gives the same
@@ -73,22 +93,10 @@ def test_replay_reproduces_the_recorded_llmatic_run(tmp_path: Path) -> None:
     budget = json.loads((RESULTS / "real_llm_llmatic.json").read_text())["llmatic"]["config"][
         "llmatic_budget"
     ]
-    recorded, got = _replay(tmp_path, "real_llm_llmatic_cassette.json", "real_llm_llmatic.json",
-                            "--parts", "llmatic", "--llmatic-budget", str(budget),
-                            # recorded with whole-cell mutation answers and no re-asks
-                            "--llmatic-mutation-answer", "cell",
-                            "--llmatic-crossover-reask", "off")  # fmt: skip
-    [want] = recorded["llmatic"]["seeds"]
-    [seed] = got["llmatic"]["seeds"]
-    keys = ("arch", "val_acc", "test_acc", "evaluations", "distinct", "designed",
-            "llm_answers", "answers", "origins", "variation")  # fmt: skip
-    assert {k: seed[k] for k in keys} == {k: want[k] for k in keys}
+    # recorded with whole-cell mutation answers and no re-asks
+    _, seed = _replay_llmatic(tmp_path, "real_llm_llmatic", budget,
+                              "--llmatic-mutation-answer", "cell", "--llmatic-crossover-reask", "off")  # fmt: skip
     assert seed["evaluations"] >= 50 and seed["designed"] > 0
-    cost = got["cost"]["LLMatic"]
-    assert (
-        cost["live_calls"] == 0 and cost["replayed_calls"] == cost["calls"] == want["llm_answers"]
-    )
-    assert "lapt" not in got
 
 
 def test_replay_reproduces_the_after2_llmatic_run_with_edit_answers(tmp_path: Path) -> None:
@@ -96,17 +104,8 @@ def test_replay_reproduces_the_after2_llmatic_run_with_edit_answers(tmp_path: Pa
     held to a per-parent grammar, crossover re-asks): replaying its cassette gives the same
     cells and answer statistics with no live call, and the figures the issue asks for hold in
     the recording: every answer usable as a cell, no operator fallback."""
-    recorded, got = _replay(tmp_path, "after2/llmatic_cassette.json", "after2/llmatic.json",
-                            "--parts", "llmatic", "--llmatic-budget", "50",
-                            "--llmatic-mutation-answer", "edit",
-                            "--llmatic-crossover-reask", "on")  # fmt: skip
-    [want] = recorded["llmatic"]["seeds"]
-    [seed] = got["llmatic"]["seeds"]
-    keys = ("arch", "val_acc", "test_acc", "evaluations", "distinct", "designed",
-            "llm_answers", "answers", "origins", "variation")  # fmt: skip
-    assert {k: seed[k] for k in keys} == {k: want[k] for k in keys}
-    cost = got["cost"]["LLMatic"]
-    assert cost["live_calls"] == 0 and cost["replayed_calls"] == cost["calls"] == 55
+    want, seed = _replay_llmatic(tmp_path, "after2/llmatic", 50,
+                                 "--llmatic-mutation-answer", "edit", "--llmatic-crossover-reask", "on")  # fmt: skip
     assert seed["answer_stats"] == want["answer_stats"]
     usable, answers = seed["answer_stats"]["usable"], seed["answer_stats"]["answers"]
     assert usable == answers == 55 and not seed["operator_failures"]

@@ -99,7 +99,7 @@ REAL_V2_BASE_ANSWERS = Counter(
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
 
 
-def _replay_after2(
+def _replay_recorded(
     name: str, folder: str = "after2"
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Replay ``<folder>/<name>_cassette.json`` with the settings it was recorded with; (the
@@ -124,10 +124,10 @@ def _replay_after2(
 def test_nad_real5_in_both_answer_forms_replays_what_the_real_model_did() -> None:
     """NAD real5 on the real model after constrained answers (bench/results/after2/nad_*.md):
     each form's cassette replays to the recorded outcome, task by task."""
-    want, got = _replay_after2("nad_edits")
+    want, got = _replay_recorded("nad_edits")
     assert got == want
     assert [t["executable"] for t in got] == [True, True, True, True, False]
-    want, got = _replay_after2("nad_block")
+    want, got = _replay_recorded("nad_block")
     assert got == want
     assert [t["executable"] for t in got] == [False, True, False, True, False]
 
@@ -141,6 +141,6 @@ def test_think_then_answer_measurement_replays() -> None:
         ("dev_edits_think", [True, True, True, False, True]),
         ("real5_edits_think", [True, False, True, True, True]),
     ):
-        want, got = _replay_after2(name, "think")
+        want, got = _replay_recorded(name, "think")
         assert got == want, name
         assert [t["executable"] for t in got] == executable, name

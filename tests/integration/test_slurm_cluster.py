@@ -122,17 +122,12 @@ def test_time_limit_warning_gives_timeout(tmp_path: Path) -> None:
     # call not being checkpointable, ends it as TIMEOUT instead of requeuing it.
     site = SiteParams(time="1", cpus_per_task=1, mem="100M", signal_delay_s=40)
     ex = make(tmp_path, site=site)
-    t0 = time.monotonic()
     [h] = ex.submit([Call(T.sleep_for, (120,))])
     [done] = list(ex.as_completed([h], timeout_s=120))
     assert done.outcome is not None and done.outcome.state is OutcomeState.TIMEOUT
     # normally the runner's own stop at the warning ("... not checkpointable"); on a loaded
     # machine the warning can come too late and Slurm's limit ends the task: TIMEOUT either way
     assert "not checkpointable" in done.outcome.error or "hit its time limit" in done.outcome.error
-    # ended, not run to completion (the call sleeps 120 s); no tighter bound: under load the
-    # scheduler, the runner's start and sacct each add seconds (an elapsed-time bound of 60 s
-    # failed once in a clean-clone run at 78 s)
-    assert time.monotonic() - t0 < 120
 
 
 def test_cancel_by_caller_and_by_scancel(tmp_path: Path) -> None:
