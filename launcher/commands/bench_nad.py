@@ -12,7 +12,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from nas.agents.config import ANSWER_FORMS, NaderConfig
+from nas.agents.config import ANSWER_FORMS, ANSWER_VERSIONS, NaderConfig
 from nas.llm.config import LLMConfig
 
 __all__ = ["register_nad"]
@@ -61,7 +61,9 @@ def _main(args: argparse.Namespace) -> int:
                        tasks=tasks, max_tokens=args.max_tokens or None,
                        repair_temperature=args.repair_temperature,
                        context_tokens=args.context or None, fill_llm=fill,
-                       progress=progress, answer=args.answer, think=args.think,
+                       progress=progress, answer=args.answer,
+                       answer_version=args.answer_version,
+                       think=args.think,
                        max_calls_per_design=args.max_calls_per_design,
                        max_tokens_per_design=args.max_tokens_per_design)  # fmt: skip
     if args.mode == "fill" and llm is not None and isinstance(llm.cassette, UsedCassette):
@@ -73,7 +75,9 @@ def _main(args: argparse.Namespace) -> int:
         "repair_temperature": args.repair_temperature, "max_tokens": args.max_tokens,
         "timeout_s": args.timeout, "retries": args.retries, "seed": 0,
         "tasks": [list(t) for t in tasks], "reflector": not args.no_reflector,
-        "context_tokens": args.context or None, "answer": args.answer, "think": args.think,
+        "context_tokens": args.context or None, "answer": args.answer,
+        "answer_version": args.answer_version,
+        "think": args.think,
         "max_calls_per_design": args.max_calls_per_design,
         "max_tokens_per_design": args.max_tokens_per_design,
     }  # fmt: skip
@@ -138,6 +142,11 @@ def register_nad(subparsers: Any) -> argparse.ArgumentParser:
         help="the Modifier's answer form: block (the whole block, NADER) | edits (a list of "
         "edits against the seed block, held to a per-block grammar)",
     )
+    p.add_argument("--answer-version", type=int, choices=ANSWER_VERSIONS,
+                   default=NaderConfig.answer_version,
+                   help="the answer form's version (strategy.nader.answer_version): 2 = edits@2 "
+                   "(at most 3 edits, mul gates, only replacements that change an op); 1 = the "
+                   "forms and prompts of the after-2 measurement (6 edits)")  # fmt: skip
     p.add_argument("--think", action="store_true", help="a bounded 'Plan:' line first")
     p.add_argument("--max-calls-per-design", type=int, default=NaderConfig.max_calls_per_design,
                    help="Modifier calls per design (0 = no cap)")  # fmt: skip

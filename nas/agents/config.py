@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from nas.config_checks import at_least, between, one_of
 from nas.graph.limits import DEFAULT_LIMITS, AnswerLimits
 
-__all__ = ["ANSWER_FORMS", "NaderConfig"]
+__all__ = ["ANSWER_FORMS", "ANSWER_VERSIONS", "NaderConfig"]
 
 # the Modifier's answer forms (nas.agents.modifier): the whole block, or edits against the parent
 ANSWER_FORMS = ("block", "edits")
+# versions of those forms' grammars and prompts (nas.graph.edits.EDIT_FORMS, block@N)
+ANSWER_VERSIONS = (1, 2)
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,9 @@ class NaderConfig:
     # (a greedy model, temperature 0, answers a repair turn with its first answer again)
     answer: str = "block"  # the Modifier's answer form: block (NADER's whole block, as the
     # paper) | edits (a short list of edits against the parent, grammar-held; docs/agents.md)
+    answer_version: int = 2  # the answer form's version: 2 = edits@2 (at most 3 edits, mul
+    # gates, only replacements that change an op; prompt modifier_edits@3) | 1 = edits@1 and
+    # the prompts the recorded after-2 cassettes used (6 edits, add/concat)
     reask_temperature: float | None = 1.0  # the re-ask after an answer repeated an earlier
     # one (it is never sent back as-is); None = llm.temperature
     max_calls_per_design: int = 0  # Modifier calls per design, base + derive (0 = no cap
@@ -43,6 +48,7 @@ class NaderConfig:
         if self.repair_temperature is not None:
             at_least(where, "repair_temperature", self.repair_temperature, 0)
         one_of(where, "answer", self.answer, ANSWER_FORMS)
+        one_of(where, "answer_version", self.answer_version, ANSWER_VERSIONS)
         if self.reask_temperature is not None:
             at_least(where, "reask_temperature", self.reask_temperature, 0)
         at_least(where, "max_calls_per_design", self.max_calls_per_design, 0)

@@ -62,6 +62,7 @@ def from_config(config: NaderConfig, parts: StrategyParts) -> NaderStrategy:
         retries=int(config.modifier_retries),
         repair_temperature=config.repair_temperature,
         answer=config.answer,
+        answer_version=config.answer_version,
         reask_temperature=config.reask_temperature,
         max_calls_per_design=int(config.max_calls_per_design),
         max_tokens_per_design=int(config.max_tokens_per_design),

@@ -32,14 +32,21 @@ from nas.agents.experience import dedupe
 from nas.grammar import Constraint
 from nas.graph.block import BlockGraph, BlockRole
 from nas.graph.edits import (
+    EDIT_FORMS,
     EditError,
     apply_edits,
     edit_example,
     edits_constraint,
     fix_shapes,
+    node_guide,
     parse_edits,
 )
-from nas.graph.grammar_block import PLAN_CHARS, block_constraint, with_plan
+from nas.graph.grammar_block import (
+    PLAN_CHARS,
+    anchored_block_constraint,
+    block_constraint,
+    with_plan,
+)
 from nas.graph.hashing import canonical_hash
 from nas.graph.limits import AnswerLimits
 from nas.graph.text import serialize
@@ -189,6 +196,7 @@ class Modifier:
         context_tokens: int | None = None,
         *,
         answer: str = NaderConfig.answer,
+        answer_version: int = NaderConfig.answer_version,
         reask_temperature: float | None = NaderConfig.reask_temperature,
         max_calls: int = NaderConfig.max_calls_per_design,
         max_design_tokens: int = NaderConfig.max_tokens_per_design,
@@ -211,6 +219,10 @@ class Modifier:
         if answer not in ANSWER_FORMS:
             raise ValueError(f"answer={answer!r}: one of {', '.join(ANSWER_FORMS)}")
         self.answer = answer  # block (NADER's whole block) | edits (a list against the parent)
+        if f"edits@{answer_version}" not in EDIT_FORMS:
+            raise ValueError(f"answer_version={answer_version!r}: 1 or 2")
+        self.answer_version = answer_version  # the version of the answer form and its prompt
+        self.edit_form = EDIT_FORMS[f"edits@{answer_version}"]  # how many edits, which merges
         self.reask_temperature = reask_temperature  # after a repeated answer (None: client's)
         self.max_calls = max_calls  # LLM calls per design, base and derive together (0: none)
         self.max_design_tokens = max_design_tokens  # tokens per design (0: no cap)
@@ -224,6 +236,15 @@ class Modifier:
     def prompt_id(self) -> str:
         """The first prompt of a design: ``modifier`` or ``modifier_edits``."""
         return "modifier_edits" if self.answer == "edits" else "modifier"
+
+    @property
+    def prompt_version(self) -> int:
+        """The first prompt's version: answer version 1 keeps ``modifier@3`` and
+        ``modifier_edits@2`` (their recorded cassettes replay), 2 has ``modifier@4`` (the
+        anchored block) and ``modifier_edits@3``."""
+        if self.answer != "edits":
+            return 3 if self.answer_version == 1 else 4
+        return 2 if self.answer_version == 1 else 3
 
     def _call(
         self,
@@ -399,10 +420,16 @@ class Modifier:
         res = ModifyResult("invalid")
         base, stem, down = _split(blocks)
         edits = self.answer == "edits"
-        tmpl = load_prompt(self.prompt_id)
+        tmpl = load_prompt(self.prompt_id, self.prompt_version)
         # modifier_edits@1 showed concrete edits that the real model copied as its answer;
         # @2 shows the form with placeholders only (kept: @1 for recorded cassettes)
         extra = {"example": edit_example(base)} if "example" in tmpl.slots else {}
+        if "max_edits" in tmpl.slots:  # modifier_edits@3: the edit count
+            extra["max_edits"] = str(self.edit_form.max_edits)
+        if "next" in tmpl.slots:  # modifier@4: the first new node's number
+            extra["next"] = str(max(n.index for n in base.nodes) + 1)
+        if "nodes" in tmpl.slots:  # where each operation is
+            extra["nodes"] = node_guide(base)
         tips, research_tips = _bullets(experiences), _bullets(research)
         definition = self.definition
         for step in ("", *_MODIFY_REDUCTIONS):
@@ -461,7 +488,7 @@ class Modifier:
         def check_edits(answer: str) -> tuple[BlockGraph | None, list[str]]:
             try:
                 g, changed, dropped = apply_edits(
-                    base, parse_edits(answer, base, self.answer_limits)
+                    base, parse_edits(answer, base, self.answer_limits, self.edit_form)
                 )
             except EditError as e:
                 return None, [str(e)]
@@ -482,7 +509,12 @@ class Modifier:
             )
             return t.ref, t.render(errors="\n".join(f"- {e}" for e in errors), result=result)[-1:]
 
-        base_form = edits_constraint(base) if edits else block_constraint(base.name)
+        if edits:
+            base_form = edits_constraint(base, self.edit_form)
+        elif self.answer_version >= 2:  # the block again, held to the parent's node numbers
+            base_form = anchored_block_constraint(base)
+        else:
+            base_form = block_constraint(base.name)
         if self.think:  # a bounded plan line first; the answer after it is held as before
             think = load_prompt("modifier_think")
             note = think.render(chars=PLAN_CHARS)[-1]["content"]

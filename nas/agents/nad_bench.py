@@ -3,8 +3,11 @@
 Tasks: the five built-in seed blocks x each catalogue transformation, phrased at two
 levels — *macro* (the idea, as a paper would state it) and *micro* (the concrete graph
 edit). Per task: executable (a valid base + stem + downsample file came out), LLM turns,
-whether a repair was needed, tokens, and quality against the reference: the result must
-differ from the base block and contain the op kinds the transformation adds.
+whether a repair was needed, tokens, quality against the reference (the result differs
+from the base block and contains the op kinds the transformation adds), and the stricter
+"done as asked" (:func:`done_as_asked`: executable, and the change the task names is there:
+new nodes of the kinds it adds, fewer of the ReLUs it swaps, a kernel it enlarges larger, a
+path it adds from the block input).
 
 Modes: ``offline`` (the rule-based designer; no LLM), ``replay`` (a cassette — what CI
 runs), ``record``/``live`` (an endpoint). ``archlab bench nad --mode replay --cassette
@@ -16,6 +19,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,11 +27,12 @@ from typing import Any
 
 from nas.agents.config import NaderConfig
 from nas.agents.designer import CATALOGUE, DESIGNER_NAME, RuleBasedDesigner, Transformation
+from nas.agents.graph_edit import arg
 from nas.agents.experience import MemoryExperiencePool
 from nas.agents.modifier import Modifier, ModifyResult, normalize_file
 from nas.agents.nader_strategy import _validate_base, block_file, validate_file
 from nas.agents.reflector import Reflector
-from nas.graph.block import BlockGraph, BlockRole
+from nas.graph.block import BlockGraph, BlockRole, Node
 from nas.graph.hashing import canonical_hash
 from nas.llm.cassette import Cassette, CassetteMiss
 
@@ -37,6 +42,7 @@ __all__ = [
     "BenchReport",
     "TaskResult",
     "UsedCassette",
+    "done_as_asked",
     "load_report",
     "parse_tasks",
     "run_bench",
@@ -62,6 +68,7 @@ class TaskResult:
     call_errors: int = 0  # LLM calls that failed (timeouts, HTTP errors) in the task
     fallback: str = ""  # what the Modifier did instead of an unusable answer
     trimmed: str = ""  # what was left out of the prompts to fit the model's context
+    asked: bool = False  # executable and done as asked (the stricter check, done_as_asked)
 
 
 @dataclass
@@ -81,6 +88,7 @@ class BenchReport:
             out[level] = {
                 "executable": round(self._rate(rows, "executable"), 3),
                 "quality": round(self._rate(rows, "quality"), 3),
+                "asked": round(self._rate(rows, "asked"), 3),
                 "repaired": round(self._rate(rows, "repaired"), 3),
                 "tokens_per_task": round(sum(toks) / len(toks), 1) if toks else 0.0,
                 "turns_per_task": round(sum(r.turns for r in rows) / len(rows), 2) if rows else 0,
@@ -91,15 +99,17 @@ class BenchReport:
     def tasks_markdown(self) -> str:
         """One row per task (executable, quality, repairs, tokens, seconds) and the totals."""
         lines = [
-            "| seed block | transformation | level | executable | quality (reference) | turns "
-            "| repaired | failed calls | tokens in | tokens out | seconds | last errors |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+            "| seed block | transformation | level | executable | quality (reference) "
+            "| done as asked | turns | repaired | failed calls | tokens in | tokens out | seconds "
+            "| last errors |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         ]
         for r in self.results:
             err = r.error.replace("|", "/").replace("\n", " ")[:140]
             lines.append(
                 f"| {r.seed} | {r.transform} | {r.level} | {'yes' if r.executable else 'no'} "
-                f"| {'yes' if r.quality else 'no'} | {r.turns} | {'yes' if r.repaired else 'no'} "
+                f"| {'yes' if r.quality else 'no'} | {'yes' if r.asked else 'no'} "
+                f"| {r.turns} | {'yes' if r.repaired else 'no'} "
                 f"| {r.call_errors} | {r.tokens_in} | {r.tokens_out} | {r.seconds:.0f} | {err} |"
             )
         n = len(self.results) or 1
@@ -109,11 +119,12 @@ class BenchReport:
         lines.append(
             f"| **total** | | | {sum(r.executable for r in self.results)}/{len(self.results)} "
             f"| {sum(r.quality for r in self.results)}/{len(self.results)} "
+            f"| {sum(r.asked for r in self.results)}/{len(self.results)} "
             f"| {sum(r.turns for r in self.results)} | {sum(r.repaired for r in self.results)} "
             f"| {sum(r.call_errors for r in self.results)} | {tin} | {tout} | {secs:.0f} | |"
         )
         lines.append(
-            f"| **per task** | | | | | {sum(r.turns for r in self.results) / n:.1f} | | "
+            f"| **per task** | | | | | | {sum(r.turns for r in self.results) / n:.1f} | | "
             f"| {tin / n:.0f} | {tout / n:.0f} | {secs / n:.0f} | |"
         )
         return "\n".join(lines) + "\n"
@@ -123,13 +134,15 @@ class BenchReport:
         lines = [
             f"mode: **{self.mode}**, tasks: {s['tasks']}, wall: {s['seconds']} s",
             "",
-            "| level | executable | quality (reference) | needed repair | tokens/task | turns/task |",
-            "|---|---|---|---|---|---|",
+            "| level | executable | quality (reference) | done as asked | needed repair "
+            "| tokens/task | turns/task |",
+            "|---|---|---|---|---|---|---|",
         ]
         for level in ("macro", "micro", "all"):
             v = s[level]
             lines.append(
-                f"| {level} | {v['executable']:.1%} | {v['quality']:.1%} | {v['repaired']:.1%} "
+                f"| {level} | {v['executable']:.1%} | {v['quality']:.1%} | {v['asked']:.1%} "
+                f"| {v['repaired']:.1%} "
                 f"| {v['tokens_per_task']} | {v['turns_per_task']} |"
             )
         lines += ["", "| seed | executable | quality |", "|---|---|---|"]
@@ -155,6 +168,57 @@ def _quality(base: BlockGraph, new: BlockGraph | None, t: Transformation) -> boo
         return False
     kinds = {n.kind for n in new.nodes}
     return all(k in kinds for k in t.adds)
+
+
+def _int_arg(node: Node, names: tuple[str, ...]) -> int | None:
+    for k, v in node.args:
+        if k in names and v.strip().isdigit():
+            return int(v)
+    return None
+
+
+_KERNEL = ("kernel_size", "kernel", "k")
+
+
+def _convs_with(g: BlockGraph, names: tuple[str, ...], above: int) -> int:
+    """How many Conv2d nodes of ``g`` have argument ``names`` greater than ``above``."""
+    return sum(1 for n in g.nodes
+               if n.kind == "conv2d" and (_int_arg(n, names) or 0) > above)  # fmt: skip
+
+
+def done_as_asked(base: BlockGraph, new: BlockGraph | None, t: Transformation) -> bool:
+    """Whether ``new`` carries out transformation ``t`` on ``base`` — stricter than the
+    reference check, which only asks that the added op kinds be present somewhere (a block
+    that had a Sigmoid passes an SE task by changing anything else): ``new`` has MORE nodes
+    of each kind ``t`` adds than ``base``; an activation swap (gelu, silu) also has fewer
+    ReLUs; large_kernel: a Conv2d whose kernel grew (or more convs of kernel >= 5);
+    residual and parallel_branch: the block input feeds more nodes than before (the new
+    path starts there); dilated_branch: more convs with dilation > 1; depthwise_separable:
+    more grouped convs."""
+    if new is None or canonical_hash(new) == canonical_hash(base):
+        return False
+    before, after = Counter(n.kind for n in base.nodes), Counter(n.kind for n in new.nodes)
+    if t.name == "large_kernel":
+        grown = any(
+            base.has_node(n.index) and base.node(n.index).kind == "conv2d"
+            and (_int_arg(n, _KERNEL) or 0) > (_int_arg(base.node(n.index), _KERNEL) or 0)
+            for n in new.nodes if n.kind == "conv2d"
+        )  # fmt: skip
+        return grown or _convs_with(new, _KERNEL, 4) > _convs_with(base, _KERNEL, 4)
+    if t.name in ("gelu", "silu"):
+        return after[t.name] > before[t.name] and after["relu"] < before["relu"]
+    if not all(after[k] > before[k] for k in t.adds):
+        return False
+    if t.name in ("residual", "parallel_branch"):
+        fan = [len(set(g.consumers_of(n.index))) for g in (base, new) for n in g.input_nodes[:1]]
+        return len(fan) == 2 and fan[1] > fan[0]
+    if t.name == "dilated_branch":
+        return _convs_with(new, ("dilation",), 1) > _convs_with(base, ("dilation",), 1)
+    if t.name == "depthwise_separable":
+        grouped = [sum(1 for n in g.nodes if n.kind == "conv2d"
+                       and (arg(n, "groups", "1") or "1") != "1") for g in (base, new)]  # fmt: skip
+        return grouped[1] > grouped[0]
+    return True
 
 
 Task = tuple[str, str, str]  # (seed block, transformation, level)
@@ -222,6 +286,7 @@ def run_bench(
     context_tokens: int | None = None,
     fill_llm: Any = None,
     answer: str = NaderConfig.answer,
+    answer_version: int = NaderConfig.answer_version,
     think: bool = NaderConfig.think,
     max_calls_per_design: int = NaderConfig.max_calls_per_design,
     max_tokens_per_design: int = NaderConfig.max_tokens_per_design,
@@ -233,7 +298,7 @@ def run_bench(
     by rule to fit, :mod:`nas.prompts.fit`). ``fill_llm``: with a replaying ``llm``, a
     recording client on the same cassette that re-runs live each task whose conversation
     the cassette does not hold (prompts changed since it was recorded). ``answer``,
-    ``think``, ``max_calls_per_design``, ``max_tokens_per_design``: as ``strategy.nader``'s
+    ``answer_version``, ``think``, ``max_calls_per_design``, ``max_tokens_per_design``: as ``strategy.nader``'s
     settings of the same names (the Modifier's answer form and a design's caps)."""
     t0 = time.perf_counter()
     mode = DESIGNER_NAME if llm is None else f"llm:{llm.mode}"
@@ -242,7 +307,9 @@ def run_bench(
     reflector = Reflector(pool, llm, max_tokens=max_tokens) if reflect else None
     modifier = Modifier(llm, _validate_base, validate_file, retries, max_tokens=max_tokens,
                         repair_temperature=repair_temperature,
-                        context_tokens=context_tokens, answer=answer, think=think,
+                        context_tokens=context_tokens, answer=answer,
+                        answer_version=answer_version,
+                        think=think,
                         max_calls=max_calls_per_design,
                         max_design_tokens=max_tokens_per_design)  # fmt: skip
     designer = RuleBasedDesigner(_validate_base)
@@ -262,7 +329,8 @@ def run_bench(
             )
             report.results.append(
                 TaskResult(s, t.name, level, ok, _quality(base, new, t), 0, False, 0, 0,
-                           seconds=time.perf_counter() - t1)
+                           seconds=time.perf_counter() - t1,
+                           asked=ok and done_as_asked(base, new, t))
             )  # fmt: skip
             continue
         exps = reflector.retrieve(text, "develop") if reflector else []
@@ -286,7 +354,8 @@ def run_bench(
                        res.turns, res.repaired, res.tokens_in + r_in, res.tokens_out + r_out,
                        "; ".join(res.errors + res.call_errors)[:300] if res.status != "ok" else "",
                        time.perf_counter() - t1, len(res.call_errors), res.fallback,
-                       "; ".join(res.trimmed))
+                       "; ".join(res.trimmed),
+                       res.status == "ok" and done_as_asked(base, new, t))
         )  # fmt: skip
         if progress is not None:
             progress(report.results[-1])

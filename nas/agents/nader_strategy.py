@@ -206,6 +206,7 @@ class NaderStrategy(BaseStrategy):
         repair_temperature: float | None = NaderConfig.repair_temperature,
         context_tokens: int | None = None,
         answer: str = NaderConfig.answer,
+        answer_version: int = NaderConfig.answer_version,
         reask_temperature: float | None = NaderConfig.reask_temperature,
         max_calls_per_design: int = NaderConfig.max_calls_per_design,
         max_tokens_per_design: int = NaderConfig.max_tokens_per_design,
@@ -231,7 +232,8 @@ class NaderStrategy(BaseStrategy):
             llm, base_checker(self.macro), lambda b: validate_file(b, self.macro), retries,
             skeleton=str(self.macro.get("kind", "stages")),
             repair_temperature=repair_temperature, context_tokens=context_tokens,
-            answer=answer, reask_temperature=reask_temperature, max_calls=max_calls_per_design,
+            answer=answer, answer_version=answer_version, reask_temperature=reask_temperature,
+            max_calls=max_calls_per_design,
             max_design_tokens=max_tokens_per_design, think=think,
             answer_limits=answer_limits,
         )  # fmt: skip

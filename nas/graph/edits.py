@@ -8,9 +8,17 @@ forgets edges), an answer in the edit form names what changes, one edit per line
     set 2 kernel_size=5                     one argument of node 2
     branch 0->6 add Conv2d(out_channels=C,kernel_size=1) BN
                                             a new path from node 0 through the ops, merged
-                                            with node 6's output by Add (or concat); node
-                                            6's consumers read the merge
+                                            with node 6's output by Add (or concat, or, in
+                                            form edits@2, mul: a gate); node 6's consumers
+                                            read the merge
     remove 4                                node 4 (one input) goes, its input feeds on
+
+Two forms (:data:`EDIT_FORMS`, setting ``strategy.nader.answer_version``): ``edits@1`` (up to 6
+edits, branches of 1-4 ops merged by add or concat) and ``edits@2`` (up to 3 edits — the
+real 1.5B model filled six slots with edits that undid its own first one —, branches of 1-5
+ops merged by add, concat or mul, so that a squeeze-and-excitation gate is one line, and a
+grammar that offers only replacements that change a node's operation: ``replace 4 ReLU``
+on a ReLU cannot be written). The parser reads both; the form bounds the count.
 
 A merge (Add, Mul, concat: the validator's ops of two or more inputs) is made only by
 ``branch``; ``replace`` keeps a node's kind of arity (a one-input node takes a one-input op,
@@ -54,10 +62,12 @@ from nas.graph.validate import Analysis, analyze
 
 __all__ = [
     "EDITS_FORM",
+    "EDIT_FORMS",
     "MAX_EDITS",
     "Branch",
     "Edit",
     "EditError",
+    "EditForm",
     "Insert",
     "Remove",
     "Replace",
@@ -66,14 +76,37 @@ __all__ = [
     "edit_example",
     "edits_constraint",
     "fix_shapes",
+    "node_guide",
     "parse_edits",
 ]
 
-EDITS_FORM = "edits@1"  # the constraint's name (recorded on the llm_calls row)
-MAX_EDITS = 6  # edit lines per answer: a design is a small change to its parent
-MAX_BRANCH_OPS = 4  # ops on one new branch
 _MAX_PAIRS = 600  # branch (from, to) pairs spelled out in the grammar; above: any two nodes
-_MERGES = {"add": "Add", "concat": "concat"}
+_MERGES = {"add": "Add", "concat": "concat", "mul": "Mul"}
+
+
+@dataclass(frozen=True)
+class EditForm:
+    """One version of the edit answer: its name (the constraint's, recorded on the
+    llm_calls row), how many edit lines an answer may have, how many ops a branch, which
+    merges a branch may end in, and whether the grammar offers only replacements that change
+    a node's operation."""
+
+    name: str
+    max_edits: int
+    max_branch_ops: int
+    merges: tuple[str, ...]
+    changes_only: bool
+
+
+EDIT_FORMS: dict[str, EditForm] = {
+    f.name: f
+    for f in (
+        EditForm("edits@1", 6, 4, ("add", "concat"), False),
+        EditForm("edits@2", 3, 5, ("add", "concat", "mul"), True),
+    )
+}
+EDITS_FORM = "edits@1"  # the first form (recorded cassettes were made with it)
+MAX_EDITS = EDIT_FORMS[EDITS_FORM].max_edits
 
 
 class EditError(ValueError):
@@ -139,7 +172,7 @@ def _op(text: str, line: int, limits: AnswerLimits, one_input: bool = False) -> 
         raise EditError(line, f"{spec.name} cannot be added: a block has one input and one output")
     if one_input and spec.arity != 1:
         raise EditError(line, f"{spec.name} merges several inputs; an inserted op or a branch's "
-                        "op has one (a branch merges by 'add' or 'concat' itself)")  # fmt: skip
+                        "op has one (a branch merges by 'add', 'concat' or 'mul' itself)")  # fmt: skip
     return node
 
 
@@ -158,12 +191,18 @@ def _split_ops(text: str) -> list[str]:
     return [*out, cur] if cur else out
 
 
-def parse_edits(text: str, parent: BlockGraph, limits: AnswerLimits = DEFAULT_LIMITS) -> list[Edit]:
+def parse_edits(
+    text: str,
+    parent: BlockGraph,
+    limits: AnswerLimits = DEFAULT_LIMITS,
+    form: EditForm = EDIT_FORMS[EDITS_FORM],
+) -> list[Edit]:
     """The edits of an answer: the lines of its first ``` fence when it has one (chatter
     around it is skipped), else all its lines; blank lines skipped. Raises
     :class:`EditError` for a line that is not an edit, a node or edge the parent does not
-    have, an unknown op, more than :data:`MAX_EDITS` edits, or text over ``limits`` (the
-    answer's size before anything reads it, then each op's and value's arguments)."""
+    have, an unknown op, more edits than ``form`` allows (or a branch with more ops, or a
+    merge it does not have), or text over ``limits`` (the answer's size before anything
+    reads it, then each op's and value's arguments)."""
     try:
         check_size(text, limits)
     except ParseError as e:
@@ -180,8 +219,8 @@ def parse_edits(text: str, parent: BlockGraph, limits: AnswerLimits = DEFAULT_LI
         lines = lines[1:]
     if not lines:
         raise EditError(1, "no edits in the answer: write one edit per line, e.g. 'set 2 k=5'")
-    if len(lines) > MAX_EDITS:
-        raise EditError(MAX_EDITS + 1, f"{len(lines)} edits; at most {MAX_EDITS}")
+    if len(lines) > form.max_edits:
+        raise EditError(form.max_edits + 1, f"{len(lines)} edits; at most {form.max_edits}")
     edits: list[Edit] = []
     for i, ln in enumerate(lines, 1):
         m = _LINE.match(ln)
@@ -214,11 +253,13 @@ def parse_edits(text: str, parent: BlockGraph, limits: AnswerLimits = DEFAULT_LI
             edits.append(SetArg(a, key.strip(), value.strip()))
         elif verb == "branch":
             merge, _, ops = rest.partition(" ")
-            if merge.lower() not in _MERGES:
-                raise EditError(i, f"a branch merges by add or concat, not {merge[:20]!r}")
+            if merge.lower() not in form.merges:
+                raise EditError(i, f"a branch merges by {' or '.join(form.merges)}, not "
+                                f"{merge[:20]!r}")  # fmt: skip
             parts = _split_ops(ops)
-            if not 1 <= len(parts) <= MAX_BRANCH_OPS:
-                raise EditError(i, f"a branch has 1 to {MAX_BRANCH_OPS} ops, not {len(parts)}")
+            if not 1 <= len(parts) <= form.max_branch_ops:
+                raise EditError(i, f"a branch has 1 to {form.max_branch_ops} ops, not "
+                                f"{len(parts)}")  # fmt: skip
             ops = tuple(_op(p, i, limits, one_input=True) for p in parts)
             edits.append(Branch(a, int(b or 0), merge.lower(), ops))
         else:
@@ -472,14 +513,28 @@ def _shrinking(an: Analysis, g: BlockGraph, n: int, new: set[int]) -> int | None
 # ------------------------------------------------------------------------------ grammar
 
 
-def edits_constraint(parent: BlockGraph) -> Constraint:
-    """The grammar of an edit list against ``parent`` (see the module doc): 1 to
-    :data:`MAX_EDITS` lines, optionally in one ``` fence."""
-    return _constraint(parent)
+def edits_constraint(parent: BlockGraph, form: EditForm = EDIT_FORMS[EDITS_FORM]) -> Constraint:
+    """The grammar of an edit list against ``parent`` in ``form`` (see the module doc): 1 to
+    ``form.max_edits`` lines, optionally in one ``` fence."""
+    return _constraint(parent, form)
+
+
+def _other_ops(rules: dict[str, Expr], base: str, op: str) -> str:
+    """The name of a rule: rule ``base`` (an Alt of op rules) without ``op``'s rule (an op
+    the table does not know leaves ``base`` whole)."""
+    spec = lookup_op(op)
+    if spec is None:
+        return base
+    drop = Ref(op_rule_name(spec))
+    name = f"{base}-not-{op_rule_name(spec)[3:]}"
+    alt = rules[base]
+    if name not in rules and isinstance(alt, Alt):
+        rules[name] = Alt(tuple(x for x in alt.items if x != drop))
+    return name if name in rules else base
 
 
 @lru_cache(maxsize=32)
-def _constraint(parent: BlockGraph) -> Constraint:
+def _constraint(parent: BlockGraph, form: EditForm) -> Constraint:
     rules: dict[str, Expr] = op_rules()
     idx = sorted(n.index for n in parent.nodes)
     edit_nodes = [i for i in idx if not _io(parent, i)]
@@ -494,9 +549,17 @@ def _constraint(parent: BlockGraph) -> Constraint:
         choices.append(Seq((Lit("insert "), edges, Lit(" "), Ref("op-one"))))
     # a node keeps its kind of arity: a new merge comes only from a branch
     for nodes, rule in ((one_in, "op-one"), (merges, "op-merge")):
-        if nodes:
+        if nodes and not form.changes_only:
             choices.append(Seq((Lit("replace "), alt_of([str(i) for i in nodes]), Lit(" "),
                                 Ref(rule))))  # fmt: skip
+        elif nodes:  # edits@2: a node's replacement is another operation than its own
+            by_op: dict[str, list[str]] = {}
+            for i in nodes:
+                spec = lookup_op(parent.node(i).op)
+                by_op.setdefault(spec.name if spec else parent.node(i).op, []).append(str(i))
+            for op, ids in by_op.items():
+                choices.append(Seq((Lit("replace "), alt_of(ids), Lit(" "),
+                                    Ref(_other_ops(rules, rule, op)))))  # fmt: skip
     sets: list[Expr] = []
     for i in edit_nodes:
         spec = lookup_op(parent.node(i).op)
@@ -514,14 +577,15 @@ def _constraint(parent: BlockGraph) -> Constraint:
             pair: Expr = Seq((src, Lit("->"), alt_of([str(i) for i in edit_nodes])))
         else:
             pair = alt_of(pairs)
-        ops = Seq((Ref("op-one"), Rep(Seq((Lit(" "), Ref("op-one"))), 0, MAX_BRANCH_OPS - 1)))
-        choices.append(Seq((Lit("branch "), pair, Lit(" "), alt_of(list(_MERGES)), Lit(" "), ops)))
+        ops = Seq((Ref("op-one"), Rep(Seq((Lit(" "), Ref("op-one"))), 0, form.max_branch_ops - 1)))
+        choices.append(Seq((Lit("branch "), pair, Lit(" "), alt_of(list(form.merges)), Lit(" "),
+                            ops)))  # fmt: skip
     if removable:
         choices.append(Seq((Lit("remove "), alt_of([str(i) for i in removable]))))
     rules["edit"] = Alt(tuple(choices))
-    body = Rep(Seq((Ref("edit"), Lit("\n"))), 1, MAX_EDITS)
+    body = Rep(Seq((Ref("edit"), Lit("\n"))), 1, form.max_edits)
     rules["root"] = Alt((body, Seq((Lit("```\n"), body, Lit("```"), Rep(Lit("\n"), 0, 1)))))
-    return Constraint(EDITS_FORM, Grammar(rules))
+    return Constraint(form.name, Grammar(rules))
 
 
 def edit_example(parent: BlockGraph) -> str:
@@ -548,3 +612,23 @@ def edit_example(parent: BlockGraph) -> str:
         if not analyze(new).errors:
             out.append(line)
     return "\n".join(out)
+
+
+def node_guide(g: BlockGraph) -> str:
+    """One line on where ``g``'s nodes are, for a prompt: its input and output nodes (and
+    what the output reads), then the node numbers of each operation, e.g. ``Nodes by
+    operation: Conv2d 2, 5; BN 3, 6; ReLU 4, 8; Add 7.`` (a small model named nodes by
+    guess: ``replace 4 ReLU`` on a ReLU when asked for GELU)."""
+    parts = []
+    for n in g.input_nodes:
+        parts.append(f"node {n.index} is the block input")
+    for n in g.output_nodes:
+        reads = ", ".join(str(i) for i in g.inputs_of(n.index))
+        parts.append(f"node {n.index} the output (it reads node {reads})")
+    by_op: dict[str, list[str]] = {}
+    for n in sorted(g.nodes, key=lambda x: x.index):
+        if not _io(g, n.index):
+            by_op.setdefault(n.op, []).append(str(n.index))
+    ops = "; ".join(f"{op} {', '.join(ids)}" for op, ids in by_op.items())
+    head = ", ".join(parts)
+    return f"{head[:1].upper()}{head[1:]}. Nodes by operation: {ops}."

@@ -293,11 +293,13 @@ def test_llmatic_against_a_server_that_ignores_the_grammar_falls_back_and_goes_o
 
 @pytest.mark.parametrize("answer", ["block", "edits"])
 def test_the_modifiers_answer_forms_reach_a_llamacpp_server_as_gbnf(answer: str) -> None:
-    """NADER's Modifier passes block@1 (base and derive) or edits@1 to chat; through the
-    adapters they reach the server as GBNF and each row records the form and obedience."""
+    """NADER's Modifier passes block@1 (base and derive) or its edit form (edits@2 by
+    default) to chat; through the adapters they reach the server as GBNF and each row records
+    the form and obedience."""
+    from nas.agents.config import NaderConfig
     from nas.agents.modifier import Modifier, base_checker
-    from nas.graph.edits import edits_constraint
-    from nas.graph.grammar_block import block_constraint
+    from nas.graph.edits import EDIT_FORMS, edits_constraint
+    from nas.graph.grammar_block import anchored_block_constraint, block_constraint
     from nas.graph.seeds import seed_blocks
     from nas.graph.text import serialize
 
@@ -305,12 +307,12 @@ def test_the_modifiers_answer_forms_reach_a_llamacpp_server_as_gbnf(answer: str)
     base = blocks["ResNetBasic"]
     if answer == "edits":
         script = [Reply.text("set 2 kernel_size=5\n")]
-        forms = [edits_constraint(base)]
+        forms = [edits_constraint(base, EDIT_FORMS[f"edits@{NaderConfig.answer_version}"])]
     else:
         changed = "```\n" + serialize(base).replace("8:ReLU", "8:GELU") + "```"
         derived = "```\n" + serialize(list(blocks.values())[1:]) + "```"
         script = [Reply.text(changed), Reply.text(derived)]
-        forms = [block_constraint(base.name), block_constraint(*list(blocks)[1:])]
+        forms = [anchored_block_constraint(base), block_constraint(*list(blocks)[1:])]
     rows: list = []
     with ScriptedOpenAIServer(script, owned_by="me") as srv:
         llm = client(srv, rows, structured="grammar")

@@ -50,7 +50,7 @@ def test_nad_bench_replays_what_the_real_model_did() -> None:
     r = run_bench(llm, tasks=tuple((a, b, c) for a, b, c in meta["tasks"]),
                   retries=meta["retries"], max_tokens=meta["max_tokens"],
                   repair_temperature=meta["repair_temperature"],
-                  context_tokens=meta["context_tokens"])  # fmt: skip
+                  context_tokens=meta["context_tokens"], answer_version=_version(meta))  # fmt: skip
     got = [(t.seed, t.executable, t.quality, t.turns, t.repaired) for t in r.results]
     assert got == REAL_OUTCOMES
     assert all(t.tokens_in > 1000 and not t.call_errors for t in r.results)  # model's counts
@@ -99,6 +99,14 @@ REAL_V2_BASE_ANSWERS = Counter(
 RESULTS = Path(__file__).resolve().parents[2] / "bench" / "results"
 
 
+def _version(meta: dict[str, Any]) -> int:
+    """The answer version a cassette was recorded with: cassettes from before the setting
+    used version 1; the first edits@2 runs wrote it as edit_form."""
+    if "answer_version" in meta:
+        return int(meta["answer_version"])
+    return 2 if meta.get("edit_form") == "edits@2" else 1
+
+
 def _replay_recorded(
     name: str, folder: str = "after2"
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -113,6 +121,7 @@ def _replay_recorded(
                   retries=meta["retries"], max_tokens=meta["max_tokens"],
                   repair_temperature=meta["repair_temperature"],
                   context_tokens=meta["context_tokens"], answer=meta["answer"],
+                  answer_version=_version(meta),
                   think=meta["think"], max_calls_per_design=meta["max_calls_per_design"],
                   max_tokens_per_design=meta["max_tokens_per_design"])  # fmt: skip
     keys = ("seed", "transform", "executable", "quality", "turns", "tokens_in", "tokens_out")

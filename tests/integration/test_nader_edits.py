@@ -39,7 +39,7 @@ def test_a_nader_run_answers_with_edits(tmp_path: Path) -> None:
     assert "Example" not in edits_prompt
     cands = store.read("candidates", RUN).to_pylist()
     made = [c for c in cands if c["origin_agent"] == "modifier"]
-    assert made and all(c["origin_prompt"] == "modifier_edits@2" for c in made)
+    assert made and all(c["origin_prompt"] == "modifier_edits@3" for c in made)
     fixed = [c for c in made if "fixed by the code: 1x1 Conv2d" in (c["origin_fallback"] or "")]
     assert fixed, [c["origin_fallback"] for c in made]
     trials = {t["candidate_id"]: t for t in store.read("trials", RUN).to_pylist()}

@@ -65,6 +65,7 @@ def test_the_real_models_nader_run_replays(tmp_path) -> None:
     summary, strategy, store = run_scenario(
         tmp_path, llm=llm, budget=st["budget"], retries=st["retries"],
         repair_temperature=st["repair_temperature"], context_tokens=st["context_tokens"],
+        answer_version=1,  # recorded with modifier@3 and the free block form
     )  # fmt: skip
     _check_run(store, summary, strategy, "modifier", budget=st["budget"])
     calls = sorted(store.read("llm_calls", "nader-test").to_pylist(), key=lambda c: c["created_at"])

@@ -34,6 +34,7 @@ def run_scenario(
     run_id: str = "nader-test", seed: int = 0, base: str = "resnet_basic", retries: int = 2,
     repair_temperature: float | None = None, context_tokens: int | None = None,
     answer: str = "block", max_calls_per_design: int = 0, max_tokens_per_design: int = 0,
+    answer_version: int = NaderConfig.answer_version,
 ) -> tuple[RunSummary, NaderStrategy, LocalResultStore]:  # fmt: skip
     store = LocalResultStore(os.path.join(root, "tables"))
     if llm is not None:
@@ -47,7 +48,8 @@ def run_scenario(
     )  # fmt: skip
     config = NaderConfig(modifier_retries=retries, repair_temperature=repair_temperature,
                          answer=answer, max_calls_per_design=max_calls_per_design,
-                         max_tokens_per_design=max_tokens_per_design)  # fmt: skip
+                         max_tokens_per_design=max_tokens_per_design,
+                         answer_version=answer_version)  # fmt: skip
     strategy = from_config(config, parts)
     summary = run_nader(strategy, ProxyEvaluator(), store, run_id, budget,
                         os.path.join(root, "run"))  # fmt: skip

@@ -7,6 +7,7 @@ import pytest
 
 from nas.graph.block import BlockGraph
 from nas.graph.edits import (
+    EDIT_FORMS,
     MAX_EDITS,
     Branch,
     EditError,
@@ -18,6 +19,7 @@ from nas.graph.edits import (
     edit_example,
     edits_constraint,
     fix_shapes,
+    node_guide,
     parse_edits,
 )
 from nas.graph.hashing import canonical_hash
@@ -228,3 +230,51 @@ def test_a_remove_that_leaves_a_merge_one_input_is_refused() -> None:
         apply_edits(_TWO, parse_edits("remove 2", _TWO))
     c = edits_constraint(_TWO).grammar
     assert c is not None and not c.accepts("remove 2\n") and c.accepts("remove 4\n")
+
+
+E2 = EDIT_FORMS["edits@2"]
+
+
+@pytest.mark.parametrize("name", sorted(SEED_BLOCKS))
+def test_edits2_grammar_offers_only_replacements_that_change_the_op(name: str) -> None:
+    """edits@2: for every node of every seed block, its own op is not a replacement the
+    grammar accepts; every other op of the same arity kind is (checked on ReLU/GELU and the
+    merges)."""
+    g = seed_block(name)
+    c = edits_constraint(g, E2).grammar
+    for n in g.nodes:
+        if n.kind in ("input", "output"):
+            continue
+        assert not c.accepts(f"replace {n.index} {n.text}\n"), n.text
+        merge = len(g.inputs_of(n.index)) > 1
+        other = ("concat(dim=1)" if n.kind != "concat" else "Add") if merge else (
+            "GELU" if n.kind != "gelu" else "ReLU")  # fmt: skip
+        assert c.accepts(f"replace {n.index} {other}\n"), (n.index, other)
+    assert edits_constraint(g).grammar.accepts(
+        next(f"replace {n.index} {n.text}\n" for n in g.nodes
+             if n.kind not in ("input", "output") and len(g.inputs_of(n.index)) == 1)
+    )  # edits@1 keeps accepting it (its cassettes replay)
+
+
+def test_edits2_holds_three_edits_and_a_gate_of_five_ops() -> None:
+    se = ("branch 8->8 mul AdaptiveAvgPool2d(output_size=1) Conv2d(out_channels=C/4,"
+          "kernel_size=1) ReLU Conv2d(out_channels=C,kernel_size=1) Sigmoid")  # fmt: skip
+    c = edits_constraint(G, E2).grammar
+    assert c.accepts(se + "\n") and c.accepts("set 2 kernel_size=5\n" * 3)
+    assert not c.accepts("set 2 kernel_size=5\n" * 4)
+    assert not edits_constraint(G).grammar.accepts(se + "\n")  # edits@1: add/concat, 4 ops
+    (b,) = parse_edits(se, G, form=E2)
+    assert isinstance(b, Branch) and b.merge == "mul" and len(b.ops) == 5
+    new, _, _ = apply_edits(G, [b])
+    assert not analyze(new).errors  # the gate broadcasts over H and W
+    with pytest.raises(EditError, match="at most 3"):
+        parse_edits("set 2 kernel_size=5\n" * 4, G, form=E2)
+    with pytest.raises(EditError, match="merges by add or concat"):
+        parse_edits(se, G)
+
+
+def test_the_node_guide_says_where_each_op_is() -> None:
+    assert node_guide(G) == (
+        "Node 0 is the block input, node 1 the output (it reads node 8). "
+        "Nodes by operation: Conv2d 2, 5; BN 3, 6; ReLU 4, 8; Add 7."
+    )

@@ -115,11 +115,45 @@ def test_edits_are_held_to_the_parents_grammar_and_repaired_against_the_original
     res = _mod(llm, answer="edits").modify(BLOCKS, TASK)
     assert res.status == "ok" and res.turns == 2  # no derive call: the parent's blocks fit
     c = llm.kw[0]["constraint"]
-    assert c.name == "edits@1" and not c.grammar.accepts("insert 98->99 ReLU\n")
-    assert llm.kw[0]["prompt_id"] == "modifier_edits@2"
+    assert c.name == "edits@2" and not c.grammar.accepts("insert 98->99 ReLU\n")
+    assert llm.kw[0]["prompt_id"] == "modifier_edits@3"
     repair = llm.sent[1][-1]["content"]
     assert repair.startswith("Task: modifier_edits_repair") and "node 98 does not exist" in repair
     assert res.blocks is not None and "kernel_size=5" in serialize(res.blocks["ResNetBasic"])
+
+
+def test_edit_form_edits2_holds_three_changing_edits_and_names_where_each_op_is() -> None:
+    """edits@2 (the default): the grammar offers no replacement of a node by its own
+    operation (the real model wrote `replace 4 ReLU` on a ReLU when asked for GELU) and at
+    most 3 lines; a gate is one `branch N->N mul ...` line; the prompt (modifier_edits@3)
+    says which nodes hold which operation and the edit count."""
+    se = ("branch 8->8 mul AdaptiveAvgPool2d(output_size=1) Conv2d(out_channels=C/4,"
+          "kernel_size=1) ReLU Conv2d(out_channels=C,kernel_size=1) Sigmoid\n")  # fmt: skip
+    llm = _Scripted(se)
+    res = _mod(llm, answer="edits").modify(BLOCKS, TASK)
+    assert res.status == "ok" and res.turns == 1 and res.blocks is not None
+    kinds = [n.kind for n in res.blocks["ResNetBasic"].nodes]
+    assert kinds.count("mul") == 1 and kinds.count("sigmoid") == 1
+    g = llm.kw[0]["constraint"].grammar
+    assert g.accepts(se) and g.accepts("replace 4 GELU\n") and g.accepts("replace 7 Mul\n")
+    for same in ("replace 4 ReLU\n", "replace 7 Add\n", "replace 3 BN\n", "set 2 k=5\n" * 4):
+        assert not g.accepts(same), same
+    user = llm.sent[0][-1]["content"]
+    assert "Nodes by operation: Conv2d 2, 5; BN 3, 6; ReLU 4, 8; Add 7." in user
+    assert "At most 3 edits" in llm.sent[0][0]["content"]
+
+
+def test_edit_form_edits1_keeps_its_grammar_and_prompt() -> None:
+    """edits@1 (strategy.nader.answer_version=1) is the form the recorded after-2
+    cassettes used: 6 edits, add/concat, its prompt modifier_edits@2; a mul branch is not
+    in it and the parser refuses one."""
+    llm = _Scripted("branch 8->8 mul Sigmoid\n", "replace 4 ReLU\nset 2 kernel_size=5\n")
+    res = _mod(llm, answer="edits", answer_version=1).modify(BLOCKS, TASK)
+    c = llm.kw[0]["constraint"]
+    assert c.name == "edits@1" and llm.kw[0]["prompt_id"] == "modifier_edits@2"
+    assert c.grammar.accepts("replace 4 ReLU\n") and not c.grammar.accepts("branch 8->8 mul ReLU\n")
+    assert "a branch merges by add or concat, not 'mul'" in llm.sent[1][-1]["content"]
+    assert res.status == "ok" and res.turns == 2
 
 
 def test_edits_that_need_a_projection_are_fixed_and_said() -> None:
@@ -150,11 +184,11 @@ def test_the_recorded_edits_prompt_v1_still_renders_its_example() -> None:
 
 
 def test_a_set_dropped_after_a_replace_is_recorded_with_the_fixes() -> None:
-    llm = _Scripted("replace 2 Conv2d(out_channels=C,kernel_size=5,groups=C)\nset 2 k=3\n"
+    llm = _Scripted("replace 2 Conv2d(out_channels=C,kernel_size=5,groups=C)\n"
                     "replace 4 GELU\nset 4 kernel_size=5\n")  # fmt: skip
     res = _mod(llm, answer="edits").modify(BLOCKS, TASK)
     assert res.status == "ok" and res.turns == 1
-    assert res.fixes == ["edit 4 (set 4 kernel_size=5) dropped: edit 3 replaced node 4 by "
+    assert res.fixes == ["edit 3 (set 4 kernel_size=5) dropped: edit 2 replaced node 4 by "
                          "GELU, which has no argument 'kernel_size' (it has: none)"]  # fmt: skip
 
 
@@ -179,7 +213,7 @@ def test_think_puts_a_bounded_plan_before_the_constrained_answer() -> None:
     res = _mod(llm, answer="edits", think=True).modify(BLOCKS, TASK)
     assert res.status == "ok"
     c = llm.kw[0]["constraint"]
-    assert c.name == "plan+edits@1" and c.grammar.accepts(llm.answers[0])
+    assert c.name == "plan+edits@2" and c.grammar.accepts(llm.answers[0])
     assert not c.grammar.accepts("Plan: " + "x" * 400 + "\nset 2 kernel_size=5\n")
     assert 'starts with "Plan: "' in llm.sent[0][-1]["content"]
 
@@ -189,7 +223,20 @@ def test_block_answers_carry_the_block_grammar() -> None:
     res = _mod(llm).modify(BLOCKS, TASK)
     assert res.status == "ok" and not res.fallback
     names = [k["constraint"].name for k in llm.kw]
-    assert names == ["block@1", "block@1"]  # base, derive
+    assert names == ["block@2", "block@1"]  # base (anchored to the parent), derive
+    anchored = llm.kw[0]["constraint"].grammar
+    assert anchored.accepts(CHANGED.strip("`\n") + "\n") and not anchored.accepts(DANGLING)
+    assert llm.kw[0]["prompt_id"] == "modifier@4"
+    user = llm.sent[0][-1]["content"]
+    assert "Nodes by operation:" in user and "numbered 9, then" in llm.sent[0][0]["content"]
+
+
+def test_answer_version_1_keeps_the_free_block_grammar_and_its_prompt() -> None:
+    """Version 1 (the after-2 cassettes): block@1 and modifier@3."""
+    llm = _Scripted(DANGLING, CHANGED, FILE)
+    res = _mod(llm, answer_version=1).modify(BLOCKS, TASK)
+    assert res.status == "ok" and [k["constraint"].name for k in llm.kw] == ["block@1"] * 3
+    assert llm.kw[0]["prompt_id"] == "modifier@3"
 
 
 def test_the_settings_reach_the_modifier_and_llm_local_sets_a_budget() -> None:
