@@ -52,7 +52,7 @@ def _main(args: argparse.Namespace) -> int:
     def progress(r: TaskResult) -> None:
         rows.append(asdict(r))
         print(f"[nad] {r.seed}/{r.transform}/{r.level}: executable={r.executable} "
-              f"quality={r.quality} turns={r.turns} tokens={r.tokens_in}+{r.tokens_out} "
+              f"quality={r.quality} asked={r.asked} turns={r.turns} tokens={r.tokens_in}+{r.tokens_out} "
               f"{r.seconds:.0f}s {r.error[:160]}", flush=True)  # fmt: skip
         if args.json:
             Path(args.json).write_text(json.dumps({"partial": True, "tasks": rows}, indent=1))
@@ -63,7 +63,7 @@ def _main(args: argparse.Namespace) -> int:
                        context_tokens=args.context or None, fill_llm=fill,
                        progress=progress, answer=args.answer,
                        answer_version=args.answer_version,
-                       think=args.think,
+                       think=args.think, change_first=args.change_first,
                        max_calls_per_design=args.max_calls_per_design,
                        max_tokens_per_design=args.max_tokens_per_design)  # fmt: skip
     if args.mode == "fill" and llm is not None and isinstance(llm.cassette, UsedCassette):
@@ -77,7 +77,7 @@ def _main(args: argparse.Namespace) -> int:
         "tasks": [list(t) for t in tasks], "reflector": not args.no_reflector,
         "context_tokens": args.context or None, "answer": args.answer,
         "answer_version": args.answer_version,
-        "think": args.think,
+        "think": args.think, "change_first": args.change_first,
         "max_calls_per_design": args.max_calls_per_design,
         "max_tokens_per_design": args.max_tokens_per_design,
     }  # fmt: skip
@@ -144,10 +144,13 @@ def register_nad(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--answer-version", type=int, choices=ANSWER_VERSIONS,
                    default=NaderConfig.answer_version,
-                   help="the answer form's version (strategy.nader.answer_version): 2 = edits@2 "
-                   "(at most 3 edits, mul gates, only replacements that change an op); 1 = the "
-                   "forms and prompts of the after-2 measurement (6 edits)")  # fmt: skip
+                   help="the answer forms' version (strategy.nader.answer_version): 2 = edits@2 "
+                   "(at most 3 edits, mul gates) and block@2 (anchored to the parent's node "
+                   "numbers); 1 = the forms and prompts of the after-2 measurement")  # fmt: skip
     p.add_argument("--think", action="store_true", help="a bounded 'Plan:' line first")
+    p.add_argument("--change-first", action="store_true",
+                   help="edits answers: a constrained 'Change: VERB WHAT' line first, every edit "
+                   "of that kind (strategy.nader.change_first)")  # fmt: skip
     p.add_argument("--max-calls-per-design", type=int, default=NaderConfig.max_calls_per_design,
                    help="Modifier calls per design (0 = no cap)")  # fmt: skip
     p.add_argument("--max-tokens-per-design", type=int, default=NaderConfig.max_tokens_per_design,

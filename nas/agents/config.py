@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from nas.config_checks import at_least, between, one_of
+from nas.config_checks import SettingError, at_least, between, one_of
 from nas.graph.limits import DEFAULT_LIMITS, AnswerLimits
 
 __all__ = ["ANSWER_FORMS", "ANSWER_VERSIONS", "NaderConfig"]
@@ -28,15 +28,18 @@ class NaderConfig:
     # (a greedy model, temperature 0, answers a repair turn with its first answer again)
     answer: str = "block"  # the Modifier's answer form: block (NADER's whole block, as the
     # paper) | edits (a short list of edits against the parent, grammar-held; docs/agents.md)
-    answer_version: int = 2  # the answer form's version: 2 = edits@2 (at most 3 edits, mul
-    # gates, only replacements that change an op; prompt modifier_edits@3) | 1 = edits@1 and
-    # the prompts the recorded after-2 cassettes used (6 edits, add/concat)
+    answer_version: int = 2  # the answer forms' version: 2 = edits@2 (at most 3 edits, mul
+    # gates; prompt modifier_edits@3) and block@2 (the block anchored to its parent's node
+    # numbers; modifier@4) | 1 = edits@1, block@1 and the prompts the recorded after-2
+    # cassettes used (6 edits, add/concat; the free block form)
     reask_temperature: float | None = 1.0  # the re-ask after an answer repeated an earlier
     # one (it is never sent back as-is); None = llm.temperature
     max_calls_per_design: int = 0  # Modifier calls per design, base + derive (0 = no cap
     # beyond modifier_retries); a design at its cap is INVALID with the reason
     max_tokens_per_design: int = 0  # tokens (in + out) per design's Modifier calls (0 = none)
     think: bool = False  # a bounded "Plan:" line before the constrained answer (off: measure)
+    change_first: bool = False  # edits answers: a constrained "Change: VERB WHAT" line first,
+    # and every edit of the answer of that kind (nas.graph.edits.change_first_constraint)
     # bounds on one answer's text, checked before parsing (block and edits answers alike);
     # section strategy.nader.answer_limits (nas.graph.limits, docs/graph.md)
     answer_limits: AnswerLimits = DEFAULT_LIMITS
@@ -53,5 +56,8 @@ class NaderConfig:
             at_least(where, "reask_temperature", self.reask_temperature, 0)
         at_least(where, "max_calls_per_design", self.max_calls_per_design, 0)
         at_least(where, "max_tokens_per_design", self.max_tokens_per_design, 0)
+        if self.change_first and self.think:
+            raise SettingError(f"{where}change_first and {where}think both put a line before "
+                               "the edits: set one of them (measured: BENCHMARKS.md)")  # fmt: skip
         for name, value, low, high in self.answer_limits.out_of_range():
             between(where + "answer_limits.", name, value, low, high)

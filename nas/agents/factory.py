@@ -67,6 +67,7 @@ def from_config(config: NaderConfig, parts: StrategyParts) -> NaderStrategy:
         max_calls_per_design=int(config.max_calls_per_design),
         max_tokens_per_design=int(config.max_tokens_per_design),
         think=bool(config.think),
+        change_first=bool(config.change_first),
         context_tokens=parts.context_tokens or None,
         experiences_k=int(config.experiences_k),
         recipe=parts.recipe,

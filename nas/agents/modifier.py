@@ -35,6 +35,7 @@ from nas.graph.edits import (
     EDIT_FORMS,
     EditError,
     apply_edits,
+    change_first_constraint,
     edit_example,
     edits_constraint,
     fix_shapes,
@@ -201,6 +202,7 @@ class Modifier:
         max_calls: int = NaderConfig.max_calls_per_design,
         max_design_tokens: int = NaderConfig.max_tokens_per_design,
         think: bool = NaderConfig.think,
+        change_first: bool = NaderConfig.change_first,
         answer_limits: AnswerLimits = NaderConfig.answer_limits,
     ) -> None:
         from nas.graph.catalogue import block_definition
@@ -227,6 +229,7 @@ class Modifier:
         self.max_calls = max_calls  # LLM calls per design, base and derive together (0: none)
         self.max_design_tokens = max_design_tokens  # tokens per design (0: no cap)
         self.think = think  # a bounded "Plan:" line before the constrained answer
+        self.change_first = change_first  # edits: a "Change: VERB WHAT" line, edits of that kind
         self.answer_limits = answer_limits  # bounds checked before an answer is parsed
         self.definition = block_definition()
         self.contract = contract_for(skeleton)
@@ -509,7 +512,11 @@ class Modifier:
             )
             return t.ref, t.render(errors="\n".join(f"- {e}" for e in errors), result=result)[-1:]
 
-        if edits:
+        if edits and self.change_first:  # the kind of change first, then edits of that kind
+            change = load_prompt("modifier_change").render()[-1]["content"]
+            msgs = [*msgs[:-1], {**msgs[-1], "content": msgs[-1]["content"] + "\n\n" + change}]
+            base_form = change_first_constraint(base, self.edit_form)
+        elif edits:
             base_form = edits_constraint(base, self.edit_form)
         elif self.answer_version >= 2:  # the block again, held to the parent's node numbers
             base_form = anchored_block_constraint(base)

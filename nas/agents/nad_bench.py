@@ -27,8 +27,8 @@ from typing import Any
 
 from nas.agents.config import NaderConfig
 from nas.agents.designer import CATALOGUE, DESIGNER_NAME, RuleBasedDesigner, Transformation
-from nas.agents.graph_edit import arg
 from nas.agents.experience import MemoryExperiencePool
+from nas.agents.graph_edit import arg
 from nas.agents.modifier import Modifier, ModifyResult, normalize_file
 from nas.agents.nader_strategy import _validate_base, block_file, validate_file
 from nas.agents.reflector import Reflector
@@ -288,6 +288,7 @@ def run_bench(
     answer: str = NaderConfig.answer,
     answer_version: int = NaderConfig.answer_version,
     think: bool = NaderConfig.think,
+    change_first: bool = NaderConfig.change_first,
     max_calls_per_design: int = NaderConfig.max_calls_per_design,
     max_tokens_per_design: int = NaderConfig.max_tokens_per_design,
 ) -> BenchReport:
@@ -298,7 +299,7 @@ def run_bench(
     by rule to fit, :mod:`nas.prompts.fit`). ``fill_llm``: with a replaying ``llm``, a
     recording client on the same cassette that re-runs live each task whose conversation
     the cassette does not hold (prompts changed since it was recorded). ``answer``,
-    ``answer_version``, ``think``, ``max_calls_per_design``, ``max_tokens_per_design``: as ``strategy.nader``'s
+    ``answer_version``, ``think``, ``change_first``, ``max_calls_per_design``, ``max_tokens_per_design``: as ``strategy.nader``'s
     settings of the same names (the Modifier's answer form and a design's caps)."""
     t0 = time.perf_counter()
     mode = DESIGNER_NAME if llm is None else f"llm:{llm.mode}"
@@ -309,7 +310,7 @@ def run_bench(
                         repair_temperature=repair_temperature,
                         context_tokens=context_tokens, answer=answer,
                         answer_version=answer_version,
-                        think=think,
+                        think=think, change_first=change_first,
                         max_calls=max_calls_per_design,
                         max_design_tokens=max_tokens_per_design)  # fmt: skip
     designer = RuleBasedDesigner(_validate_base)

@@ -211,6 +211,7 @@ class NaderStrategy(BaseStrategy):
         max_calls_per_design: int = NaderConfig.max_calls_per_design,
         max_tokens_per_design: int = NaderConfig.max_tokens_per_design,
         think: bool = NaderConfig.think,
+        change_first: bool = NaderConfig.change_first,
         experiences_k: int = NaderConfig.experiences_k,
         sample_size: int = 6,
         recipe: Mapping[str, Any] | None = None,
@@ -234,7 +235,7 @@ class NaderStrategy(BaseStrategy):
             repair_temperature=repair_temperature, context_tokens=context_tokens,
             answer=answer, answer_version=answer_version, reask_temperature=reask_temperature,
             max_calls=max_calls_per_design,
-            max_design_tokens=max_tokens_per_design, think=think,
+            max_design_tokens=max_tokens_per_design, think=think, change_first=change_first,
             answer_limits=answer_limits,
         )  # fmt: skip
         self.designer = RuleBasedDesigner(_validate_base)

@@ -15,10 +15,11 @@ forgets edges), an answer in the edit form names what changes, one edit per line
 
 Two forms (:data:`EDIT_FORMS`, setting ``strategy.nader.answer_version``): ``edits@1`` (up to 6
 edits, branches of 1-4 ops merged by add or concat) and ``edits@2`` (up to 3 edits — the
-real 1.5B model filled six slots with edits that undid its own first one —, branches of 1-5
-ops merged by add, concat or mul, so that a squeeze-and-excitation gate is one line, and a
-grammar that offers only replacements that change a node's operation: ``replace 4 ReLU``
-on a ReLU cannot be written). The parser reads both; the form bounds the count.
+real 1.5B model filled six slots with edits that undid its own first one —, and branches of
+1-5 ops merged by add, concat or mul, so that a squeeze-and-excitation gate is one line).
+The parser reads both; the form bounds the count. (A grammar that offered only replacements
+that change a node's op was measured and dropped: barred from ``replace 4 ReLU`` on a ReLU,
+the real model wrote ``replace 4 Repeat(...)``; branch ``changes-only``.)
 
 A merge (Add, Mul, concat: the validator's ops of two or more inputs) is made only by
 ``branch``; ``replace`` keeps a node's kind of arity (a one-input node takes a one-input op,
@@ -54,7 +55,7 @@ from functools import lru_cache
 
 from nas.grammar import Alt, Constraint, Expr, Grammar, Lit, Ref, Rep, Seq, alt_of
 from nas.graph.block import INPUT_OPS, OUTPUT_OP, BlockGraph, Node
-from nas.graph.grammar_block import arg_choice, op_rule_name, op_rules
+from nas.graph.grammar_block import arg_choice, arg_value, op_rule_name, op_rules
 from nas.graph.limits import DEFAULT_LIMITS, AnswerLimits
 from nas.graph.ops import lookup_op, op_specs
 from nas.graph.text import ParseError, check_argument, check_size, parse_op
@@ -73,6 +74,7 @@ __all__ = [
     "Replace",
     "SetArg",
     "apply_edits",
+    "change_first_constraint",
     "edit_example",
     "edits_constraint",
     "fix_shapes",
@@ -87,22 +89,20 @@ _MERGES = {"add": "Add", "concat": "concat", "mul": "Mul"}
 @dataclass(frozen=True)
 class EditForm:
     """One version of the edit answer: its name (the constraint's, recorded on the
-    llm_calls row), how many edit lines an answer may have, how many ops a branch, which
-    merges a branch may end in, and whether the grammar offers only replacements that change
-    a node's operation."""
+    llm_calls row), how many edit lines an answer may have, how many ops a branch, and which
+    merges a branch may end in."""
 
     name: str
     max_edits: int
     max_branch_ops: int
     merges: tuple[str, ...]
-    changes_only: bool
 
 
 EDIT_FORMS: dict[str, EditForm] = {
     f.name: f
     for f in (
-        EditForm("edits@1", 6, 4, ("add", "concat"), False),
-        EditForm("edits@2", 3, 5, ("add", "concat", "mul"), True),
+        EditForm("edits@1", 6, 4, ("add", "concat")),
+        EditForm("edits@2", 3, 5, ("add", "concat", "mul")),
     )
 }
 EDITS_FORM = "edits@1"  # the first form (recorded cassettes were made with it)
@@ -153,6 +153,7 @@ class Remove:
 
 Edit = Insert | Replace | SetArg | Branch | Remove
 
+_HEADS = ("Plan:", "Change:")  # a first line that says what the edits will do (not an edit)
 _FENCED = re.compile(r"```[A-Za-z]*\n(.*?)```", re.S)
 _LINE = re.compile(
     r"(?P<verb>insert|replace|set|branch|remove)\s+(?P<a>\d{1,4})(?:\s*->\s*(?P<b>\d{1,4}))?"
@@ -211,11 +212,11 @@ def parse_edits(
         raise EditError(1, f"the answer is {len(text)} characters; an edit list is a few lines")
     fenced = _FENCED.search(text)
     if fenced:  # chatter around one fenced list is read past (a server without the grammar)
-        plan = [ln for ln in text[: fenced.start()].splitlines() if ln.startswith("Plan:")]
+        plan = [ln for ln in text[: fenced.start()].splitlines() if ln.startswith(_HEADS)]
         text = "\n".join([*plan[:1], fenced.group(1)])
     lines = [ln.strip() for ln in text.splitlines()]
     lines = [ln for ln in lines if ln and not ln.startswith("```")]
-    if lines and lines[0].startswith("Plan:"):  # think, then answer: the plan is not an edit
+    if lines and lines[0].startswith(_HEADS):  # a plan or a change line first: not an edit
         lines = lines[1:]
     if not lines:
         raise EditError(1, "no edits in the answer: write one edit per line, e.g. 'set 2 k=5'")
@@ -519,20 +520,6 @@ def edits_constraint(parent: BlockGraph, form: EditForm = EDIT_FORMS[EDITS_FORM]
     return _constraint(parent, form)
 
 
-def _other_ops(rules: dict[str, Expr], base: str, op: str) -> str:
-    """The name of a rule: rule ``base`` (an Alt of op rules) without ``op``'s rule (an op
-    the table does not know leaves ``base`` whole)."""
-    spec = lookup_op(op)
-    if spec is None:
-        return base
-    drop = Ref(op_rule_name(spec))
-    name = f"{base}-not-{op_rule_name(spec)[3:]}"
-    alt = rules[base]
-    if name not in rules and isinstance(alt, Alt):
-        rules[name] = Alt(tuple(x for x in alt.items if x != drop))
-    return name if name in rules else base
-
-
 @lru_cache(maxsize=32)
 def _constraint(parent: BlockGraph, form: EditForm) -> Constraint:
     rules: dict[str, Expr] = op_rules()
@@ -549,17 +536,9 @@ def _constraint(parent: BlockGraph, form: EditForm) -> Constraint:
         choices.append(Seq((Lit("insert "), edges, Lit(" "), Ref("op-one"))))
     # a node keeps its kind of arity: a new merge comes only from a branch
     for nodes, rule in ((one_in, "op-one"), (merges, "op-merge")):
-        if nodes and not form.changes_only:
+        if nodes:
             choices.append(Seq((Lit("replace "), alt_of([str(i) for i in nodes]), Lit(" "),
                                 Ref(rule))))  # fmt: skip
-        elif nodes:  # edits@2: a node's replacement is another operation than its own
-            by_op: dict[str, list[str]] = {}
-            for i in nodes:
-                spec = lookup_op(parent.node(i).op)
-                by_op.setdefault(spec.name if spec else parent.node(i).op, []).append(str(i))
-            for op, ids in by_op.items():
-                choices.append(Seq((Lit("replace "), alt_of(ids), Lit(" "),
-                                    Ref(_other_ops(rules, rule, op)))))  # fmt: skip
     sets: list[Expr] = []
     for i in edit_nodes:
         spec = lookup_op(parent.node(i).op)
@@ -586,6 +565,73 @@ def _constraint(parent: BlockGraph, form: EditForm) -> Constraint:
     body = Rep(Seq((Ref("edit"), Lit("\n"))), 1, form.max_edits)
     rules["root"] = Alt((body, Seq((Lit("```\n"), body, Lit("```"), Rep(Lit("\n"), 0, 1)))))
     return Constraint(form.name, Grammar(rules))
+
+
+def change_first_constraint(
+    parent: BlockGraph, form: EditForm = EDIT_FORMS["edits@2"]
+) -> Constraint:
+    """An edit answer that first names its change on one line, then holds to it: ``Change:
+    replace GELU`` then only ``replace N GELU`` lines, ``Change: set kernel_size`` then only
+    ``set N kernel_size=...`` (N: a node whose op has that argument), ``Change: insert BN``
+    then only ``insert A->B BN``, ``Change: branch mul`` then only mul branches, ``Change:
+    remove ReLU`` then only removals of ReLU nodes — 1 to ``form.max_edits`` of them. The
+    first line is a choice a small model makes from the proposal's words; the node numbers
+    come after it (the real 1.5B model, free to mix edit kinds, wrote ``replace 2 Identity``
+    for a depthwise conv and ``replace 4 ReLU`` for GELU). Named ``change+<form>``."""
+    return _change_first(parent, form)
+
+
+@lru_cache(maxsize=32)
+def _change_first(parent: BlockGraph, form: EditForm) -> Constraint:
+    rules: dict[str, Expr] = op_rules()
+    idx = [n.index for n in parent.nodes]
+    edit_nodes = [i for i in sorted(idx) if not _io(parent, i)]
+    one_in = [i for i in edit_nodes if len(parent.inputs_of(i)) == 1]
+    merges = [i for i in edit_nodes if len(parent.inputs_of(i)) > 1]
+    edges = alt_of([f"{a}->{b}" for a, b in dict.fromkeys(parent.edges)]) if parent.edges else None
+    heads: list[Expr] = []
+
+    def kind(head: str, line: Expr) -> None:
+        body = Rep(Seq((line, Lit("\n"))), 1, form.max_edits)
+        heads.append(Seq((Lit(f"Change: {head}\n"), body)))
+
+    for spec in op_specs():
+        if spec.arity == 0 or spec.name == OUTPUT_OP:
+            continue
+        op = Ref(op_rule_name(spec))
+        nodes = one_in if spec.arity == 1 else merges
+        if nodes:
+            kind(f"replace {spec.name}", Seq((Lit("replace "), alt_of([str(i) for i in nodes]),
+                                              Lit(" "), op)))  # fmt: skip
+        if spec.arity == 1 and edges is not None:
+            kind(f"insert {spec.name}", Seq((Lit("insert "), edges, Lit(" "), op)))
+    by_key: dict[str, tuple[Expr, list[str]]] = {}
+    for i in edit_nodes:
+        found = lookup_op(parent.node(i).op)
+        for a in found.args if found is not None and not found.varargs else ():
+            by_key.setdefault(a.name, (arg_value(a), []))[1].append(str(i))
+    for key, (value, having) in by_key.items():
+        kind(f"set {key}", Seq((Lit("set "), alt_of(having), Lit(f" {key}="), value)))
+    pairs = [f"{a}->{b}" for b in edit_nodes for a in sorted(_ancestors(parent, b) | {b})
+             if parent.node(a).kind != OUTPUT_OP]  # fmt: skip
+    if pairs:
+        if len(pairs) > _MAX_PAIRS:
+            src = alt_of([str(i) for i in idx if parent.node(i).kind != OUTPUT_OP])
+            pair: Expr = Seq((src, Lit("->"), alt_of([str(i) for i in edit_nodes])))
+        else:
+            pair = alt_of(pairs)
+        ops = Seq((Ref("op-one"), Rep(Seq((Lit(" "), Ref("op-one"))), 0, form.max_branch_ops - 1)))
+        for merge in form.merges:
+            kind(f"branch {merge}", Seq((Lit("branch "), pair, Lit(f" {merge} "), ops)))
+    by_op: dict[str, list[str]] = {}
+    for i in one_in:
+        if _remove_problem(parent, i) is None:
+            by_op.setdefault(parent.node(i).op, []).append(str(i))
+    for op_name, removable in by_op.items():
+        kind(f"remove {op_name}", Seq((Lit("remove "), alt_of(removable))))
+    body = Alt(tuple(heads))
+    rules["root"] = Alt((body, Seq((Lit("```\n"), body, Lit("```"), Rep(Lit("\n"), 0, 1)))))
+    return Constraint(f"change+{form.name}", Grammar(rules))
 
 
 def edit_example(parent: BlockGraph) -> str:

@@ -45,9 +45,10 @@ __all__ = [
     "MAX_NODES",
     "MAX_TERMS",
     "PLAN_CHARS",
-    "arg_choice",
     "anchored_block_constraint",
+    "arg_choice",
     "arg_rules",
+    "arg_value",
     "block_constraint",
     "op_rule_name",
     "op_rules",
@@ -122,6 +123,11 @@ _VALUE = {"expr": "expr", "float": "float", "bool": "bool", "dims": "dims", "siz
 
 def _arg(a: ArgSpec) -> Expr:
     return Seq((alt_of((a.name, *a.aliases)), Lit("="), Ref(_VALUE[a.kind])))
+
+
+def arg_value(a: ArgSpec) -> Expr:
+    """The value rule of argument ``a`` (what goes after ``key=``)."""
+    return Ref(_VALUE[a.kind])
 
 
 def arg_choice(spec: OpSpec) -> Expr | None:

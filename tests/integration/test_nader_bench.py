@@ -121,11 +121,14 @@ def _replay_recorded(
                   retries=meta["retries"], max_tokens=meta["max_tokens"],
                   repair_temperature=meta["repair_temperature"],
                   context_tokens=meta["context_tokens"], answer=meta["answer"],
-                  answer_version=_version(meta),
+                  answer_version=_version(meta), change_first=meta.get("change_first", False),
                   think=meta["think"], max_calls_per_design=meta["max_calls_per_design"],
                   max_tokens_per_design=meta["max_tokens_per_design"])  # fmt: skip
-    keys = ("seed", "transform", "executable", "quality", "turns", "tokens_in", "tokens_out")
+    keys: tuple[str, ...] = ("seed", "transform", "executable", "quality", "turns", "tokens_in",
+                             "tokens_out")  # fmt: skip
     want = json.loads((RESULTS / folder / f"{name}.json").read_text(encoding="utf-8"))["tasks"]
+    if "asked" in want[0]:  # recorded since the done-as-asked check
+        keys += ("asked",)
     got = [{k: getattr(t, k) for k in keys} for t in r.results]
     return [{k: w[k] for k in keys} for w in want], got
 

@@ -12,8 +12,10 @@ import pytest
 from launcher.build import build_strategy
 from launcher.config import load_config
 from launcher.llm_local import LOCAL_LLM_OVERRIDES
+from nas.agents.config import NaderConfig
 from nas.agents.modifier import Modifier, base_checker
 from nas.agents.nader_strategy import NaderStrategy
+from nas.config_checks import SettingError
 from nas.grammar import Constraint
 from nas.graph.edits import edit_example
 from nas.graph.limits import AnswerLimits
@@ -122,11 +124,9 @@ def test_edits_are_held_to_the_parents_grammar_and_repaired_against_the_original
     assert res.blocks is not None and "kernel_size=5" in serialize(res.blocks["ResNetBasic"])
 
 
-def test_edit_form_edits2_holds_three_changing_edits_and_names_where_each_op_is() -> None:
-    """edits@2 (the default): the grammar offers no replacement of a node by its own
-    operation (the real model wrote `replace 4 ReLU` on a ReLU when asked for GELU) and at
-    most 3 lines; a gate is one `branch N->N mul ...` line; the prompt (modifier_edits@3)
-    says which nodes hold which operation and the edit count."""
+def test_edit_form_edits2_holds_three_edits_and_names_where_each_op_is() -> None:
+    """edits@2 (the default): at most 3 lines; a gate is one `branch N->N mul ...` line;
+    the prompt (modifier_edits@3) says which nodes hold which operation and the edit count."""
     se = ("branch 8->8 mul AdaptiveAvgPool2d(output_size=1) Conv2d(out_channels=C/4,"
           "kernel_size=1) ReLU Conv2d(out_channels=C,kernel_size=1) Sigmoid\n")  # fmt: skip
     llm = _Scripted(se)
@@ -136,8 +136,7 @@ def test_edit_form_edits2_holds_three_changing_edits_and_names_where_each_op_is(
     assert kinds.count("mul") == 1 and kinds.count("sigmoid") == 1
     g = llm.kw[0]["constraint"].grammar
     assert g.accepts(se) and g.accepts("replace 4 GELU\n") and g.accepts("replace 7 Mul\n")
-    for same in ("replace 4 ReLU\n", "replace 7 Add\n", "replace 3 BN\n", "set 2 k=5\n" * 4):
-        assert not g.accepts(same), same
+    assert not g.accepts("set 2 k=5\n" * 4)
     user = llm.sent[0][-1]["content"]
     assert "Nodes by operation: Conv2d 2, 5; BN 3, 6; ReLU 4, 8; Add 7." in user
     assert "At most 3 edits" in llm.sent[0][0]["content"]
@@ -266,3 +265,20 @@ def test_the_settings_reach_the_modifier_and_llm_local_sets_a_budget() -> None:
         _mod(_Scripted("x"), answer="diff")
     with pytest.raises(ValueError, match="strategy.nader.answer"):
         load_config(overrides=["strategy.name=nader", "strategy.nader.answer=diff"])
+
+
+def test_change_first_names_the_change_then_holds_the_edits_to_it() -> None:
+    """strategy.nader.change_first: the answer's first line names the kind of change
+    (`Change: replace GELU`), and the grammar allows only edits of that kind after it."""
+    llm = _Scripted("Change: replace GELU\nreplace 4 GELU\nreplace 8 GELU\n")
+    res = _mod(llm, answer="edits", change_first=True).modify(BLOCKS, TASK)
+    assert res.status == "ok" and res.blocks is not None
+    kinds = [n.kind for n in res.blocks["ResNetBasic"].nodes]
+    assert kinds.count("gelu") == 2 and "relu" not in kinds
+    c = llm.kw[0]["constraint"]
+    assert c.name == "change+edits@2" and c.grammar.accepts(llm.answers[0])
+    assert not c.grammar.accepts("Change: replace GELU\nreplace 4 ReLU\n")
+    assert not c.grammar.accepts("Change: set kernel_size\nreplace 4 GELU\n")
+    assert 'ONE line "Change: VERB WHAT"' in llm.sent[0][-1]["content"]
+    with pytest.raises(SettingError, match="change_first and strategy.nader.think"):
+        NaderConfig(change_first=True, think=True).validate()

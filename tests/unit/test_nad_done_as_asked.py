@@ -34,8 +34,12 @@ def _after(seed: str, edits: str):  # type: ignore[no-untyped-def]
         ("convnext", "large_kernel", "insert 10->1 Identity", False),
         ("inception", "residual", "branch 0->24 add Identity", True),
         ("inception", "residual", "branch 24->24 add Identity", False),  # not from the input
-        ("se_resnet", "parallel_branch",
-         "branch 0->13 add Conv2d(out_channels=C,kernel_size=1,bias=False) BN", True),
+        (
+            "se_resnet",
+            "parallel_branch",
+            "branch 0->13 add Conv2d(out_channels=C,kernel_size=1,bias=False) BN",
+            True,
+        ),
         ("se_resnet", "parallel_branch", "insert 4->5 ReLU", False),
     ],
 )
