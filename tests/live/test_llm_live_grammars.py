@@ -12,8 +12,14 @@ import pytest
 
 from nas.agents.modifier import Modifier
 from nas.grammar import Constraint
-from nas.graph.edits import apply_edits, edits_constraint, parse_edits
-from nas.graph.grammar_block import block_constraint
+from nas.graph.edits import (
+    EDIT_FORMS,
+    apply_edits,
+    change_first_constraint,
+    edits_constraint,
+    parse_edits,
+)
+from nas.graph.grammar_block import anchored_block_constraint, block_constraint
 from nas.graph.seeds import seed_blocks
 from nas.prompts import parse_block_answer
 from tests.live.conftest import LIVE_TIMEOUT_S, LiveModel
@@ -23,7 +29,7 @@ pytestmark = [pytest.mark.llm_live, pytest.mark.timeout(1200)]
 TASK = "Add a squeeze-and-excitation gate on the residual branch before the Add."
 
 
-def _first_prompt(answer: str) -> list[dict[str, str]]:
+def _first_prompt(answer: str, change_first: bool = False) -> list[dict[str, str]]:
     """The Modifier's first messages for ``answer`` (block | edits), as a run sends them."""
     sent: list[list[dict[str, str]]] = []
 
@@ -33,7 +39,7 @@ def _first_prompt(answer: str) -> list[dict[str, str]]:
             raise RuntimeError("captured")
 
     mod = Modifier(_Capture(), lambda g: [], lambda b: [], retries=0, answer=answer,
-                   context_tokens=8192, max_tokens=600)  # fmt: skip
+                   context_tokens=8192, max_tokens=600, change_first=change_first)  # fmt: skip
     with pytest.raises(RuntimeError, match="captured"):
         mod.modify(seed_blocks("resnet_basic"), TASK)
     return sent[0]
@@ -69,3 +75,22 @@ def test_the_server_holds_an_edit_answer_to_the_parents_grammar(live_model: Live
     base = seed_blocks("resnet_basic")["ResNetBasic"]
     text = _ask(live_model, _first_prompt("edits"), edits_constraint(base), 200)
     apply_edits(base, parse_edits(text, base))  # names only nodes and edges that exist
+
+
+def test_the_server_holds_a_block_answer_to_its_parents_numbers(live_model: LiveModel) -> None:
+    """block@2: the base block again, anchored to the parent's node lines and numbering."""
+    base = seed_blocks("resnet_basic")["ResNetBasic"]
+    text = _ask(live_model, _first_prompt("block"), anchored_block_constraint(base), 700)
+    g = parse_block_answer(text).blocks["ResNetBasic"]
+    assert [n.index for n in g.nodes][: len(base.nodes)] == [n.index for n in base.nodes]
+
+
+def test_the_server_holds_a_change_first_answer_to_its_change(live_model: LiveModel) -> None:
+    """change+edits@2: a `Change:` line, then edits of that kind only."""
+    base = seed_blocks("resnet_basic")["ResNetBasic"]
+    text = _ask(live_model, _first_prompt("edits", change_first=True),
+                change_first_constraint(base), 200)  # fmt: skip
+    head, *lines = [ln for ln in text.strip("`\n").splitlines() if ln]
+    verb = head.split()[1]
+    assert head.startswith("Change: ") and all(ln.startswith(verb) for ln in lines)
+    apply_edits(base, parse_edits(text, base, form=EDIT_FORMS["edits@2"]))
