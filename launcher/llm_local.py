@@ -46,8 +46,8 @@ LOCAL_LLM_OVERRIDES = (
     # default elsewhere: strategy.nader.answer=block)
     "strategy.nader.answer=edits",
     "strategy.nader.modifier_retries=2",
-    # the answer forms of that measured NADER search (edits@1, 6 edits); version 2 (3 edits,
-    # mul gates, the anchored block) is measured on the NAD bench, not yet in a NADER search
+    # the edit form of that measured NADER search (edits@1, 6 edits); version 2 (3 edits, mul
+    # gates) is measured on the NAD bench, not yet in a NADER search
     "strategy.nader.answer_version=1",
     "budget.candidates=4",
 )

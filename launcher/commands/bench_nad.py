@@ -144,9 +144,9 @@ def register_nad(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--answer-version", type=int, choices=ANSWER_VERSIONS,
                    default=NaderConfig.answer_version,
-                   help="the answer forms' version (strategy.nader.answer_version): 2 = edits@2 "
-                   "(at most 3 edits, mul gates) and block@2 (anchored to the parent's node "
-                   "numbers); 1 = the forms and prompts of the after-2 measurement")  # fmt: skip
+                   help="the edit answer's version (strategy.nader.answer_version): 2 = edits@2 "
+                   "(at most 3 edits, mul gates); 1 = edits@1 and the prompt of the after-2 "
+                   "measurement (block answers: the same in both)")  # fmt: skip
     p.add_argument("--think", action="store_true", help="a bounded 'Plan:' line first")
     p.add_argument("--change-first", action="store_true",
                    help="edits answers: a constrained 'Change: VERB WHAT' line first, every edit "

@@ -28,10 +28,9 @@ class NaderConfig:
     # (a greedy model, temperature 0, answers a repair turn with its first answer again)
     answer: str = "block"  # the Modifier's answer form: block (NADER's whole block, as the
     # paper) | edits (a short list of edits against the parent, grammar-held; docs/agents.md)
-    answer_version: int = 2  # the answer forms' version: 2 = edits@2 (at most 3 edits, mul
-    # gates; prompt modifier_edits@3) and block@2 (the block anchored to its parent's node
-    # numbers; modifier@4) | 1 = edits@1, block@1 and the prompts the recorded after-2
-    # cassettes used (6 edits, add/concat; the free block form)
+    answer_version: int = 2  # the edit answer's version: 2 = edits@2 (at most 3 edits, mul
+    # gates; prompt modifier_edits@3) | 1 = edits@1 and modifier_edits@2, what the recorded
+    # after-2 cassettes used (6 edits, add/concat); block answers are block@1 in both
     reask_temperature: float | None = 1.0  # the re-ask after an answer repeated an earlier
     # one (it is never sent back as-is); None = llm.temperature
     max_calls_per_design: int = 0  # Modifier calls per design, base + derive (0 = no cap

@@ -44,7 +44,6 @@ from nas.graph.edits import (
 )
 from nas.graph.grammar_block import (
     PLAN_CHARS,
-    anchored_block_constraint,
     block_constraint,
     with_plan,
 )
@@ -242,11 +241,12 @@ class Modifier:
 
     @property
     def prompt_version(self) -> int:
-        """The first prompt's version: answer version 1 keeps ``modifier@3`` and
-        ``modifier_edits@2`` (their recorded cassettes replay), 2 has ``modifier@4`` (the
-        anchored block) and ``modifier_edits@3``."""
+        """The first prompt's version: ``modifier@3`` for block answers; for edits, answer
+        version 1 keeps ``modifier_edits@2`` (its recorded cassettes replay), 2 has
+        ``modifier_edits@3``. (A block form anchored to the parent's numbering, ``block@2``
+        with ``modifier@4``, was measured and dropped: branch ``anchored-block``.)"""
         if self.answer != "edits":
-            return 3 if self.answer_version == 1 else 4
+            return 3
         return 2 if self.answer_version == 1 else 3
 
     def _call(
@@ -429,8 +429,6 @@ class Modifier:
         extra = {"example": edit_example(base)} if "example" in tmpl.slots else {}
         if "max_edits" in tmpl.slots:  # modifier_edits@3: the edit count
             extra["max_edits"] = str(self.edit_form.max_edits)
-        if "next" in tmpl.slots:  # modifier@4: the first new node's number
-            extra["next"] = str(max(n.index for n in base.nodes) + 1)
         if "nodes" in tmpl.slots:  # where each operation is
             extra["nodes"] = node_guide(base)
         tips, research_tips = _bullets(experiences), _bullets(research)
@@ -518,8 +516,6 @@ class Modifier:
             base_form = change_first_constraint(base, self.edit_form)
         elif edits:
             base_form = edits_constraint(base, self.edit_form)
-        elif self.answer_version >= 2:  # the block again, held to the parent's node numbers
-            base_form = anchored_block_constraint(base)
         else:
             base_form = block_constraint(base.name)
         if self.think:  # a bounded plan line first; the answer after it is held as before

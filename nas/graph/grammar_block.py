@@ -35,17 +35,14 @@ from collections.abc import Sequence
 from functools import lru_cache
 
 from nas.grammar import Alt, Chars, Constraint, Expr, Grammar, Lit, Ref, Rep, Seq, alt_of
-from nas.graph.block import BlockGraph
 from nas.graph.expr import SYMBOLS
 from nas.graph.ops import ArgSpec, OpSpec, op_specs
 
 __all__ = [
-    "ANCHORED_FORM",
     "BLOCK_FORM",
     "MAX_NODES",
     "MAX_TERMS",
     "PLAN_CHARS",
-    "anchored_block_constraint",
     "arg_choice",
     "arg_rules",
     "arg_value",
@@ -57,8 +54,6 @@ __all__ = [
 ]
 
 BLOCK_FORM = "block@1"  # the constraint's name (recorded on the llm_calls row)
-ANCHORED_FORM = "block@2"  # the whole block again, held to its parent's node numbers
-MAX_NEW_NODES = 8  # new node lines of an anchored block answer
 MAX_NODES = 64  # node lines per block (NADER's largest fixture block, a DARTS cell, has 61)
 MAX_TERMS = 4  # terms of one argument expression
 _NUM_DIGITS = 4  # digits of an integer inside an expression
@@ -227,47 +222,6 @@ def block_constraint(*names: str, max_nodes: int = MAX_NODES, fence: bool = True
     derive turn for ``block_constraint(f"{base}_stem", f"{base}_downsample")``. Cached: the
     grammar's checking regex is compiled once per form."""
     return Constraint(BLOCK_FORM, block_grammar(names, max_nodes, fence))
-
-
-def anchored_block_constraint(parent: BlockGraph, max_new: int = MAX_NEW_NODES) -> Constraint:
-    """The whole block again, anchored to ``parent`` (form ``block@2``): its name, then one
-    line per parent node with the parent's number in the parent's order (the input and
-    output lines as they are; any other node may get another operation), then 0 to
-    ``max_new`` new nodes numbered on from the parent's highest number in order, then edges
-    that name only those nodes. What a small model did with the free block form (the real
-    1.5B model: edges ``900->901``, a node used and never defined, renumbered or dropped
-    nodes, a second block) cannot be written; a node or edge left out of the flow is still
-    the validator's to report."""
-    return _anchored(parent, max_new)
-
-
-@lru_cache(maxsize=32)
-def _anchored(parent: BlockGraph, max_new: int) -> Constraint:
-    rules = op_rules()
-    ids = [n.index for n in parent.nodes]
-    lines: list[Expr] = [Lit(f"##{parent.name}##\n")]
-    for n in parent.nodes:
-        fixed = n.kind in (*_IO_IN, "output")
-        lines.append(Seq((Lit(f"{n.index}:"), Lit(n.text) if fixed else Ref("op-new"), Lit("\n"))))
-    outs = {n.index for n in parent.nodes if n.kind == "output"}
-    ins = {n.index for n in parent.nodes if n.kind in _IO_IN}
-    top = max(ids, default=0)
-    max_edges = 2 * (len(ids) + max_new)
-    # tail-k: new node top+k+1 and tail-(k+1), or the edges among the nodes so far
-    for k in range(max_new, -1, -1):
-        known = [*ids, *range(top + 1, top + k + 1)]
-        src = alt_of([str(i) for i in known if i not in outs])
-        dst = alt_of([str(i) for i in known if i not in ins])
-        rules[f"edge-{k}"] = Seq((src, Lit("->"), dst, Lit("\n")))
-        edges = Rep(Ref(f"edge-{k}"), 2, max_edges)
-        if k == max_new:
-            rules[f"tail-{k}"] = edges
-        else:
-            line = Seq((Lit(f"{top + k + 1}:"), Ref("op-new"), Lit("\n"), Ref(f"tail-{k + 1}")))
-            rules[f"tail-{k}"] = Alt((line, edges))
-    body = Seq((*lines, Ref("tail-0")))
-    rules["root"] = Alt((body, Seq((Lit("```\n"), body, Lit("```"), Rep(Lit("\n"), 0, 1)))))
-    return Constraint(ANCHORED_FORM, Grammar(rules))
 
 
 PLAN_CHARS = 300  # the free-text "Plan:" line of a think-then-answer constraint

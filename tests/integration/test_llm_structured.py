@@ -299,7 +299,7 @@ def test_the_modifiers_answer_forms_reach_a_llamacpp_server_as_gbnf(answer: str)
     from nas.agents.config import NaderConfig
     from nas.agents.modifier import Modifier, base_checker
     from nas.graph.edits import EDIT_FORMS, edits_constraint
-    from nas.graph.grammar_block import anchored_block_constraint, block_constraint
+    from nas.graph.grammar_block import block_constraint
     from nas.graph.seeds import seed_blocks
     from nas.graph.text import serialize
 
@@ -312,7 +312,7 @@ def test_the_modifiers_answer_forms_reach_a_llamacpp_server_as_gbnf(answer: str)
         changed = "```\n" + serialize(base).replace("8:ReLU", "8:GELU") + "```"
         derived = "```\n" + serialize(list(blocks.values())[1:]) + "```"
         script = [Reply.text(changed), Reply.text(derived)]
-        forms = [anchored_block_constraint(base), block_constraint(*list(blocks)[1:])]
+        forms = [block_constraint(base.name), block_constraint(*list(blocks)[1:])]
     rows: list = []
     with ScriptedOpenAIServer(script, owned_by="me") as srv:
         llm = client(srv, rows, structured="grammar")

@@ -7,6 +7,8 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from nas.agents.nad_bench import run_bench
 from nas.llm import LLMClient
 
@@ -156,3 +158,22 @@ def test_think_then_answer_measurement_replays() -> None:
         want, got = _replay_recorded(name, "think")
         assert got == want, name
         assert [t["executable"] for t in got] == executable, name
+
+
+@pytest.mark.parametrize(
+    ("name", "executable"),
+    [
+        ("dev_edits", [True] * 5),
+        ("dev2_edits", [True] * 5),
+        ("dev_change2", [False, True, True, True, True]),
+        ("dev_block_v1", [True, False, True, False, False]),
+        ("real5_edits", [True, True, False, True, True]),
+    ],
+)
+def test_answer_version_2_measurements_replay(name: str, executable: list[bool]) -> None:
+    """Issue 24, answer version 2 (bench/results/v2/): edits@2 on the development tasks,
+    with and without the change-first line, block answers on them, then edits@2 on real5;
+    each cassette replays to its recorded outcome, the done-as-asked column included."""
+    want, got = _replay_recorded(name, "v2")
+    assert got == want, name
+    assert [t["executable"] for t in got] == executable, name

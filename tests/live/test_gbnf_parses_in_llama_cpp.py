@@ -21,7 +21,7 @@ import pytest
 from nas.agents.reflector import CATEGORIES
 from nas.grammar import Constraint
 from nas.graph.edits import EDIT_FORMS, change_first_constraint, edits_constraint
-from nas.graph.grammar_block import anchored_block_constraint, block_constraint, with_plan
+from nas.graph.grammar_block import block_constraint, with_plan
 from nas.graph.seeds import seed_blocks
 from nas.prompts.parsers import ranking_constraint, tips_constraint, yes_no_constraint
 from nas.prompts.strategy_parsers import candidates_constraint, network_constraint
@@ -55,7 +55,6 @@ def _constraints() -> list[Constraint]:
         edits_constraint(seed_blocks("resnet_basic")["ResNetBasic"]),
         edits_constraint(seed_blocks("resnet_basic")["ResNetBasic"], EDIT_FORMS["edits@2"]),
         change_first_constraint(seed_blocks("inception")["Inception"]),
-        anchored_block_constraint(seed_blocks("inception")["Inception"]),
         network_constraint(space),
         candidates_constraint(space, 2),
         ranking_constraint(5, 3),

@@ -19,7 +19,7 @@ from nas.graph.edits import (
     edits_constraint,
     parse_edits,
 )
-from nas.graph.grammar_block import anchored_block_constraint, block_constraint
+from nas.graph.grammar_block import block_constraint
 from nas.graph.seeds import seed_blocks
 from nas.prompts import parse_block_answer
 from tests.live.conftest import LIVE_TIMEOUT_S, LiveModel
@@ -75,14 +75,6 @@ def test_the_server_holds_an_edit_answer_to_the_parents_grammar(live_model: Live
     base = seed_blocks("resnet_basic")["ResNetBasic"]
     text = _ask(live_model, _first_prompt("edits"), edits_constraint(base), 200)
     apply_edits(base, parse_edits(text, base))  # names only nodes and edges that exist
-
-
-def test_the_server_holds_a_block_answer_to_its_parents_numbers(live_model: LiveModel) -> None:
-    """block@2: the base block again, anchored to the parent's node lines and numbering."""
-    base = seed_blocks("resnet_basic")["ResNetBasic"]
-    text = _ask(live_model, _first_prompt("block"), anchored_block_constraint(base), 700)
-    g = parse_block_answer(text).blocks["ResNetBasic"]
-    assert [n.index for n in g.nodes][: len(base.nodes)] == [n.index for n in base.nodes]
 
 
 def test_the_server_holds_a_change_first_answer_to_its_change(live_model: LiveModel) -> None:

@@ -30,7 +30,7 @@ def test_prompts_render_and_refuse_holes() -> None:
     t = load_prompt("modifier", 1)
     msgs = t.render(block="##b##", inspiration="x", experiences="-", ops="ReLU")
     assert t.ref == "modifier@1" and "{{" not in msgs[-1]["content"]
-    assert load_prompt("modifier").ref == "modifier@4"  # the newest version by default
+    assert load_prompt("modifier").ref == "modifier@3"  # the newest version by default
     with pytest.raises(TemplateError, match="missing slots"):
         t.render(block="##b##")
 
