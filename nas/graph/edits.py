@@ -514,6 +514,27 @@ def _shrinking(an: Analysis, g: BlockGraph, n: int, new: set[int]) -> int | None
 # ------------------------------------------------------------------------------ grammar
 
 
+def _branch_parts(
+    parent: BlockGraph, edit_nodes: list[int], form: EditForm
+) -> tuple[Expr, Expr] | None:
+    """A branch line's (``A->B`` pair, ops) against ``parent``: from an earlier node (or the
+    node itself: a residual around new ops) to a later one — spelled out up to
+    :data:`_MAX_PAIRS` pairs, above that any source and any target —, then 1 to
+    ``form.max_branch_ops`` one-input ops. None when no node can take a branch."""
+    pairs = [f"{a}->{b}" for b in edit_nodes for a in sorted(_ancestors(parent, b) | {b})
+             if parent.node(a).kind != OUTPUT_OP]  # fmt: skip
+    if not pairs:
+        return None
+    if len(pairs) > _MAX_PAIRS:
+        src = alt_of([str(n.index) for n in sorted(parent.nodes, key=lambda n: n.index)
+                      if n.kind != OUTPUT_OP])  # fmt: skip
+        pair: Expr = Seq((src, Lit("->"), alt_of([str(i) for i in edit_nodes])))
+    else:
+        pair = alt_of(pairs)
+    ops = Seq((Ref("op-one"), Rep(Seq((Lit(" "), Ref("op-one"))), 0, form.max_branch_ops - 1)))
+    return pair, ops
+
+
 def edits_constraint(parent: BlockGraph, form: EditForm = EDIT_FORMS[EDITS_FORM]) -> Constraint:
     """The grammar of an edit list against ``parent`` in ``form`` (see the module doc): 1 to
     ``form.max_edits`` lines, optionally in one ``` fence."""
@@ -547,16 +568,9 @@ def _constraint(parent: BlockGraph, form: EditForm) -> Constraint:
             sets.append(Seq((Lit(f"set {i} "), one)))
     if sets:
         choices.append(Alt(tuple(sets)))
-    # from an earlier node (or the node itself: a residual around new ops) to a later one
-    pairs = [f"{a}->{b}" for b in edit_nodes for a in sorted(_ancestors(parent, b) | {b})
-             if parent.node(a).kind != OUTPUT_OP]  # fmt: skip
-    if pairs:
-        if len(pairs) > _MAX_PAIRS:
-            src = alt_of([str(i) for i in idx if parent.node(i).kind != OUTPUT_OP])
-            pair: Expr = Seq((src, Lit("->"), alt_of([str(i) for i in edit_nodes])))
-        else:
-            pair = alt_of(pairs)
-        ops = Seq((Ref("op-one"), Rep(Seq((Lit(" "), Ref("op-one"))), 0, form.max_branch_ops - 1)))
+    branch = _branch_parts(parent, edit_nodes, form)
+    if branch is not None:
+        pair, ops = branch
         choices.append(Seq((Lit("branch "), pair, Lit(" "), alt_of(list(form.merges)), Lit(" "),
                             ops)))  # fmt: skip
     if removable:
@@ -612,15 +626,9 @@ def _change_first(parent: BlockGraph, form: EditForm) -> Constraint:
             by_key.setdefault(a.name, (arg_value(a), []))[1].append(str(i))
     for key, (value, having) in by_key.items():
         kind(f"set {key}", Seq((Lit("set "), alt_of(having), Lit(f" {key}="), value)))
-    pairs = [f"{a}->{b}" for b in edit_nodes for a in sorted(_ancestors(parent, b) | {b})
-             if parent.node(a).kind != OUTPUT_OP]  # fmt: skip
-    if pairs:
-        if len(pairs) > _MAX_PAIRS:
-            src = alt_of([str(i) for i in idx if parent.node(i).kind != OUTPUT_OP])
-            pair: Expr = Seq((src, Lit("->"), alt_of([str(i) for i in edit_nodes])))
-        else:
-            pair = alt_of(pairs)
-        ops = Seq((Ref("op-one"), Rep(Seq((Lit(" "), Ref("op-one"))), 0, form.max_branch_ops - 1)))
+    branch = _branch_parts(parent, edit_nodes, form)
+    if branch is not None:
+        pair, ops = branch
         for merge in form.merges:
             kind(f"branch {merge}", Seq((Lit("branch "), pair, Lit(f" {merge} "), ops)))
     by_op: dict[str, list[str]] = {}

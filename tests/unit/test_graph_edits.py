@@ -257,3 +257,22 @@ def test_the_node_guide_says_where_each_op_is() -> None:
         "Node 0 is the block input, node 1 the output (it reads node 8). "
         "Nodes by operation: Conv2d 2, 5; BN 3, 6; ReLU 4, 8; Add 7."
     )
+
+
+def test_a_change_line_is_hostile_input_like_the_rest() -> None:
+    """A `Change:` first line is skipped as a header, never interpreted; the answer's size
+    is checked before anything reads it, and an answer of only a header is an EditError
+    (the only error parse_edits raises), so a stored crafted answer cannot stop a resume."""
+    from nas.graph.limits import AnswerLimits
+
+    form = EDIT_FORMS["edits@2"]
+    assert parse_edits("Change: $(rm -rf /) {{x}}\nset 2 kernel_size=5\n", G, form=form) == [
+        SetArg(2, "kernel_size", "5")
+    ]
+    small = AnswerLimits(max_answer_bytes=200)
+    with pytest.raises(EditError, match="too long"):
+        parse_edits("Change: " + "x" * 100_000 + "\nset 2 kernel_size=5\n", G, small, form)
+    with pytest.raises(EditError, match="no edits"):
+        parse_edits("```\nChange: replace GELU\n```", G, form=form)
+    with pytest.raises(EditError, match="at most 3"):
+        parse_edits("Change: set kernel_size\n" + "set 2 kernel_size=5\n" * 4, G, form=form)
