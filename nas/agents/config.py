@@ -13,7 +13,7 @@ __all__ = ["ANSWER_FORMS", "ANSWER_VERSIONS", "NaderConfig"]
 # the Modifier's answer forms (nas.agents.modifier): the whole block, or edits against the parent
 ANSWER_FORMS = ("block", "edits")
 # versions of those forms' grammars and prompts (nas.graph.edits.EDIT_FORMS, block@N)
-ANSWER_VERSIONS = (1, 2)
+ANSWER_VERSIONS = (1, 2, 3)
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,9 @@ class NaderConfig:
     # paper) | edits (a short list of edits against the parent, grammar-held; docs/agents.md)
     answer_version: int = 2  # the edit answer's version: 2 = edits@2 (at most 3 edits, mul
     # gates; prompt modifier_edits@3) | 1 = edits@1 and modifier_edits@2, what the recorded
-    # after-2 cassettes used (6 edits, add/concat); block answers are block@1 in both
+    # after-2 cassettes used (6 edits, add/concat) | 3 = edits@3: a first line that names
+    # the change in plain words ("Change: ReLU becomes GELU", "Change: attention gate") and
+    # edits held to it (prompt modifier_edits@4); block answers are block@1 in all
     reask_temperature: float | None = 1.0  # the re-ask after an answer repeated an earlier
     # one (it is never sent back as-is); None = llm.temperature
     max_calls_per_design: int = 0  # Modifier calls per design, base + derive (0 = no cap
@@ -58,5 +60,9 @@ class NaderConfig:
         if self.change_first and self.think:
             raise SettingError(f"{where}change_first and {where}think both put a line before "
                                "the edits: set one of them (measured: BENCHMARKS.md)")  # fmt: skip
+        if self.answer_version == 3 and (self.change_first or self.think):
+            which = "change_first" if self.change_first else "think"
+            raise SettingError(f"{where}answer_version=3 starts every edit answer with its own "
+                               f"'Change:' line: set {where}{which}=false")  # fmt: skip
         for name, value, low, high in self.answer_limits.out_of_range():
             between(where + "answer_limits.", name, value, low, high)

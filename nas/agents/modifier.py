@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nas.agents.config import ANSWER_FORMS, NaderConfig
+from nas.agents.config import ANSWER_FORMS, ANSWER_VERSIONS, NaderConfig
 from nas.agents.experience import dedupe
 from nas.grammar import Constraint
 from nas.graph.block import BlockGraph, BlockRole
@@ -39,6 +39,7 @@ from nas.graph.edits import (
     edit_example,
     edits_constraint,
     fix_shapes,
+    headed_constraint,
     node_guide,
     parse_edits,
 )
@@ -221,9 +222,12 @@ class Modifier:
             raise ValueError(f"answer={answer!r}: one of {', '.join(ANSWER_FORMS)}")
         self.answer = answer  # block (NADER's whole block) | edits (a list against the parent)
         if f"edits@{answer_version}" not in EDIT_FORMS:
-            raise ValueError(f"answer_version={answer_version!r}: 1 or 2")
+            raise ValueError(f"answer_version={answer_version!r}: one of {ANSWER_VERSIONS}")
         self.answer_version = answer_version  # the version of the answer form and its prompt
         self.edit_form = EDIT_FORMS[f"edits@{answer_version}"]  # how many edits, which merges
+        if self.edit_form.headed and (think or change_first):
+            raise ValueError(f"answer_version={answer_version} has its own first line: "
+                             "not with think or change_first")  # fmt: skip
         self.reask_temperature = reask_temperature  # after a repeated answer (None: client's)
         self.max_calls = max_calls  # LLM calls per design, base and derive together (0: none)
         self.max_design_tokens = max_design_tokens  # tokens per design (0: no cap)
@@ -243,11 +247,12 @@ class Modifier:
     def prompt_version(self) -> int:
         """The first prompt's version: ``modifier@3`` for block answers; for edits, answer
         version 1 keeps ``modifier_edits@2`` (its recorded cassettes replay), 2 has
-        ``modifier_edits@3``. (A block form anchored to the parent's numbering, ``block@2``
+        ``modifier_edits@3``, 3 (a first line that names the change) ``modifier_edits@4``.
+        (A block form anchored to the parent's numbering, ``block@2``
         with ``modifier@4``, was measured and dropped: branch ``anchored-block``.)"""
         if self.answer != "edits":
             return 3
-        return 2 if self.answer_version == 1 else 3
+        return {1: 2, 2: 3}.get(self.answer_version, 4)
 
     def _call(
         self,
@@ -514,6 +519,8 @@ class Modifier:
             change = load_prompt("modifier_change").render()[-1]["content"]
             msgs = [*msgs[:-1], {**msgs[-1], "content": msgs[-1]["content"] + "\n\n" + change}]
             base_form = change_first_constraint(base, self.edit_form)
+        elif edits and self.edit_form.headed:  # edits@3: "Change: ..." then edits of it
+            base_form = headed_constraint(base, self.edit_form)
         elif edits:
             base_form = edits_constraint(base, self.edit_form)
         else:

@@ -425,7 +425,7 @@ class NaderStrategy(BaseStrategy):
         fixed = "fixed by the code: " + "; ".join(res.fixes) if res.fixes else ""
         ranked = "" if prop.ranked_by == "llm" else prop.ranked_by
         fallback = "; ".join(x for x in (ranked, res.fallback, fixed, *res.notes) if x)
-        prompt = load_prompt(self.modifier.prompt_id).ref
+        prompt = load_prompt(self.modifier.prompt_id, self.modifier.prompt_version).ref
         origin = Origin("nader", "modifier", insp.ref, prompt, fallback)
         if res.status != "ok" and res.unanswered:
             # the endpoint gave no answer: not a design of the model, so no INVALID row; the

@@ -78,6 +78,7 @@ __all__ = [
     "edit_example",
     "edits_constraint",
     "fix_shapes",
+    "headed_constraint",
     "node_guide",
     "parse_edits",
 ]
@@ -96,6 +97,8 @@ class EditForm:
     max_edits: int
     max_branch_ops: int
     merges: tuple[str, ...]
+    headed: bool = False  # the answer starts with a "Change: ..." line in plain words that
+    # names the kind of change; the edits after it are held to that kind (headed_constraint)
 
 
 EDIT_FORMS: dict[str, EditForm] = {
@@ -103,6 +106,7 @@ EDIT_FORMS: dict[str, EditForm] = {
     for f in (
         EditForm("edits@1", 6, 4, ("add", "concat")),
         EditForm("edits@2", 3, 5, ("add", "concat", "mul")),
+        EditForm("edits@3", 3, 5, ("add", "concat", "mul"), headed=True),
     )
 }
 EDITS_FORM = "edits@1"  # the first form (recorded cassettes were made with it)
@@ -640,6 +644,96 @@ def _change_first(parent: BlockGraph, form: EditForm) -> Constraint:
     body = Alt(tuple(heads))
     rules["root"] = Alt((body, Seq((Lit("```\n"), body, Lit("```"), Rep(Lit("\n"), 0, 1)))))
     return Constraint(f"change+{form.name}", Grammar(rules))
+
+
+def headed_constraint(parent: BlockGraph, form: EditForm = EDIT_FORMS["edits@3"]) -> Constraint:
+    """An edit answer (form ``edits@3``) whose first line names the change in plain words,
+    the edits after it held to that kind — 1 to ``form.max_edits`` of them:
+
+    ``Change: OLD becomes NEW``   ``replace N NEW(...)`` for nodes N of op OLD
+    ``Change: KEY of OP``         ``set N KEY=value`` for nodes N of op OP
+    ``Change: insert OP``         ``insert A->B OP(...)`` on existing edges
+    ``Change: attention gate``    ``branch N->N mul Op ... Sigmoid``: a node's output times a
+                                  map computed from it, ending in a Sigmoid
+    ``Change: skip connection``   ``branch I->N add Op ...`` from the block input I
+    ``Change: parallel branch``   ``branch A->B add|concat Op ...``
+    ``Change: remove OP``         ``remove N`` for nodes N of op OP
+
+    Unlike :func:`change_first_constraint` (``Change: replace GELU``), a swap names the op
+    that goes BEFORE the one that comes (the real 1.5B model, asked for GELU, wrote
+    ``Change: replace ReLU`` and ``replace 4 ReLU``: it names what is there first; here that
+    habit is the first half of the line and the grammar forbids the same op after
+    ``becomes``), and a branch is named by what it is for, not by its merge. Only ops and
+    nodes of the parent and the validator's table appear, as in :func:`edits_constraint`."""
+    if not form.headed:
+        raise ValueError(f"{form.name} has no first line; use edits_constraint")
+    return _headed(parent, form)
+
+
+@lru_cache(maxsize=32)
+def _headed(parent: BlockGraph, form: EditForm) -> Constraint:
+    rules: dict[str, Expr] = op_rules()
+    edit_nodes = [i for i in sorted(n.index for n in parent.nodes) if not _io(parent, i)]
+    heads: list[Expr] = []
+
+    def body(line: Expr) -> Expr:
+        return Rep(Seq((line, Lit("\n"))), 1, form.max_edits)
+
+    by_op: dict[str, list[int]] = {}
+    for i in edit_nodes:
+        found = lookup_op(parent.node(i).op)
+        if found is not None:
+            by_op.setdefault(found.name, []).append(i)
+    specs = [s for s in op_specs() if s.arity != 0 and s.name != OUTPUT_OP]
+    for old, nodes in by_op.items():
+        old_spec = lookup_op(old)
+        merge = old_spec is not None and old_spec.arity is None
+        swaps: list[Expr] = []
+        for new in specs:
+            if new.name == old or (new.arity is None) != merge:
+                continue
+            line = Seq((Lit("replace "), alt_of([str(i) for i in nodes]), Lit(" "),
+                        Ref(op_rule_name(new))))  # fmt: skip
+            swaps.append(Seq((Lit(f"{new.name}\n"), body(line))))
+        if swaps:
+            heads.append(Seq((Lit(f"{old} becomes "), Alt(tuple(swaps)))))
+        for a in old_spec.args if old_spec is not None and not old_spec.varargs else ():
+            line = Seq((Lit("set "), alt_of([str(i) for i in nodes]), Lit(f" {a.name}="),
+                        arg_value(a)))  # fmt: skip
+            heads.append(Seq((Lit(f"{a.name} of {old}\n"), body(line))))
+    if parent.edges:
+        edges = alt_of([f"{a}->{b}" for a, b in dict.fromkeys(parent.edges)])
+        for spec in specs:
+            if spec.arity == 1:
+                line = Seq((Lit("insert "), edges, Lit(" "), Ref(op_rule_name(spec))))
+                heads.append(Seq((Lit(f"insert {spec.name}\n"), body(line))))
+    some = form.max_branch_ops - 1
+    ops = Seq((Ref("op-one"), Rep(Seq((Lit(" "), Ref("op-one"))), 0, some)))
+    if edit_nodes and "mul" in form.merges:
+        gate = Seq((Rep(Seq((Ref("op-one"), Lit(" "))), 0, some), Lit("Sigmoid")))
+        line = Seq((Lit("branch "), alt_of([f"{i}->{i}" for i in edit_nodes]), Lit(" mul "),
+                    gate))  # fmt: skip
+        heads.append(Seq((Lit("attention gate\n"), body(line))))
+    inputs = [n.index for n in parent.input_nodes]
+    if edit_nodes and inputs and "add" in form.merges:
+        pair = alt_of([f"{a}->{b}" for a in inputs for b in edit_nodes])
+        line = Seq((Lit("branch "), pair, Lit(" add "), ops))
+        heads.append(Seq((Lit("skip connection\n"), body(line))))
+    branch = _branch_parts(parent, edit_nodes, form)
+    parallel = [m for m in form.merges if m in ("add", "concat")]
+    if branch is not None and parallel:
+        pair, _ = branch
+        line = Seq((Lit("branch "), pair, Lit(" "), alt_of(parallel), Lit(" "), ops))
+        heads.append(Seq((Lit("parallel branch\n"), body(line))))
+    for op_name, nodes in by_op.items():
+        removable = [str(i) for i in nodes if len(parent.inputs_of(i)) == 1
+                     and _remove_problem(parent, i) is None]  # fmt: skip
+        if removable:
+            line = Seq((Lit("remove "), alt_of(removable)))
+            heads.append(Seq((Lit(f"remove {op_name}\n"), body(line))))
+    answer = Seq((Lit("Change: "), Alt(tuple(heads))))
+    rules["root"] = Alt((answer, Seq((Lit("```\n"), answer, Lit("```"), Rep(Lit("\n"), 0, 1)))))
+    return Constraint(form.name, Grammar(rules))
 
 
 def edit_example(parent: BlockGraph) -> str:
