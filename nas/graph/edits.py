@@ -716,8 +716,8 @@ def _headed(parent: BlockGraph, form: EditForm) -> Constraint:
         heads.append(Seq((Lit("attention gate\n"), body(line))))
     inputs = [n.index for n in parent.input_nodes]
     if edit_nodes and inputs and "add" in form.merges:
-        pair = alt_of([f"{a}->{b}" for a in inputs for b in edit_nodes])
-        line = Seq((Lit("branch "), pair, Lit(" add "), ops))
+        skip = alt_of([f"{a}->{b}" for a in inputs for b in edit_nodes])
+        line = Seq((Lit("branch "), skip, Lit(" add "), ops))
         heads.append(Seq((Lit("skip connection\n"), body(line))))
     branch = _branch_parts(parent, edit_nodes, form)
     parallel = [m for m in form.merges if m in ("add", "concat")]
