@@ -20,7 +20,12 @@ import pytest
 
 from nas.agents.reflector import CATEGORIES
 from nas.grammar import Constraint
-from nas.graph.edits import EDIT_FORMS, change_first_constraint, edits_constraint
+from nas.graph.edits import (
+    EDIT_FORMS,
+    change_first_constraint,
+    edits_constraint,
+    headed_constraint,
+)
 from nas.graph.grammar_block import block_constraint, with_plan
 from nas.graph.seeds import seed_blocks
 from nas.prompts.parsers import ranking_constraint, tips_constraint, yes_no_constraint
@@ -55,6 +60,7 @@ def _constraints() -> list[Constraint]:
         edits_constraint(seed_blocks("resnet_basic")["ResNetBasic"]),
         edits_constraint(seed_blocks("resnet_basic")["ResNetBasic"], EDIT_FORMS["edits@2"]),
         change_first_constraint(seed_blocks("inception")["Inception"]),
+        headed_constraint(seed_blocks("inception")["Inception"]),
         network_constraint(space),
         candidates_constraint(space, 2),
         ranking_constraint(5, 3),

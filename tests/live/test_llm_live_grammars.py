@@ -17,6 +17,7 @@ from nas.graph.edits import (
     apply_edits,
     change_first_constraint,
     edits_constraint,
+    headed_constraint,
     parse_edits,
 )
 from nas.graph.grammar_block import block_constraint
@@ -29,7 +30,9 @@ pytestmark = [pytest.mark.llm_live, pytest.mark.timeout(1200)]
 TASK = "Add a squeeze-and-excitation gate on the residual branch before the Add."
 
 
-def _first_prompt(answer: str, change_first: bool = False) -> list[dict[str, str]]:
+def _first_prompt(
+    answer: str, change_first: bool = False, version: int = 2
+) -> list[dict[str, str]]:
     """The Modifier's first messages for ``answer`` (block | edits), as a run sends them."""
     sent: list[list[dict[str, str]]] = []
 
@@ -39,7 +42,8 @@ def _first_prompt(answer: str, change_first: bool = False) -> list[dict[str, str
             raise RuntimeError("captured")
 
     mod = Modifier(_Capture(), lambda g: [], lambda b: [], retries=0, answer=answer,
-                   context_tokens=8192, max_tokens=600, change_first=change_first)  # fmt: skip
+                   context_tokens=8192, max_tokens=600, change_first=change_first,
+                   answer_version=version)  # fmt: skip
     with pytest.raises(RuntimeError, match="captured"):
         mod.modify(seed_blocks("resnet_basic"), TASK)
     return sent[0]
@@ -86,3 +90,11 @@ def test_the_server_holds_a_change_first_answer_to_its_change(live_model: LiveMo
     verb = head.split()[1]
     assert head.startswith("Change: ") and all(ln.startswith(verb) for ln in lines)
     apply_edits(base, parse_edits(text, base, form=EDIT_FORMS["edits@2"]))
+
+
+def test_the_server_holds_an_edits3_answer_to_its_named_change(live_model: LiveModel) -> None:
+    """edits@3: a `Change:` line in plain words, then edits of that kind only."""
+    base = seed_blocks("resnet_basic")["ResNetBasic"]
+    text = _ask(live_model, _first_prompt("edits", version=3), headed_constraint(base), 200)
+    assert text.strip("`\n").startswith("Change: ")
+    apply_edits(base, parse_edits(text, base, form=EDIT_FORMS["edits@3"]))

@@ -19,6 +19,7 @@ from nas.graph.edits import (
     edit_example,
     edits_constraint,
     fix_shapes,
+    headed_constraint,
     node_guide,
     parse_edits,
 )
@@ -276,3 +277,61 @@ def test_a_change_line_is_hostile_input_like_the_rest() -> None:
         parse_edits("```\nChange: replace GELU\n```", G, form=form)
     with pytest.raises(EditError, match="at most 3"):
         parse_edits("Change: set kernel_size\n" + "set 2 kernel_size=5\n" * 4, G, form=form)
+
+
+E3 = EDIT_FORMS["edits@3"]
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Change: ReLU becomes GELU\nreplace 4 GELU\nreplace 8 GELU\n",
+        "Change: kernel_size of Conv2d\nset 2 kernel_size=5\n",
+        "Change: insert Dropout\ninsert 4->5 Dropout(p=0.1)\n",
+        "Change: attention gate\nbranch 6->6 mul AdaptiveAvgPool2d(output_size=1) "
+        "Conv2d(out_channels=C/4,kernel_size=1) ReLU Conv2d(out_channels=C,kernel_size=1) "
+        "Sigmoid\n",
+        "Change: skip connection\nbranch 0->6 add Identity\n",
+        "Change: parallel branch\nbranch 2->6 concat Conv2d(out_channels=C,kernel_size=1)\n",
+        "Change: remove ReLU\nremove 4\n",
+        "```\nChange: Add becomes Mul\nreplace 7 Mul\n```\n",
+    ],
+)
+def test_edits3_names_the_change_then_holds_to_it(answer: str) -> None:
+    """edits@3: each kind of first line, with edits of that kind, is in the grammar and
+    reads and applies to the parent like any edit list (the header is skipped)."""
+    c = headed_constraint(G, E3)
+    assert c.name == "edits@3" and c.grammar is not None and c.grammar.accepts(answer)
+    new, _, _ = apply_edits(G, parse_edits(answer, G, form=E3))
+    assert canonical_hash(new) != canonical_hash(G)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "Change: ReLU becomes ReLU\nreplace 4 ReLU\n",  # the same op after `becomes`
+        "Change: ReLU becomes GELU\nreplace 2 GELU\n",  # node 2 is a Conv2d, not a ReLU
+        "Change: ReLU becomes Add\nreplace 4 Add\n",  # a one-input node stays one-input
+        "Change: ReLU becomes GELU\nset 2 kernel_size=5\n",  # an edit of another kind
+        "Change: attention gate\nbranch 6->6 mul ReLU\n",  # a gate ends in a Sigmoid
+        "Change: attention gate\nbranch 2->6 mul Sigmoid\n",  # on a node's own output
+        "Change: skip connection\nbranch 2->6 add Identity\n",  # from the block input
+        "Change: kernel_size of BN\nset 3 kernel_size=5\n",  # BN has no kernel_size
+        "Change: remove Conv2d\nremove 9\n",  # no node 9
+        "replace 4 GELU\n",  # no first line
+        "Change: ReLU becomes GELU\n" + "replace 4 GELU\n" * 4,  # at most 3 edits
+    ],
+)
+def test_edits3_refuses_a_change_it_does_not_name(answer: str) -> None:
+    grammar = headed_constraint(G, E3).grammar
+    assert grammar is not None and not grammar.accepts(answer)
+
+
+def test_only_a_headed_form_has_a_headed_grammar() -> None:
+    with pytest.raises(ValueError, match="no first line"):
+        headed_constraint(G, E2)
+    for name in SEED_BLOCKS:
+        for g in parse_blocks(SEED_BLOCKS[name]).values():
+            if g.edges:  # every seed block has a headed grammar
+                grammar = headed_constraint(g, E3).grammar
+                assert grammar is not None and grammar.gbnf()

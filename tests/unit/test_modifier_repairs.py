@@ -271,3 +271,26 @@ def test_change_first_names_the_change_then_holds_the_edits_to_it() -> None:
     assert 'ONE line "Change: VERB WHAT"' in llm.sent[0][-1]["content"]
     with pytest.raises(SettingError, match="change_first and strategy.nader.think"):
         NaderConfig(change_first=True, think=True).validate()
+
+
+def test_answer_version_3_names_the_change_in_plain_words_first() -> None:
+    """strategy.nader.answer_version=3: prompt modifier_edits@4 and grammar edits@3, whose
+    first line names the change (`Change: ReLU becomes GELU`): the op that goes, then the one
+    that comes; the edits after it are of that kind only."""
+    llm = _Scripted("```\nChange: ReLU becomes GELU\nreplace 4 GELU\nreplace 8 GELU\n```")
+    mod = _mod(llm, answer="edits", answer_version=3)
+    res = mod.modify(BLOCKS, TASK)
+    assert res.status == "ok" and res.blocks is not None
+    kinds = [n.kind for n in res.blocks["ResNetBasic"].nodes]
+    assert kinds.count("gelu") == 2 and "relu" not in kinds
+    c = llm.kw[0]["constraint"]
+    assert c.name == "edits@3" and c.grammar.accepts(llm.answers[0])
+    assert not c.grammar.accepts("Change: ReLU becomes ReLU\nreplace 4 ReLU\n")
+    assert mod.prompt_version == 4 and "Change: OLD becomes NEW" in llm.sent[0][0]["content"]
+    for other in ({"change_first": True}, {"think": True}):
+        with pytest.raises(ValueError, match="own first line"):
+            _mod(_Scripted("x"), answer="edits", answer_version=3, **other)
+        with pytest.raises(
+            SettingError, match=r"answer_version=3 .*strategy\.nader\.(change_f|th)"
+        ):
+            NaderConfig(answer="edits", answer_version=3, **other).validate()
