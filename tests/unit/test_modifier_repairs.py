@@ -287,10 +287,11 @@ def test_answer_version_3_names_the_change_in_plain_words_first() -> None:
     assert c.name == "edits@3" and c.grammar.accepts(llm.answers[0])
     assert not c.grammar.accepts("Change: ReLU becomes ReLU\nreplace 4 ReLU\n")
     assert mod.prompt_version == 4 and "Change: OLD becomes NEW" in llm.sent[0][0]["content"]
-    for other in ({"change_first": True}, {"think": True}):
+    for first, think in ((True, False), (False, True)):
         with pytest.raises(ValueError, match="own first line"):
-            _mod(_Scripted("x"), answer="edits", answer_version=3, **other)
-        with pytest.raises(
-            SettingError, match=r"answer_version=3 .*strategy\.nader\.(change_f|th)"
-        ):
-            NaderConfig(answer="edits", answer_version=3, **other).validate()
+            _mod(_Scripted("x"), answer="edits", answer_version=3, change_first=first, think=think)
+        key = "change_first" if first else "think"
+        with pytest.raises(SettingError, match=f"answer_version=3 .*strategy.nader.{key}=false"):
+            NaderConfig(
+                answer="edits", answer_version=3, change_first=first, think=think
+            ).validate()
