@@ -13,11 +13,14 @@ forgets edges), an answer in the edit form names what changes, one edit per line
                                             read the merge
     remove 4                                node 4 (one input) goes, its input feeds on
 
-Two forms (:data:`EDIT_FORMS`, setting ``strategy.nader.answer_version``): ``edits@1`` (up to 6
+Three forms (:data:`EDIT_FORMS`, setting ``strategy.nader.answer_version``): ``edits@1`` (up to 6
 edits, branches of 1-4 ops merged by add or concat) and ``edits@2`` (up to 3 edits — the
 real 1.5B model filled six slots with edits that undid its own first one —, and branches of
 1-5 ops merged by add, concat or mul, so that a squeeze-and-excitation gate is one line).
-The parser reads both; the form bounds the count. (A grammar that offered only replacements
+``edits@3`` has
+edits@2's bounds and a first line that names the change in plain words (``Change: swap
+ReLU for GELU``, ``Change: attention gate``...) and holds the edits to that kind
+(:func:`headed_constraint`). The parser reads all three; the form bounds the count. (A grammar that offered only replacements
 that change a node's op was measured and dropped: barred from ``replace 4 ReLU`` on a ReLU,
 the real model wrote ``replace 4 Repeat(...)``; branch ``changes-only``.)
 
@@ -648,23 +651,27 @@ def _change_first(parent: BlockGraph, form: EditForm) -> Constraint:
 
 def headed_constraint(parent: BlockGraph, form: EditForm = EDIT_FORMS["edits@3"]) -> Constraint:
     """An edit answer (form ``edits@3``) whose first line names the change in plain words,
-    the edits after it held to that kind — 1 to ``form.max_edits`` of them:
+    the edits after it held to that kind — 1 to ``form.max_edits`` of them. The line starts
+    with the kind, a choice among seven words, before any op or node:
 
-    ``Change: OLD becomes NEW``   ``replace N NEW(...)`` for nodes N of op OLD
-    ``Change: KEY of OP``         ``set N KEY=value`` for nodes N of op OP
-    ``Change: insert OP``         ``insert A->B OP(...)`` on existing edges
-    ``Change: attention gate``    ``branch N->N mul Op ... Sigmoid``: a node's output times a
-                                  map computed from it, ending in a Sigmoid
-    ``Change: skip connection``   ``branch I->N add Op ...`` from the block input I
-    ``Change: parallel branch``   ``branch A->B add|concat Op ...``
-    ``Change: remove OP``         ``remove N`` for nodes N of op OP
+    ``Change: swap OLD for NEW``         ``replace N NEW(...)`` for nodes N of op OLD
+    ``Change: argument KEY of OP``       ``set N KEY=value`` for nodes N of op OP
+    ``Change: insert OP``                ``insert A->B OP(...)`` on existing edges
+    ``Change: attention gate``           ``branch N->N mul Op ... Sigmoid``: a node's output
+                                         times a map computed from it, ending in a Sigmoid
+    ``Change: skip connection``          ``branch I->N add Op ...`` from the block input I
+    ``Change: parallel branch``          ``branch A->B add|concat Op ...``
+    ``Change: remove OP``                ``remove N`` for nodes N of op OP
 
     Unlike :func:`change_first_constraint` (``Change: replace GELU``), a swap names the op
     that goes BEFORE the one that comes (the real 1.5B model, asked for GELU, wrote
     ``Change: replace ReLU`` and ``replace 4 ReLU``: it names what is there first; here that
-    habit is the first half of the line and the grammar forbids the same op after
-    ``becomes``), and a branch is named by what it is for, not by its merge. Only ops and
-    nodes of the parent and the validator's table appear, as in :func:`edits_constraint`."""
+    habit is the first half of the line and the grammar forbids the same op after ``for``),
+    and a branch is named by what it is for, not by its merge. The kind comes first: with
+    heads that began with an op (``Change: ReLU becomes GELU``, ``Change: kernel_size of
+    Conv2d``) the model began with an op it saw and wrote ``Change: Add becomes Mul`` for a
+    residual and a parallel branch (bench/results/v3/op_first). Only ops and nodes of the
+    parent and the validator's table appear, as in :func:`edits_constraint`."""
     if not form.headed:
         raise ValueError(f"{form.name} has no first line; use edits_constraint")
     return _headed(parent, form)
@@ -696,11 +703,11 @@ def _headed(parent: BlockGraph, form: EditForm) -> Constraint:
                         Ref(op_rule_name(new))))  # fmt: skip
             swaps.append(Seq((Lit(f"{new.name}\n"), body(line))))
         if swaps:
-            heads.append(Seq((Lit(f"{old} becomes "), Alt(tuple(swaps)))))
+            heads.append(Seq((Lit(f"swap {old} for "), Alt(tuple(swaps)))))
         for a in old_spec.args if old_spec is not None and not old_spec.varargs else ():
             line = Seq((Lit("set "), alt_of([str(i) for i in nodes]), Lit(f" {a.name}="),
                         arg_value(a)))  # fmt: skip
-            heads.append(Seq((Lit(f"{a.name} of {old}\n"), body(line))))
+            heads.append(Seq((Lit(f"argument {a.name} of {old}\n"), body(line))))
     if parent.edges:
         edges = alt_of([f"{a}->{b}" for a, b in dict.fromkeys(parent.edges)])
         for spec in specs:

@@ -285,8 +285,8 @@ E3 = EDIT_FORMS["edits@3"]
 @pytest.mark.parametrize(
     "answer",
     [
-        "Change: ReLU becomes GELU\nreplace 4 GELU\nreplace 8 GELU\n",
-        "Change: kernel_size of Conv2d\nset 2 kernel_size=5\n",
+        "Change: swap ReLU for GELU\nreplace 4 GELU\nreplace 8 GELU\n",
+        "Change: argument kernel_size of Conv2d\nset 2 kernel_size=5\n",
         "Change: insert Dropout\ninsert 4->5 Dropout(p=0.1)\n",
         "Change: attention gate\nbranch 6->6 mul AdaptiveAvgPool2d(output_size=1) "
         "Conv2d(out_channels=C/4,kernel_size=1) ReLU Conv2d(out_channels=C,kernel_size=1) "
@@ -294,7 +294,7 @@ E3 = EDIT_FORMS["edits@3"]
         "Change: skip connection\nbranch 0->6 add Identity\n",
         "Change: parallel branch\nbranch 2->6 concat Conv2d(out_channels=C,kernel_size=1)\n",
         "Change: remove ReLU\nremove 4\n",
-        "```\nChange: Add becomes Mul\nreplace 7 Mul\n```\n",
+        "```\nChange: swap Add for Mul\nreplace 7 Mul\n```\n",
     ],
 )
 def test_edits3_names_the_change_then_holds_to_it(answer: str) -> None:
@@ -309,17 +309,17 @@ def test_edits3_names_the_change_then_holds_to_it(answer: str) -> None:
 @pytest.mark.parametrize(
     "answer",
     [
-        "Change: ReLU becomes ReLU\nreplace 4 ReLU\n",  # the same op after `becomes`
-        "Change: ReLU becomes GELU\nreplace 2 GELU\n",  # node 2 is a Conv2d, not a ReLU
-        "Change: ReLU becomes Add\nreplace 4 Add\n",  # a one-input node stays one-input
-        "Change: ReLU becomes GELU\nset 2 kernel_size=5\n",  # an edit of another kind
+        "Change: swap ReLU for ReLU\nreplace 4 ReLU\n",  # the same op after `becomes`
+        "Change: swap ReLU for GELU\nreplace 2 GELU\n",  # node 2 is a Conv2d, not a ReLU
+        "Change: swap ReLU for Add\nreplace 4 Add\n",  # a one-input node stays one-input
+        "Change: swap ReLU for GELU\nset 2 kernel_size=5\n",  # an edit of another kind
         "Change: attention gate\nbranch 6->6 mul ReLU\n",  # a gate ends in a Sigmoid
         "Change: attention gate\nbranch 2->6 mul Sigmoid\n",  # on a node's own output
         "Change: skip connection\nbranch 2->6 add Identity\n",  # from the block input
-        "Change: kernel_size of BN\nset 3 kernel_size=5\n",  # BN has no kernel_size
+        "Change: argument kernel_size of BN\nset 3 kernel_size=5\n",  # BN has no kernel_size
         "Change: remove Conv2d\nremove 9\n",  # no node 9
         "replace 4 GELU\n",  # no first line
-        "Change: ReLU becomes GELU\n" + "replace 4 GELU\n" * 4,  # at most 3 edits
+        "Change: swap ReLU for GELU\n" + "replace 4 GELU\n" * 4,  # at most 3 edits
     ],
 )
 def test_edits3_refuses_a_change_it_does_not_name(answer: str) -> None:

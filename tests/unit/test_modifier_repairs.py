@@ -275,9 +275,9 @@ def test_change_first_names_the_change_then_holds_the_edits_to_it() -> None:
 
 def test_answer_version_3_names_the_change_in_plain_words_first() -> None:
     """strategy.nader.answer_version=3: prompt modifier_edits@4 and grammar edits@3, whose
-    first line names the change (`Change: ReLU becomes GELU`): the op that goes, then the one
+    first line names the change (`Change: swap ReLU for GELU`): the op that goes, then the one
     that comes; the edits after it are of that kind only."""
-    llm = _Scripted("```\nChange: ReLU becomes GELU\nreplace 4 GELU\nreplace 8 GELU\n```")
+    llm = _Scripted("```\nChange: swap ReLU for GELU\nreplace 4 GELU\nreplace 8 GELU\n```")
     mod = _mod(llm, answer="edits", answer_version=3)
     res = mod.modify(BLOCKS, TASK)
     assert res.status == "ok" and res.blocks is not None
@@ -285,8 +285,8 @@ def test_answer_version_3_names_the_change_in_plain_words_first() -> None:
     assert kinds.count("gelu") == 2 and "relu" not in kinds
     c = llm.kw[0]["constraint"]
     assert c.name == "edits@3" and c.grammar.accepts(llm.answers[0])
-    assert not c.grammar.accepts("Change: ReLU becomes ReLU\nreplace 4 ReLU\n")
-    assert mod.prompt_version == 4 and "Change: OLD becomes NEW" in llm.sent[0][0]["content"]
+    assert not c.grammar.accepts("Change: swap ReLU for ReLU\nreplace 4 ReLU\n")
+    assert mod.prompt_version == 4 and "Change: swap OLD for NEW" in llm.sent[0][0]["content"]
     for first, think in ((True, False), (False, True)):
         with pytest.raises(ValueError, match="own first line"):
             _mod(_Scripted("x"), answer="edits", answer_version=3, change_first=first, think=think)
