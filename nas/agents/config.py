@@ -31,7 +31,7 @@ class NaderConfig:
     answer_version: int = 2  # the edit answer's version: 2 = edits@2 (at most 3 edits, mul
     # gates; prompt modifier_edits@3) | 1 = edits@1 and modifier_edits@2, what the recorded
     # after-2 cassettes used (6 edits, add/concat) | 3 = edits@3: a first line that names
-    # the change in plain words ("Change: swap ReLU for GELU", "Change: attention gate") and
+    # the change in plain words ("Change: swap ReLU for GELU", "Change: channel attention") and
     # edits held to it (prompt modifier_edits@4); block answers are block@1 in all
     reask_temperature: float | None = 1.0  # the re-ask after an answer repeated an earlier
     # one (it is never sent back as-is); None = llm.temperature

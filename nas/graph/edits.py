@@ -19,7 +19,7 @@ real 1.5B model filled six slots with edits that undid its own first one —, an
 1-5 ops merged by add, concat or mul, so that a squeeze-and-excitation gate is one line).
 ``edits@3`` has
 edits@2's bounds and a first line that names the change in plain words (``Change: swap
-ReLU for GELU``, ``Change: attention gate``...) and holds the edits to that kind
+ReLU for GELU``, ``Change: channel attention``...) and holds the edits to that kind
 (:func:`headed_constraint`). The parser reads all three; the form bounds the count. (A grammar that offered only replacements
 that change a node's op was measured and dropped: barred from ``replace 4 ReLU`` on a ReLU,
 the real model wrote ``replace 4 Repeat(...)``; branch ``changes-only``.)
@@ -88,6 +88,8 @@ __all__ = [
 
 _MAX_PAIRS = 600  # branch (from, to) pairs spelled out in the grammar; above: any two nodes
 _MERGES = {"add": "Add", "concat": "concat", "mul": "Mul"}
+# the ops that squeeze a map to one value per channel: what a channel-attention gate starts with
+_SQUEEZE = ("AdaptiveAvgPool2d", "AdaptiveMaxPool2d")
 
 
 @dataclass(frozen=True)
@@ -652,15 +654,21 @@ def _change_first(parent: BlockGraph, form: EditForm) -> Constraint:
 def headed_constraint(parent: BlockGraph, form: EditForm = EDIT_FORMS["edits@3"]) -> Constraint:
     """An edit answer (form ``edits@3``) whose first line names the change in plain words,
     the edits after it held to that kind — 1 to ``form.max_edits`` of them. The line starts
-    with the kind, a choice among seven words, before any op or node:
+    with the kind, a choice among eight, before any op or node:
 
     ``Change: swap OLD for NEW``         ``replace N NEW(...)`` for nodes N of op OLD
     ``Change: argument KEY of OP``       ``set N KEY=value`` for nodes N of op OP
     ``Change: insert OP``                ``insert A->B OP(...)`` on existing edges
-    ``Change: attention gate``           ``branch N->N mul Op ... Sigmoid``: a node's output
-                                         times a map computed from it, ending in a Sigmoid
+    ``Change: channel attention``        ``branch N->N mul AdaptiveAvgPool2d(...) Op ...
+                                         Sigmoid``: a node's output times a map of one
+                                         value per channel (squeeze-and-excitation); the
+                                         squeeze is an adaptive pool
+    ``Change: spatial attention``        ``branch N->N mul Op ... Sigmoid``, no pool: a map
+                                         of the node's height and width
     ``Change: skip connection``          ``branch I->N add Op ...`` from the block input I
-    ``Change: parallel branch``          ``branch A->B add|concat Op ...``
+    ``Change: parallel branch``          ``branch A->B add|concat Op ...`` whose first op
+                                         computes something (not an Identity: that is a
+                                         skip)
     ``Change: remove OP``                ``remove N`` for nodes N of op OP
 
     Unlike :func:`change_first_constraint` (``Change: replace GELU``), a swap names the op
@@ -670,8 +678,11 @@ def headed_constraint(parent: BlockGraph, form: EditForm = EDIT_FORMS["edits@3"]
     and a branch is named by what it is for, not by its merge. The kind comes first: with
     heads that began with an op (``Change: ReLU becomes GELU``, ``Change: kernel_size of
     Conv2d``) the model began with an op it saw and wrote ``Change: Add becomes Mul`` for a
-    residual and a parallel branch (bench/results/v3/op_first). Only ops and nodes of the
-    parent and the validator's table appear, as in :func:`edits_constraint`."""
+    residual and a parallel branch (bench/results/v3/op_first). With one free ``attention
+    gate`` head it wrote ``branch 10->10 mul Sigmoid`` for a squeeze-and-excitation module,
+    and parallel branches of ``Identity`` alone (DEV2, bench/results/v3/one_gate). Only ops
+    and nodes of the parent and the validator's table appear, as in
+    :func:`edits_constraint`."""
     if not form.headed:
         raise ValueError(f"{form.name} has no first line; use edits_constraint")
     return _headed(parent, form)
@@ -716,11 +727,17 @@ def _headed(parent: BlockGraph, form: EditForm) -> Constraint:
                 heads.append(Seq((Lit(f"insert {spec.name}\n"), body(line))))
     some = form.max_branch_ops - 1
     ops = Seq((Ref("op-one"), Rep(Seq((Lit(" "), Ref("op-one"))), 0, some)))
-    if edit_nodes and "mul" in form.merges:
-        gate = Seq((Rep(Seq((Ref("op-one"), Lit(" "))), 0, some), Lit("Sigmoid")))
-        line = Seq((Lit("branch "), alt_of([f"{i}->{i}" for i in edit_nodes]), Lit(" mul "),
-                    gate))  # fmt: skip
-        heads.append(Seq((Lit("attention gate\n"), body(line))))
+    if edit_nodes and "mul" in form.merges:  # a gate: a map from a node's output times it
+        own = alt_of([f"{i}->{i}" for i in edit_nodes])
+        squeeze = Alt(tuple(Ref(op_rule_name(s)) for s in specs if s.name in _SQUEEZE))
+        channel = Seq((squeeze, Rep(Seq((Lit(" "), Ref("op-one"))), 0, some - 1), Lit(" Sigmoid")))
+        rules["op-map"] = Alt(tuple(Ref(op_rule_name(s)) for s in specs
+                                    if s.arity == 1 and s.name not in (*_SQUEEZE, "Identity")))  # fmt: skip
+        spatial = Seq((Ref("op-map"), Rep(Seq((Lit(" "), Ref("op-map"))), 0, some - 1),
+                       Lit(" Sigmoid")))  # fmt: skip
+        for head, ops_ in (("channel attention", channel), ("spatial attention", spatial)):
+            line = Seq((Lit("branch "), own, Lit(" mul "), ops_))
+            heads.append(Seq((Lit(f"{head}\n"), body(line))))
     inputs = [n.index for n in parent.input_nodes]
     if edit_nodes and inputs and "add" in form.merges:
         skip = alt_of([f"{a}->{b}" for a in inputs for b in edit_nodes])
@@ -730,7 +747,10 @@ def _headed(parent: BlockGraph, form: EditForm) -> Constraint:
     parallel = [m for m in form.merges if m in ("add", "concat")]
     if branch is not None and parallel:
         pair, _ = branch
-        line = Seq((Lit("branch "), pair, Lit(" "), alt_of(parallel), Lit(" "), ops))
+        rules["op-path"] = Alt(tuple(Ref(op_rule_name(s)) for s in specs
+                                     if s.arity == 1 and s.name != "Identity"))  # fmt: skip
+        path = Seq((Ref("op-path"), Rep(Seq((Lit(" "), Ref("op-one"))), 0, some)))
+        line = Seq((Lit("branch "), pair, Lit(" "), alt_of(parallel), Lit(" "), path))
         heads.append(Seq((Lit("parallel branch\n"), body(line))))
     for op_name, nodes in by_op.items():
         removable = [str(i) for i in nodes if len(parent.inputs_of(i)) == 1

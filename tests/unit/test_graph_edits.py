@@ -288,7 +288,8 @@ E3 = EDIT_FORMS["edits@3"]
         "Change: swap ReLU for GELU\nreplace 4 GELU\nreplace 8 GELU\n",
         "Change: argument kernel_size of Conv2d\nset 2 kernel_size=5\n",
         "Change: insert Dropout\ninsert 4->5 Dropout(p=0.1)\n",
-        "Change: attention gate\nbranch 6->6 mul AdaptiveAvgPool2d(output_size=1) "
+        "Change: spatial attention\nbranch 6->6 mul Conv2d(out_channels=1,kernel_size=7) Sigmoid\n",
+        "Change: channel attention\nbranch 6->6 mul AdaptiveAvgPool2d(output_size=1) "
         "Conv2d(out_channels=C/4,kernel_size=1) ReLU Conv2d(out_channels=C,kernel_size=1) "
         "Sigmoid\n",
         "Change: skip connection\nbranch 0->6 add Identity\n",
@@ -313,8 +314,12 @@ def test_edits3_names_the_change_then_holds_to_it(answer: str) -> None:
         "Change: swap ReLU for GELU\nreplace 2 GELU\n",  # node 2 is a Conv2d, not a ReLU
         "Change: swap ReLU for Add\nreplace 4 Add\n",  # a one-input node stays one-input
         "Change: swap ReLU for GELU\nset 2 kernel_size=5\n",  # an edit of another kind
-        "Change: attention gate\nbranch 6->6 mul ReLU\n",  # a gate ends in a Sigmoid
-        "Change: attention gate\nbranch 2->6 mul Sigmoid\n",  # on a node's own output
+        "Change: spatial attention\nbranch 6->6 mul ReLU\n",  # a gate ends in a Sigmoid
+        "Change: spatial attention\nbranch 6->6 mul Sigmoid\n",  # its map is computed
+        "Change: channel attention\nbranch 6->6 mul ReLU Sigmoid\n",  # it starts by a squeeze
+        "Change: spatial attention\nbranch 6->6 mul AdaptiveAvgPool2d(output_size=1) Sigmoid\n",
+        "Change: channel attention\nbranch 2->6 mul AdaptiveAvgPool2d(output_size=1) Sigmoid\n",
+        "Change: parallel branch\nbranch 0->7 add Identity\n",  # a path of Identity is a skip
         "Change: skip connection\nbranch 2->6 add Identity\n",  # from the block input
         "Change: argument kernel_size of BN\nset 3 kernel_size=5\n",  # BN has no kernel_size
         "Change: remove Conv2d\nremove 9\n",  # no node 9
