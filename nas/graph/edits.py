@@ -680,7 +680,9 @@ def headed_constraint(parent: BlockGraph, form: EditForm = EDIT_FORMS["edits@3"]
     Conv2d``) the model began with an op it saw and wrote ``Change: Add becomes Mul`` for a
     residual and a parallel branch (bench/results/v3/op_first). With one free ``attention
     gate`` head it wrote ``branch 10->10 mul Sigmoid`` for a squeeze-and-excitation module,
-    and parallel branches of ``Identity`` alone (DEV2, bench/results/v3/one_gate). Only ops
+    and parallel branches of ``Identity`` alone (DEV2, bench/results/v3/one_gate); the
+    prompt (``modifier_edits@4``) shows one answer of each kind on a toy block (without
+    them, bench/results/v3/no_examples, it did worse: a MaxPool2d stride for GELU). Only ops
     and nodes of the parent and the validator's table appear, as in
     :func:`edits_constraint`."""
     if not form.headed:

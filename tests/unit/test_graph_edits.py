@@ -340,3 +340,30 @@ def test_only_a_headed_form_has_a_headed_grammar() -> None:
             if g.edges:  # every seed block has a headed grammar
                 grammar = headed_constraint(g, E3).grammar
                 assert grammar is not None and grammar.gbnf()
+
+
+def test_the_edits3_prompt_examples_are_sentences_of_their_grammar_and_valid() -> None:
+    """modifier_edits@4 shows one answer per kind of change on a toy block: each is in the
+    edits@3 grammar of that block, applies, and gives a block the validator accepts (an
+    example the code could not take would teach the model a wrong form)."""
+    from nas.prompts.templates import load_prompt
+
+    system = load_prompt("modifier_edits", 4).system
+    toy_line = system[system.index("(Toy: ") :].splitlines()[0]
+    assert "0 input, 2 Conv2d" in toy_line
+    toy = parse_blocks(
+        "##Toy##\n0:input\n1:output\n2:Conv2d(out_channels=C,kernel_size=3,bias=False)\n3:BN\n"
+        "4:ReLU\n5:Conv2d(out_channels=C,kernel_size=3,bias=False)\n6:BN\n7:ReLU\n"
+        "0->2\n2->3\n3->4\n4->5\n5->6\n6->7\n7->1\n"
+    )["Toy"]
+    examples = system[system.index("one per kind:\n") : system.index("At most")]
+    answers = ["\n".join(p.splitlines()[1:]) + "\n" for p in examples.split("Proposal: ")[1:]]
+    grammar = headed_constraint(toy, E3).grammar
+    assert grammar is not None and len(answers) == 8
+    heads = {a.splitlines()[0].split()[1] for a in answers}
+    assert heads == {"swap", "argument", "insert", "channel", "spatial", "skip", "parallel",
+                     "remove"}  # fmt: skip
+    for answer in answers:
+        assert grammar.accepts(answer), answer
+        new, _, _ = apply_edits(toy, parse_edits(answer, toy, form=E3))
+        assert not analyze(new).errors, answer
