@@ -177,3 +177,24 @@ def test_answer_version_2_measurements_replay(name: str, executable: list[bool])
     want, got = _replay_recorded(name, "v2")
     assert got == want, name
     assert [t["executable"] for t in got] == executable, name
+
+
+@pytest.mark.parametrize(
+    ("name", "executable", "asked"),
+    [
+        ("dev2_edits3", [True] * 5, [True, True, True, True, False]),
+        ("dev_edits3", [True, True, True, False, False], [False] * 5),
+        ("real5_edits3", [True] * 5, [True, True, True, False, False]),
+    ],
+)
+def test_answer_version_3_measurements_replay(
+    name: str, executable: list[bool], asked: list[bool]
+) -> None:
+    """Issue 24, answer version 3 (bench/results/v3/): edits@3 — the kind of change named
+    first — on the development tasks, then on real5 once; each cassette replays to its
+    recorded outcome, done as asked included (the dropped variants' cassettes in op_first/,
+    one_gate/ and no_examples/ were recorded with earlier heads and do not replay)."""
+    want, got = _replay_recorded(name, "v3")
+    assert got == want, name
+    assert [t["executable"] for t in got] == executable, name
+    assert [t["asked"] for t in got] == asked, name
