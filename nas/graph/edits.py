@@ -58,7 +58,7 @@ from functools import lru_cache
 
 from nas.grammar import Alt, Constraint, Expr, Grammar, Lit, Ref, Rep, Seq, alt_of
 from nas.graph.block import INPUT_OPS, OUTPUT_OP, BlockGraph, Node
-from nas.graph.grammar_block import arg_choice, arg_value, op_rule_name, op_rules
+from nas.graph.grammar_block import arg_choice, arg_value, fenced, op_rule_name, op_rules
 from nas.graph.limits import DEFAULT_LIMITS, AnswerLimits
 from nas.graph.ops import lookup_op, op_specs
 from nas.graph.text import ParseError, check_argument, check_size, parse_op
@@ -523,6 +523,16 @@ def _shrinking(an: Analysis, g: BlockGraph, n: int, new: set[int]) -> int | None
 # ------------------------------------------------------------------------------ grammar
 
 
+def _op_run(first: Expr, more: int, rest: Expr = Ref("op-one")) -> Seq:
+    """``first`` then up to ``more`` of ``rest``, space-separated: a branch's ops."""
+    return Seq((first, Rep(Seq((Lit(" "), rest)), 0, more)))
+
+
+def _lines(line: Expr, form: EditForm) -> Rep:
+    """1 to ``form.max_edits`` of ``line``, each ended by a newline."""
+    return Rep(Seq((line, Lit("\n"))), 1, form.max_edits)
+
+
 def _branch_parts(
     parent: BlockGraph, edit_nodes: list[int], form: EditForm
 ) -> tuple[Expr, Expr] | None:
@@ -540,8 +550,7 @@ def _branch_parts(
         pair: Expr = Seq((src, Lit("->"), alt_of([str(i) for i in edit_nodes])))
     else:
         pair = alt_of(pairs)
-    ops = Seq((Ref("op-one"), Rep(Seq((Lit(" "), Ref("op-one"))), 0, form.max_branch_ops - 1)))
-    return pair, ops
+    return pair, _op_run(Ref("op-one"), form.max_branch_ops - 1)
 
 
 def edits_constraint(parent: BlockGraph, form: EditForm = EDIT_FORMS[EDITS_FORM]) -> Constraint:
@@ -585,8 +594,7 @@ def _constraint(parent: BlockGraph, form: EditForm) -> Constraint:
     if removable:
         choices.append(Seq((Lit("remove "), alt_of([str(i) for i in removable]))))
     rules["edit"] = Alt(tuple(choices))
-    body = Rep(Seq((Ref("edit"), Lit("\n"))), 1, form.max_edits)
-    rules["root"] = Alt((body, Seq((Lit("```\n"), body, Lit("```"), Rep(Lit("\n"), 0, 1)))))
+    rules["root"] = fenced(_lines(Ref("edit"), form))
     return Constraint(form.name, Grammar(rules))
 
 
@@ -615,8 +623,7 @@ def _change_first(parent: BlockGraph, form: EditForm) -> Constraint:
     heads: list[Expr] = []
 
     def kind(head: str, line: Expr) -> None:
-        body = Rep(Seq((line, Lit("\n"))), 1, form.max_edits)
-        heads.append(Seq((Lit(f"Change: {head}\n"), body)))
+        heads.append(Seq((Lit(f"Change: {head}\n"), _lines(line, form))))
 
     for spec in op_specs():
         if spec.arity == 0 or spec.name == OUTPUT_OP:
@@ -646,8 +653,7 @@ def _change_first(parent: BlockGraph, form: EditForm) -> Constraint:
             by_op.setdefault(parent.node(i).op, []).append(str(i))
     for op_name, removable in by_op.items():
         kind(f"remove {op_name}", Seq((Lit("remove "), alt_of(removable))))
-    body = Alt(tuple(heads))
-    rules["root"] = Alt((body, Seq((Lit("```\n"), body, Lit("```"), Rep(Lit("\n"), 0, 1)))))
+    rules["root"] = fenced(Alt(tuple(heads)))
     return Constraint(f"change+{form.name}", Grammar(rules))
 
 
@@ -695,10 +701,6 @@ def _headed(parent: BlockGraph, form: EditForm) -> Constraint:
     rules: dict[str, Expr] = op_rules()
     edit_nodes = [i for i in sorted(n.index for n in parent.nodes) if not _io(parent, i)]
     heads: list[Expr] = []
-
-    def body(line: Expr) -> Expr:
-        return Rep(Seq((line, Lit("\n"))), 1, form.max_edits)
-
     by_op: dict[str, list[int]] = {}
     for i in edit_nodes:
         found = lookup_op(parent.node(i).op)
@@ -714,21 +716,21 @@ def _headed(parent: BlockGraph, form: EditForm) -> Constraint:
                 continue
             line = Seq((Lit("replace "), alt_of([str(i) for i in nodes]), Lit(" "),
                         Ref(op_rule_name(new))))  # fmt: skip
-            swaps.append(Seq((Lit(f"{new.name}\n"), body(line))))
+            swaps.append(Seq((Lit(f"{new.name}\n"), _lines(line, form))))
         if swaps:
             heads.append(Seq((Lit(f"swap {old} for "), Alt(tuple(swaps)))))
         for a in old_spec.args if old_spec is not None and not old_spec.varargs else ():
             line = Seq((Lit("set "), alt_of([str(i) for i in nodes]), Lit(f" {a.name}="),
                         arg_value(a)))  # fmt: skip
-            heads.append(Seq((Lit(f"argument {a.name} of {old}\n"), body(line))))
+            heads.append(Seq((Lit(f"argument {a.name} of {old}\n"), _lines(line, form))))
     if parent.edges:
         edges = alt_of([f"{a}->{b}" for a, b in dict.fromkeys(parent.edges)])
         for spec in specs:
             if spec.arity == 1:
                 line = Seq((Lit("insert "), edges, Lit(" "), Ref(op_rule_name(spec))))
-                heads.append(Seq((Lit(f"insert {spec.name}\n"), body(line))))
+                heads.append(Seq((Lit(f"insert {spec.name}\n"), _lines(line, form))))
     some = form.max_branch_ops - 1
-    ops = Seq((Ref("op-one"), Rep(Seq((Lit(" "), Ref("op-one"))), 0, some)))
+    ops = _op_run(Ref("op-one"), some)
     if edit_nodes and "mul" in form.merges:  # a gate: a map from a node's output times it
         own = alt_of([f"{i}->{i}" for i in edit_nodes])
         squeeze = Alt(tuple(Ref(op_rule_name(s)) for s in specs if s.name in _SQUEEZE))
@@ -739,29 +741,29 @@ def _headed(parent: BlockGraph, form: EditForm) -> Constraint:
                        Lit(" Sigmoid")))  # fmt: skip
         for head, ops_ in (("channel attention", channel), ("spatial attention", spatial)):
             line = Seq((Lit("branch "), own, Lit(" mul "), ops_))
-            heads.append(Seq((Lit(f"{head}\n"), body(line))))
+            heads.append(Seq((Lit(f"{head}\n"), _lines(line, form))))
     inputs = [n.index for n in parent.input_nodes]
     if edit_nodes and inputs and "add" in form.merges:
         skip = alt_of([f"{a}->{b}" for a in inputs for b in edit_nodes])
         line = Seq((Lit("branch "), skip, Lit(" add "), ops))
-        heads.append(Seq((Lit("skip connection\n"), body(line))))
+        heads.append(Seq((Lit("skip connection\n"), _lines(line, form))))
     branch = _branch_parts(parent, edit_nodes, form)
     parallel = [m for m in form.merges if m in ("add", "concat")]
     if branch is not None and parallel:
         pair, _ = branch
         rules["op-path"] = Alt(tuple(Ref(op_rule_name(s)) for s in specs
                                      if s.arity == 1 and s.name != "Identity"))  # fmt: skip
-        path = Seq((Ref("op-path"), Rep(Seq((Lit(" "), Ref("op-one"))), 0, some)))
+        path = _op_run(Ref("op-path"), some)
         line = Seq((Lit("branch "), pair, Lit(" "), alt_of(parallel), Lit(" "), path))
-        heads.append(Seq((Lit("parallel branch\n"), body(line))))
+        heads.append(Seq((Lit("parallel branch\n"), _lines(line, form))))
     for op_name, nodes in by_op.items():
         removable = [str(i) for i in nodes if len(parent.inputs_of(i)) == 1
                      and _remove_problem(parent, i) is None]  # fmt: skip
         if removable:
             line = Seq((Lit("remove "), alt_of(removable)))
-            heads.append(Seq((Lit(f"remove {op_name}\n"), body(line))))
+            heads.append(Seq((Lit(f"remove {op_name}\n"), _lines(line, form))))
     answer = Seq((Lit("Change: "), Alt(tuple(heads))))
-    rules["root"] = Alt((answer, Seq((Lit("```\n"), answer, Lit("```"), Rep(Lit("\n"), 0, 1)))))
+    rules["root"] = fenced(answer)
     return Constraint(form.name, Grammar(rules))
 
 

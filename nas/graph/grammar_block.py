@@ -47,6 +47,7 @@ __all__ = [
     "arg_rules",
     "arg_value",
     "block_constraint",
+    "fenced",
     "op_rule_name",
     "op_rules",
     "op_spellings",
@@ -70,6 +71,11 @@ def op_spellings(spec: OpSpec) -> list[str]:
     writes the table's names."""
     n = spec.name
     return list(dict.fromkeys((n, n.lower(), n[:1].upper() + n[1:], *spec.aliases)))
+
+
+def fenced(answer: Expr) -> Alt:
+    """``answer`` bare or in one ``` fence (a trailing newline allowed): a grammar's root."""
+    return Alt((answer, Seq((Lit("```\n"), answer, Lit("```"), Rep(Lit("\n"), 0, 1)))))
 
 
 def op_rule_name(spec: OpSpec) -> str:
@@ -209,7 +215,7 @@ def block_grammar(
         blocks.append(Ref(f"block{i}"))
     body = Seq(tuple(blocks))
     if fence:
-        rules["root"] = Alt((body, Seq((Lit("```\n"), body, Lit("```"), Rep(Lit("\n"), 0, 1)))))
+        rules["root"] = fenced(body)
     else:
         rules["root"] = body
     return Grammar(rules)
