@@ -147,7 +147,8 @@ def register_nad(subparsers: Any) -> argparse.ArgumentParser:
                    help="the edit answer's version (strategy.nader.answer_version): 2 = edits@2 "
                    "(at most 3 edits, mul gates); 1 = edits@1 and the prompt of the after-2 "
                    "measurement; 3 = edits@3, a first 'Change:' line in plain words that "
-                   "holds the edits to one kind (block answers: the same in all)")  # fmt: skip
+                   "holds the edits to one kind; 4 = edits@4, edits@3 with one line per new "
+                   "module and odd kernel sizes (block answers: the same in all)")  # fmt: skip
     p.add_argument("--think", action="store_true", help="a bounded 'Plan:' line first")
     p.add_argument("--change-first", action="store_true",
                    help="edits answers: a constrained 'Change: VERB WHAT' line first, every edit "

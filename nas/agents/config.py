@@ -13,7 +13,7 @@ __all__ = ["ANSWER_FORMS", "ANSWER_VERSIONS", "NaderConfig"]
 # the Modifier's answer forms (nas.agents.modifier): the whole block, or edits against the parent
 ANSWER_FORMS = ("block", "edits")
 # versions of those forms' grammars and prompts (nas.graph.edits.EDIT_FORMS, block@N)
-ANSWER_VERSIONS = (1, 2, 3)
+ANSWER_VERSIONS = (1, 2, 3, 4)
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,9 @@ class NaderConfig:
     # gates; prompt modifier_edits@3) | 1 = edits@1 and modifier_edits@2, what the recorded
     # after-2 cassettes used (6 edits, add/concat) | 3 = edits@3: a first line that names
     # the change in plain words ("Change: swap ReLU for GELU", "Change: channel attention") and
-    # edits held to it (prompt modifier_edits@4); block answers are block@1 in all
+    # edits held to it (prompt modifier_edits@4) | 4 = edits@4: edits@3 with one line for a
+    # kind that adds one module, odd kernel sizes only, and the proposal said again just
+    # before the answer (prompt modifier_edits@5); block answers are block@1 in all
     reask_temperature: float | None = 1.0  # the re-ask after an answer repeated an earlier
     # one (it is never sent back as-is); None = llm.temperature
     max_calls_per_design: int = 0  # Modifier calls per design, base + derive (0 = no cap
@@ -60,9 +62,9 @@ class NaderConfig:
         if self.change_first and self.think:
             raise SettingError(f"{where}change_first and {where}think both put a line before "
                                "the edits: set one of them (measured: BENCHMARKS.md)")  # fmt: skip
-        if self.answer_version == 3 and (self.change_first or self.think):
+        if self.answer_version >= 3 and (self.change_first or self.think):
             which = "change_first" if self.change_first else "think"
-            raise SettingError(f"{where}answer_version=3 starts every edit answer with its own "
+            raise SettingError(f"{where}answer_version={self.answer_version} starts every edit answer with its own "
                                f"'Change:' line: set {where}{which}=false")  # fmt: skip
         for name, value, low, high in self.answer_limits.out_of_range():
             between(where + "answer_limits.", name, value, low, high)

@@ -247,7 +247,9 @@ class Modifier:
     def prompt_version(self) -> int:
         """The first prompt's version: ``modifier@3`` for block answers; for edits, answer
         version 1 keeps ``modifier_edits@2`` (its recorded cassettes replay), 2 has
-        ``modifier_edits@3``, 3 (a first line that names the change) ``modifier_edits@4``.
+        ``modifier_edits@3``, 3 (a first line that names the change) ``modifier_edits@4``,
+        4 (edits@3 with one line per new module, the proposal again at the end)
+        ``modifier_edits@5``.
         (A block form anchored to the parent's numbering, ``block@2``
         with ``modifier@4``, was measured and dropped: branch ``anchored-block``.)"""
         if self.answer != "edits":
@@ -519,7 +521,7 @@ class Modifier:
             change = load_prompt("modifier_change").render()[-1]["content"]
             msgs = [*msgs[:-1], {**msgs[-1], "content": msgs[-1]["content"] + "\n\n" + change}]
             base_form = change_first_constraint(base, self.edit_form)
-        elif edits and self.edit_form.headed:  # edits@3: "Change: ..." then edits of it
+        elif edits and self.edit_form.headed:  # edits@3/@4: "Change: ..." then edits of it
             base_form = headed_constraint(base, self.edit_form)
         elif edits:
             base_form = edits_constraint(base, self.edit_form)

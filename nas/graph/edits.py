@@ -56,7 +56,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
-from nas.grammar import Alt, Constraint, Expr, Grammar, Lit, Ref, Rep, Seq, alt_of
+from nas.grammar import Alt, Chars, Constraint, Expr, Grammar, Lit, Ref, Rep, Seq, alt_of
 from nas.graph.block import INPUT_OPS, OUTPUT_OP, BlockGraph, Node
 from nas.graph.grammar_block import arg_choice, arg_value, fenced, op_rule_name, op_rules
 from nas.graph.limits import DEFAULT_LIMITS, AnswerLimits
@@ -104,6 +104,10 @@ class EditForm:
     merges: tuple[str, ...]
     headed: bool = False  # the answer starts with a "Change: ..." line in plain words that
     # names the kind of change; the edits after it are held to that kind (headed_constraint)
+    one_module: bool = False  # headed: a kind that adds or removes one module (insert, a
+    # gate, a skip, a parallel path, a removal) takes exactly one edit line
+    odd_kernels: bool = False  # headed: "argument kernel_size" takes odd sizes only (a
+    # conv's or pool's default padding keeps the map's size for odd kernels, not for even)
 
 
 EDIT_FORMS: dict[str, EditForm] = {
@@ -112,6 +116,8 @@ EDIT_FORMS: dict[str, EditForm] = {
         EditForm("edits@1", 6, 4, ("add", "concat")),
         EditForm("edits@2", 3, 5, ("add", "concat", "mul")),
         EditForm("edits@3", 3, 5, ("add", "concat", "mul"), headed=True),
+        EditForm("edits@4", 3, 5, ("add", "concat", "mul"), headed=True, one_module=True,
+                 odd_kernels=True),  # fmt: skip
     )
 }
 EDITS_FORM = "edits@1"  # the first form (recorded cassettes were made with it)
@@ -701,6 +707,12 @@ def _headed(parent: BlockGraph, form: EditForm) -> Constraint:
     rules: dict[str, Expr] = op_rules()
     edit_nodes = [i for i in sorted(n.index for n in parent.nodes) if not _io(parent, i)]
     heads: list[Expr] = []
+
+    def module(line: Expr) -> Expr:  # the lines of a kind that adds or removes one module
+        return Seq((line, Lit("\n"))) if form.one_module else _lines(line, form)
+
+    if form.odd_kernels:
+        rules["odd"] = Alt((Seq((Chars("1-9"), Chars("13579"))), Chars("13579")))
     by_op: dict[str, list[int]] = {}
     for i in edit_nodes:
         found = lookup_op(parent.node(i).op)
@@ -720,15 +732,16 @@ def _headed(parent: BlockGraph, form: EditForm) -> Constraint:
         if swaps:
             heads.append(Seq((Lit(f"swap {old} for "), Alt(tuple(swaps)))))
         for a in old_spec.args if old_spec is not None and not old_spec.varargs else ():
+            odd = form.odd_kernels and a.name == "kernel_size"
             line = Seq((Lit("set "), alt_of([str(i) for i in nodes]), Lit(f" {a.name}="),
-                        arg_value(a)))  # fmt: skip
+                        Ref("odd") if odd else arg_value(a)))  # fmt: skip
             heads.append(Seq((Lit(f"argument {a.name} of {old}\n"), _lines(line, form))))
     if parent.edges:
         edges = alt_of([f"{a}->{b}" for a, b in dict.fromkeys(parent.edges)])
         for spec in specs:
             if spec.arity == 1:
                 line = Seq((Lit("insert "), edges, Lit(" "), Ref(op_rule_name(spec))))
-                heads.append(Seq((Lit(f"insert {spec.name}\n"), _lines(line, form))))
+                heads.append(Seq((Lit(f"insert {spec.name}\n"), module(line))))
     some = form.max_branch_ops - 1
     ops = _op_run(Ref("op-one"), some)
     if edit_nodes and "mul" in form.merges:  # a gate: a map from a node's output times it
@@ -741,12 +754,12 @@ def _headed(parent: BlockGraph, form: EditForm) -> Constraint:
                        Lit(" Sigmoid")))  # fmt: skip
         for head, ops_ in (("channel attention", channel), ("spatial attention", spatial)):
             line = Seq((Lit("branch "), own, Lit(" mul "), ops_))
-            heads.append(Seq((Lit(f"{head}\n"), _lines(line, form))))
+            heads.append(Seq((Lit(f"{head}\n"), module(line))))
     inputs = [n.index for n in parent.input_nodes]
     if edit_nodes and inputs and "add" in form.merges:
         skip = alt_of([f"{a}->{b}" for a in inputs for b in edit_nodes])
         line = Seq((Lit("branch "), skip, Lit(" add "), ops))
-        heads.append(Seq((Lit("skip connection\n"), _lines(line, form))))
+        heads.append(Seq((Lit("skip connection\n"), module(line))))
     branch = _branch_parts(parent, edit_nodes, form)
     parallel = [m for m in form.merges if m in ("add", "concat")]
     if branch is not None and parallel:
@@ -755,13 +768,13 @@ def _headed(parent: BlockGraph, form: EditForm) -> Constraint:
                                      if s.arity == 1 and s.name != "Identity"))  # fmt: skip
         path = _op_run(Ref("op-path"), some)
         line = Seq((Lit("branch "), pair, Lit(" "), alt_of(parallel), Lit(" "), path))
-        heads.append(Seq((Lit("parallel branch\n"), _lines(line, form))))
+        heads.append(Seq((Lit("parallel branch\n"), module(line))))
     for op_name, nodes in by_op.items():
         removable = [str(i) for i in nodes if len(parent.inputs_of(i)) == 1
                      and _remove_problem(parent, i) is None]  # fmt: skip
         if removable:
             line = Seq((Lit("remove "), alt_of(removable)))
-            heads.append(Seq((Lit(f"remove {op_name}\n"), _lines(line, form))))
+            heads.append(Seq((Lit(f"remove {op_name}\n"), module(line))))
     answer = Seq((Lit("Change: "), Alt(tuple(heads))))
     rules["root"] = fenced(answer)
     return Constraint(form.name, Grammar(rules))

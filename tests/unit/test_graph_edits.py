@@ -342,13 +342,18 @@ def test_only_a_headed_form_has_a_headed_grammar() -> None:
                 assert grammar is not None and grammar.gbnf()
 
 
-def test_the_edits3_prompt_examples_are_sentences_of_their_grammar_and_valid() -> None:
-    """modifier_edits@4 shows one answer per kind of change on a toy block: each is in the
-    edits@3 grammar of that block, applies, and gives a block the validator accepts (an
-    example the code could not take would teach the model a wrong form)."""
+@pytest.mark.parametrize(("version", "form", "end"), [(4, "edits@3", "At most"),
+                                                     (5, "edits@4", "Insert, channel")])  # fmt: skip
+def test_the_headed_prompt_examples_are_sentences_of_their_grammar_and_valid(
+    version: int, form: str, end: str
+) -> None:
+    """modifier_edits@4 (edits@3) and @5 (edits@4) show one answer per kind of change on a
+    toy block: each is in its form's grammar of that block, applies, and gives a block the
+    validator accepts (an example the code could not take would teach the model a wrong
+    form)."""
     from nas.prompts.templates import load_prompt
 
-    system = load_prompt("modifier_edits", 4).system
+    system = load_prompt("modifier_edits", version).system
     toy_line = system[system.index("(Toy: ") :].splitlines()[0]
     assert "0 input, 2 Conv2d" in toy_line
     toy = parse_blocks(
@@ -356,14 +361,52 @@ def test_the_edits3_prompt_examples_are_sentences_of_their_grammar_and_valid() -
         "4:ReLU\n5:Conv2d(out_channels=C,kernel_size=3,bias=False)\n6:BN\n7:ReLU\n"
         "0->2\n2->3\n3->4\n4->5\n5->6\n6->7\n7->1\n"
     )["Toy"]
-    examples = system[system.index("one per kind:\n") : system.index("At most")]
+    examples = system[system.index("one per kind:\n") : system.index(end)]
     answers = ["\n".join(p.splitlines()[1:]) + "\n" for p in examples.split("Proposal: ")[1:]]
-    grammar = headed_constraint(toy, E3).grammar
+    grammar = headed_constraint(toy, EDIT_FORMS[form]).grammar
     assert grammar is not None and len(answers) == 8
     heads = {a.splitlines()[0].split()[1] for a in answers}
     assert heads == {"swap", "argument", "insert", "channel", "spatial", "skip", "parallel",
                      "remove"}  # fmt: skip
     for answer in answers:
         assert grammar.accepts(answer), answer
-        new, _, _ = apply_edits(toy, parse_edits(answer, toy, form=E3))
+        new, _, _ = apply_edits(toy, parse_edits(answer, toy, form=EDIT_FORMS[form]))
         assert not analyze(new).errors, answer
+
+
+E4 = EDIT_FORMS["edits@4"]
+
+
+@pytest.mark.parametrize(
+    ("answer", "accepted"),
+    [
+        ("Change: swap ReLU for GELU\nreplace 4 GELU\nreplace 8 GELU\n", True),
+        ("Change: argument kernel_size of Conv2d\nset 2 kernel_size=5\nset 5 kernel_size=5\n",
+         True),
+        ("Change: argument kernel_size of Conv2d\nset 2 kernel_size=15\n", True),
+        ("Change: argument kernel_size of Conv2d\nset 2 kernel_size=4\n", False),  # even
+        ("Change: argument kernel_size of Conv2d\nset 2 kernel_size=16\n", False),
+        ("Change: argument dilation of Conv2d\nset 2 dilation=2\n", True),  # only kernels odd
+        ("Change: insert Dropout\ninsert 4->5 Dropout(p=0.1)\n", True),
+        ("Change: insert BN\ninsert 3->4 BN\ninsert 4->5 BN\n", False),  # one module
+        ("Change: channel attention\nbranch 6->6 mul AdaptiveAvgPool2d(output_size=1) "
+         "Sigmoid\nbranch 7->7 mul AdaptiveAvgPool2d(output_size=1) Sigmoid\n", False),
+        ("Change: skip connection\nbranch 0->6 add Identity\n", True),
+        ("Change: skip connection\nbranch 0->6 add Identity\nbranch 0->7 add Identity\n",
+         False),
+        ("Change: parallel branch\nbranch 0->7 add Conv2d(out_channels=C,kernel_size=1) BN\n",
+         True),
+        ("Change: remove ReLU\nremove 4\n", True),
+        ("Change: remove ReLU\nremove 4\nremove 4\n", False),  # the filler a model writes
+    ],
+)  # fmt: skip
+def test_edits4_one_line_per_module_and_odd_kernels(answer: str, accepted: bool) -> None:
+    """edits@4: a kind that adds or removes one module is one line (the real model filled
+    three slots with copies: ``remove 10`` thrice, ``insert 3->4 BN`` twice, which then no
+    longer applies); a kernel_size is odd (``set 2 kernel_size=16`` broke the map size of
+    ConvNeXt's residual sum); the rest as edits@3. What the grammar accepts applies."""
+    grammar = headed_constraint(G, E4).grammar
+    assert grammar is not None and grammar.accepts(answer) is accepted
+    if accepted:
+        new, _, _ = apply_edits(G, parse_edits(answer, G, form=E4))
+        assert canonical_hash(new) != canonical_hash(G) and not analyze(new).errors
