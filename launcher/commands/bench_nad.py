@@ -12,7 +12,7 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
-from nas.agents.config import ANSWER_FORMS, ANSWER_VERSIONS, NaderConfig
+from nas.agents.config import ANSWER_FORMS, ANSWER_VERSIONS, BLOCK_REASKS, NaderConfig
 from nas.llm.config import LLMConfig
 
 __all__ = ["register_nad"]
@@ -62,7 +62,7 @@ def _main(args: argparse.Namespace) -> int:
                        repair_temperature=args.repair_temperature,
                        context_tokens=args.context or None, fill_llm=fill,
                        progress=progress, answer=args.answer,
-                       answer_version=args.answer_version,
+                       answer_version=args.answer_version, block_reask=args.block_reask,
                        think=args.think, change_first=args.change_first,
                        max_calls_per_design=args.max_calls_per_design,
                        max_tokens_per_design=args.max_tokens_per_design)  # fmt: skip
@@ -76,7 +76,7 @@ def _main(args: argparse.Namespace) -> int:
         "timeout_s": args.timeout, "retries": args.retries, "seed": 0,
         "tasks": [list(t) for t in tasks], "reflector": not args.no_reflector,
         "context_tokens": args.context or None, "answer": args.answer,
-        "answer_version": args.answer_version,
+        "answer_version": args.answer_version, "block_reask": args.block_reask,
         "think": args.think, "change_first": args.change_first,
         "max_calls_per_design": args.max_calls_per_design,
         "max_tokens_per_design": args.max_tokens_per_design,
@@ -149,6 +149,10 @@ def register_nad(subparsers: Any) -> argparse.ArgumentParser:
                    "measurement; 3 = edits@3, a first 'Change:' line in plain words that "
                    "holds the edits to one kind; 4 = edits@4, edits@3 with one line per new "
                    "module and odd kernel sizes (block answers: the same in all)")  # fmt: skip
+    p.add_argument("--block-reask", choices=BLOCK_REASKS, default=NaderConfig.block_reask,
+                   help="block answers: after an invalid whole block, repair the block (block) "
+                   "or ask again in the edit form of --answer-version (edits) "
+                   "(strategy.nader.block_reask)")  # fmt: skip
     p.add_argument("--think", action="store_true", help="a bounded 'Plan:' line first")
     p.add_argument("--change-first", action="store_true",
                    help="edits answers: a constrained 'Change: VERB WHAT' line first, every edit "

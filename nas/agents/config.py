@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from nas.config_checks import SettingError, at_least, between, one_of
 from nas.graph.limits import DEFAULT_LIMITS, AnswerLimits
 
-__all__ = ["ANSWER_FORMS", "ANSWER_VERSIONS", "NaderConfig"]
+__all__ = ["ANSWER_FORMS", "ANSWER_VERSIONS", "BLOCK_REASKS", "NaderConfig"]
 
 # the Modifier's answer forms (nas.agents.modifier): the whole block, or edits against the parent
 ANSWER_FORMS = ("block", "edits")
 # versions of those forms' grammars and prompts (nas.graph.edits.EDIT_FORMS, block@N)
 ANSWER_VERSIONS = (1, 2, 3, 4)
+BLOCK_REASKS = ("block", "edits")  # after an invalid whole-block answer: repair it | edits
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class NaderConfig:
     # edits held to it (prompt modifier_edits@4) | 4 = edits@4: edits@3 with one line for a
     # kind that adds one module, odd kernel sizes only, and the proposal said again just
     # before the answer (prompt modifier_edits@5); block answers are block@1 in all
+    block_reask: str = "block"  # block answers: after an invalid whole block, repair the
+    # block (NADER's way) | ask again in the edit form of answer_version (edits against the
+    # parent, grammar-held; the 1.5B model rarely repairs a whole block: BENCHMARKS.md)
     reask_temperature: float | None = 1.0  # the re-ask after an answer repeated an earlier
     # one (it is never sent back as-is); None = llm.temperature
     max_calls_per_design: int = 0  # Modifier calls per design, base + derive (0 = no cap
@@ -55,6 +59,10 @@ class NaderConfig:
             at_least(where, "repair_temperature", self.repair_temperature, 0)
         one_of(where, "answer", self.answer, ANSWER_FORMS)
         one_of(where, "answer_version", self.answer_version, ANSWER_VERSIONS)
+        one_of(where, "block_reask", self.block_reask, BLOCK_REASKS)
+        if self.block_reask == "edits" and self.answer == "edits":
+            raise SettingError(f"{where}block_reask=edits re-asks after a whole-block answer; "
+                               f"with {where}answer=edits set {where}block_reask=block")  # fmt: skip
         if self.reask_temperature is not None:
             at_least(where, "reask_temperature", self.reask_temperature, 0)
         at_least(where, "max_calls_per_design", self.max_calls_per_design, 0)

@@ -63,6 +63,7 @@ def from_config(config: NaderConfig, parts: StrategyParts) -> NaderStrategy:
         repair_temperature=config.repair_temperature,
         answer=config.answer,
         answer_version=config.answer_version,
+        block_reask=config.block_reask,
         reask_temperature=config.reask_temperature,
         max_calls_per_design=int(config.max_calls_per_design),
         max_tokens_per_design=int(config.max_tokens_per_design),

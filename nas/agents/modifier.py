@@ -27,7 +27,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nas.agents.config import ANSWER_FORMS, ANSWER_VERSIONS, NaderConfig
+from nas.agents.config import ANSWER_FORMS, ANSWER_VERSIONS, BLOCK_REASKS, NaderConfig
 from nas.agents.experience import dedupe
 from nas.grammar import Constraint
 from nas.graph.block import BlockGraph, BlockRole
@@ -56,6 +56,7 @@ from nas.llm.client import LLMError
 from nas.llm.reach import UNREACHABLE
 from nas.prompts import PromptParseError, load_prompt, parse_block_answer
 from nas.prompts.fit import compact_definition, estimate_tokens, fits, trim_conversation
+from nas.prompts.templates import PromptTemplate
 
 _log = logging.getLogger(__name__)
 
@@ -94,6 +95,8 @@ class ModifyResult:
     capped: str = ""  # why the design stopped at its call/token cap ("" = it did not)
     notes: list[str] = field(default_factory=list)  # re-asks after repeated answers, and more
     fixes: list[str] = field(default_factory=list)  # edits mode: what the code fixed or dropped
+    prompt: str = ""  # the prompt whose answer became the base when not the first prompt
+    # (block_reask=edits: the edit-form ask after an invalid whole block), else ""
 
     @property
     def text(self) -> str:
@@ -198,6 +201,7 @@ class Modifier:
         *,
         answer: str = NaderConfig.answer,
         answer_version: int = NaderConfig.answer_version,
+        block_reask: str = NaderConfig.block_reask,
         reask_temperature: float | None = NaderConfig.reask_temperature,
         max_calls: int = NaderConfig.max_calls_per_design,
         max_design_tokens: int = NaderConfig.max_tokens_per_design,
@@ -228,6 +232,10 @@ class Modifier:
         if self.edit_form.headed and (think or change_first):
             raise ValueError(f"answer_version={answer_version} has its own first line: "
                              "not with think or change_first")  # fmt: skip
+        if block_reask not in BLOCK_REASKS or (block_reask == "edits" and answer == "edits"):
+            raise ValueError(f"block_reask={block_reask!r}: one of {', '.join(BLOCK_REASKS)} "
+                             "('edits' with block answers only)")  # fmt: skip
+        self.block_reask = block_reask  # block answers: after an invalid block, block | edits
         self.reask_temperature = reask_temperature  # after a repeated answer (None: client's)
         self.max_calls = max_calls  # LLM calls per design, base and derive together (0: none)
         self.max_design_tokens = max_design_tokens  # tokens per design (0: no cap)
@@ -341,6 +349,7 @@ class Modifier:
         role: str = "base",
         constraint: Constraint | None = None,
         repair: Callable[[str, Any, list[str]], tuple[str, list[dict[str, str]]]] | None = None,
+        retries: int | None = None,
     ) -> Any:
         """Ask, check, repair up to ``retries`` times; the checked value or None.
 
@@ -350,13 +359,14 @@ class Modifier:
         from the first prompt with ``modifier_reask`` (the errors, an instruction to take
         another way) at ``reask_temperature``, and ``res.notes`` says so. Before every call
         the design's caps are checked (:meth:`_cap`); a cap reached ends the conversation
-        with the reason in ``res.errors`` and ``res.capped``."""
+        with the reason in ``res.errors`` and ``res.capped``. ``retries``: None = the
+        Modifier's."""
         first = list(msgs)
         repair = repair or self._block_repair
         reask = load_prompt("modifier_reask")
         seen: set[str] = set()
         prompt_ref, temperature = ref, None
-        for turn in range(self.retries + 1):
+        for turn in range((self.retries if retries is None else retries) + 1):
             capped = self._cap(res, msgs)
             if capped:
                 res.capped = capped
@@ -415,22 +425,17 @@ class Modifier:
         tmpl = load_prompt("modifier_repair")
         return tmpl.ref, tmpl.render(errors="\n".join(f"- {e}" for e in errors))[-1:]
 
-    def modify(
+    def _first_messages(
         self,
-        blocks: Mapping[str, BlockGraph],
+        res: ModifyResult,
+        tmpl: PromptTemplate,
+        base: BlockGraph,
         inspiration: str,
-        experiences: Sequence[str] = (),
-        candidate_id: str = "",
-        research: Sequence[str] = (),
-        derive_experiences: Sequence[str] = (),
-    ) -> ModifyResult:
-        """``experiences``: correctness (develop) tips for the base block; ``research``:
-        performance tips; ``derive_experiences``: correctness tips for stem/downsample blocks.
-        Repeated tips are sent once."""
-        res = ModifyResult("invalid")
-        base, stem, down = _split(blocks)
-        edits = self.answer == "edits"
-        tmpl = load_prompt(self.prompt_id, self.prompt_version)
+        experiences: Sequence[str],
+        research: Sequence[str],
+    ) -> list[dict[str, str]]:
+        """The first prompt of a design (``tmpl``: ``modifier`` or ``modifier_edits``),
+        reduced by rule until it fits the context (each reduction said in ``res.trimmed``)."""
         # modifier_edits@1 showed concrete edits that the real model copied as its answer;
         # @2 shows the form with placeholders only (kept: @1 for recorded cassettes)
         extra = {"example": edit_example(base)} if "example" in tmpl.slots else {}
@@ -440,6 +445,7 @@ class Modifier:
             extra["nodes"] = node_guide(base)
         tips, research_tips = _bullets(experiences), _bullets(research)
         definition = self.definition
+        msgs: list[dict[str, str]] = []
         for step in ("", *_MODIFY_REDUCTIONS):
             if step == "research tips":
                 research_tips = _OMITTED
@@ -460,6 +466,38 @@ class Modifier:
             )
             if fits(msgs, self.context_tokens, self.max_tokens):
                 break
+        return msgs
+
+    def _edit_form(
+        self, base: BlockGraph, msgs: list[dict[str, str]]
+    ) -> tuple[list[dict[str, str]], Constraint]:
+        """The edit answer's constraint against ``base`` (and the first prompt with the
+        change-first note where that setting is on)."""
+        if self.change_first:  # the kind of change first, then edits of that kind
+            change = load_prompt("modifier_change").render()[-1]["content"]
+            msgs = [*msgs[:-1], {**msgs[-1], "content": msgs[-1]["content"] + "\n\n" + change}]
+            return msgs, change_first_constraint(base, self.edit_form)
+        if self.edit_form.headed:  # edits@3/@4: "Change: ..." then edits of that kind
+            return msgs, headed_constraint(base, self.edit_form)
+        return msgs, edits_constraint(base, self.edit_form)
+
+    def modify(
+        self,
+        blocks: Mapping[str, BlockGraph],
+        inspiration: str,
+        experiences: Sequence[str] = (),
+        candidate_id: str = "",
+        research: Sequence[str] = (),
+        derive_experiences: Sequence[str] = (),
+    ) -> ModifyResult:
+        """``experiences``: correctness (develop) tips for the base block; ``research``:
+        performance tips; ``derive_experiences``: correctness tips for stem/downsample blocks.
+        Repeated tips are sent once."""
+        res = ModifyResult("invalid")
+        base, stem, down = _split(blocks)
+        edits = self.answer == "edits"
+        tmpl = load_prompt(self.prompt_id, self.prompt_version)
+        msgs = self._first_messages(res, tmpl, base, inspiration, experiences, research)
 
         def check_base(answer: str) -> tuple[BlockGraph | None, list[str]]:
             try:
@@ -517,14 +555,8 @@ class Modifier:
             )
             return t.ref, t.render(errors="\n".join(f"- {e}" for e in errors), result=result)[-1:]
 
-        if edits and self.change_first:  # the kind of change first, then edits of that kind
-            change = load_prompt("modifier_change").render()[-1]["content"]
-            msgs = [*msgs[:-1], {**msgs[-1], "content": msgs[-1]["content"] + "\n\n" + change}]
-            base_form = change_first_constraint(base, self.edit_form)
-        elif edits and self.edit_form.headed:  # edits@3/@4: "Change: ..." then edits of it
-            base_form = headed_constraint(base, self.edit_form)
-        elif edits:
-            base_form = edits_constraint(base, self.edit_form)
+        if edits:
+            msgs, base_form = self._edit_form(base, msgs)
         else:
             base_form = block_constraint(base.name)
         if self.think:  # a bounded plan line first; the answer after it is held as before
@@ -535,6 +567,25 @@ class Modifier:
         if edits:
             new_base = self._converse(res, msgs, tmpl.ref, candidate_id, check_edits,
                                       constraint=base_form, repair=repair_edits)  # fmt: skip
+        elif self.block_reask == "edits" and self.retries > 0:
+            # one whole block (NADER's answer); when it is not valid, the proposal again in
+            # the edit form (issue 24: a re-ask "in the edit form"), not a block repair
+            new_base = self._converse(res, msgs, tmpl.ref, candidate_id, check_base,
+                                      constraint=base_form, retries=0)  # fmt: skip
+            if new_base is None and not res.capped:
+                etmpl = load_prompt("modifier_edits", self.answer_version + 1)
+                emsgs, eform = self._edit_form(
+                    base, self._first_messages(res, etmpl, base, inspiration, experiences, research)
+                )
+                why = res.errors[0][:200] if res.errors else "no answer"
+                res.notes.append(f"base: the whole block was not valid ({why}); asked again in "
+                                 f"the edit form ({etmpl.ref}, {eform.name})")  # fmt: skip
+                _log.info("modifier %s: %s", candidate_id, res.notes[-1])
+                new_base = self._converse(res, emsgs, etmpl.ref, candidate_id, check_edits,
+                                          constraint=eform, repair=repair_edits,
+                                          retries=self.retries - 1)  # fmt: skip
+                if new_base is not None:
+                    res.prompt, res.repaired, edits = etmpl.ref, True, True
         else:
             new_base = self._converse(res, msgs, tmpl.ref, candidate_id, check_base,
                                       constraint=base_form)  # fmt: skip

@@ -287,6 +287,7 @@ def run_bench(
     fill_llm: Any = None,
     answer: str = NaderConfig.answer,
     answer_version: int = NaderConfig.answer_version,
+    block_reask: str = NaderConfig.block_reask,
     think: bool = NaderConfig.think,
     change_first: bool = NaderConfig.change_first,
     max_calls_per_design: int = NaderConfig.max_calls_per_design,
@@ -299,7 +300,7 @@ def run_bench(
     by rule to fit, :mod:`nas.prompts.fit`). ``fill_llm``: with a replaying ``llm``, a
     recording client on the same cassette that re-runs live each task whose conversation
     the cassette does not hold (prompts changed since it was recorded). ``answer``,
-    ``answer_version``, ``think``, ``change_first``, ``max_calls_per_design``, ``max_tokens_per_design``: as ``strategy.nader``'s
+    ``answer_version``, ``block_reask``, ``think``, ``change_first``, ``max_calls_per_design``, ``max_tokens_per_design``: as ``strategy.nader``'s
     settings of the same names (the Modifier's answer form and a design's caps)."""
     t0 = time.perf_counter()
     mode = DESIGNER_NAME if llm is None else f"llm:{llm.mode}"
@@ -309,7 +310,7 @@ def run_bench(
     modifier = Modifier(llm, _validate_base, validate_file, retries, max_tokens=max_tokens,
                         repair_temperature=repair_temperature,
                         context_tokens=context_tokens, answer=answer,
-                        answer_version=answer_version,
+                        answer_version=answer_version, block_reask=block_reask,
                         think=think, change_first=change_first,
                         max_calls=max_calls_per_design,
                         max_design_tokens=max_tokens_per_design)  # fmt: skip

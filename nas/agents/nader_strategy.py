@@ -207,6 +207,7 @@ class NaderStrategy(BaseStrategy):
         context_tokens: int | None = None,
         answer: str = NaderConfig.answer,
         answer_version: int = NaderConfig.answer_version,
+        block_reask: str = NaderConfig.block_reask,
         reask_temperature: float | None = NaderConfig.reask_temperature,
         max_calls_per_design: int = NaderConfig.max_calls_per_design,
         max_tokens_per_design: int = NaderConfig.max_tokens_per_design,
@@ -234,6 +235,7 @@ class NaderStrategy(BaseStrategy):
             skeleton=str(self.macro.get("kind", "stages")),
             repair_temperature=repair_temperature, context_tokens=context_tokens,
             answer=answer, answer_version=answer_version, reask_temperature=reask_temperature,
+            block_reask=block_reask,
             max_calls=max_calls_per_design,
             max_design_tokens=max_tokens_per_design, think=think, change_first=change_first,
             answer_limits=answer_limits,
@@ -425,7 +427,9 @@ class NaderStrategy(BaseStrategy):
         fixed = "fixed by the code: " + "; ".join(res.fixes) if res.fixes else ""
         ranked = "" if prop.ranked_by == "llm" else prop.ranked_by
         fallback = "; ".join(x for x in (ranked, res.fallback, fixed, *res.notes) if x)
-        prompt = load_prompt(self.modifier.prompt_id, self.modifier.prompt_version).ref
+        prompt = (
+            res.prompt or load_prompt(self.modifier.prompt_id, self.modifier.prompt_version).ref
+        )
         origin = Origin("nader", "modifier", insp.ref, prompt, fallback)
         if res.status != "ok" and res.unanswered:
             # the endpoint gave no answer: not a design of the model, so no INVALID row; the

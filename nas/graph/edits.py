@@ -116,8 +116,15 @@ EDIT_FORMS: dict[str, EditForm] = {
         EditForm("edits@1", 6, 4, ("add", "concat")),
         EditForm("edits@2", 3, 5, ("add", "concat", "mul")),
         EditForm("edits@3", 3, 5, ("add", "concat", "mul"), headed=True),
-        EditForm("edits@4", 3, 5, ("add", "concat", "mul"), headed=True, one_module=True,
-                 odd_kernels=True),  # fmt: skip
+        EditForm(
+            "edits@4",
+            3,
+            5,
+            ("add", "concat", "mul"),
+            headed=True,
+            one_module=True,
+            odd_kernels=True,
+        ),
     )
 }
 EDITS_FORM = "edits@1"  # the first form (recorded cassettes were made with it)

@@ -124,6 +124,7 @@ def _replay_recorded(
                   repair_temperature=meta["repair_temperature"],
                   context_tokens=meta["context_tokens"], answer=meta["answer"],
                   answer_version=_version(meta), change_first=meta.get("change_first", False),
+                  block_reask=meta.get("block_reask", "block"),
                   think=meta["think"], max_calls_per_design=meta["max_calls_per_design"],
                   max_tokens_per_design=meta["max_tokens_per_design"])  # fmt: skip
     keys: tuple[str, ...] = ("seed", "transform", "executable", "quality", "turns", "tokens_in",

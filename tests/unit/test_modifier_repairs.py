@@ -295,3 +295,29 @@ def test_answer_version_3_names_the_change_in_plain_words_first() -> None:
             NaderConfig(
                 answer="edits", answer_version=3, change_first=first, think=think
             ).validate()
+
+
+def test_block_reask_edits_asks_again_in_the_edit_form_after_an_invalid_block() -> None:
+    """strategy.nader.block_reask=edits: one whole block (NADER's answer, block@1); when it
+    is not valid, no block repair: the proposal again in the edit form of the answer
+    version (its prompt and grammar against the parent), and the design says so."""
+    swap = "```\nChange: swap ReLU for GELU\nreplace 4 GELU\n```"
+    llm = _Scripted(DANGLING, swap)
+    mod = _mod(llm, answer="block", answer_version=4, block_reask="edits")
+    res = mod.modify(BLOCKS, TASK)
+    assert res.status == "ok" and res.blocks is not None and res.turns == 2  # no derive call
+    assert [k["constraint"].name for k in llm.kw] == ["block@1", "edits@4"]
+    assert [k["prompt_id"] for k in llm.kw] == ["modifier@3", "modifier_edits@5"]
+    assert len(llm.sent[1]) == 2 and "99:ReLU" not in llm.sent[1][-1]["content"]  # a fresh ask
+    assert res.prompt == "modifier_edits@5" and res.repaired and "99" in res.errors[0]
+    assert res.notes and "asked again in the edit form (modifier_edits@5, edits@4)" in res.notes[0]
+    assert [n.kind for n in res.blocks["ResNetBasic"].nodes].count("gelu") == 1
+    # a valid block is taken as it is; the setting is refused with edit answers
+    llm = _Scripted(CHANGED, FILE)
+    res = _mod(llm, answer="block", block_reask="edits").modify(BLOCKS, TASK)
+    assert res.status == "ok" and res.prompt == "" and not res.repaired
+    assert [k["constraint"].name for k in llm.kw] == ["block@1", "block@1"]  # base, derive
+    with pytest.raises(ValueError, match="block answers only"):
+        _mod(llm, answer="edits", block_reask="edits")
+    with pytest.raises(SettingError, match="strategy.nader.block_reask=block"):
+        NaderConfig(answer="edits", block_reask="edits").validate()
