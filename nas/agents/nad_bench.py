@@ -69,6 +69,8 @@ class TaskResult:
     fallback: str = ""  # what the Modifier did instead of an unusable answer
     trimmed: str = ""  # what was left out of the prompts to fit the model's context
     asked: bool = False  # executable and done as asked (the stricter check, done_as_asked)
+    via: str = ""  # the prompt whose answer the design took when not the first one
+    # (block_reask=edits: modifier_edits@N after an invalid whole block)
 
 
 @dataclass
@@ -109,7 +111,7 @@ class BenchReport:
             lines.append(
                 f"| {r.seed} | {r.transform} | {r.level} | {'yes' if r.executable else 'no'} "
                 f"| {'yes' if r.quality else 'no'} | {'yes' if r.asked else 'no'} "
-                f"| {r.turns} | {'yes' if r.repaired else 'no'} "
+                f"| {r.turns} | {'yes' if r.repaired else 'no'}{f' ({r.via})' if r.via else ''} "
                 f"| {r.call_errors} | {r.tokens_in} | {r.tokens_out} | {r.seconds:.0f} | {err} |"
             )
         n = len(self.results) or 1
@@ -357,7 +359,7 @@ def run_bench(
                        "; ".join(res.errors + res.call_errors)[:300] if res.status != "ok" else "",
                        time.perf_counter() - t1, len(res.call_errors), res.fallback,
                        "; ".join(res.trimmed),
-                       res.status == "ok" and done_as_asked(base, new, t))
+                       res.status == "ok" and done_as_asked(base, new, t), res.prompt)
         )  # fmt: skip
         if progress is not None:
             progress(report.results[-1])
