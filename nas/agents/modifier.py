@@ -538,7 +538,7 @@ class Modifier:
                 )
             except EditError as e:
                 return None, [str(e)]
-            g, fixes = fix_shapes(g, changed)
+            g, fixes = fix_shapes(g, changed, gates=self.edit_form.fix_gates)
             res.fixes = [*dropped, *fixes]
             if canonical_hash(g) == canonical_hash(base):
                 return None, [f"the edits leave the block unchanged: {inspiration[:300]}"]

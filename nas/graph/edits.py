@@ -108,6 +108,7 @@ class EditForm:
     # gate, a skip, a parallel path, a removal) takes exactly one edit line
     odd_kernels: bool = False  # headed: "argument kernel_size" takes odd sizes only (a
     # conv's or pool's default padding keeps the map's size for odd kernels, not for even)
+    fix_gates: bool = False  # fix_shapes also projects a gate map to the channels it weighs
 
 
 EDIT_FORMS: dict[str, EditForm] = {
@@ -124,6 +125,7 @@ EDIT_FORMS: dict[str, EditForm] = {
             headed=True,
             one_module=True,
             odd_kernels=True,
+            fix_gates=True,
         ),
     )
 }
@@ -458,11 +460,15 @@ def _project(g: BlockGraph, src: int, dst: int, channels: str) -> tuple[BlockGra
     return _with(g, [*g.nodes, node], [*edges, (src, k)]), k
 
 
-def fix_shapes(g: BlockGraph, new: set[int], rounds: int = 6) -> tuple[BlockGraph, list[str]]:
+def fix_shapes(
+    g: BlockGraph, new: set[int], rounds: int = 6, gates: bool = False
+) -> tuple[BlockGraph, list[str]]:
     """Repair channel and spatial mismatches the edits made, without changing the idea:
 
     * an Add/Mul (or the output) whose input from the changed part has another channel
-      count than the rest: a 1x1 ``Conv2d`` projection on that input;
+      count than the rest: a 1x1 ``Conv2d`` projection on that input; with ``gates``
+      (form ``edits@4``), a gate's map (one value per channel, 1x1, into a Mul) with
+      another channel count than the node it weighs is projected before its Sigmoid;
     * a map shrunk by a node the edits made or changed (a stride, a pool's default stride)
       where a merge or the output needs the full size: ``stride=1`` on that node.
 
@@ -493,6 +499,22 @@ def fix_shapes(g: BlockGraph, new: set[int], rounds: int = 6) -> tuple[BlockGrap
             got = shapes[s]
             if len(got) != 4 or len(target) != 4:
                 continue
+            if gates and node.kind == "mul" and got[2:] == (1, 1) and got[1] not in (1, target[1]):
+                # a channel gate's map with another channel count than the node it weighs:
+                # projected before its Sigmoid, so that the gate stays in (0, 1)
+                ch = _channels_expr(target[1], an.binding["C"])
+                if ch is None:
+                    continue
+                ins = g.inputs_of(s)
+                a, b = (
+                    (ins[0], s) if g.node(s).kind == "sigmoid" and len(ins) == 1 else (s, err.node)
+                )
+                g, k = _project(g, a, b, ch)
+                fixes.append(f"1x1 Conv2d to {ch} channels (node {k}) between node {a} and node "
+                             f"{b}: the gate map had {got[1]} channels, node {err.node} weighs "
+                             f"{target[1]}")  # fmt: skip
+                done = True
+                break
             if got[2:] != target[2:]:
                 shrunk = _shrinking(an, g, s, new)
                 if shrunk is not None:

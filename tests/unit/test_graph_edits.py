@@ -129,6 +129,23 @@ def test_channel_and_stride_mismatches_are_fixed_and_said() -> None:
     assert fixes[0].startswith("stride=1 on node 9") and "1x1 Conv2d to C channels" in fixes[1]
 
 
+def test_a_gate_map_with_other_channels_is_projected_before_its_sigmoid() -> None:
+    """edits@4 (``fix_gates``): the real model wrote an SE gate whose map kept C/4 channels
+    (``branch 10->10 mul AdaptiveAvgPool2d(...) Conv2d(out_channels=C/4,...) Sigmoid``, DEV2);
+    the fix projects the map to the channels it weighs before the Sigmoid, so the gate stays
+    in (0, 1). Without the flag (edits@1-3, whose recorded answers replay) nothing is fixed."""
+    b = seed_block("resnet_bottleneck")
+    answer = ("Change: channel attention\nbranch 10->10 mul AdaptiveAvgPool2d(output_size=1) "
+              "Conv2d(out_channels=C/4,kernel_size=1) Sigmoid\n")  # fmt: skip
+    new, ids, _ = apply_edits(b, parse_edits(answer, b, form=EDIT_FORMS["edits@4"]))
+    assert analyze(new).errors and fix_shapes(new, ids)[1] == []
+    fixed, fixes = fix_shapes(new, ids, gates=True)
+    assert not analyze(fixed).errors and len(fixes) == 1 and "gate map had 16 channels" in fixes[0]
+    sig = next(n.index for n in fixed.nodes if n.kind == "sigmoid")
+    (proj,) = fixed.inputs_of(sig)
+    assert fixed.node(proj).text.startswith("Conv2d(out_channels=C,kernel_size=1")
+
+
 def test_what_cannot_be_fixed_is_left_to_the_validator() -> None:
     new, ids = _apply("insert 3->4 LN")  # LN over the width of a (B,C,H,W) map
     fixed, fixes = fix_shapes(new, ids)
