@@ -40,8 +40,10 @@ from nas.graph.edits import (
     edits_constraint,
     fix_shapes,
     headed_constraint,
+    kind_constraint,
     node_guide,
     parse_edits,
+    parse_kind,
 )
 from nas.graph.grammar_block import (
     PLAN_CHARS,
@@ -95,6 +97,7 @@ class ModifyResult:
     capped: str = ""  # why the design stopped at its call/token cap ("" = it did not)
     notes: list[str] = field(default_factory=list)  # re-asks after repeated answers, and more
     fixes: list[str] = field(default_factory=list)  # edits mode: what the code fixed or dropped
+    kind: str = ""  # the kind of change the kind call named (answer version 4), else ""
     prompt: str = ""  # the prompt whose answer became the base when not the first prompt
     # (block_reask=edits: the edit-form ask after an invalid whole block), else ""
 
@@ -468,17 +471,44 @@ class Modifier:
                 break
         return msgs
 
+    def _ask_kind(self, res: ModifyResult, base: BlockGraph, inspiration: str, cid: str) -> str:
+        """The kind of change the proposal needs (one of :data:`nas.graph.edits.KINDS`), asked
+        in a short call of its own (``modifier_kind``, grammar ``kind@1``) before the edits
+        of a form with ``ask_kind``; "" when the call failed, named no kind, or named one
+        this block cannot take (the edit answer then chooses among all kinds, and
+        ``res.notes`` says so)."""
+        tmpl = load_prompt("modifier_kind")
+        msgs = tmpl.render(inspiration=inspiration)
+        if self._cap(res, msgs):  # the edit ask after it meets the cap and says so
+            return ""
+        got = self._call(res, msgs, tmpl.ref, cid, None, kind_constraint())
+        kind = parse_kind(got[0]) if got is not None else None
+        if kind is not None:
+            try:
+                headed_constraint(base, self.edit_form, kind)
+            except ValueError:
+                kind = None
+        if kind is None:
+            said = repr(got[0][:60]) if got is not None else "no answer"
+            res.notes.append(f"base: the kind call ({tmpl.ref}) gave {said}: the edit answer "
+                             "chose among all kinds")  # fmt: skip
+            _log.info("modifier %s: %s", cid, res.notes[-1])
+            return ""
+        res.kind = kind
+        return kind
+
     def _edit_form(
-        self, base: BlockGraph, msgs: list[dict[str, str]]
+        self, base: BlockGraph, msgs: list[dict[str, str]], kind: str = ""
     ) -> tuple[list[dict[str, str]], Constraint]:
         """The edit answer's constraint against ``base`` (and the first prompt with the
-        change-first note where that setting is on)."""
+        change-first note where that setting is on); ``kind``: the heads of that kind only
+        (:meth:`_ask_kind`)."""
         if self.change_first:  # the kind of change first, then edits of that kind
             change = load_prompt("modifier_change").render()[-1]["content"]
             msgs = [*msgs[:-1], {**msgs[-1], "content": msgs[-1]["content"] + "\n\n" + change}]
             return msgs, change_first_constraint(base, self.edit_form)
         if self.edit_form.headed:  # edits@3/@4: "Change: ..." then edits of that kind
-            return msgs, headed_constraint(base, self.edit_form)
+            return msgs, headed_constraint(base, self.edit_form, kind or None)
         return msgs, edits_constraint(base, self.edit_form)
 
     def modify(
@@ -556,7 +586,9 @@ class Modifier:
             return t.ref, t.render(errors="\n".join(f"- {e}" for e in errors), result=result)[-1:]
 
         if edits:
-            msgs, base_form = self._edit_form(base, msgs)
+            kind = self._ask_kind(res, base, inspiration, candidate_id) \
+                if self.edit_form.ask_kind else ""  # fmt: skip
+            msgs, base_form = self._edit_form(base, msgs, kind)
         else:
             base_form = block_constraint(base.name)
         if self.think:  # a bounded plan line first; the answer after it is held as before
@@ -574,8 +606,12 @@ class Modifier:
                                       constraint=base_form, retries=0)  # fmt: skip
             if new_base is None and not res.capped:
                 etmpl = load_prompt("modifier_edits", self.answer_version + 1)
+                kind = self._ask_kind(res, base, inspiration, candidate_id) \
+                    if self.edit_form.ask_kind else ""  # fmt: skip
                 emsgs, eform = self._edit_form(
-                    base, self._first_messages(res, etmpl, base, inspiration, experiences, research)
+                    base,
+                    self._first_messages(res, etmpl, base, inspiration, experiences, research),
+                    kind,
                 )
                 why = res.errors[0][:200] if res.errors else "no answer"
                 res.notes.append(f"base: the whole block was not valid ({why}); asked again in "

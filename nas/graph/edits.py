@@ -67,6 +67,7 @@ from nas.graph.validate import Analysis, analyze
 __all__ = [
     "EDITS_FORM",
     "EDIT_FORMS",
+    "KINDS",
     "MAX_EDITS",
     "Branch",
     "Edit",
@@ -82,8 +83,10 @@ __all__ = [
     "edits_constraint",
     "fix_shapes",
     "headed_constraint",
+    "kind_constraint",
     "node_guide",
     "parse_edits",
+    "parse_kind",
 ]
 
 _MAX_PAIRS = 600  # branch (from, to) pairs spelled out in the grammar; above: any two nodes
@@ -109,6 +112,8 @@ class EditForm:
     odd_kernels: bool = False  # headed: "argument kernel_size" takes odd sizes only (a
     # conv's or pool's default padding keeps the map's size for odd kernels, not for even)
     fix_gates: bool = False  # fix_shapes also projects a gate map to the channels it weighs
+    ask_kind: bool = False  # headed: the kind of change is asked first in a short call of its
+    # own (modifier_kind, grammar kind_constraint), and the answer's heads held to it
 
 
 EDIT_FORMS: dict[str, EditForm] = {
@@ -126,6 +131,7 @@ EDIT_FORMS: dict[str, EditForm] = {
             one_module=True,
             odd_kernels=True,
             fix_gates=True,
+            ask_kind=True,
         ),
     )
 }
@@ -692,7 +698,29 @@ def _change_first(parent: BlockGraph, form: EditForm) -> Constraint:
     return Constraint(f"change+{form.name}", Grammar(rules))
 
 
-def headed_constraint(parent: BlockGraph, form: EditForm = EDIT_FORMS["edits@3"]) -> Constraint:
+# the kinds of change a headed answer's first line starts with (headed_constraint)
+KINDS = ("swap", "argument", "insert", "channel attention", "spatial attention",
+         "skip connection", "parallel branch", "remove")  # fmt: skip
+KIND_FORM = "kind@1"
+
+
+@lru_cache(maxsize=1)
+def kind_constraint() -> Constraint:
+    """One of :data:`KINDS`, nothing else: the answer of the kind call (``modifier_kind``)."""
+    return Constraint(KIND_FORM, Grammar({"root": alt_of(list(KINDS))}))
+
+
+def parse_kind(text: str) -> str | None:
+    """The kind an answer of the kind call names (its first line, case and a ``Kind:``
+    prefix aside), or None when it names none of :data:`KINDS`."""
+    first = text.strip()[:80].splitlines()[0] if text.strip() else ""
+    word = first.removeprefix("Kind:").strip().strip(".`'\"").lower()
+    return word if word in KINDS else None
+
+
+def headed_constraint(
+    parent: BlockGraph, form: EditForm = EDIT_FORMS["edits@3"], kind: str | None = None
+) -> Constraint:
     """An edit answer (form ``edits@3``) whose first line names the change in plain words,
     the edits after it held to that kind — 1 to ``form.max_edits`` of them. The line starts
     with the kind, a choice among eight, before any op or node:
@@ -725,14 +753,20 @@ def headed_constraint(parent: BlockGraph, form: EditForm = EDIT_FORMS["edits@3"]
     prompt (``modifier_edits@4``) shows one answer of each kind on a toy block (without
     them, bench/results/v3/no_examples, it did worse: a MaxPool2d stride for GELU). Only ops
     and nodes of the parent and the validator's table appear, as in
-    :func:`edits_constraint`."""
+    :func:`edits_constraint`.
+
+    ``kind`` (one of :data:`KINDS`, from the kind call of form ``edits@4``): only the heads
+    of that kind (``swap ...`` for ``swap``); a kind with no head on this parent (nothing to
+    remove) is refused with ValueError."""
     if not form.headed:
         raise ValueError(f"{form.name} has no first line; use edits_constraint")
-    return _headed(parent, form)
+    if kind is not None and kind not in KINDS:
+        raise ValueError(f"kind {kind!r}: one of {', '.join(KINDS)}")
+    return _headed(parent, form, kind)
 
 
 @lru_cache(maxsize=32)
-def _headed(parent: BlockGraph, form: EditForm) -> Constraint:
+def _headed(parent: BlockGraph, form: EditForm, kind: str | None = None) -> Constraint:
     rules: dict[str, Expr] = op_rules()
     edit_nodes = [i for i in sorted(n.index for n in parent.nodes) if not _io(parent, i)]
     heads: list[Expr] = []
@@ -804,9 +838,20 @@ def _headed(parent: BlockGraph, form: EditForm) -> Constraint:
         if removable:
             line = Seq((Lit("remove "), alt_of(removable)))
             heads.append(Seq((Lit(f"remove {op_name}\n"), module(line))))
+    if kind is not None:
+        heads = [h for h in heads if _head_text(h).startswith(kind)]
+        if not heads:
+            raise ValueError(f"no change of kind {kind!r} can be made to {parent.name}")
     answer = Seq((Lit("Change: "), Alt(tuple(heads))))
     rules["root"] = fenced(answer)
     return Constraint(form.name, Grammar(rules))
+
+
+def _head_text(head: Expr) -> str:
+    """The literal a head starts with (``swap ReLU for ``, ``channel attention\n``)."""
+    while isinstance(head, Seq) and head.items:
+        head = head.items[0]
+    return head.text if isinstance(head, Lit) else ""
 
 
 def edit_example(parent: BlockGraph) -> str:

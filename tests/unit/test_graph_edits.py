@@ -8,6 +8,7 @@ import pytest
 from nas.graph.block import BlockGraph
 from nas.graph.edits import (
     EDIT_FORMS,
+    KINDS,
     MAX_EDITS,
     Branch,
     EditError,
@@ -20,8 +21,10 @@ from nas.graph.edits import (
     edits_constraint,
     fix_shapes,
     headed_constraint,
+    kind_constraint,
     node_guide,
     parse_edits,
+    parse_kind,
 )
 from nas.graph.hashing import canonical_hash
 from nas.graph.seeds import SEED_BLOCKS, seed_block
@@ -427,3 +430,22 @@ def test_edits4_one_line_per_module_and_odd_kernels(answer: str, accepted: bool)
     if accepted:
         new, _, _ = apply_edits(G, parse_edits(answer, G, form=E4))
         assert canonical_hash(new) != canonical_hash(G) and not analyze(new).errors
+
+
+def test_a_kind_holds_the_headed_grammar_to_its_heads() -> None:
+    """headed_constraint(kind=...): only the heads of that kind; every kind has heads on
+    resnet_basic; a kind a block cannot take, or no kind at all, is refused; parse_kind reads
+    the kind call's answer (a ``Kind:`` prefix and case aside) and nothing else."""
+    for kind in KINDS:
+        grammar = headed_constraint(G, E4, kind).grammar
+        assert grammar is not None
+        assert grammar.accepts("Change: swap ReLU for GELU\nreplace 4 GELU\n") is (kind == "swap")
+        assert grammar.accepts("Change: remove ReLU\nremove 4\n") is (kind == "remove")
+    with pytest.raises(ValueError, match="one of"):
+        headed_constraint(G, E4, "rewrite")
+    bare = parse_blocks("##B##\n0:input\n1:output\n2:Add\n0->2\n0->2\n2->1\n")["B"]
+    with pytest.raises(ValueError, match="no change of kind 'remove'"):
+        headed_constraint(bare, E4, "remove")
+    assert [parse_kind(t) for t in ("Kind: Swap\n", " parallel branch.", "swap ReLU", "")] == [
+        "swap", "parallel branch", None, None]  # fmt: skip
+    assert kind_constraint().grammar.accepts("skip connection")

@@ -302,16 +302,19 @@ def test_block_reask_edits_asks_again_in_the_edit_form_after_an_invalid_block() 
     is not valid, no block repair: the proposal again in the edit form of the answer
     version (its prompt and grammar against the parent), and the design says so."""
     swap = "```\nChange: swap ReLU for GELU\nreplace 4 GELU\n```"
-    llm = _Scripted(DANGLING, swap)
+    llm = _Scripted(DANGLING, "swap", swap)
     mod = _mod(llm, answer="block", answer_version=4, block_reask="edits")
     res = mod.modify(BLOCKS, TASK)
-    assert res.status == "ok" and res.blocks is not None and res.turns == 2  # no derive call
-    assert [k["constraint"].name for k in llm.kw] == ["block@1", "edits@4"]
-    assert [k["prompt_id"] for k in llm.kw] == ["modifier@3", "modifier_edits@5"]
-    assert len(llm.sent[1]) == 2 and "99:ReLU" not in llm.sent[1][-1]["content"]  # a fresh ask
+    assert res.status == "ok" and res.blocks is not None and res.turns == 3  # no derive call
+    assert [k["constraint"].name for k in llm.kw] == ["block@1", "kind@1", "edits@4"]
+    assert [k["prompt_id"] for k in llm.kw] == ["modifier@3", "modifier_kind@1",
+                                                "modifier_edits@5"]  # fmt: skip
+    assert len(llm.sent[2]) == 2 and "99:ReLU" not in llm.sent[2][-1]["content"]  # a fresh ask
     assert res.prompt == "modifier_edits@5" and res.repaired and "99" in res.errors[0]
     assert res.notes and "asked again in the edit form (modifier_edits@5, edits@4)" in res.notes[0]
-    assert [n.kind for n in res.blocks["ResNetBasic"].nodes].count("gelu") == 1
+    assert (
+        res.kind == "swap" and [n.kind for n in res.blocks["ResNetBasic"].nodes].count("gelu") == 1
+    )
     # a valid block is taken as it is; the setting is refused with edit answers
     llm = _Scripted(CHANGED, FILE)
     res = _mod(llm, answer="block", block_reask="edits").modify(BLOCKS, TASK)
@@ -321,3 +324,27 @@ def test_block_reask_edits_asks_again_in_the_edit_form_after_an_invalid_block() 
         _mod(llm, answer="edits", block_reask="edits")
     with pytest.raises(SettingError, match="strategy.nader.block_reask=block"):
         NaderConfig(answer="edits", block_reask="edits").validate()
+
+
+def test_answer_version_4_asks_the_kind_first_and_holds_the_answer_to_it() -> None:
+    """answer_version=4: a short kind call (modifier_kind@1, grammar kind@1: one of eight
+    words) before the edits; the edit grammar then has that kind's heads only. A kind call
+    that names no kind falls back to all heads, and the design's notes say so."""
+    gate = ("```\nChange: channel attention\nbranch 7->7 mul AdaptiveAvgPool2d(output_size=1) "
+            "Conv2d(out_channels=C,kernel_size=1) Sigmoid\n```")  # fmt: skip
+    llm = _Scripted("channel attention", gate)
+    res = _mod(llm, answer="edits", answer_version=4).modify(BLOCKS, TASK)
+    assert res.status == "ok" and res.kind == "channel attention" and res.turns == 2
+    kind_c, edit_c = (k["constraint"] for k in llm.kw)
+    assert kind_c.name == "kind@1" and kind_c.grammar.accepts("skip connection")
+    assert not kind_c.grammar.accepts("swap ReLU")
+    assert llm.sent[0][-1]["content"] == f"Proposal: {TASK}\nKind:"
+    assert edit_c.name == "edits@4" and edit_c.grammar.accepts(gate)
+    assert not edit_c.grammar.accepts("Change: swap ReLU for GELU\nreplace 4 GELU\n")
+    assert res.notes == []
+    llm = _Scripted("I think a gate", gate)  # a server that ignored the grammar
+    res = _mod(llm, answer="edits", answer_version=4).modify(BLOCKS, TASK)
+    assert res.status == "ok" and res.kind == ""
+    assert res.notes == ["base: the kind call (modifier_kind@1) gave 'I think a gate': the "
+                         "edit answer chose among all kinds"]  # fmt: skip
+    assert llm.kw[1]["constraint"].grammar.accepts("Change: swap ReLU for GELU\nreplace 4 GELU\n")
