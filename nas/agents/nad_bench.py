@@ -71,6 +71,7 @@ class TaskResult:
     asked: bool = False  # executable and done as asked (the stricter check, done_as_asked)
     via: str = ""  # the prompt whose answer the design took when not the first one
     # (block_reask=edits: modifier_edits@N after an invalid whole block)
+    kind: str = ""  # the kind of change the kind call named (answer version 4), else ""
 
 
 @dataclass
@@ -109,7 +110,7 @@ class BenchReport:
         for r in self.results:
             err = r.error.replace("|", "/").replace("\n", " ")[:140]
             lines.append(
-                f"| {r.seed} | {r.transform} | {r.level} | {'yes' if r.executable else 'no'} "
+                f"| {r.seed} | {r.transform}{f' (kind: {r.kind})' if r.kind else ''} | {r.level} | {'yes' if r.executable else 'no'} "
                 f"| {'yes' if r.quality else 'no'} | {'yes' if r.asked else 'no'} "
                 f"| {r.turns} | {'yes' if r.repaired else 'no'}{f' ({r.via})' if r.via else ''} "
                 f"| {r.call_errors} | {r.tokens_in} | {r.tokens_out} | {r.seconds:.0f} | {err} |"
@@ -359,7 +360,7 @@ def run_bench(
                        "; ".join(res.errors + res.call_errors)[:300] if res.status != "ok" else "",
                        time.perf_counter() - t1, len(res.call_errors), res.fallback,
                        "; ".join(res.trimmed),
-                       res.status == "ok" and done_as_asked(base, new, t), res.prompt)
+                       res.status == "ok" and done_as_asked(base, new, t), res.prompt, res.kind)
         )  # fmt: skip
         if progress is not None:
             progress(report.results[-1])
