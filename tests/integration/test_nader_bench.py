@@ -199,3 +199,24 @@ def test_answer_version_3_measurements_replay(
     assert got == want, name
     assert [t["executable"] for t in got] == executable, name
     assert [t["asked"] for t in got] == asked, name
+
+
+@pytest.mark.parametrize(
+    ("name", "executable", "asked"),
+    [
+        ("dev2_edits4", [True] * 5, [True, True, True, True, False]),
+        ("dev_edits4", [True] * 5, [False, False, True, True, True]),
+        ("real5_edits4", [True] * 5, [True, True, True, True, False]),
+    ],
+)
+def test_answer_version_4_measurements_replay(
+    name: str, executable: list[bool], asked: list[bool]
+) -> None:
+    """Issue 24, answer version 4 (bench/results/v4/): the kind asked first in a call of its
+    own, one line per new module, odd kernels, gate maps projected — on the development
+    tasks, then on real5 once; each cassette replays to its recorded outcome, done as asked
+    included (no_kind/ was recorded without the kind call and does not replay)."""
+    want, got = _replay_recorded(name, "v4")
+    assert got == want, name
+    assert [t["executable"] for t in got] == executable, name
+    assert [t["asked"] for t in got] == asked, name
