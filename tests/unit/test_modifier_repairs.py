@@ -324,6 +324,12 @@ def test_block_reask_edits_asks_again_in_the_edit_form_after_an_invalid_block() 
         _mod(llm, answer="edits", block_reask="edits")
     with pytest.raises(SettingError, match="strategy.nader.block_reask=block"):
         NaderConfig(answer="edits", block_reask="edits").validate()
+    cfg = load_config(overrides=["strategy.name=nader", "strategy.nader.block_reask=edits",
+                                 "strategy.nader.answer_version=4"])  # fmt: skip
+    strategy = build_strategy(cfg)  # config -> object: the launch path
+    assert isinstance(strategy, NaderStrategy)
+    m = strategy.modifier
+    assert (m.answer, m.block_reask, m.edit_form.name) == ("block", "edits", "edits@4")
 
 
 def test_answer_version_4_asks_the_kind_first_and_holds_the_answer_to_it() -> None:
