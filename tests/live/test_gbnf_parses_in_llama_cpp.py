@@ -25,6 +25,7 @@ from nas.graph.edits import (
     change_first_constraint,
     edits_constraint,
     headed_constraint,
+    kind_constraint,
 )
 from nas.graph.grammar_block import block_constraint, with_plan
 from nas.graph.seeds import seed_blocks
@@ -61,6 +62,8 @@ def _constraints() -> list[Constraint]:
         edits_constraint(seed_blocks("resnet_basic")["ResNetBasic"], EDIT_FORMS["edits@2"]),
         change_first_constraint(seed_blocks("inception")["Inception"]),
         headed_constraint(seed_blocks("inception")["Inception"]),
+        headed_constraint(seed_blocks("inception")["Inception"], EDIT_FORMS["edits@4"], "swap"),
+        kind_constraint(),
         network_constraint(space),
         candidates_constraint(space, 2),
         ranking_constraint(5, 3),

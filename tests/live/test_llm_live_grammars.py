@@ -18,11 +18,13 @@ from nas.graph.edits import (
     change_first_constraint,
     edits_constraint,
     headed_constraint,
+    kind_constraint,
     parse_edits,
+    parse_kind,
 )
 from nas.graph.grammar_block import block_constraint
 from nas.graph.seeds import seed_blocks
-from nas.prompts import parse_block_answer
+from nas.prompts import load_prompt, parse_block_answer
 from tests.live.conftest import LIVE_TIMEOUT_S, LiveModel
 
 pytestmark = [pytest.mark.llm_live, pytest.mark.timeout(1200)]
@@ -98,3 +100,11 @@ def test_the_server_holds_an_edits3_answer_to_its_named_change(live_model: LiveM
     text = _ask(live_model, _first_prompt("edits", version=3), headed_constraint(base), 200)
     assert text.strip("`\n").startswith("Change: ")
     apply_edits(base, parse_edits(text, base, form=EDIT_FORMS["edits@3"]))
+
+
+def test_the_server_holds_the_kind_call_to_one_of_eight_kinds(live_model: LiveModel) -> None:
+    """kind@1 (answer version 4's kind call, modifier_kind@1): one of eight words, read by
+    parse_kind; about 450 prompt tokens, a few out."""
+    msgs = load_prompt("modifier_kind").render(inspiration=TASK)
+    text = _ask(live_model, msgs, kind_constraint(), 8)
+    assert parse_kind(text) is not None, text
