@@ -207,6 +207,8 @@ def test_answer_version_3_measurements_replay(
         ("dev2_edits4", [True] * 5, [True, True, True, True, False]),
         ("dev_edits4", [True] * 5, [False, False, True, True, True]),
         ("real5_edits4", [True] * 5, [True, True, True, True, False]),
+        ("dev2_block4", [True] * 5, [True, True, True, True, False]),  # block_reask=edits
+        ("real5_block4", [True] * 5, [True, True, True, True, False]),
     ],
 )
 def test_answer_version_4_measurements_replay(
@@ -214,7 +216,9 @@ def test_answer_version_4_measurements_replay(
 ) -> None:
     """Issue 24, answer version 4 (bench/results/v4/): the kind asked first in a call of its
     own, one line per new module, odd kernels, gate maps projected — on the development
-    tasks, then on real5 once; each cassette replays to its recorded outcome, done as asked
+    tasks, then on real5 once; block answers with block_reask=edits (a whole block first,
+    after an invalid one the proposal again as edits@4) on DEV2, then real5 once; each
+    cassette replays to its recorded outcome, done as asked
     included (no_kind/ was recorded without the kind call and does not replay)."""
     want, got = _replay_recorded(name, "v4")
     assert got == want, name
