@@ -104,7 +104,7 @@ def test_the_server_holds_an_edits3_answer_to_its_named_change(live_model: LiveM
 
 def test_the_server_holds_the_kind_call_to_one_of_eight_kinds(live_model: LiveModel) -> None:
     """kind@1 (answer version 4's kind call, modifier_kind@1): one of eight words, read by
-    parse_kind; about 450 prompt tokens, a few out."""
+    parse_kind; about 330-360 prompt tokens, a few out."""
     msgs = load_prompt("modifier_kind").render(inspiration=TASK)
     text = _ask(live_model, msgs, kind_constraint(), 8)
     assert parse_kind(text) is not None, text
