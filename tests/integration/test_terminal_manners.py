@@ -38,7 +38,13 @@ def test_ctrl_c_names_the_run_and_the_resume_command(tmp_path: Path) -> None:
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     (run_dir,) = root.iterdir()
-    assert proc.returncode == 130, err[-2000:]
+    # 130, or death by SIGINT (-2), which a shell also shows as 130: under load, after main()
+    # handled the interrupt and set SIGINT to ignored (the message below is printed), CPython
+    # sometimes still ends the process with its own kill(getpid(), SIGINT) (seen with strace,
+    # 2 runs of 10 with both cores busy) -- its exit for an "unhandled KeyboardInterrupt",
+    # though no traceback is printed and main() returned 130 (what sets it is not found);
+    # either way the caller sees an interrupt
+    assert proc.returncode in (130, -signal.SIGINT), err[-2000:]
     assert f"archlab resume {run_dir.name} --runs-root" in err, err[-2000:]
     assert "Traceback" not in err
     assert "\r" not in out  # stdout is a pipe: no progress bar, no redraws anywhere
