@@ -147,8 +147,9 @@ def register_nad(subparsers: Any) -> argparse.ArgumentParser:
                    help="the edit answer's version (strategy.nader.answer_version): 2 = edits@2 "
                    "(at most 3 edits, mul gates); 1 = edits@1 and the prompt of the after-2 "
                    "measurement; 3 = edits@3, a first 'Change:' line in plain words that "
-                   "holds the edits to one kind; 4 = edits@4, edits@3 with one line per new "
-                   "module and odd kernel sizes (block answers: the same in all)")  # fmt: skip
+                   "holds the edits to one kind; 4 = edits@4, the kind asked first in a short "
+                   "call of its own, then edits@3's answer held to that kind, one line per "
+                   "new module, odd kernel sizes (block answers: the same in all)")  # fmt: skip
     p.add_argument("--block-reask", choices=BLOCK_REASKS, default=NaderConfig.block_reask,
                    help="block answers: after an invalid whole block, repair the block (block) "
                    "or ask again in the edit form of --answer-version (edits) "

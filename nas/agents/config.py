@@ -33,9 +33,10 @@ class NaderConfig:
     # gates; prompt modifier_edits@3) | 1 = edits@1 and modifier_edits@2, what the recorded
     # after-2 cassettes used (6 edits, add/concat) | 3 = edits@3: a first line that names
     # the change in plain words ("Change: swap ReLU for GELU", "Change: channel attention") and
-    # edits held to it (prompt modifier_edits@4) | 4 = edits@4: edits@3 with one line for a
-    # kind that adds one module, odd kernel sizes only, and the proposal said again just
-    # before the answer (prompt modifier_edits@5); block answers are block@1 in all
+    # edits held to it (prompt modifier_edits@4) | 4 = edits@4: the kind asked first in a
+    # short call (modifier_kind@1), edits@3's answer held to that kind, one line for a kind
+    # that adds one module, odd kernel sizes (prompt modifier_edits@5); block answers are
+    # block@1 in all
     block_reask: str = "block"  # block answers: after an invalid whole block, repair the
     # block (NADER's way) | ask again in the edit form of answer_version (edits against the
     # parent, grammar-held; the 1.5B model rarely repairs a whole block: BENCHMARKS.md)
