@@ -498,16 +498,22 @@ class Modifier:
         return kind
 
     def _edit_form(
-        self, base: BlockGraph, msgs: list[dict[str, str]], kind: str = ""
+        self,
+        res: ModifyResult,
+        base: BlockGraph,
+        msgs: list[dict[str, str]],
+        inspiration: str,
+        cid: str,
     ) -> tuple[list[dict[str, str]], Constraint]:
         """The edit answer's constraint against ``base`` (and the first prompt with the
-        change-first note where that setting is on); ``kind``: the heads of that kind only
-        (:meth:`_ask_kind`)."""
+        change-first note where that setting is on); a form with ``ask_kind`` asks the kind
+        first (:meth:`_ask_kind`) and keeps that kind's heads only."""
         if self.change_first:  # the kind of change first, then edits of that kind
             change = load_prompt("modifier_change").render()[-1]["content"]
             msgs = [*msgs[:-1], {**msgs[-1], "content": msgs[-1]["content"] + "\n\n" + change}]
             return msgs, change_first_constraint(base, self.edit_form)
         if self.edit_form.headed:  # edits@3/@4: "Change: ..." then edits of that kind
+            kind = self._ask_kind(res, base, inspiration, cid) if self.edit_form.ask_kind else ""
             return msgs, headed_constraint(base, self.edit_form, kind or None)
         return msgs, edits_constraint(base, self.edit_form)
 
@@ -586,9 +592,7 @@ class Modifier:
             return t.ref, t.render(errors="\n".join(f"- {e}" for e in errors), result=result)[-1:]
 
         if edits:
-            kind = self._ask_kind(res, base, inspiration, candidate_id) \
-                if self.edit_form.ask_kind else ""  # fmt: skip
-            msgs, base_form = self._edit_form(base, msgs, kind)
+            msgs, base_form = self._edit_form(res, base, msgs, inspiration, candidate_id)
         else:
             base_form = block_constraint(base.name)
         if self.think:  # a bounded plan line first; the answer after it is held as before
@@ -606,13 +610,8 @@ class Modifier:
                                       constraint=base_form, retries=0)  # fmt: skip
             if new_base is None and not res.capped:
                 etmpl = load_prompt("modifier_edits", self.answer_version + 1)
-                kind = self._ask_kind(res, base, inspiration, candidate_id) \
-                    if self.edit_form.ask_kind else ""  # fmt: skip
-                emsgs, eform = self._edit_form(
-                    base,
-                    self._first_messages(res, etmpl, base, inspiration, experiences, research),
-                    kind,
-                )
+                first = self._first_messages(res, etmpl, base, inspiration, experiences, research)
+                emsgs, eform = self._edit_form(res, base, first, inspiration, candidate_id)
                 why = res.errors[0][:200] if res.errors else "no answer"
                 res.notes.append(f"base: the whole block was not valid ({why}); asked again in "
                                  f"the edit form ({etmpl.ref}, {eform.name})")  # fmt: skip
